@@ -1,0 +1,58 @@
+"""Login and logout for staff, operators and admins."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from store_server.auth import service
+from store_server.deps import SESSION_COOKIE, CurrentUser, SessionDep, StateDep, bearer_token
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+class LoginBody(BaseModel):
+    username: str = Field(min_length=1, max_length=80)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class LoginReply(BaseModel):
+    token: str
+    role: str
+    username: str
+
+
+class Me(BaseModel):
+    username: str
+    role: str
+    store_id: str | None
+
+
+@router.post("/login", response_model=LoginReply)
+def login(body: LoginBody, session: SessionDep, state: StateDep, response: Response) -> LoginReply:
+    token, user = service.login(
+        session,
+        username=body.username,
+        password=body.password,
+        hours=state.settings.session_hours,
+        attempts_per_minute=state.settings.login_attempts_per_minute,
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        max_age=state.settings.session_hours * 3600,
+    )
+    return LoginReply(token=token, role=user.role, username=user.username)
+
+
+@router.post("/logout", status_code=204)
+def logout(request: Request, session: SessionDep, user: CurrentUser, response: Response) -> None:
+    service.logout(session, bearer_token(request))
+    response.delete_cookie(SESSION_COOKIE)
+
+
+@router.get("/me", response_model=Me)
+def me(user: CurrentUser) -> Me:
+    return Me(username=user.username, role=user.role, store_id=user.store_id)

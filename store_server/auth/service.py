@@ -1,0 +1,101 @@
+"""Users, login sessions and brute-force throttling."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from store_server.auth.models import ROLES, AuthSession, LoginAttempt, User
+from store_server.errors import Conflict, InvalidInput, RateLimited, Unauthorized
+from store_server.security import hash_password, hash_token, new_token, verify_password
+from store_server.timeutil import as_utc, utcnow
+
+USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,80}$")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 256
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    store_id: str | None = None,
+    replace: bool = False,
+) -> User:
+    problems = []
+    if not USERNAME.match(username):
+        problems.append("username must be 1-80 letters, digits or . _ @ -")
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        problems.append(f"password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    if role not in ROLES:
+        problems.append(f"role must be one of {', '.join(ROLES)}")
+    if problems:
+        raise InvalidInput("; ".join(problems), problems=problems)
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is not None and not replace:
+        raise Conflict(f"user {username!r} exists")
+    if user is None:
+        user = User(username=username, password_hash="", role=role)
+        session.add(user)
+    user.password_hash = hash_password(password)
+    user.role = role
+    user.store_id = store_id
+    user.disabled = False
+    session.flush()
+    return user
+
+
+def login(
+    session: Session, *, username: str, password: str, hours: int, attempts_per_minute: int
+) -> tuple[str, User]:
+    """A new session token; failures are counted per username and throttled."""
+    now = utcnow()
+    window_start = now - timedelta(minutes=1)
+    recent = session.exec(
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(LoginAttempt.username == username[:80], col(LoginAttempt.at) >= window_start)
+    ).one()
+    if recent >= attempts_per_minute:
+        raise RateLimited("too many failed logins for this user; wait a minute")
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None or user.disabled or not verify_password(password, user.password_hash):
+        session.add(LoginAttempt(username=username[:80], at=now))
+        session.flush()
+        raise Unauthorized("wrong username or password")
+    session.exec(delete(LoginAttempt).where(col(LoginAttempt.username) == username))  # type: ignore[call-overload]
+    token = new_token()
+    session.add(
+        AuthSession(
+            token_hash=hash_token(token),
+            user_id=user.id or 0,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+    )
+    session.flush()
+    return token, user
+
+
+def user_for_token(session: Session, token: str) -> User:
+    if not token or len(token) > 256:
+        raise Unauthorized("missing or bad session token")
+    row = session.get(AuthSession, hash_token(token))
+    if row is None or row.revoked_at is not None or as_utc(row.expires_at) <= utcnow():
+        raise Unauthorized("session expired or revoked; log in again")
+    user = session.get(User, row.user_id)
+    if user is None or user.disabled:
+        raise Unauthorized("user disabled")
+    return user
+
+
+def logout(session: Session, token: str) -> None:
+    row = session.get(AuthSession, hash_token(token))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.flush()

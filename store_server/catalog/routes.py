@@ -1,0 +1,199 @@
+"""Catalog and promotions REST API (admin role to change, staff may read)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from store_server.catalog import service
+from store_server.catalog.csv_import import parse_catalog_csv
+from store_server.catalog.models import Product, ProductPublic
+from store_server.deps import CurrentAdmin, CurrentStaff, SessionDep, StateDep
+from store_server.errors import InvalidInput
+from store_server.pricing.gs1 import normalize_gtin
+from store_server.pricing.promotion_files import load_promotions
+from store_server.pricing.promotions import Promotion
+from store_server.timeutil import utcnow
+
+router = APIRouter(prefix="/api", tags=["catalog"])
+
+MAX_UPLOAD = 50 * 1024 * 1024
+
+
+class ProductPage(BaseModel):
+    total: int
+    items: list[ProductPublic]
+
+
+class ImportReply(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    prices_scheduled: int
+
+
+class ProductBody(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    category: str = Field(min_length=1, max_length=80)
+    price_cents: int = Field(ge=0, le=100_000_000)
+    tax_rate: str = Field(pattern=r"^0(\.\d{1,6})?$")
+    age_restricted: bool = False
+    sold_by: str = Field(default="unit", pattern=r"^(unit|weight)$")
+
+
+def _public(session: Any, gtin: str) -> ProductPublic:
+    p = service.get_product(session, gtin)
+    return ProductPublic(
+        gtin=p.gtin,
+        name=p.name,
+        category=p.category,
+        tax_rate=p.tax_rate,
+        age_restricted=p.age_restricted,
+        sold_by=p.sold_by,
+        price_cents=p.price_cents,
+        currency=p.currency,
+    )
+
+
+@router.get("/catalog/products", response_model=ProductPage)
+def list_products(
+    session: SessionDep,
+    user: CurrentStaff,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> ProductPage:
+    query = select(Product)
+    count = select(func.count()).select_from(Product)
+    if q:
+        pattern = f"%{q}%"
+        cond = col(Product.name).ilike(pattern) | col(Product.gtin).like(pattern)
+        query, count = query.where(cond), count.where(cond)
+    total = session.exec(count).one()
+    rows = session.exec(query.order_by(col(Product.gtin)).offset(offset).limit(limit)).all()
+    priced = service.find_products(session, [r.gtin for r in rows], at=utcnow())
+    items = [
+        ProductPublic(
+            gtin=p.gtin,
+            name=p.name,
+            category=p.category,
+            tax_rate=p.tax_rate,
+            age_restricted=p.age_restricted,
+            sold_by=p.sold_by,
+            price_cents=p.price_cents,
+            currency=p.currency,
+        )
+        for p in (priced[r.gtin] for r in rows if r.gtin in priced)
+    ]
+    return ProductPage(total=total, items=items)
+
+
+@router.get("/catalog/products/{gtin}", response_model=ProductPublic)
+def get_product(gtin: str, session: SessionDep, user: CurrentStaff) -> ProductPublic:
+    return _public(session, normalize_gtin(gtin))
+
+
+@router.put("/catalog/products/{gtin}", response_model=ProductPublic)
+def put_product(
+    gtin: str, body: ProductBody, session: SessionDep, user: CurrentAdmin, state: StateDep
+) -> ProductPublic:
+    record = service.ProductRecord(gtin=normalize_gtin(gtin), **body.model_dump())
+    service.upsert_products(session, [record], currency=state.settings.currency)
+    return _public(session, record.gtin)
+
+
+async def _read_upload(request: Request) -> bytes:
+    data = bytearray()
+    async for chunk in request.stream():
+        data.extend(chunk)
+        if len(data) > MAX_UPLOAD:
+            raise InvalidInput("the upload is larger than 50 MiB")
+    return bytes(data)
+
+
+@router.post(
+    "/catalog/import",
+    response_model=ImportReply,
+    openapi_extra={
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+    },
+)
+async def import_catalog(request: Request, user: CurrentAdmin, state: StateDep) -> ImportReply:
+    """Upload a catalog CSV as the request body: every row valid, or nothing imported."""
+    records = parse_catalog_csv(await _read_upload(request))
+
+    def work(session: Any) -> service.UpsertCounts:
+        return service.upsert_products(session, records, currency=state.settings.currency)
+
+    counts = await state.run_db(work)
+    return ImportReply(**counts.__dict__)
+
+
+class PromotionsReply(BaseModel):
+    promotions: list[dict[str, Any]]
+
+
+@router.get("/promotions", response_model=PromotionsReply)
+def list_promotions(session: SessionDep, user: CurrentStaff) -> PromotionsReply:
+    return PromotionsReply(promotions=[p.to_dict() for p in service.load_promotions(session)])
+
+
+@router.put("/promotions/{promotion_id}", response_model=dict[str, Any])
+def put_promotion(
+    promotion_id: str,
+    session: SessionDep,
+    user: CurrentAdmin,
+    state: StateDep,
+    body: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
+    data = {**body, "id": promotion_id}
+    promotion = Promotion.from_dict(data)
+    service.replace_promotions(session, [promotion])
+    state.promotions.invalidate()
+    return promotion.to_dict()
+
+
+@router.delete("/promotions/{promotion_id}", status_code=204)
+def delete_promotion(
+    promotion_id: str, session: SessionDep, user: CurrentAdmin, state: StateDep
+) -> None:
+    service.delete_promotion(session, promotion_id)
+    state.promotions.invalidate()
+
+
+@router.post(
+    "/promotions/import",
+    response_model=dict[str, int],
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+            "required": True,
+        }
+    },
+)
+async def import_promotions(
+    request: Request, user: CurrentAdmin, state: StateDep
+) -> dict[str, int]:
+    """Upload promotions as JSON or CSV (by Content-Type): all valid, or none imported."""
+    suffix = ".csv" if "csv" in request.headers.get("content-type", "") else ".json"
+    data = await _read_upload(request)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"upload{suffix}"
+        path.write_bytes(data)
+        promotions = load_promotions(path)
+
+    def work(session: Any) -> int:
+        return service.replace_promotions(session, promotions)
+
+    count = await state.run_db(work)
+    state.promotions.invalidate()
+    return {"imported": count}

@@ -1,0 +1,215 @@
+"""Catalog look-ups and upserts. Services flush; the caller's scope commits."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
+
+from store_server.catalog.models import Product, ProductPrice, PromotionRow
+from store_server.errors import NotFound
+from store_server.pricing.promotions import Promotion
+from store_server.timeutil import as_utc, utcnow
+
+
+@dataclass(frozen=True)
+class PricedProduct:
+    gtin: str
+    name: str
+    category: str
+    tax_rate: str
+    age_restricted: bool
+    sold_by: str
+    currency: str
+    price_cents: int
+
+
+def find_products(
+    session: Session, gtins: Sequence[str], *, at: datetime
+) -> dict[str, PricedProduct]:
+    """Products among ``gtins`` with the price in force at ``at`` (newest not in the future)."""
+    if not gtins:
+        return {}
+    products = session.exec(select(Product).where(col(Product.gtin).in_(list(gtins)))).all()
+    if not products:
+        return {}
+    found: dict[str, PricedProduct] = {}
+    for product in products:
+        price = session.exec(
+            select(ProductPrice.price_cents)
+            .where(ProductPrice.gtin == product.gtin, ProductPrice.effective_from <= at)
+            .order_by(col(ProductPrice.effective_from).desc())
+            .limit(1)
+        ).first()
+        if price is None:
+            continue  # listed but not on sale yet
+        found[product.gtin] = PricedProduct(
+            gtin=product.gtin,
+            name=product.name,
+            category=product.category,
+            tax_rate=product.tax_rate,
+            age_restricted=product.age_restricted,
+            sold_by=product.sold_by,
+            currency=product.currency,
+            price_cents=price,
+        )
+    return found
+
+
+def get_product(session: Session, gtin: str, *, at: datetime | None = None) -> PricedProduct:
+    found = find_products(session, [gtin], at=at or utcnow())
+    if gtin not in found:
+        raise NotFound(f"no product with GTIN {gtin}")
+    return found[gtin]
+
+
+@dataclass(frozen=True)
+class ProductRecord:
+    """One validated catalog row, ready to upsert."""
+
+    gtin: str
+    name: str
+    category: str
+    price_cents: int
+    tax_rate: str
+    age_restricted: bool
+    sold_by: str
+    effective_from: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    created: int
+    updated: int
+    unchanged: int
+    prices_scheduled: int
+
+
+def upsert_products(
+    session: Session,
+    records: Iterable[ProductRecord],
+    *,
+    currency: str,
+    now: datetime | None = None,
+) -> UpsertCounts:
+    """Create or update products and record their prices (a future price is scheduled)."""
+    now = now or utcnow()
+    created = updated = unchanged = scheduled = 0
+    records = list(records)
+    existing = (
+        {
+            p.gtin: p
+            for p in session.exec(
+                select(Product).where(col(Product.gtin).in_([r.gtin for r in records]))
+            ).all()
+        }
+        if records
+        else {}
+    )
+    for record in records:
+        product = existing.get(record.gtin)
+        fields = {
+            "name": record.name,
+            "category": record.category,
+            "tax_rate": record.tax_rate,
+            "age_restricted": record.age_restricted,
+            "sold_by": record.sold_by,
+            "currency": currency,
+        }
+        if product is None:
+            session.add(Product(gtin=record.gtin, updated_at=now, **fields))
+            created += 1
+            changed = True
+        else:
+            changed = any(getattr(product, k) != v for k, v in fields.items())
+            for key, value in fields.items():
+                setattr(product, key, value)
+            if changed:
+                product.updated_at = now
+        session.flush()
+        effective = as_utc(record.effective_from) if record.effective_from else now
+        current = session.exec(
+            select(ProductPrice)
+            .where(ProductPrice.gtin == record.gtin, ProductPrice.effective_from <= effective)
+            .order_by(col(ProductPrice.effective_from).desc())
+            .limit(1)
+        ).first()
+        price_changed = current is None or current.price_cents != record.price_cents
+        if price_changed:
+            same_instant = session.exec(
+                select(ProductPrice).where(
+                    ProductPrice.gtin == record.gtin, ProductPrice.effective_from == effective
+                )
+            ).first()
+            if same_instant is not None:
+                same_instant.price_cents = record.price_cents
+            else:
+                session.add(
+                    ProductPrice(
+                        gtin=record.gtin, price_cents=record.price_cents, effective_from=effective
+                    )
+                )
+            if effective > now:
+                scheduled += 1
+        if product is not None:
+            if changed or (price_changed and effective <= now):
+                updated += 1
+            else:
+                unchanged += 1
+    session.flush()
+    return UpsertCounts(created, updated, unchanged, scheduled)
+
+
+def replace_promotions(session: Session, promotions: Sequence[Promotion]) -> int:
+    """Upsert promotions by id (an imported file updates the promotions it names)."""
+    for promotion in promotions:
+        row = session.get(PromotionRow, promotion.id)
+        rule = json.dumps(promotion.to_dict(), sort_keys=True)
+        if row is None:
+            row = PromotionRow(
+                id=promotion.id, label=promotion.label, kind=promotion.kind, rule=rule
+            )
+            session.add(row)
+        row.label, row.kind, row.rule = promotion.label, promotion.kind, rule
+        row.starts_at, row.ends_at = promotion.starts_at, promotion.ends_at
+        row.updated_at = utcnow()
+    session.flush()
+    return len(promotions)
+
+
+def delete_promotion(session: Session, promotion_id: str) -> None:
+    result = session.exec(delete(PromotionRow).where(col(PromotionRow.id) == promotion_id))  # type: ignore[call-overload]
+    if not result.rowcount:
+        raise NotFound(f"no promotion {promotion_id!r}")
+
+
+def load_promotions(session: Session) -> list[Promotion]:
+    rows = session.exec(select(PromotionRow).order_by(col(PromotionRow.id))).all()
+    return [Promotion.from_dict(json.loads(row.rule)) for row in rows]
+
+
+class PromotionCache:
+    """Promotions change rarely and are read on every scan: keep them for a few seconds."""
+
+    def __init__(self, ttl_s: float = 5.0) -> None:
+        self._ttl = ttl_s
+        self._lock = threading.Lock()
+        self._loaded_at = -1e9
+        self._promotions: list[Promotion] = []
+
+    def get(self, session: Session) -> list[Promotion]:
+        with self._lock:
+            if time.monotonic() - self._loaded_at > self._ttl:
+                self._promotions = load_promotions(session)
+                self._loaded_at = time.monotonic()
+            return self._promotions
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._loaded_at = -1e9

@@ -1,0 +1,301 @@
+"""The ``caddie`` command line (PROTOCOL.md, "CLI")."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from store_server.config import Settings, load_settings
+from store_server.errors import CaddieError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Caddie: self-scanning for supermarkets and signage for malls.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="Products and prices.", no_args_is_help=True)
+promotions_app = typer.Typer(help="Promotions.", no_args_is_help=True)
+device_app = typer.Typer(help="Handheld devices.", no_args_is_help=True)
+user_app = typer.Typer(help="Staff, operator and admin accounts.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(promotions_app, name="promotions")
+app.add_typer(device_app, name="device")
+app.add_typer(user_app, name="user")
+
+err = Console(stderr=True, soft_wrap=True)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="sqlite:///F.db or postgresql://... (default CADDIE_DATABASE_URL, then ./caddie.db)",
+    ),
+]
+
+
+def fail(message: str, problems: list[str] | None = None, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    for problem in problems or []:
+        err.print(f"  - {problem}", highlight=False, markup=False)
+    return typer.Exit(code)
+
+
+def settings_for(database_url: str | None) -> Settings:
+    overrides = {"database_url": database_url} if database_url else {}
+    try:
+        return load_settings(**overrides)
+    except CaddieError as exc:
+        raise fail(exc.message) from None
+
+
+def run_guarded(work: Callable[[], T]) -> T:
+    """Turn expected errors into a message and exit code 1, never a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return work()
+    except CaddieError as exc:
+        raise fail(exc.message, list(exc.details.get("problems", []) or [])) from None
+    except OperationalError as exc:
+        raise fail(f"database unavailable: {str(exc.orig).strip().splitlines()[0]}") from None
+
+
+def prepared_engine(settings: Settings):  # type: ignore[no-untyped-def]
+    """Migrate the schema, then hand back an engine (every command starts this way)."""
+    from store_server.db import make_engine, migrate
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    run_guarded(lambda: migrate(settings.database_url))
+    return make_engine(settings.database_url)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    database_url: DatabaseUrl = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="server processes")] = 1,
+) -> None:
+    """Run the store server (and the mounted signage app); creates/migrates the schema."""
+    import uvicorn
+
+    from store_server.logging_setup import configure_logging
+
+    settings = settings_for(database_url)
+    configure_logging(settings.log_format, settings.log_level)
+    prepared_engine(settings).dispose()
+    os.environ["CADDIE_DATABASE_URL"] = settings.database_url
+    uvicorn.run(
+        "store_server.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        ws_max_size=settings.max_frame_bytes,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+        access_log=False,
+    )
+
+
+@catalog_app.command("import")
+def catalog_import(path: Path, database_url: DatabaseUrl = None) -> None:
+    """Upsert products from a catalog CSV: every row valid, or nothing imported."""
+    from store_server.catalog.csv_import import parse_catalog_csv
+    from store_server.catalog.service import upsert_products
+    from store_server.db import session_scope
+
+    settings = settings_for(database_url)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror}") from None
+    records = run_guarded(lambda: parse_catalog_csv(data))
+    engine = prepared_engine(settings)
+
+    def work():  # type: ignore[no-untyped-def]
+        with session_scope(engine) as session:
+            return upsert_products(session, records, currency=settings.currency)
+
+    counts = run_guarded(work)
+    typer.echo(
+        f"imported {len(records)} products: {counts.created} created, {counts.updated} updated, "
+        f"{counts.unchanged} unchanged, {counts.prices_scheduled} price changes scheduled"
+    )
+
+
+@promotions_app.command("import")
+def promotions_import(path: Path, database_url: DatabaseUrl = None) -> None:
+    """Upsert promotions from a CSV or JSON file: all valid, or none imported."""
+    from store_server.catalog.service import replace_promotions
+    from store_server.db import session_scope
+    from store_server.pricing.promotion_files import load_promotions
+
+    settings = settings_for(database_url)
+    promotions = run_guarded(lambda: load_promotions(path))
+    engine = prepared_engine(settings)
+
+    def work() -> int:
+        with session_scope(engine) as session:
+            return replace_promotions(session, promotions)
+
+    typer.echo(f"imported {run_guarded(work)} promotions")
+
+
+@device_app.command("enroll")
+def device_enroll(
+    device_ids: Annotated[list[str], typer.Argument(help="device ids")],
+    database_url: DatabaseUrl = None,
+    store: Annotated[str | None, typer.Option(help="store id (default CADDIE_STORE_ID)")] = None,
+    staff: Annotated[bool, typer.Option(help="a staff-mode handheld for exit audits")] = False,
+) -> None:
+    """Register handhelds; prints DEVICE_ID<TAB>token per device (re-enrolling revokes)."""
+    from store_server.db import session_scope
+    from store_server.devices.service import enroll
+
+    settings = settings_for(database_url)
+    engine = prepared_engine(settings)
+
+    def work() -> list[tuple[str, str]]:
+        with session_scope(engine) as session:
+            return enroll(
+                session, device_ids, store_id=store or settings.store_id, staff_mode=staff
+            )
+
+    for device_id, token in run_guarded(work):
+        typer.echo(f"{device_id}\t{token}")
+
+
+@device_app.command("revoke")
+def device_revoke(device_ids: list[str], database_url: DatabaseUrl = None) -> None:
+    """Revoke handhelds' tokens at once."""
+    from store_server.db import session_scope
+    from store_server.devices.service import revoke
+
+    engine = prepared_engine(settings_for(database_url))
+
+    def work() -> None:
+        with session_scope(engine) as session:
+            for device_id in device_ids:
+                revoke(session, device_id)
+
+    run_guarded(work)
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="staff | operator | admin")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, envvar="CADDIE_NEW_PASSWORD")
+    ],
+    store: Annotated[str | None, typer.Option(help="store id for staff")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create (or reset) an account; the password is stored as an argon2 hash."""
+    from store_server.auth.service import create_user
+    from store_server.db import session_scope
+
+    settings = settings_for(database_url)
+    engine = prepared_engine(settings)
+
+    def work() -> None:
+        with session_scope(engine) as session:
+            create_user(
+                session,
+                username=username,
+                password=password,
+                role=role,
+                store_id=store or (settings.store_id if role == "staff" else None),
+                replace=True,
+            )
+
+    run_guarded(work)
+    typer.echo(f"{username}\t{role}")
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="TCP port for the demo server")] = 8000,
+    duration: Annotated[
+        float, typer.Option(help="stop after this many seconds (0: run until Ctrl-C)")
+    ] = 0,
+) -> None:
+    """The one-command showcase on embedded SQLite with the fixtures."""
+    from store_server.demo import run_demo
+
+    run_guarded(lambda: run_demo(port=port, duration=duration))
+
+
+def _register_decode() -> None:
+    from handheld_client.cli_decode import decode
+
+    app.command("decode")(decode)
+
+
+def _register_handheld() -> None:
+    from handheld_client.cli_handheld import handheld
+
+    app.command("handheld")(handheld)
+
+
+def _register_screen() -> None:
+    from signage.cli import screen_app
+
+    app.add_typer(screen_app, name="screen")
+
+
+def _register_signage() -> None:
+    from signage.cli import signage_app
+
+    app.add_typer(signage_app, name="signage")
+
+
+def _register_audit() -> None:
+    from store_server.checkout.cli import app as audit_app
+
+    app.add_typer(audit_app, name="audit")
+
+
+# Commands of the other packages, imported only when asked for: OpenCV and the decoders
+# take a second to load, which every ``caddie device enroll`` would otherwise pay.
+OPTIONAL_COMMANDS: dict[str, Callable[[], None]] = {
+    "decode": _register_decode,
+    "handheld": _register_handheld,
+    "screen": _register_screen,
+    "signage": _register_signage,
+    "audit": _register_audit,
+}
+
+
+def register_commands(argv: list[str]) -> None:
+    wanted = [a for a in argv[1:2] if a in OPTIONAL_COMMANDS] or (
+        list(OPTIONAL_COMMANDS) if not argv[1:2] or argv[1].startswith("-") else []
+    )
+    for name in wanted:
+        OPTIONAL_COMMANDS[name]()
+
+
+def main() -> None:
+    register_commands(sys.argv)
+    try:
+        app()
+    except CaddieError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

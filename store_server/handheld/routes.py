@@ -1,0 +1,194 @@
+"""The handheld WebSocket ``/ws/handheld`` (PROTOCOL.md)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from store_server.devices import service as devices
+from store_server.devices.models import Device
+from store_server.errors import BadMessage, CaddieError, RateLimited, Unauthorized
+from store_server.handheld import service
+from store_server.handheld.protocol import (
+    PROTOCOL_VERSION,
+    error_message,
+    parse_frame,
+    parse_request,
+    request_id,
+)
+from store_server.state import ServerState
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_UNSUPPORTED = 1003
+CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN = 1013
+
+
+def _dumps(reply: dict[str, Any]) -> str:
+    return json.dumps(reply, separators=(",", ":"))
+
+
+class HandheldConnection:
+    def __init__(self, websocket: WebSocket, state: ServerState) -> None:
+        self.ws = websocket
+        self.state = state
+        self.device: Device | None = None
+        self.ctx = service.HandheldContext(
+            currency=state.settings.currency,
+            layouts=state.layouts,
+            promotions=state.promotions,
+            finish=state.finish_callback(),
+        )
+
+    async def send(self, reply: dict[str, Any]) -> None:
+        await self.ws.send_text(_dumps(reply))
+
+    async def error(self, exc: CaddieError, rid: str | None) -> None:
+        await self.send(error_message(exc.code, exc.message, rid))
+
+    async def run(self) -> None:
+        await self.ws.accept()
+        try:
+            while True:
+                message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                text = message.get("text")
+                if text is None:
+                    await self.ws.close(
+                        CLOSE_UNSUPPORTED, "binary frames are not part of the protocol"
+                    )
+                    return
+                if len(text) > self.state.settings.max_frame_bytes // 4 and (
+                    len(text.encode("utf-8", "surrogatepass")) > self.state.settings.max_frame_bytes
+                ):
+                    await self.ws.close(CLOSE_TOO_BIG, "frames are limited to 64 KiB")
+                    return
+                if not await self.handle(text):
+                    return
+        except WebSocketDisconnect:
+            return
+        finally:
+            if self.device is not None:
+                count = self.state.connected_devices.get(self.device.id, 1) - 1
+                if count <= 0:
+                    self.state.connected_devices.pop(self.device.id, None)
+                else:
+                    self.state.connected_devices[self.device.id] = count
+
+    async def handle(self, text: str) -> bool:
+        """Answer one frame; False once the socket is closed."""
+        try:
+            data = parse_frame(text)
+        except BadMessage as exc:
+            rid = exc.details.get("id")
+            await self.error(exc, rid if isinstance(rid, str) else None)
+            return True
+        rid = request_id(data)
+        if data["type"] == "hello":
+            return await self.hello(data)
+        if self.device is None:
+            await self.error(Unauthorized("send hello with the device token first"), rid)
+            await self.ws.close(CLOSE_UNAUTHORIZED, "unauthorized")
+            return False
+        if not self.state.bucket(self.device.id).take():
+            await self.error(RateLimited("too many requests from this device; slow down"), rid)
+            return True
+        try:
+            request = parse_request(data)
+            outcome = await self.apply(request)
+        except CaddieError as exc:
+            await self.error(exc, rid)
+            return True
+        except OperationalError as exc:
+            log.warning("database unavailable while applying %s: %s", data.get("type"), exc)
+            await self.ws.close(CLOSE_TRY_AGAIN, "store server database unavailable; reconnect")
+            return False
+        await self.send(outcome.reply)
+        if outcome.event is not None:
+            await self.state.events.publish(
+                "baskets",
+                {
+                    "event": outcome.event,
+                    "basket_id": outcome.basket_id,
+                    "store_id": self.device.store_id,
+                    "status": outcome.reply["basket"]["status"],
+                },
+            )
+        return True
+
+    async def apply(self, request: Any) -> service.Outcome:
+        device = self.device
+        assert device is not None
+
+        def work(session: Session) -> service.Outcome:
+            return service.apply(session, device, request, self.ctx)
+
+        try:
+            return await self.state.run_db(work)
+        except IntegrityError:
+            # The same request id arrived on another connection at the same time: its
+            # transaction won, so answer with what it stored.
+            def replay(session: Session) -> service.Outcome:
+                return service.apply(session, device, request, self.ctx)
+
+            return await self.state.run_db(replay)
+
+    async def hello(self, data: dict[str, Any]) -> bool:
+        rid = request_id(data)
+        if data.get("protocol") != PROTOCOL_VERSION:
+            await self.error(
+                BadMessage(
+                    f"unsupported protocol {str(data.get('protocol'))[:20]!r}; this server speaks 1"
+                ),
+                rid,
+            )
+            return True
+        device_id, token = data.get("device_id"), data.get("token")
+
+        def work(session: Session) -> tuple[Device, dict[str, Any] | None]:
+            device = devices.authenticate(session, device_id, token)
+            session.expunge(device)
+            return device, service.open_basket_view(session, device, self.ctx)
+
+        try:
+            device, basket = await self.state.run_db(work)
+        except Unauthorized as exc:
+            await self.error(exc, rid)
+            await self.ws.close(CLOSE_UNAUTHORIZED, "unauthorized")
+            return False
+        except OperationalError:
+            await self.ws.close(CLOSE_TRY_AGAIN, "store server database unavailable; reconnect")
+            return False
+        if self.device is not None and self.device.id != device.id:
+            await self.error(Unauthorized("this connection belongs to another device"), rid)
+            await self.ws.close(CLOSE_UNAUTHORIZED, "unauthorized")
+            return False
+        if self.device is None:
+            self.state.connected_devices[device.id] = (
+                self.state.connected_devices.get(device.id, 0) + 1
+            )
+        self.device = device
+        await self.send({"type": "welcome", "device_id": device.id, "basket": basket})
+        return True
+
+
+@router.websocket("/ws/handheld")
+async def handheld_socket(websocket: WebSocket) -> None:
+    state: ServerState = websocket.app.state.caddie
+    connection = HandheldConnection(websocket, state)
+    try:
+        await connection.run()
+    except Exception:  # never a traceback to the device; it reconnects and replays
+        log.exception("handheld connection failed")
+        if websocket.client_state == WebSocketState.CONNECTED:
+            await websocket.close(1011, "internal error; reconnect")

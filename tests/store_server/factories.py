@@ -1,0 +1,66 @@
+"""Builders for rows the tests need; each test makes its own."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from store_server.catalog.service import ProductRecord, replace_promotions, upsert_products
+from store_server.db import session_scope
+from store_server.devices.service import enroll
+from store_server.pricing.promotions import Promotion
+
+
+def gtin14(body: str) -> str:
+    """Complete a 13-digit body with its GS1 mod-10 check digit."""
+    digits = [int(c) for c in body]
+    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
+    return body + str((10 - total % 10) % 10)
+
+
+@dataclass(frozen=True)
+class Item:
+    gtin: str
+    name: str
+    category: str
+    price_cents: int
+    tax_rate: str = "0.055"
+    age_restricted: bool = False
+    sold_by: str = "unit"
+
+    def record(self) -> ProductRecord:
+        return ProductRecord(
+            gtin=self.gtin,
+            name=self.name,
+            category=self.category,
+            price_cents=self.price_cents,
+            tax_rate=self.tax_rate,
+            age_restricted=self.age_restricted,
+            sold_by=self.sold_by,
+        )
+
+
+COFFEE_ITEM = Item(gtin14("0301234567890"), "Ground coffee 250 g", "coffee", 349)
+MILK_ITEM = Item(gtin14("0376543210987"), "Milk 1 L", "dairy", 115)
+WINE_ITEM = Item(gtin14("0354491069001"), "Bordeaux 75 cl", "alcohol", 899, "0.20", True)
+APPLES_ITEM = Item(gtin14("0250001000000"), "Apples (per kg)", "produce", 299, sold_by="weight")
+CHEESE_ITEM = Item(gtin14("0210002000000"), "Comte cut to order", "cheese", 0)
+DEFAULT_ITEMS = (COFFEE_ITEM, MILK_ITEM, WINE_ITEM, APPLES_ITEM, CHEESE_ITEM)
+
+
+def add_products(engine: Engine, items: Sequence[Item] = DEFAULT_ITEMS) -> None:
+    with session_scope(engine) as session:
+        upsert_products(session, [i.record() for i in items], currency="EUR")
+
+
+def add_promotions(engine: Engine, promotions: Sequence[dict[str, Any]]) -> None:
+    with session_scope(engine) as session:
+        replace_promotions(session, [Promotion.from_dict(p) for p in promotions])
+
+
+def enroll_devices(engine: Engine, *device_ids: str, store_id: str = "store-1") -> dict[str, str]:
+    with session_scope(engine) as session:
+        return dict(enroll(session, list(device_ids), store_id=store_id))
