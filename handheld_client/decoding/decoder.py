@@ -1,0 +1,239 @@
+"""Frame -> confirmed symbols: zxing-cpp first, zbar as fallback, and a vote.
+
+Why a vote: on the shared real photos both libraries occasionally return a wrong
+EAN/UPC that still has a valid check digit (zbar more often). A read is accepted
+only with independent evidence:
+
+* both engines read the same code, or
+* zxing-cpp read it in two different preprocessing groups (e.g. the raw frame and a
+  sharpened crop around where it was found), or
+* zbar read it in four groups, or in three with one confident read (>= 20 scan lines).
+
+Then, among accepted EAN/UPC codes sharing their right half (last 7 digits, where
+a left-half misdecode lands), only the best supported survives: two real products
+in one frame practically never share those digits, while misreads do.
+
+``thorough=False`` (live) bounds the work: one zxing pass; confirmation only on the
+small region zxing located; the multi-pass fallback only when the cheap gradient
+detector says a barcode-like region exists, and only on those regions.
+``thorough=True`` runs every variant on the whole image (for still photos / CLI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+import cv2
+import numpy as np
+import zxingcpp
+
+from handheld_client.decoding import engines as e
+from handheld_client.decoding.symbols import (
+    DEFAULT_SYMBOLOGIES,
+    RETAIL_SYMBOLOGIES,
+    Symbol,
+    check_symbologies,
+)
+
+ZBAR_CONFIDENT_QUALITY = 20
+
+
+@dataclass
+class _Evidence:
+    symbol: Symbol
+    position: tuple[int, int, int, int] | None
+    sources: set[tuple[str, str]] = field(default_factory=set)
+    zbar_quality: int = 0
+    from_zxing: bool = False
+
+    def accepted(self) -> bool:
+        engines = {engine for engine, _ in self.sources}
+        zxing_groups = {g for engine, g in self.sources if engine == "zxing"}
+        zbar_groups = {g for engine, g in self.sources if engine == "zbar"}
+        if len(engines) == 2 or len(zxing_groups) >= 2:
+            return True
+        # zbar alone: only for digits (its byte->text handling is unreliable for Code 128/QR)
+        if self.symbol.symbology not in RETAIL_SYMBOLOGIES:
+            return False
+        return len(zbar_groups) >= 4 or (
+            len(zbar_groups) >= 3 and self.zbar_quality >= ZBAR_CONFIDENT_QUALITY
+        )
+
+
+class _Ballot:
+    """Collects reads from many variants and decides which symbols are real."""
+
+    def __init__(self, enabled: tuple[str, ...]) -> None:
+        self.enabled = frozenset(enabled)
+        self.evidence: dict[str, _Evidence] = {}
+
+    def add(self, variant: e.Variant, reads: Iterable[e.Read]) -> list[e.Read]:
+        kept = []
+        for read in reads:
+            if read.symbol.symbology not in self.enabled:
+                continue
+            kept.append(read)
+            ev = self.evidence.get(read.symbol.key)
+            if ev is None:
+                ev = self.evidence[read.symbol.key] = _Evidence(
+                    read.symbol, variant.to_frame(read.corners)
+                )
+            if read.engine == "zxing" and not ev.from_zxing:
+                # zxing's text is the reference (zbar mangles some Code 128 bytes)
+                ev.symbol, ev.from_zxing = read.symbol, True
+                ev.position = variant.to_frame(read.corners)
+            ev.sources.add((read.engine, variant.group))
+            ev.zbar_quality = max(ev.zbar_quality, read.quality)
+        return kept
+
+    def pending(self) -> list[_Evidence]:
+        return [ev for ev in self.evidence.values() if not ev.accepted()]
+
+    def result(self) -> list[Symbol]:
+        accepted = [ev for ev in self.evidence.values() if ev.accepted()]
+        out = []
+        for ev in accepted:
+            if self._dominated(ev, accepted):
+                continue
+            out.append(replace(ev.symbol, position=ev.position))
+        out.sort(key=lambda s: (s.position or (0, 0, 0, 0))[:2] + (s.key,))
+        return out
+
+    @staticmethod
+    def _dominated(ev: _Evidence, accepted: list[_Evidence]) -> bool:
+        if ev.symbol.symbology not in ("EAN13", "UPCA") or ev.symbol.gtin14 is None:
+            return False
+        mine = (len(ev.sources), ev.zbar_quality)
+        for other in accepted:
+            if other is ev or other.symbol.symbology not in ("EAN13", "UPCA"):
+                continue
+            if other.symbol.gtin14 and other.symbol.gtin14[-7:] == ev.symbol.gtin14[-7:]:
+                theirs = (len(other.sources), other.zbar_quality)
+                if theirs > mine or (theirs == mine and other.symbol.key < ev.symbol.key):
+                    return True
+        return False
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Both engines work on luminance; BGR(A) camera frames are converted once."""
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+class Decoder:
+    """Reads the store's enabled symbologies from frames; see the module docstring."""
+
+    def __init__(
+        self,
+        symbologies: Iterable[str] = DEFAULT_SYMBOLOGIES,
+        *,
+        thorough: bool = False,
+    ) -> None:
+        self.symbologies = check_symbologies(symbologies)
+        self.thorough = thorough
+
+    def decode(self, image: np.ndarray) -> list[Symbol]:
+        """Confirmed symbols in ``image`` (BGR or gray), top-left first."""
+        if image is None or image.size == 0 or min(image.shape[:2]) < 1:
+            return []
+        gray = np.ascontiguousarray(to_gray(image))
+        ballot = _Ballot(self.symbologies)
+        if self.thorough:
+            self._thorough(gray, ballot)
+        else:
+            self._live(gray, ballot)
+        return ballot.result()
+
+    # -- passes -----------------------------------------------------------------------
+
+    def _zxing(self, ballot: _Ballot, v: e.Variant, **kw: object) -> list[e.Read]:
+        return ballot.add(v, e.read_zxing(v.image, self.symbologies, **kw))  # type: ignore[arg-type]
+
+    def _zbar(self, ballot: _Ballot, v: e.Variant) -> list[e.Read]:
+        return ballot.add(v, e.read_zbar(v.image, self.symbologies))
+
+    def _live(self, gray: np.ndarray, ballot: _Ballot) -> None:
+        base = e.original(gray)
+        self._zxing(ballot, base)
+        for ev in ballot.pending():
+            if ev.position is not None:
+                self._confirm_region(gray, ev.position, ballot)
+        if ballot.result():
+            return
+        for box in e.barcode_regions(gray, max_regions=2):
+            self._search_region(gray, box, ballot)
+
+    def _confirm_region(
+        self, gray: np.ndarray, box: tuple[int, int, int, int], ballot: _Ballot
+    ) -> None:
+        """Second opinion on a zxing read: zbar, then zxing on a sharpened crop."""
+        region = e.crop(gray, box)
+        if min(region.image.shape[:2]) < 2:
+            return
+        self._zbar(ballot, region)
+        if not ballot.pending():
+            return
+        if max(region.image.shape[:2]) < 400:
+            region = e.scale(region, 2.0)
+        self._zxing(ballot, e.filtered(region, e.sharpen))
+
+    def _search_region(
+        self, gray: np.ndarray, box: tuple[int, int, int, int], ballot: _Ballot
+    ) -> None:
+        """Fallback on a detected barcode-like region, cheapest passes first."""
+        region = e.crop(gray, box, margin=0.1)
+        if min(region.image.shape[:2]) < 8:
+            return
+        big = max(region.image.shape[:2])
+        factor = 2.0 if big < 400 else (0.5 if big > 900 else 1.0)
+        scaled = e.scale(region, factor, group="scaled") if factor != 1.0 else None
+        self._zbar(ballot, region)
+        self._zxing(ballot, e.pad(e.filtered(region, e.sharpen)))
+        if not ballot.evidence:
+            return  # nothing even half-read: not worth more passes
+        if scaled is not None:
+            self._zbar(ballot, scaled)
+            self._zxing(ballot, scaled)
+        if ballot.pending():
+            self._zbar(ballot, e.pad(e.filtered(region, e.clahe)))
+
+    def _thorough(self, gray: np.ndarray, ballot: _Ballot) -> None:
+        for v in self._thorough_variants(gray):
+            self._zxing(ballot, v)
+            self._zxing(ballot, v, binarizer=zxingcpp.Binarizer.GlobalHistogram)
+            self._zbar(ballot, v)
+
+    @staticmethod
+    def _thorough_variants(gray: np.ndarray) -> Iterable[e.Variant]:
+        base = e.original(gray)
+        h, w = gray.shape[:2]
+        yield base
+        if min(h, w) < 8:
+            # a scan line or a sliver: give the readers some height to work with
+            yield e.Variant(
+                cv2.resize(gray, (w, 16), interpolation=cv2.INTER_NEAREST)
+                if h < w
+                else cv2.resize(gray, (16, h), interpolation=cv2.INTER_NEAREST),
+                "scaled",
+                np.array([[1.0, 0, 0], [0, 16 / h, 0]] if h < w else [[16 / w, 0, 0], [0, 1.0, 0]]),
+            )
+            return
+        yield e.pad(base)
+        if max(h, w) <= 1000:
+            up = e.scale(base, 2.0, group="scaled")
+            yield up
+            yield e.pad(up)
+            sharp_up = e.filtered(up, e.sharpen)
+            yield e.pad(e.Variant(sharp_up.image, "scaled", sharp_up.to_variant))
+        yield e.pad(e.filtered(base, e.clahe))
+        yield e.pad(e.filtered(base, e.sharpen))
+        yield e.pad(e.filtered(base, e.otsu))
+        yield e.pad(e.filtered(base, e.smooth))
+        if min(h, w) >= 16:
+            yield e.scale(base, 0.5, group="downscaled")
+        for degrees in (-8, 8, -15, 15):
+            yield e.pad(e.rotate(base, degrees))
