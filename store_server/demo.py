@@ -142,7 +142,7 @@ async def scripted_shopper(url: str, device: str, token: str, console: Console) 
                 column, justify="right" if column in ("qty", "line", "running total") else "left"
             )
         basket: dict[str, Any] = {}
-        for code, qty, what in shopping_list():
+        for code, qty, _what in shopping_list():
             reply = await call({"type": "scan", "id": str(uuid.uuid4()), "code": code, "qty": qty})
             if reply["type"] != "ack":
                 table.add_row(code, f"[red]{reply['code']}[/]: {reply['message']}", "", "", "")
@@ -159,14 +159,15 @@ async def scripted_shopper(url: str, device: str, token: str, console: Console) 
             await asyncio.sleep(0.15)
         console.print(table)
         for discount in basket.get("discounts", []):
-            console.print(
-                f"  promotion: {discount['label']}  -{money(discount['amount_cents'], basket['currency'])}"
-            )
+            amount = money(discount["amount_cents"], basket["currency"])
+            console.print(f"  promotion: {discount['label']}  -{amount}")
         checkout = await call({"type": "finish", "id": str(uuid.uuid4())})
         basket = checkout["basket"]
+        currency = basket["currency"]
         console.print(
-            f"[bold]Total {money(basket['total_cents'], basket['currency'])}[/] "
-            f"for {basket['item_count']} items (tax included {money(basket['tax_cents'], basket['currency'])}); "
+            f"[bold]Total {money(basket['total_cents'], currency)}[/] "
+            f"for {basket['item_count']} items "
+            f"(tax included {money(basket['tax_cents'], currency)}); "
             f"audit decision: [bold]{checkout['audit']['decision']}[/]"
         )
         return checkout
