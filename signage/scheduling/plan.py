@@ -1,0 +1,665 @@
+"""Reading a signage plan file (PROTOCOL.md "Signage plan file") into frozen specs.
+
+``caddie signage load`` must print *every* problem and change nothing, so this
+parser never stops at the first mistake: it walks the whole document, records each
+problem with a JSON path (``campaigns[2].creatives[0]: unknown creative 'CR-9'``)
+and raises one ``InvalidInput`` at the end. It accepts any Python object (hostile
+input included) and raises nothing else.
+
+Choices the protocol leaves open, made here:
+
+* unknown fields are problems (a typo such as ``"dayprts"`` would otherwise make a
+  campaign play all day); fields starting with ``_`` are comments and ignored;
+* ``days`` accepts ``mon``…``sun`` or full names, any case; ``[]`` means every day,
+  like an omitted field; ``dayparts`` ``[]`` means all day; times are ``HH:MM`` or
+  ``HH:MM:SS``, ``24:00`` may end a daypart, ``00:00``–``24:00`` is all day, an end
+  before the start crosses midnight, and an empty daypart (start = end) is refused;
+* ``share_of_voice`` is required for guaranteed and standard campaigns and defaults
+  to 1 for interrupt and house ones;
+* a zone or group in ``targets`` that no screen has is a problem (a typo would
+  silently target nothing);
+* bounds against absurd values: ``slot_seconds`` 1–3600, ``slots_per_loop``
+  1–1000, ``duration_s`` up to a day, ``max_plays_per_hour`` 1–100000, ids up to
+  200 characters; at most 1000 problems are listed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from datetime import date, time
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from signage.scheduling.availability import LoadSegment, guaranteed_load
+from signage.scheduling.model import (
+    DAY_NAMES,
+    DAY_PLURALS,
+    PRIORITIES,
+    STATES,
+    CampaignSpec,
+    CreativeSpec,
+    Daypart,
+    Plan,
+    ScreenSpec,
+    SignalRule,
+    Targets,
+)
+from store_server.errors import InvalidInput
+
+MAX_PROBLEMS = 1000
+MAX_ID = 200
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIME = re.compile(r"([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_RESOLUTION = re.compile(r"[1-9][0-9]{0,4}x[1-9][0-9]{0,4}")
+_FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_KINDS = ("image", "video", "html")
+_ORIENTATIONS = ("landscape", "portrait")
+_OPS = (">", ">=", "<", "<=")
+
+_ROOT_KEYS = {"timezone", "screens", "creatives", "campaigns"}
+_SCREEN_KEYS = {"id", "zone", "groups", "slot_seconds", "slots_per_loop", "orientation",
+                "resolution"}
+_CREATIVE_KEYS = {"id", "media", "duration_s", "sha256", "kind"}
+_CAMPAIGN_KEYS = {"id", "advertiser", "category", "creatives", "start", "end", "days",
+                  "dayparts", "targets", "priority", "share_of_voice", "max_plays_per_hour",
+                  "state", "signal_rule"}
+_TARGET_KEYS = {"zones", "groups", "screens"}
+_RULE_KEYS = {"signal", "op", "value"}
+
+_MISSING = object()
+
+
+class _Problems:
+    """Collects ``path: message`` lines, keeping the list bounded against hostile input."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.dropped = 0
+
+    def add(self, path: str, message: str) -> None:
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append(f"{path}: {message}")
+        else:
+            self.dropped += 1
+
+    def final(self) -> list[str]:
+        if self.dropped:
+            return [*self.items, f"… and {self.dropped} more problems"]
+        return list(self.items)
+
+
+def _kind(value: object) -> str:
+    """JSON's name for a value's type, for messages read by operators."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _show(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else _kind(value)
+    return text if len(text) <= 60 else text[:57] + "…'"
+
+
+def _join(path: str, key: str) -> str:
+    """JSON path of a field; top-level fields are named bare (``timezone``)."""
+    return key if path == "plan" else f"{path}.{key}"
+
+
+def _is_number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return not (isinstance(value, float) and not math.isfinite(value))
+
+
+class _Reader:
+    """Field readers that report problems and return None instead of raising."""
+
+    def __init__(self, problems: _Problems) -> None:
+        self.p = problems
+
+    def obj(self, value: object, path: str, allowed: set[str]) -> dict[str, Any] | None:
+        if not isinstance(value, dict):
+            self.p.add(path, f"must be an object, got {_kind(value)}")
+            return None
+        for key in value:
+            if not isinstance(key, str):
+                self.p.add(path, f"field names must be strings, got {_kind(key)}")
+            elif key not in allowed and not key.startswith("_"):
+                self.p.add(_join(path, key)[:300], "unknown field")
+        return value
+
+    def array(self, value: object, path: str) -> list[Any] | None:
+        if not isinstance(value, list | tuple):
+            self.p.add(path, f"must be a list, got {_kind(value)}")
+            return None
+        return list(value)
+
+    def text(self, obj: dict[str, Any], key: str, path: str, *, required: bool = True,
+             limit: int = MAX_ID, empty_ok: bool = False) -> str | None:
+        value = obj.get(key, _MISSING)
+        if value is _MISSING:
+            if required:
+                self.p.add(path, f"missing field '{key}'")
+            return None
+        return self.string(value, _join(path, key), limit=limit, empty_ok=empty_ok)
+
+    def string(self, value: object, path: str, *, limit: int = MAX_ID,
+               empty_ok: bool = False) -> str | None:
+        if not isinstance(value, str):
+            self.p.add(path, f"must be a string, got {_kind(value)}")
+            return None
+        if not value.strip() and not empty_ok:
+            self.p.add(path, "must not be empty")
+            return None
+        if len(value) > limit:
+            self.p.add(path, f"longer than {limit} characters")
+            return None
+        return value
+
+    def strings(self, obj: dict[str, Any], key: str, path: str) -> list[str] | None:
+        """An optional list of strings (missing or null means empty)."""
+        value = obj.get(key)
+        if value is None:
+            return []
+        items = self.array(value, f"{path}.{key}")
+        if items is None:
+            return None
+        out = []
+        ok = True
+        for i, item in enumerate(items):
+            text = self.string(item, f"{path}.{key}[{i}]")
+            if text is None:
+                ok = False
+            else:
+                out.append(text)
+        return out if ok else None
+
+    def integer(self, obj: dict[str, Any], key: str, path: str, low: int, high: int,
+                *, required: bool = True) -> int | None:
+        value = obj.get(key, _MISSING)
+        if value is _MISSING or (value is None and not required):
+            if required:
+                self.p.add(path, f"missing field '{key}'")
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.p.add(f"{path}.{key}", f"must be a whole number, got {_show(value)}")
+            return None
+        if not low <= value <= high:
+            shown = str(value) if abs(value) < 10**12 else "a huge number"
+            self.p.add(f"{path}.{key}", f"must be from {low} to {high}, got {shown}")
+            return None
+        return value
+
+    def day(self, obj: dict[str, Any], key: str, path: str) -> date | None:
+        value = obj.get(key, _MISSING)
+        if value is _MISSING:
+            self.p.add(path, f"missing field '{key}'")
+            return None
+        if not isinstance(value, str) or not _DATE.fullmatch(value):
+            self.p.add(f"{path}.{key}", f"must be a date YYYY-MM-DD, got {_show(value)}")
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.p.add(f"{path}.{key}", f"no such date {value!r}")
+            return None
+
+    def clock(self, value: object, path: str, *, end: bool) -> time | None:
+        text = value if isinstance(value, str) else None
+        match = _TIME.fullmatch(text) if text is not None else None
+        if match is None:
+            self.p.add(path, f"must be a time HH:MM, got {_show(value)}")
+            return None
+        hour, minute, second = (int(g) if g else 0 for g in match.groups())
+        if end and (hour, minute, second) == (24, 0, 0):
+            return time(0)
+        if hour > 23 or minute > 59 or second > 59:
+            self.p.add(path, f"no such time {text!r}")
+            return None
+        return time(hour, minute, second)
+
+
+def parse_plan(data: object) -> Plan:
+    """Validate a parsed plan document completely and return it as specs.
+
+    Raises ``InvalidInput`` whose ``details['problems']`` lists every problem found.
+    """
+    problems = _Problems()
+    read = _Reader(problems)
+    root = read.obj(data, "plan", _ROOT_KEYS)
+    if root is None:
+        raise InvalidInput("invalid signage plan: 1 problem", problems=problems.final())
+
+    timezone = _timezone(read, root)
+    screens = _screens(read, root, timezone or "UTC")
+    creatives = _creatives(read, root)
+    campaigns = _campaigns(read, root, screens, creatives)
+
+    if timezone is not None:
+        for message in check_overbooking(list(screens.values()), list(campaigns.values())):
+            problems.add("campaigns", message)
+    found = problems.final()
+    if found or timezone is None:
+        count = len(problems.items) + problems.dropped
+        noun = "problem" if count == 1 else "problems"
+        raise InvalidInput(f"invalid signage plan: {count} {noun}", problems=found)
+    return Plan(
+        timezone=timezone,
+        screens=tuple(screens.values()),
+        creatives=tuple(c for c in creatives.values() if c is not None),
+        campaigns=tuple(campaigns.values()),
+    )
+
+
+def _timezone(read: _Reader, root: dict[str, Any]) -> str | None:
+    name = read.text(root, "timezone", "plan", limit=100)
+    if name is None:
+        return None
+    try:
+        ZoneInfo(name)
+    except Exception:  # zoneinfo raises several types for odd keys; all mean "unknown"
+        read.p.add("timezone", f"unknown timezone {_show(name)}")
+        return None
+    return name
+
+
+def _items(read: _Reader, root: dict[str, Any], key: str) -> list[Any]:
+    value = root.get(key, _MISSING)
+    if value is _MISSING:
+        read.p.add("plan", f"missing field '{key}'")
+        return []
+    return read.array(value, key) or []
+
+
+def _screens(read: _Reader, root: dict[str, Any], timezone: str) -> dict[str, ScreenSpec]:
+    screens: dict[str, ScreenSpec] = {}
+    seen: set[str] = set()
+    for i, raw in enumerate(_items(read, root, "screens")):
+        path = f"screens[{i}]"
+        obj = read.obj(raw, path, _SCREEN_KEYS)
+        if obj is None:
+            continue
+        sid = read.text(obj, "id", path)
+        if sid is not None:
+            if sid in seen:
+                read.p.add(f"{path}.id", f"duplicate screen id {sid!r}")
+                sid = None
+            else:
+                seen.add(sid)
+        zone = read.text(obj, "zone", path)
+        groups = read.strings(obj, "groups", path)
+        slot_seconds = read.integer(obj, "slot_seconds", path, 1, 3600)
+        slots = read.integer(obj, "slots_per_loop", path, 1, 1000)
+        orientation = obj.get("orientation", "landscape")
+        if orientation not in _ORIENTATIONS:
+            read.p.add(f"{path}.orientation",
+                       f"must be landscape or portrait, got {_show(orientation)}")
+            orientation = None
+        resolution = obj.get("resolution", "1920x1080")
+        if not isinstance(resolution, str) or not _RESOLUTION.fullmatch(resolution):
+            read.p.add(f"{path}.resolution",
+                       f"must look like 1920x1080, got {_show(resolution)}")
+            resolution = None
+        if None in (sid, zone, groups, slot_seconds, slots, orientation, resolution):
+            continue
+        screens[cast(str, sid)] = ScreenSpec(
+            id=cast(str, sid),
+            zone=cast(str, zone),
+            groups=frozenset(cast(list[str], groups)),
+            slot_seconds=cast(int, slot_seconds),
+            slots_per_loop=cast(int, slots),
+            timezone=timezone,
+            orientation=cast(str, orientation),
+            resolution=cast(str, resolution),
+        )
+    return screens
+
+
+def _creatives(read: _Reader, root: dict[str, Any]) -> dict[str, CreativeSpec | None]:
+    """Creatives by id; a broken creative maps to None so references to it stay known."""
+    creatives: dict[str, CreativeSpec | None] = {}
+    for i, raw in enumerate(_items(read, root, "creatives")):
+        path = f"creatives[{i}]"
+        obj = read.obj(raw, path, _CREATIVE_KEYS)
+        if obj is None:
+            continue
+        cid = read.text(obj, "id", path)
+        if cid is not None and cid in creatives:
+            read.p.add(f"{path}.id", f"duplicate creative id {cid!r}")
+            continue
+        media = read.text(obj, "media", path, limit=2000)
+        duration = obj.get("duration_s", _MISSING)
+        if duration is _MISSING:
+            read.p.add(path, "missing field 'duration_s'")
+            duration = None
+        elif not _is_number(duration) or not 0 < duration <= 86400:
+            read.p.add(f"{path}.duration_s",
+                       f"must be a number of seconds above 0, up to 86400, got {_show(duration)}")
+            duration = None
+        sha = obj.get("sha256")
+        if sha is not None and (not isinstance(sha, str) or not _SHA256.fullmatch(sha)):
+            read.p.add(f"{path}.sha256", "must be 64 hexadecimal digits")
+            sha = _MISSING
+        kind = obj.get("kind", "image")
+        if kind not in _KINDS:
+            read.p.add(f"{path}.kind", f"must be one of {', '.join(_KINDS)}, got {_show(kind)}")
+            kind = None
+        if cid is None:
+            continue
+        if None in (media, duration, kind) or sha is _MISSING:
+            creatives[cid] = None
+            continue
+        creatives[cid] = CreativeSpec(
+            id=cid,
+            media=cast(str, media),
+            duration_s=float(cast(float, duration)),
+            sha256=sha.lower() if isinstance(sha, str) else None,
+            kind=cast(str, kind),
+        )
+    return creatives
+
+
+def _campaigns(
+    read: _Reader,
+    root: dict[str, Any],
+    screens: dict[str, ScreenSpec],
+    creatives: dict[str, CreativeSpec | None],
+) -> dict[str, CampaignSpec]:
+    campaigns: dict[str, CampaignSpec] = {}
+    seen: set[str] = set()
+    zones = {s.zone for s in screens.values()}
+    groups = {g for s in screens.values() for g in s.groups}
+    for i, raw in enumerate(_items(read, root, "campaigns")):
+        path = f"campaigns[{i}]"
+        obj = read.obj(raw, path, _CAMPAIGN_KEYS)
+        if obj is None:
+            continue
+        before = len(read.p.items) + read.p.dropped
+        cid = read.text(obj, "id", path)
+        if cid is not None:
+            if cid in seen:
+                read.p.add(f"{path}.id", f"duplicate campaign id {cid!r}")
+            seen.add(cid)
+        advertiser = read.text(obj, "advertiser", path)
+        category = obj.get("category")
+        if category is not None:
+            category = read.string(category, f"{path}.category")
+        creative_ids = _campaign_creatives(read, obj, path, creatives)
+        start = read.day(obj, "start", path)
+        end = read.day(obj, "end", path)
+        if start is not None and end is not None and end < start:
+            read.p.add(f"{path}.end", f"ends {end.isoformat()}, before it starts "
+                                      f"{start.isoformat()}")
+        days = _days(read, obj, path)
+        dayparts = _dayparts(read, obj, path)
+        targets = _targets(read, obj, path, screens, zones, groups)
+        priority = obj.get("priority", _MISSING)
+        if priority is _MISSING:
+            read.p.add(path, "missing field 'priority'")
+        elif priority not in PRIORITIES:
+            read.p.add(f"{path}.priority",
+                       f"must be one of {', '.join(PRIORITIES)}, got {_show(priority)}")
+        share = obj.get("share_of_voice", _MISSING)
+        if share is _MISSING or share is None:
+            if priority in ("guaranteed", "standard"):
+                read.p.add(path, f"missing field 'share_of_voice' (required for {priority})")
+            share = 1.0
+        elif not _is_number(share) or not 0 < share <= 1:
+            read.p.add(f"{path}.share_of_voice",
+                       f"must be above 0 and at most 1, got {_show(share)}")
+        cap = read.integer(obj, "max_plays_per_hour", path, 1, 100000, required=False)
+        state = obj.get("state", "booked")
+        if state not in STATES:
+            read.p.add(f"{path}.state", f"must be one of {', '.join(STATES)}, got {_show(state)}")
+        rule = _signal_rule(read, obj, path)
+        if len(read.p.items) + read.p.dropped != before or cid is None or cid in campaigns:
+            continue
+        campaign = CampaignSpec(
+            id=cid,
+            advertiser=cast(str, advertiser),
+            category=category,
+            creatives=tuple(cast(list[str], creative_ids)),
+            start=cast(date, start),
+            end=cast(date, end),
+            days=cast(frozenset[int], days),
+            dayparts=cast(tuple[Daypart, ...], dayparts),
+            targets=cast(Targets, targets),
+            priority=priority,
+            share_of_voice=float(share),
+            max_plays_per_hour=cap,
+            state=state,
+            signal_rule=rule,
+        )
+        _check_lengths(read, campaign, path, screens, creatives)
+        campaigns[cid] = campaign
+    return campaigns
+
+
+def _campaign_creatives(read: _Reader, obj: dict[str, Any], path: str,
+                        creatives: dict[str, CreativeSpec | None]) -> list[str] | None:
+    value = obj.get("creatives", _MISSING)
+    if value is _MISSING:
+        read.p.add(path, "missing field 'creatives'")
+        return None
+    items = read.array(value, f"{path}.creatives")
+    if items is None:
+        return None
+    if not items:
+        read.p.add(f"{path}.creatives", "must name at least one creative")
+        return None
+    out: list[str] = []
+    for j, item in enumerate(items):
+        here = f"{path}.creatives[{j}]"
+        text = read.string(item, here)
+        if text is None:
+            continue
+        if text not in creatives:
+            read.p.add(here, f"unknown creative {_show(text)}")
+        elif text in out:
+            read.p.add(here, f"creative {text!r} listed twice")
+        else:
+            out.append(text)
+    return out
+
+
+def _days(read: _Reader, obj: dict[str, Any], path: str) -> frozenset[int] | None:
+    value = obj.get("days")
+    if value is None:
+        return frozenset()
+    items = read.array(value, f"{path}.days")
+    if items is None:
+        return None
+    days: set[int] = set()
+    ok = True
+    for j, item in enumerate(items):
+        name = item.strip().lower() if isinstance(item, str) else None
+        if name in DAY_NAMES:
+            days.add(DAY_NAMES.index(name))
+        elif name in _FULL_DAYS:
+            days.add(_FULL_DAYS.index(name))
+        else:
+            read.p.add(f"{path}.days[{j}]", f"unknown day {_show(item)} (use mon…sun)")
+            ok = False
+    return frozenset(days) if ok else None
+
+
+def _dayparts(read: _Reader, obj: dict[str, Any], path: str) -> tuple[Daypart, ...] | None:
+    value = obj.get("dayparts")
+    if value is None:
+        return ()
+    items = read.array(value, f"{path}.dayparts")
+    if items is None:
+        return None
+    parts: list[Daypart] = []
+    ok = True
+    for j, item in enumerate(items):
+        here = f"{path}.dayparts[{j}]"
+        if not isinstance(item, list | tuple) or len(item) != 2:
+            read.p.add(here, f"must be a pair [\"HH:MM\", \"HH:MM\"], got {_show(item)}")
+            ok = False
+            continue
+        start = read.clock(item[0], f"{here}[0]", end=False)
+        end = read.clock(item[1], f"{here}[1]", end=True)
+        if start is None or end is None:
+            ok = False
+            continue
+        if start == end and not (start == time(0) and item[1] == "24:00"):
+            read.p.add(here, "starts and ends at the same time (use 00:00–24:00 for all day)")
+            ok = False
+            continue
+        parts.append(Daypart(start, end))
+    return tuple(parts) if ok else None
+
+
+def _targets(read: _Reader, obj: dict[str, Any], path: str, screens: dict[str, ScreenSpec],
+             zones: set[str], groups: set[str]) -> Targets | None:
+    value = obj.get("targets")
+    if value is None:
+        return Targets()
+    here = f"{path}.targets"
+    target = read.obj(value, here, _TARGET_KEYS)
+    if target is None:
+        return None
+    lists = {key: read.strings(target, key, here) for key in ("zones", "groups", "screens")}
+    known = {"zones": zones, "groups": groups, "screens": set(screens)}
+    what = {"zones": "no screen is in zone", "groups": "no screen is in group",
+            "screens": "unknown screen"}
+    ok = True
+    for key, names in lists.items():
+        if names is None:
+            ok = False
+            continue
+        for j, name in enumerate(names):
+            if name not in known[key]:
+                read.p.add(f"{here}.{key}[{j}]", f"{what[key]} {_show(name)}")
+                ok = False
+    if not ok:
+        return None
+    return Targets(
+        zones=frozenset(lists["zones"] or ()),
+        groups=frozenset(lists["groups"] or ()),
+        screens=frozenset(lists["screens"] or ()),
+    )
+
+
+def _signal_rule(read: _Reader, obj: dict[str, Any], path: str) -> SignalRule | None:
+    value = obj.get("signal_rule")
+    if value is None:
+        return None
+    here = f"{path}.signal_rule"
+    rule = read.obj(value, here, _RULE_KEYS)
+    if rule is None:
+        return None
+    signal = read.text(rule, "signal", here)
+    op = rule.get("op", _MISSING)
+    if op not in _OPS:
+        read.p.add(f"{here}.op", f"must be one of {' '.join(_OPS)}, got {_show(op)}")
+    threshold = rule.get("value", _MISSING)
+    if not _is_number(threshold) or abs(threshold) > 1e15:
+        read.p.add(f"{here}.value", f"must be a number, got {_show(threshold)}")
+        return None
+    if signal is None or op not in _OPS:
+        return None
+    return SignalRule(signal=signal, op=op, value=float(threshold))
+
+
+def _check_lengths(read: _Reader, campaign: CampaignSpec, path: str,
+                   screens: dict[str, ScreenSpec],
+                   creatives: dict[str, CreativeSpec | None]) -> None:
+    """A creative must fit the slots of every screen its campaign targets."""
+    targeted = [s for s in screens.values() if campaign.targets.matches(s)]
+    if not targeted:
+        return
+    for j, creative_id in enumerate(campaign.creatives):
+        creative = creatives.get(creative_id)
+        if creative is None:
+            continue
+        short = sorted(
+            (s for s in targeted if creative.duration_s > s.slot_seconds), key=lambda s: s.id
+        )
+        if short:
+            names = ", ".join(f"{s.id} ({s.slot_seconds} s)" for s in short[:5])
+            more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+            read.p.add(
+                f"{path}.creatives[{j}]",
+                f"creative {creative_id!r} lasts {creative.duration_s:g} s, longer than the "
+                f"slots of screen {names}{more}",
+            )
+
+
+def check_overbooking(
+    screens: Sequence[ScreenSpec], campaigns: Sequence[CampaignSpec]
+) -> list[str]:
+    """Every screen and time where booked + held guaranteed campaigns exceed the loop.
+
+    One message per screen, time of day and set of campaigns, naming the weekdays
+    and the dates it covers, e.g. ``screen S-01: guaranteed bookings need 14 slots of
+    12 on Saturdays 10:00–12:00 (K-1 6, K-2 8) between 2026-11-07 and 2026-12-26``.
+    """
+    messages: list[str] = []
+    guaranteed = [c for c in campaigns if c.priority == "guaranteed" and c.state != "cancelled"]
+    loads: dict[tuple[object, ...], list[LoadSegment]] = {}  # screens with the same bookings
+    for screen in sorted(screens, key=lambda s: s.id):
+        n = screen.slots_per_loop
+        relevant = [c for c in guaranteed if c.targets.matches(screen)]
+        if sum(c.slots_booked(n) for c in relevant) <= n:
+            continue  # cannot overbook even if all play at once
+        shape = (n, tuple(id(c) for c in relevant))
+        if shape not in loads:
+            loads[shape] = guaranteed_load(screen, relevant)
+        grouped: dict[tuple[object, ...], tuple[set[int], date, date]] = {}
+        for load in loads[shape]:
+            if load.need <= n:
+                continue
+            key = (load.campaigns, load.start, load.end)
+            days, first, last = grouped.get(key, (set(), load.first, load.last))
+            days.add(load.weekday)
+            grouped[key] = (days, min(first, load.first), max(last, load.last))
+        for (taken, start, end), (days, first, last) in sorted(
+            grouped.items(), key=lambda item: (item[1][1], min(item[1][0]), item[0][1])
+        ):
+            need = sum(s for _, s in cast(tuple[tuple[str, int], ...], taken))
+            listing = ", ".join(
+                f"{cid} {s}" for cid, s in cast(tuple[tuple[str, int], ...], taken)
+            )
+            when = "on " + first.isoformat() if first == last else (
+                f"between {first.isoformat()} and {last.isoformat()}"
+            )
+            messages.append(
+                f"screen {screen.id}: guaranteed bookings need {need} slots of {n} on "
+                f"{_days_label(days)} {_span_label(cast(int, start), cast(int, end))} "
+                f"({listing}) {when}"
+            )
+    return messages
+
+
+def _days_label(days: set[int]) -> str:
+    if len(days) == 7:
+        return "every day"
+    names = [DAY_PLURALS[d] for d in sorted(days)]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _span_label(start: int, end: int) -> str:
+    if start == 0 and end == 86400:
+        return "all day"
+
+    def hhmm(seconds: int) -> str:
+        hours, rest = divmod(seconds, 3600)
+        minutes, secs = divmod(rest, 60)
+        return f"{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
+
+    return f"{hhmm(start)}–{hhmm(end)}"
