@@ -47,6 +47,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
+    # Timestamps are stored as UTC whatever the server's TimeZone setting.
+    kwargs.setdefault("connect_args", {"options": "-c timezone=UTC"})
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from store_server.catalog.service import PromotionCache
+from store_server.catalog.service import ProductCache, PromotionCache
 from store_server.checkout.audit_policy import AuditPolicy
 from store_server.config import Settings
 from store_server.db import is_sqlite, make_engine, session_scope
@@ -47,6 +47,7 @@ class ServerState:
     audit_policy: AuditPolicy
     events: EventBus
     promotions: PromotionCache = field(default_factory=PromotionCache)
+    products: ProductCache = field(default_factory=ProductCache)
     executor: ThreadPoolExecutor | None = None
     rng: random.Random = field(default_factory=random.SystemRandom)
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
@@ -60,14 +61,21 @@ class ServerState:
             else DEFAULT_LAYOUTS
         )
         engine = make_engine(settings.database_url)
-        workers = 1 if is_sqlite(settings.database_url) else 8
+        # SQLite work is short and serialised by the database anyway: running it on the
+        # event loop avoids a thread hop and GIL hand-offs that cost more than the query.
+        # PostgreSQL waits on the network, so it gets a pool of database threads.
+        executor = (
+            None
+            if is_sqlite(settings.database_url)
+            else ThreadPoolExecutor(max_workers=8, thread_name_prefix="caddie-db")
+        )
         return cls(
             settings=settings,
             engine=engine,
             layouts=layouts,
             audit_policy=AuditPolicy.from_config(settings.audit_policy),
             events=make_event_bus(settings.pubsub_url),
-            executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="caddie-db"),
+            executor=executor,
         )
 
     async def run_db(self, work: Callable[[Session], T]) -> T:
@@ -77,6 +85,8 @@ class ServerState:
             with session_scope(self.engine) as session:
                 return work(session)
 
+        if self.executor is None:
+            return job()
         return await asyncio.get_running_loop().run_in_executor(self.executor, job)
 
     def bucket(self, device_id: str) -> TokenBucket:

@@ -14,10 +14,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import bindparam, delete, insert, update
 from sqlmodel import Session, col, select
 
 from store_server.baskets.models import LOCKED_STATUSES, Basket, BasketLine, Shopper
-from store_server.catalog.service import PricedProduct, find_products
+from store_server.catalog.service import PricedProduct, ProductCache, find_products
 from store_server.errors import (
     BadMessage,
     BasketLocked,
@@ -58,16 +59,23 @@ def price_code(
     qty: int,
     layouts: Sequence[VariableMeasureLayout],
     at: datetime,
+    products: ProductCache | None = None,
 ) -> PricedItem:
     """Resolve scanned digits to a catalog item and its price (InvalidCode, UnknownProduct)."""
     scan = parse_scan(code, layouts)
+
+    def find(gtins: Sequence[str]) -> dict[str, PricedProduct]:
+        if products is not None:
+            return products.find(session, gtins, at=at)
+        return find_products(session, gtins, at=at)
+
     if scan.variable is not None:
         lookup = scan.variable.lookup_gtin14
         if not (scan.variable.weight_g or scan.variable.price_cents):
             raise InvalidCode(
                 f"the label {code} carries no {scan.variable.kind}; scan the scale label"
             )
-        product = find_products(session, [lookup], at=at).get(lookup)
+        product = find([lookup]).get(lookup)
         if product is None:
             raise UnknownProduct(f"no in-store item {lookup[1:]} for label {code}")
         if scan.variable.kind == "weight":
@@ -86,7 +94,7 @@ def price_code(
             product.age_restricted,
             True,
         )
-    found = find_products(session, scan.candidates, at=at)
+    found = find(scan.candidates)
     product = next((found[g] for g in scan.candidates if g in found), None)
     if product is None:
         raise UnknownProduct(f"no product with GTIN {scan.candidates[0]}")
@@ -181,6 +189,46 @@ def open_basket(
     return basket
 
 
+BASKET_TABLE = Basket.__table__  # type: ignore[attr-defined]
+_CURRENT_ROW = (
+    select(
+        BASKET_TABLE.c.id,
+        BASKET_TABLE.c.status,
+        BASKET_TABLE.c.loyalty_card,
+        BASKET_TABLE.c.currency,
+        BASKET_TABLE.c.updated_at,
+    )
+    .where(
+        BASKET_TABLE.c.device_id == bindparam("device_id"),
+        BASKET_TABLE.c.status.in_(("open", *LOCKED_STATUSES)),
+    )
+    .order_by(BASKET_TABLE.c.created_at.desc())
+    .limit(1)
+    .with_for_update()
+)
+
+
+@dataclass
+class BasketRow:
+    """The basket fields the scan path needs, read without the ORM."""
+
+    id: str
+    status: str
+    loyalty_card: str | None
+    currency: str
+    updated_at: datetime
+
+
+def changeable_basket_row(session: Session, device_id: str) -> BasketRow:
+    """The device's open basket (locked for this transaction), for scans and removals."""
+    row = session.connection().execute(_CURRENT_ROW, {"device_id": device_id}).first()
+    if row is None:
+        raise NoBasket("no open basket on this device; send start with a loyalty card")
+    if row.status != "open":
+        raise BasketLocked("the basket is finished and can no longer change")
+    return BasketRow(*row)
+
+
 def open_basket_for_change(session: Session, device_id: str) -> Basket:
     basket = current_basket(session, device_id, for_update=True)
     if basket is None:
@@ -190,65 +238,133 @@ def open_basket_for_change(session: Session, device_id: str) -> Basket:
     return basket
 
 
-def basket_lines(session: Session, basket_id: str) -> list[BasketLine]:
-    return list(
-        session.exec(
-            select(BasketLine).where(BasketLine.basket_id == basket_id).order_by(col(BasketLine.id))
-        ).all()
-    )
+LINE_TABLE = BasketLine.__table__  # type: ignore[attr-defined]
 
 
-def add_item(session: Session, basket: Basket, item: PricedItem, *, qty: int) -> BasketLine:
-    """Add a priced scan; plain items at the same price merge into one line."""
+@dataclass
+class LineRecord:
+    """A basket line as plain data: the scan path reads and writes lines with Core SQL,
+    which costs a fraction of loading ORM objects for every line on every scan."""
+
+    id: int
+    basket_id: str
+    gtin: str
+    scanned_gtin: str
+    name: str
+    category: str
+    qty: int
+    unit_price_cents: int
+    weight_g: int | None
+    line_total_cents: int
+    tax_rate: str
+    age_restricted: bool
+
+    def clone(self) -> LineRecord:
+        return LineRecord(
+            self.id,
+            self.basket_id,
+            self.gtin,
+            self.scanned_gtin,
+            self.name,
+            self.category,
+            self.qty,
+            self.unit_price_cents,
+            self.weight_g,
+            self.line_total_cents,
+            self.tax_rate,
+            self.age_restricted,
+        )
+
+
+_LINE_FIELDS = tuple(f for f in LineRecord.__dataclass_fields__)
+
+
+def basket_lines(session: Session, basket_id: str) -> list[LineRecord]:
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # ORM changes of this transaction first
+    rows = session.connection().execute(
+        select(*(LINE_TABLE.c[f] for f in _LINE_FIELDS))
+        .where(LINE_TABLE.c.basket_id == basket_id)
+        .order_by(LINE_TABLE.c.id)
+    ).all()
+    return [LineRecord(*row) for row in rows]
+
+
+def _line_total(line: LineRecord) -> int:
+    if line.weight_g is not None:
+        return weight_price_cents(line.weight_g, line.unit_price_cents) * line.qty
+    return line.unit_price_cents * line.qty
+
+
+def add_item(
+    session: Session,
+    basket: Basket | BasketRow,
+    item: PricedItem,
+    *,
+    qty: int,
+    lines: list[LineRecord] | None = None,
+) -> LineRecord:
+    """Add a priced scan; plain items at the same price merge into one line.
+
+    ``lines`` (the basket's current lines) is updated in place when given."""
+    if lines is None:
+        lines = basket_lines(session, basket.id)
     if not item.fixed_value:
-        line = session.exec(
-            select(BasketLine).where(
-                BasketLine.basket_id == basket.id,
-                BasketLine.gtin == item.gtin,
-                BasketLine.unit_price_cents == item.unit_price_cents,
-                col(BasketLine.weight_g).is_(None),
-                BasketLine.scanned_gtin == item.scanned_gtin,
-            )
-        ).first()
-        if line is not None:
-            line.qty += qty
-            line.line_total_cents = line.qty * line.unit_price_cents
-            session.add(line)
-            session.flush()
-            return line
-    line = BasketLine(
-        basket_id=basket.id,
-        gtin=item.gtin,
-        scanned_gtin=item.scanned_gtin,
-        name=item.name,
-        category=item.category,
-        qty=qty,
-        unit_price_cents=item.unit_price_cents,
-        weight_g=item.weight_g,
-        line_total_cents=item.line_total_cents,
-        tax_rate=item.tax_rate,
-        age_restricted=item.age_restricted,
-    )
-    session.add(line)
-    session.flush()
+        for line in lines:
+            if (
+                line.gtin == item.gtin
+                and line.scanned_gtin == item.scanned_gtin
+                and line.unit_price_cents == item.unit_price_cents
+                and line.weight_g is None
+            ):
+                line.qty += qty
+                line.line_total_cents = _line_total(line)
+                session.connection().execute(
+                    update(LINE_TABLE)
+                    .where(LINE_TABLE.c.id == line.id)
+                    .values(qty=line.qty, line_total_cents=line.line_total_cents)
+                )
+                return line
+    values = {
+        "basket_id": basket.id,
+        "gtin": item.gtin,
+        "scanned_gtin": item.scanned_gtin,
+        "name": item.name,
+        "category": item.category,
+        "qty": qty,
+        "unit_price_cents": item.unit_price_cents,
+        "weight_g": item.weight_g,
+        "line_total_cents": item.line_total_cents,
+        "tax_rate": item.tax_rate,
+        "age_restricted": item.age_restricted,
+    }
+    result = session.connection().execute(insert(LINE_TABLE).values(added_at=utcnow(), **values))
+    line = LineRecord(id=result.inserted_primary_key[0], **values)
+    lines.append(line)
     return line
 
 
-def remove_item(session: Session, basket: Basket, item: PricedItem, *, qty: int) -> BasketLine:
+def remove_item(
+    session: Session,
+    basket: Basket | BasketRow,
+    item: PricedItem,
+    *,
+    qty: int,
+    lines: list[LineRecord] | None = None,
+) -> LineRecord:
     """Take ``qty`` units out, newest lines first; returns the last line touched."""
+    if lines is None:
+        lines = basket_lines(session, basket.id)
     candidates = [
         line
-        for line in basket_lines(session, basket.id)
+        for line in lines
         if line.gtin == item.gtin
         and (
             not item.fixed_value
             or (line.weight_g == item.weight_g and line.unit_price_cents == item.unit_price_cents)
         )
     ]
-    if item.fixed_value:
-        available = len(candidates) and sum(line.qty for line in candidates)
-    else:
-        available = sum(line.qty for line in candidates)
+    available = sum(line.qty for line in candidates)
     if available < qty:
         raise NotInBasket(f"the basket holds {available} of {item.name}, cannot remove {qty}")
     remaining = qty
@@ -261,20 +377,24 @@ def remove_item(session: Session, basket: Basket, item: PricedItem, *, qty: int)
         line.qty -= take
         touched = line
         if line.qty == 0:
-            session.delete(line)
+            session.connection().execute(delete(LINE_TABLE).where(LINE_TABLE.c.id == line.id))
+            lines.remove(line)
         else:
-            line.line_total_cents = (
-                weight_price_cents(line.weight_g, line.unit_price_cents) * line.qty
-                if line.weight_g is not None
-                else line.unit_price_cents * line.qty
+            line.line_total_cents = _line_total(line)
+            session.connection().execute(
+                update(LINE_TABLE)
+                .where(LINE_TABLE.c.id == line.id)
+                .values(qty=line.qty, line_total_cents=line.line_total_cents)
             )
-            session.add(line)
-    session.flush()
     return touched
 
 
 def price_basket(
-    lines: Sequence[BasketLine], promotions: Sequence[Promotion], *, at: datetime, loyalty: bool
+    lines: Sequence[LineRecord | BasketLine],
+    promotions: Sequence[Promotion],
+    *,
+    at: datetime,
+    loyalty: bool,
 ) -> PricingResult:
     priced = [
         PricedLine(
@@ -292,7 +412,7 @@ def price_basket(
     return evaluate(priced, promotions, at=at, loyalty_card=loyalty)
 
 
-def line_view(line: BasketLine) -> dict[str, Any]:
+def line_view(line: LineRecord | BasketLine) -> dict[str, Any]:
     return {
         "gtin": line.gtin,
         "name": line.name,
@@ -305,21 +425,30 @@ def line_view(line: BasketLine) -> dict[str, Any]:
 
 def snapshot(
     session: Session,
-    basket: Basket,
+    basket: Basket | BasketRow,
     promotions: Sequence[Promotion],
     *,
     at: datetime | None = None,
-    lines: Sequence[BasketLine] | None = None,
+    lines: Sequence[LineRecord | BasketLine] | None = None,
 ) -> dict[str, Any]:
     """The protocol's ``basket`` object; also stores the totals on the basket row."""
     at = at or utcnow()
     lines = basket_lines(session, basket.id) if lines is None else lines
     result = price_basket(lines, promotions, at=at, loyalty=bool(basket.loyalty_card))
-    basket.total_cents = result.total_cents
-    basket.tax_cents = result.tax_cents
-    basket.item_count = sum(line.qty for line in lines)
-    basket.updated_at = at
-    session.add(basket)
+    item_count = sum(line.qty for line in lines)
+    totals = {
+        "total_cents": result.total_cents,
+        "tax_cents": result.tax_cents,
+        "item_count": item_count,
+        "updated_at": at,
+    }
+    if isinstance(basket, Basket):
+        for key, value in totals.items():
+            setattr(basket, key, value)
+        session.add(basket)
+    else:
+        session.connection().execute(update(BASKET_TABLE).where(BASKET_TABLE.c.id == basket.id).values(totals))
+        basket.updated_at = at
     return {
         "basket_id": basket.id,
         "status": basket.status,
@@ -332,5 +461,5 @@ def snapshot(
             for t in result.taxes
         ],
         "currency": basket.currency,
-        "item_count": basket.item_count,
+        "item_count": item_count,
     }

@@ -105,6 +105,7 @@ def put_product(
 ) -> ProductPublic:
     record = service.ProductRecord(gtin=normalize_gtin(gtin), **body.model_dump())
     service.upsert_products(session, [record], currency=state.settings.currency)
+    state.products.invalidate()
     return _public(session, record.gtin)
 
 
@@ -132,6 +133,7 @@ async def import_catalog(request: Request, user: CurrentAdmin, state: StateDep) 
         return service.upsert_products(session, records, currency=state.settings.currency)
 
     counts = await state.run_db(work)
+    state.products.invalidate()
     return ImportReply(**counts.__dict__)
 
 

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import delete
@@ -60,6 +60,101 @@ def find_products(
             price_cents=price,
         )
     return found
+
+
+@dataclass(frozen=True)
+class _CachedProduct:
+    product: PricedProduct  # price_cents is filled from ``schedule`` at look-up time
+    schedule: tuple[tuple[datetime, int], ...]  # (effective_from, price), oldest first
+
+
+class ProductCache:
+    """Products and their whole price schedule, kept for a few seconds.
+
+    The scan path looks a product up on every scan; a scheduled price change still
+    applies at its instant because the schedule, not one price, is cached. Imports
+    through this process invalidate it; other processes' imports show within ``ttl_s``."""
+
+    def __init__(self, ttl_s: float = 10.0, max_entries: int = 200_000) -> None:
+        self._ttl = ttl_s
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, _CachedProduct | None]] = {}
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def find(
+        self, session: Session, gtins: Sequence[str], *, at: datetime
+    ) -> dict[str, PricedProduct]:
+        now = time.monotonic()
+        found: dict[str, PricedProduct] = {}
+        missing: list[str] = []
+        with self._lock:
+            for gtin in gtins:
+                entry = self._entries.get(gtin)
+                if entry is None or now - entry[0] > self._ttl:
+                    missing.append(gtin)
+                elif entry[1] is not None:
+                    priced = _price_at(entry[1], at)
+                    if priced is not None:
+                        found[gtin] = priced
+        if missing:
+            loaded = _load_schedules(session, missing)
+            with self._lock:
+                if len(self._entries) > self._max:
+                    self._entries.clear()
+                for gtin in missing:
+                    cached = loaded.get(gtin)
+                    self._entries[gtin] = (now, cached)  # unknown codes are cached too
+                    if cached is not None:
+                        priced = _price_at(cached, at)
+                        if priced is not None:
+                            found[gtin] = priced
+        return found
+
+
+def _load_schedules(session: Session, gtins: Sequence[str]) -> dict[str, _CachedProduct]:
+    products = session.exec(select(Product).where(col(Product.gtin).in_(list(gtins)))).all()
+    if not products:
+        return {}
+    schedules: dict[str, list[tuple[datetime, int]]] = {p.gtin: [] for p in products}
+    rows = session.exec(
+        select(ProductPrice.gtin, ProductPrice.effective_from, ProductPrice.price_cents)
+        .where(col(ProductPrice.gtin).in_(list(schedules)))
+        .order_by(col(ProductPrice.effective_from))
+    ).all()
+    for gtin, effective_from, price in rows:
+        schedules[gtin].append((as_utc(effective_from), price))
+    return {
+        p.gtin: _CachedProduct(
+            PricedProduct(
+                gtin=p.gtin,
+                name=p.name,
+                category=p.category,
+                tax_rate=p.tax_rate,
+                age_restricted=p.age_restricted,
+                sold_by=p.sold_by,
+                currency=p.currency,
+                price_cents=0,
+            ),
+            tuple(schedules[p.gtin]),
+        )
+        for p in products
+    }
+
+
+def _price_at(cached: _CachedProduct, at: datetime) -> PricedProduct | None:
+    price = None
+    for effective_from, cents in cached.schedule:
+        if effective_from <= at:
+            price = cents
+        else:
+            break
+    if price is None:
+        return None  # listed but not on sale yet
+    return replace(cached.product, price_cents=price)
 
 
 def get_product(session: Session, gtin: str, *, at: datetime | None = None) -> PricedProduct:

@@ -47,6 +47,7 @@ class HandheldConnection:
             layouts=state.layouts,
             promotions=state.promotions,
             finish=state.finish_callback(),
+            products=state.products,
         )
 
     async def send(self, reply: dict[str, Any]) -> None:
@@ -131,17 +132,25 @@ class HandheldConnection:
         assert device is not None
 
         def work(session: Session) -> service.Outcome:
+            return service.apply(session, device, request, self.ctx, check_replay=False)
+
+        def checked(session: Session) -> service.Outcome:
             return service.apply(session, device, request, self.ctx)
 
         try:
-            return await self.state.run_db(work)
+            outcome = await self.state.run_db(work)
         except IntegrityError:
-            # The same request id arrived on another connection at the same time: its
-            # transaction won, so answer with what it stored.
-            def replay(session: Session) -> service.Outcome:
-                return service.apply(session, device, request, self.ctx)
-
-            return await self.state.run_db(replay)
+            # The request id was applied before (a replay), or on another connection at
+            # this very moment: answer with what was stored.
+            outcome = await self.state.run_db(checked)
+        cache = self.ctx.lines
+        if outcome.lines is not None:
+            cache.basket_id, cache.version, cache.lines = (
+                outcome.basket_id,
+                outcome.version,
+                outcome.lines,
+            )
+        return outcome
 
     async def hello(self, data: dict[str, Any]) -> bool:
         rid = request_id(data)

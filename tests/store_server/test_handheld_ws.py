@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -361,19 +362,22 @@ def test_rate_limit_per_device(db_url: str, setup: dict[str, str]) -> None:
 def test_scheduled_price_changes_do_not_touch_charged_lines(
     engine: Engine, handheld: Handheld
 ) -> None:
-    handheld.start()
-    first = handheld.scan(COFFEE_13)["line"]
-    with session_scope(engine) as session:  # a price change that takes effect now
-        session.add(ProductPrice(gtin=COFFEE_ITEM.gtin, price_cents=399, effective_from=utcnow()))
+    change_at = utcnow() + timedelta(seconds=1)
+    with session_scope(engine) as session:  # scheduled before the trip starts
+        session.add(ProductPrice(gtin=COFFEE_ITEM.gtin, price_cents=399, effective_from=change_at))
         session.add(
             ProductPrice(
                 gtin=MILK_ITEM.gtin, price_cents=1, effective_from=utcnow() + timedelta(days=1)
             )
         )
+    handheld.start()
+    first = handheld.scan(COFFEE_13)["line"]
+    assert first["unit_price_cents"] == 349
+    while utcnow() <= change_at:  # wait for the instant of the change, however long it takes
+        time.sleep(0.05)
     basket = handheld.scan(COFFEE_13)["basket"]
     prices = sorted((line["unit_price_cents"], line["qty"]) for line in basket["lines"])
-    assert first["unit_price_cents"] == 349
-    assert prices == [(349, 1), (399, 1)]
+    assert prices == [(349, 1), (399, 1)]  # the first line keeps the price it was charged
     assert handheld.scan(MILK_13)["line"]["unit_price_cents"] == MILK_ITEM.price_cents
 
 

@@ -1,0 +1,299 @@
+"""Load benchmark: N concurrent handhelds scanning in a closed loop against ``caddie serve``,
+side by side with a bare FastAPI/uvicorn WebSocket echo server in the same run.
+
+    .venv/bin/python benchmarks/load_bench.py [--handhelds 100] [--seconds 15]
+
+Each handheld says hello, starts a basket, scans random items of a 2,000-product catalog
+(one request in flight, the next sent on the ack), and after 30 scans finishes and moves to
+the next device, as a shopper hands the device back. Prints scans/s, p50/p99/p99.9 ack
+latency and the ratios to the echo baseline, then checks that every acknowledged scan is in
+the database and that none is left unacknowledged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import websockets
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SCANS_PER_BASKET = 30
+
+
+def ean13(body12: str) -> str:
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body12)))
+    return body12 + str((10 - total % 10) % 10)
+
+
+def catalog_csv(path: Path, products: int, rng: random.Random) -> list[str]:
+    codes: list[str] = []
+    with path.open("w") as out:
+        out.write("gtin,name,category,price_cents,tax_rate,age_restricted,sold_by\n")
+        while len(codes) < products:
+            code = ean13(f"3{rng.randrange(10**11):011d}")
+            if code in codes:
+                continue
+            codes.append(code)
+            category = rng.choice(["grocery", "dairy", "drinks", "hygiene", "snacks"])
+            out.write(
+                f"{code},Product {len(codes)},{category},{rng.randrange(50, 2000)},0.055,false,unit\n"
+            )
+    return codes
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit("server did not start")
+
+
+@dataclass
+class Result:
+    label: str
+    scans: int = 0
+    errors: int = 0
+    unacked: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    def pct(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+    @property
+    def rate(self) -> float:
+        return self.scans / self.seconds if self.seconds else 0.0
+
+
+async def handheld(
+    url: str,
+    devices: list[tuple[str, str]],
+    codes: list[str],
+    stop: float,
+    result: Result,
+    rng: random.Random,
+    acked: dict[str, int],
+) -> None:
+    for device, token in devices:
+        if time.monotonic() >= stop:
+            return
+        async with websockets.connect(url, max_size=2**20) as ws:
+            await ws.send(
+                json.dumps({"type": "hello", "protocol": 1, "device_id": device, "token": token})
+            )
+            await ws.recv()
+            await ws.send(
+                json.dumps({"type": "start", "id": str(uuid.uuid4()), "loyalty_card": device})
+            )
+            await ws.recv()
+            for _ in range(SCANS_PER_BASKET):
+                if time.monotonic() >= stop:
+                    return
+                sent = time.perf_counter()
+                await ws.send(
+                    json.dumps({"type": "scan", "id": str(uuid.uuid4()), "code": rng.choice(codes)})
+                )
+                try:
+                    reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                except (TimeoutError, websockets.ConnectionClosed):
+                    result.unacked += 1
+                    return
+                result.latencies.append(time.perf_counter() - sent)
+                if reply.get("type") == "ack":
+                    result.scans += 1
+                    acked[device] = acked.get(device, 0) + 1
+                else:
+                    result.errors += 1
+            await ws.send(json.dumps({"type": "finish", "id": str(uuid.uuid4())}))
+            await ws.recv()
+
+
+async def drive(
+    label: str,
+    url: str,
+    handhelds: int,
+    devices: list[tuple[str, str]],
+    codes: list[str],
+    seconds: float,
+) -> tuple[Result, dict[str, int]]:
+    result = Result(label)
+    acked: dict[str, int] = {}
+    per = len(devices) // handhelds
+    start = time.monotonic()
+    stop = start + seconds
+    await asyncio.gather(
+        *(
+            handheld(
+                url, devices[i * per : (i + 1) * per], codes, stop, result, random.Random(i), acked
+            )
+            for i in range(handhelds)
+        )
+    )
+    result.seconds = time.monotonic() - start
+    return result, acked
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--handhelds", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--products", type=int, default=2000)
+    args = parser.parse_args()
+
+    from store_server.db import make_engine, migrate, session_scope
+    from store_server.devices.service import enroll
+
+    rng = random.Random(7)
+    work = Path(tempfile.mkdtemp(prefix="caddie-bench-"))
+    url = f"sqlite:///{work / 'bench.db'}"
+    migrate(url)
+    codes = catalog_csv(work / "catalog.csv", args.products, rng)
+    env = {
+        **os.environ,
+        "CADDIE_ENVIRONMENT": "test",
+        "CADDIE_RATE_LIMIT_PER_SECOND": "1000",
+        "CADDIE_RATE_LIMIT_BURST": "1000",
+        "CADDIE_LOG_LEVEL": "WARNING",
+    }
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "store_server.cli",
+            "catalog",
+            "import",
+            str(work / "catalog.csv"),
+            "--database-url",
+            url,
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    # Enough devices for every basket the run can fill.
+    needed = args.handhelds * max(4, int(args.seconds * 60 / SCANS_PER_BASKET))
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        devices = enroll(session, [f"B-{i}" for i in range(needed)], store_id="bench")
+    engine.dispose()
+
+    echo_port, caddie_port = free_port(), free_port()
+    echo = subprocess.Popen(
+        [sys.executable, str(REPO / "benchmarks" / "echo_server.py"), "--port", str(echo_port)],
+        env=env,
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "store_server.cli",
+            "serve",
+            "--port",
+            str(caddie_port),
+            "--database-url",
+            url,
+        ],
+        env=env,
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{echo_port}/docs", echo)
+        wait_healthy(f"http://127.0.0.1:{caddie_port}/healthz", server)
+        baseline, _ = asyncio.run(
+            drive(
+                "echo baseline",
+                f"ws://127.0.0.1:{echo_port}/ws/handheld",
+                args.handhelds,
+                devices,
+                codes,
+                args.seconds,
+            )
+        )
+        caddie, acked = asyncio.run(
+            drive(
+                "caddie serve (SQLite)",
+                f"ws://127.0.0.1:{caddie_port}/ws/handheld",
+                args.handhelds,
+                devices,
+                codes,
+                args.seconds,
+            )
+        )
+    finally:
+        for proc in (echo, server):
+            proc.terminate()
+            proc.wait(15)
+
+    from sqlalchemy import func
+    from sqlmodel import Session, select
+
+    from store_server.baskets.models import Basket, BasketLine
+
+    engine = make_engine(url)
+    with Session(engine) as session:
+        stored = session.exec(select(func.coalesce(func.sum(BasketLine.qty), 0))).one()
+        baskets = session.exec(select(func.count()).select_from(Basket)).one()
+    engine.dispose()
+
+    print()
+    print(
+        f"{args.handhelds} handhelds, {args.seconds:.0f} s closed loop, {args.products} products, "
+        f"{os.cpu_count()} cores"
+    )
+    header = f"{'server':<24}{'scans/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}{'errors':>8}{'unacked':>9}"
+    print(header)
+    print("-" * len(header))
+    for r in (baseline, caddie):
+        print(
+            f"{r.label:<24}{r.rate:>10.0f}{r.pct(50):>9.1f}{r.pct(99):>9.1f}{r.pct(99.9):>10.1f}"
+            f"{r.errors:>8}{r.unacked:>9}"
+        )
+    print("-" * len(header))
+    print(
+        f"{'ratio caddie / echo':<24}{caddie.rate / baseline.rate:>10.2f}"
+        f"{caddie.pct(50) / baseline.pct(50):>9.2f}{caddie.pct(99) / baseline.pct(99):>9.2f}"
+        f"{caddie.pct(99.9) / baseline.pct(99.9):>10.2f}"
+    )
+    print(
+        f"\nacknowledged scans {caddie.scans}, units stored in {baskets} baskets: {stored} "
+        f"({'exact' if stored == caddie.scans else 'MISMATCH'})"
+    )
+    print(
+        f"targets: throughput >= 0.6x echo: {'met' if caddie.rate >= 0.6 * baseline.rate else 'NOT met'}; "
+        f"p99 <= 2x echo: {'met' if caddie.pct(99) <= 2 * baseline.pct(99) else 'NOT met'}; "
+        f"unacknowledged 0: {'met' if caddie.unacked == 0 else 'NOT met'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
