@@ -6,6 +6,8 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from store_server.auth import service
+from store_server.db import session_scope
+from store_server.errors import Unauthorized
 from store_server.deps import SESSION_COOKIE, CurrentUser, SessionDep, StateDep, bearer_token
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -30,13 +32,18 @@ class Me(BaseModel):
 
 @router.post("/login", response_model=LoginReply)
 def login(body: LoginBody, session: SessionDep, state: StateDep, response: Response) -> LoginReply:
-    token, user = service.login(
-        session,
-        username=body.username,
-        password=body.password,
-        hours=state.settings.session_hours,
-        attempts_per_minute=state.settings.login_attempts_per_minute,
-    )
+    try:
+        token, user = service.login(
+            session,
+            username=body.username,
+            password=body.password,
+            hours=state.settings.session_hours,
+            attempts_per_minute=state.settings.login_attempts_per_minute,
+        )
+    except Unauthorized:
+        with session_scope(state.engine) as attempts:
+            service.record_failed_login(attempts, body.username)
+        raise
     response.set_cookie(
         SESSION_COOKIE,
         token,

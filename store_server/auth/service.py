@@ -65,8 +65,6 @@ def login(
         raise RateLimited("too many failed logins for this user; wait a minute")
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None or user.disabled or not verify_password(password, user.password_hash):
-        session.add(LoginAttempt(username=username[:80], at=now))
-        session.flush()
         raise Unauthorized("wrong username or password")
     session.exec(delete(LoginAttempt).where(col(LoginAttempt.username) == username))  # type: ignore[call-overload]
     token = new_token()
@@ -80,6 +78,12 @@ def login(
     )
     session.flush()
     return token, user
+
+
+def record_failed_login(session: Session, username: str) -> None:
+    """Kept in its own transaction by the caller: the failed login itself rolls back."""
+    session.add(LoginAttempt(username=username[:80], at=utcnow()))
+    session.flush()
 
 
 def user_for_token(session: Session, token: str) -> User:

@@ -1,0 +1,56 @@
+"""Settings: CADDIE_* variables, refusal of default secrets outside development, JSON logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from store_server.config import DEFAULT_SECRET, load_settings
+from store_server.errors import ConfigurationError
+from store_server.logging_setup import JsonFormatter
+from tests.servers import caddie
+
+
+def test_environment_variables_configure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CADDIE_STORE_ID", "paris-12")
+    monkeypatch.setenv("CADDIE_RATE_LIMIT_BURST", "7")
+    settings = load_settings()
+    assert settings.store_id == "paris-12" and settings.rate_limit_burst == 7
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"environment": "production"}, "CADDIE_SECRET_KEY"),
+        ({"environment": "production", "secret_key": "short"}, "CADDIE_SECRET_KEY"),
+        ({"database_url": "mysql://x"}, "database_url"),
+        ({"rate_limit_per_second": -1}, "RATE_LIMIT_PER_SECOND"),
+        ({"environment": "staging"}, "ENVIRONMENT"),
+    ],
+)
+def test_bad_configuration_is_one_clear_error(overrides: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(**overrides)
+    assert fragment in caught.value.message
+
+
+def test_production_accepts_a_real_secret() -> None:
+    settings = load_settings(environment="production", secret_key="x" * 40)
+    assert settings.secret_key != DEFAULT_SECRET
+
+
+def test_serve_refuses_the_default_secret_in_production() -> None:
+    result = caddie("serve", "--port", "1", env={"CADDIE_ENVIRONMENT": "production"})
+    assert result.returncode == 1
+    assert "CADDIE_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_json_logs_hide_secrets() -> None:
+    record = logging.LogRecord("caddie", logging.INFO, __file__, 1, "enrolled %s", ("H-1",), None)
+    record.ctx_device = "H-1"
+    record.ctx_token = "s3cr3t"
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["message"] == "enrolled H-1" and entry["device"] == "H-1"
+    assert entry["token"] == "***"
