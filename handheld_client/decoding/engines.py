@@ -8,14 +8,14 @@ the symbol is.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import cv2
 import numpy as np
 import zxingcpp
-from pyzbar import pyzbar
-from pyzbar.pyzbar import ZBarSymbol
 
 from handheld_client.decoding.symbols import (
     RETAIL_SYMBOLOGIES,
@@ -35,14 +35,41 @@ ZXING_FORMATS: dict[str, tuple[zxingcpp.BarcodeFormat, ...]] = {
     "DATAMATRIX": (_F.DataMatrix,),
     "DATABAR": (_F.DataBar, _F.DataBarExp, _F.DataBarLtd),
 }
-ZBAR_SYMBOLS: dict[str, tuple[ZBarSymbol, ...]] = {
-    "EAN13": (ZBarSymbol.EAN13,),
-    "EAN8": (ZBarSymbol.EAN8,),
-    "UPCA": (ZBarSymbol.UPCA,),
-    "UPCE": (ZBarSymbol.UPCE,),
-    "CODE128": (ZBarSymbol.CODE128,),
-    "QR": (ZBarSymbol.QRCODE,),
+# names of pyzbar.ZBarSymbol members, resolved only once pyzbar has loaded
+ZBAR_SYMBOLS: dict[str, tuple[str, ...]] = {
+    "EAN13": ("EAN13",),
+    "EAN8": ("EAN8",),
+    "UPCA": ("UPCA",),
+    "UPCE": ("UPCE",),
+    "CODE128": ("CODE128",),
+    "QR": ("QRCODE",),
 }
+
+log = logging.getLogger(__name__)
+_zbar_cache: dict[str, ModuleType | None] = {}
+
+
+def _import_pyzbar() -> ModuleType:
+    """Import pyzbar's reader; fails with OSError when the system libzbar0 is missing."""
+    from pyzbar import pyzbar
+
+    return pyzbar
+
+
+def zbar_module() -> ModuleType | None:
+    """pyzbar, or ``None`` when it cannot load (then zxing-cpp works alone).
+
+    pyzbar is a ctypes wrapper: ``import`` succeeds only where the system package
+    libzbar0 is installed. A handheld without it still scans (zxing-cpp's two-group
+    confirmation needs no zbar), so the failure is logged once instead of crashing.
+    """
+    if "pyzbar" not in _zbar_cache:
+        try:
+            _zbar_cache["pyzbar"] = _import_pyzbar()
+        except (ImportError, OSError) as exc:
+            log.warning("zbar unavailable (%s): decoding with zxing-cpp only", exc)
+            _zbar_cache["pyzbar"] = None
+    return _zbar_cache["pyzbar"]
 
 
 def _zxing_name(fmt: object) -> str | None:
@@ -128,9 +155,11 @@ def read_zxing(
 
 def read_zbar(image: np.ndarray, symbologies: tuple[str, ...]) -> list[Read]:
     """zbar (pyzbar) on a grayscale image; only for the symbologies zbar knows."""
-    kinds = [k for s in symbologies for k in ZBAR_SYMBOLS.get(s, ())]
-    if not kinds:
+    pyzbar = zbar_module()
+    names = [k for s in symbologies for k in ZBAR_SYMBOLS.get(s, ())]
+    if pyzbar is None or not names:
         return []
+    kinds = [pyzbar.ZBarSymbol[n] for n in names]
     reads = []
     for r in pyzbar.decode(image, symbols=kinds):
         try:
@@ -164,11 +193,23 @@ def _then(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return composed
 
 
+def _percentile95(g: np.ndarray) -> int:
+    """95th percentile of a uint8 image from its histogram (np.percentile sorts: ~10x slower)."""
+    if g.dtype != np.uint8:
+        return int(np.percentile(g, 95))
+    cumulative = np.cumsum(np.bincount(g.ravel(), minlength=256))
+    # numpy's default 'linear' method between the order statistics at floor/ceil of 0.95*(n-1)
+    pos = 0.95 * (g.size - 1)
+    lo = int(np.searchsorted(cumulative, int(pos) + 1))
+    hi = int(np.searchsorted(cumulative, min(int(pos) + 2, g.size)))
+    return int(lo + (hi - lo) * (pos - int(pos)))
+
+
 def pad(v: Variant, frac: float = 0.15) -> Variant:
     """Add a light quiet zone: tightly cropped labels lose the margin EAN/UPC needs."""
     h, w = v.image.shape[:2]
     p = max(8, int(frac * max(h, w)))
-    value = int(np.percentile(v.image, 95))
+    value = _percentile95(v.image)
     img = cv2.copyMakeBorder(v.image, p, p, p, p, cv2.BORDER_CONSTANT, value=value)
     return Variant(img, v.group, _then(v.to_variant, np.array([[1.0, 0, p], [0, 1.0, p]])))
 

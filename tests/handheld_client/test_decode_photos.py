@@ -1,9 +1,11 @@
 """The decoder on the shared real photos: read rate, zero misreads, nothing on non-barcodes.
 
 Rates are computed from the labels, never listed per file. The live pipeline is
-fast enough to run here; the thorough pipeline (what ``caddie decode`` uses) takes
-~25 s, so it is marked ``slow``. Measured when written: thorough 96/111 (86.5%),
-live 85/111 (76.6%), both with no misread and nothing on falsepositives-1.
+fast enough to run here (with its wall-clock cap off: tests must not depend on
+timing, and without it the pass schedule depends only on image sizes); the thorough
+pipeline (what ``caddie decode`` uses) takes ~25 s, so it is marked ``slow``.
+Measured when written: live 100/111 (90.1%), thorough 96/111 (86.5%), both with no
+misread and nothing on falsepositives-1.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ pytestmark = pytest.mark.skipif(not PHOTOS.is_dir(), reason=f"no photo fixtures 
 
 @cache
 def _scores(thorough: bool) -> dict[str, FolderScore]:
-    decoder = Decoder(SYMBOLOGIES, thorough=thorough)
+    decoder = Decoder(SYMBOLOGIES, thorough=thorough, time_cap_s=None)
     return score(PHOTOS, lambda path: decode_file(path, decoder))
 
 
@@ -45,7 +47,7 @@ def test_live_pipeline_read_rate() -> None:
     images, read, misread, false_positives = totals(_scores(False))
     assert images >= 100
     assert misread == 0 and false_positives == 0
-    assert read / images >= 0.74, f"live mode read {read}/{images}"
+    assert read / images >= 0.88, f"live mode read {read}/{images}"
 
 
 @pytest.mark.slow

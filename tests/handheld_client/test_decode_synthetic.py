@@ -152,3 +152,24 @@ def test_gs1_element_string_weight_price() -> None:
     s = other_symbol("DATABAR", "(01)09506000134352(3103)001250(3922)1599(17)260131(10)L7")
     assert s.gtin14 == "09506000134352"
     assert (s.weight_g, s.price_cents, s.batch, s.expiry) == (1250, 1599, "L7", date(2026, 1, 31))
+
+
+def test_missing_libzbar_falls_back_to_zxing_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from handheld_client.decoding import engines
+
+    def no_libzbar() -> None:
+        raise ImportError("Unable to find zbar shared library")
+
+    monkeypatch.setattr(engines, "_import_pyzbar", no_libzbar)
+    monkeypatch.setattr(engines, "_zbar_cache", {})
+    frame = _frame(render_barcode("ean13", "400638133393"))
+    with caplog.at_level("WARNING", logger=engines.__name__):
+        first = Decoder().decode(frame)
+        second = Decoder().decode(_blur(frame))
+    assert [s.text for s in first] == ["4006381333931"]
+    assert [s.text for s in second] == ["4006381333931"]
+    assert engines.read_zbar(frame[:, :, 0], ("EAN13",)) == []
+    warnings = [r for r in caplog.records if "zbar unavailable" in r.getMessage()]
+    assert len(warnings) == 1
