@@ -35,9 +35,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = ServerState.build(settings)
         app.state.caddie = state
         await state.events.start()
+        from store_server.checkout.expiry import start_expiry
+
+        expiry = start_expiry(state)
         try:
             yield
         finally:
+            expiry.cancel()
             await state.events.stop()
             state.close()
 
@@ -100,6 +104,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from store_server.auth.routes import router as auth_router
     from store_server.catalog.routes import router as catalog_router
+    from store_server.checkout.console import STATIC_DIR as checkout_static
+    from store_server.checkout.console import router as checkout_console_router
+    from store_server.checkout.routes import router as checkout_router
     from store_server.devices.routes import router as devices_router
     from store_server.handheld.routes import router as handheld_router
 
@@ -107,4 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalog_router)
     app.include_router(devices_router)
     app.include_router(handheld_router)
+    app.include_router(checkout_router)
+    app.include_router(checkout_console_router)
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/static/checkout", StaticFiles(directory=checkout_static), name="checkout-static")
     return app

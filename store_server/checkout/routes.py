@@ -1,0 +1,457 @@
+"""Checkout API: the staff console's endpoints, the staff-mode handheld, the POS, and the
+live queue socket ``/ws/staff``.
+
+Who may call what:
+
+- staff (role ``staff`` or ``admin``, session cookie ``caddie_session`` or
+  ``Authorization: Bearer <login token>``): ``/api/checkout/baskets…``, ``/ws/staff``;
+  staff see only their own store's baskets (an admin without a store sees all);
+- a staff-mode handheld (``caddie device enroll --staff``):
+  ``POST /api/checkout/handheld/rescan`` with ``Authorization: Bearer <device token>``
+  and ``X-Caddie-Device: <device id>``; a shopper handheld gets 403;
+- a POS terminal: ``/api/pos/handoffs/{code}`` with ``Authorization: Bearer <POS token>``.
+  An admin registers a till with ``POST /api/checkout/pos-terminals`` and receives its
+  token once (only its SHA-256 is stored; registering the same id again revokes the
+  old token). The till scans the QR/Code128 shown on the console (``CADDIE-PAY:<code>``),
+  fetches the hand-off with ``GET``, and reports payment with
+  ``POST /api/pos/handoffs/{code}/paid {"payment_reference", "amount_cents"}`` —
+  idempotent by ``payment_reference``.
+
+Writes run in one transaction (``state.run_db``) and publish a ``baskets`` event only
+after it committed, so a console never shows a change that was rolled back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+from urllib.parse import urlparse
+
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import PlainTextResponse
+from sqlmodel import Session
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from store_server.auth import service as auth
+from store_server.auth.models import User
+from store_server.baskets.models import LOCKED_STATUSES
+from store_server.checkout import receipts, service
+from store_server.checkout.schemas import (
+    AddLineBody,
+    AgeApprovalBody,
+    DeviceRescanBody,
+    PaidBody,
+    PolicyBody,
+    PosTerminalBody,
+    RemoveLineBody,
+    RescanBody,
+    ResolveExtraBody,
+    parse_body,
+)
+from store_server.checkout.service import Actor
+from store_server.deps import SESSION_COOKIE, CurrentAdmin, CurrentStaff, StateDep
+from store_server.devices import service as devices
+from store_server.errors import CaddieError, Forbidden, NotFound, Unauthorized
+from store_server.state import ServerState
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["checkout"])
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+def staff_actor(user: User) -> Actor:
+    """Staff act for their own store; an admin without a store oversees every store."""
+    if user.role not in ("staff", "admin"):
+        raise Forbidden("this needs the staff or admin role")
+    if user.role == "staff" and not user.store_id:
+        raise Forbidden("this staff account belongs to no store")
+    return Actor(f"staff:{user.username}", user.store_id, user.id)
+
+
+def _int_id(value: str, what: str) -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise NotFound(f"no {what} {value[:40]}")
+    return int(value)
+
+
+async def _publish(state: ServerState, event: str, basket: dict[str, Any]) -> None:
+    await state.events.publish(
+        "baskets",
+        {
+            "event": event,
+            "basket_id": basket["basket_id"],
+            "store_id": basket["store_id"],
+            "status": basket["status"],
+        },
+    )
+
+
+async def _change(
+    state: ServerState, event: str, basket_id: str, actor: Actor, work: Any
+) -> dict[str, Any]:
+    """Run one staff change and answer with the basket as it is now."""
+
+    def job(session: Session) -> dict[str, Any]:
+        work(session)
+        basket = service.get_basket(session, basket_id, actor)
+        return service.detail(session, basket, state.promotions.get(session))
+
+    view = await state.run_db(job)
+    await _publish(state, event, view)
+    return view
+
+
+# --- staff ---------------------------------------------------------------------------------
+
+
+@router.get("/api/checkout/baskets")
+async def list_queue(user: CurrentStaff, state: StateDep) -> dict[str, Any]:
+    actor = staff_actor(user)
+    rows = await state.run_db(lambda s: service.queue(s, actor.store_id))
+    return {"baskets": rows}
+
+
+@router.get("/api/checkout/baskets/{basket_id}")
+async def get_basket(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[str, Any]:
+    actor = staff_actor(user)
+
+    def job(session: Session) -> dict[str, Any]:
+        basket = service.get_basket(session, basket_id, actor)
+        return service.detail(session, basket, state.promotions.get(session))
+
+    return await state.run_db(job)
+
+
+@router.post("/api/checkout/baskets/{basket_id}/rescan")
+async def staff_rescan(
+    basket_id: str, request: Request, user: CurrentStaff, state: StateDep
+) -> dict[str, Any]:
+    actor = staff_actor(user)
+    body = await parse_body(request, RescanBody)
+    return await _rescan(state, basket_id, body.code, actor, "console")
+
+
+async def _rescan(
+    state: ServerState, basket_id: str, code: str, actor: Actor, source: str
+) -> dict[str, Any]:
+    scan_out: dict[str, Any] = {}
+
+    def work(session: Session) -> None:
+        scan = service.rescan(
+            session, basket_id, code, actor=actor, source=source, layouts=state.layouts
+        )
+        scan_out.update(outcome=scan.outcome, gtin=scan.gtin, name=scan.name, scan_id=scan.id)
+
+    view = await _change(state, "checkout.rescan", basket_id, actor, work)
+    return {**scan_out, "basket": view}
+
+
+@router.post("/api/checkout/baskets/{basket_id}/lines", status_code=201)
+async def add_line(
+    basket_id: str, request: Request, user: CurrentStaff, state: StateDep
+) -> dict[str, Any]:
+    actor = staff_actor(user)
+    body = await parse_body(request, AddLineBody)
+
+    def work(session: Session) -> None:
+        service.add_line(
+            session,
+            basket_id,
+            code=body.code,
+            qty=body.qty,
+            reason=body.reason,
+            note=body.note,
+            actor=actor,
+            layouts=state.layouts,
+            promotions=state.promotions.get(session),
+        )
+
+    return await _change(state, "checkout.line_added", basket_id, actor, work)
+
+
+@router.post("/api/checkout/baskets/{basket_id}/lines/{line_id}/remove")
+async def remove_line(
+    basket_id: str, line_id: str, request: Request, user: CurrentStaff, state: StateDep
+) -> dict[str, Any]:
+    actor = staff_actor(user)
+    line = _int_id(line_id, "line")
+    body = await parse_body(request, RemoveLineBody)
+
+    def work(session: Session) -> None:
+        service.remove_line(
+            session,
+            basket_id,
+            line,
+            qty=body.qty,
+            reason=body.reason,
+            note=body.note,
+            actor=actor,
+            promotions=state.promotions.get(session),
+        )
+
+    return await _change(state, "checkout.line_removed", basket_id, actor, work)
+
+
+@router.post("/api/checkout/baskets/{basket_id}/extras/{scan_id}/resolve")
+async def resolve_extra(
+    basket_id: str, scan_id: str, request: Request, user: CurrentStaff, state: StateDep
+) -> dict[str, Any]:
+    actor = staff_actor(user)
+    scan = _int_id(scan_id, "extra item")
+    body = await parse_body(request, ResolveExtraBody)
+
+    def work(session: Session) -> None:
+        service.resolve_extra(
+            session,
+            basket_id,
+            scan,
+            resolution=body.resolution,
+            actor=actor,
+            layouts=state.layouts,
+            promotions=state.promotions.get(session),
+        )
+
+    return await _change(state, "checkout.extra_resolved", basket_id, actor, work)
+
+
+@router.post("/api/checkout/baskets/{basket_id}/age-approval")
+async def approve_age(
+    basket_id: str, request: Request, user: CurrentStaff, state: StateDep
+) -> dict[str, Any]:
+    actor = staff_actor(user)
+    body = await parse_body(request, AgeApprovalBody, empty_ok=True)
+
+    def work(session: Session) -> None:
+        service.approve_age(session, basket_id, actor=actor, note=body.note)
+
+    return await _change(state, "checkout.age_approved", basket_id, actor, work)
+
+
+@router.post("/api/checkout/baskets/{basket_id}/release")
+async def release(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[str, Any]:
+    actor = staff_actor(user)
+
+    def work(session: Session) -> dict[str, Any]:
+        handoff = service.release(
+            session, basket_id, actor=actor, promotions=state.promotions.get(session)
+        )
+        basket = service.get_basket(session, basket_id, actor)
+        return {
+            "handoff": service.handoff_view(handoff),
+            "basket": service.summary(session, basket),
+        }
+
+    out = await state.run_db(work)
+    await _publish(state, "checkout.released", out["basket"])
+    payload = out["handoff"]["pos_payload"]
+    out["handoff"]["qr_svg"] = receipts.qr_svg(payload)
+    out["handoff"]["code128_svg"] = receipts.code128_svg(payload)
+    return out
+
+
+@router.get("/api/checkout/baskets/{basket_id}/receipt.txt", response_class=PlainTextResponse)
+async def receipt_text(basket_id: str, user: CurrentStaff, state: StateDep) -> PlainTextResponse:
+    actor = staff_actor(user)
+    record = await state.run_db(lambda s: service.handoff_record(s, basket_id, actor))
+    return PlainTextResponse(receipts.receipt_text(record, timezone=state.settings.timezone))
+
+
+# --- staff-mode handheld -------------------------------------------------------------------
+
+
+@router.post("/api/checkout/handheld/rescan")
+async def handheld_rescan(request: Request, state: StateDep) -> dict[str, Any]:
+    """A staff-mode handheld rescanning a trolley at the exit."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    device_id = request.headers.get("x-caddie-device", "")
+    if scheme.lower() != "bearer" or not token.strip() or not device_id:
+        raise Unauthorized("send Authorization: Bearer <device token> and X-Caddie-Device")
+
+    def who(session: Session) -> Actor:
+        device = devices.authenticate(session, device_id, token.strip())
+        if not device.staff_mode:
+            raise Forbidden("this handheld is not in staff mode")
+        return Actor(f"device:{device.id}", device.store_id)
+
+    actor = await state.run_db(who)
+    body = await parse_body(request, DeviceRescanBody)
+    return await _rescan(state, body.basket_id, body.code, actor, f"handheld:{device_id}")
+
+
+# --- POS ------------------------------------------------------------------------------------
+
+
+def _pos_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send Authorization: Bearer <POS token>")
+    return token.strip()
+
+
+@router.get("/api/pos/handoffs/{code}", tags=["pos"])
+async def pos_handoff(code: str, request: Request, state: StateDep) -> dict[str, Any]:
+    token = _pos_token(request)
+
+    def job(session: Session) -> dict[str, Any]:
+        terminal = service.pos_terminal(session, token)
+        return service.handoff_view(service.handoff_for_pos(session, code, terminal))
+
+    return await state.run_db(job)
+
+
+@router.post("/api/pos/handoffs/{code}/paid", tags=["pos"])
+async def pos_paid(code: str, request: Request, state: StateDep) -> dict[str, Any]:
+    token = _pos_token(request)
+    body = await parse_body(request, PaidBody)
+
+    def job(session: Session) -> tuple[dict[str, Any], bool, str]:
+        terminal = service.pos_terminal(session, token)
+        handoff, replayed = service.mark_paid(
+            session,
+            code,
+            terminal=terminal,
+            payment_reference=body.payment_reference,
+            amount_cents=body.amount_cents,
+        )
+        return service.handoff_view(handoff), replayed, terminal.store_id
+
+    view, replayed, _store = await state.run_db(job)
+    if not replayed:
+        await _publish(
+            state,
+            "checkout.paid",
+            {"basket_id": view["basket_id"], "store_id": view["store_id"], "status": "paid"},
+        )
+    return {**view, "replayed": replayed}
+
+
+# --- admin ------------------------------------------------------------------------------------
+
+
+@router.post("/api/checkout/pos-terminals", status_code=201, tags=["admin"])
+async def enroll_pos(request: Request, user: CurrentAdmin, state: StateDep) -> dict[str, str]:
+    body = await parse_body(request, PosTerminalBody)
+    store_id = body.store_id or user.store_id or state.settings.store_id
+
+    def job(session: Session) -> str:
+        return service.enroll_pos_terminal(session, body.terminal_id, store_id=store_id)
+
+    token = await state.run_db(job)
+    return {"terminal_id": body.terminal_id, "store_id": store_id, "token": token}
+
+
+@router.put("/api/checkout/stores/{store_id}/audit-policy", tags=["admin"])
+async def put_policy(
+    store_id: str, request: Request, user: CurrentAdmin, state: StateDep
+) -> dict[str, Any]:
+    body = await parse_body(request, PolicyBody)
+    if not 1 <= len(store_id) <= 64:
+        raise NotFound("no such store")
+    actor = Actor(f"admin:{user.username}", None, user.id)
+    policy = await state.run_db(
+        lambda s: service.set_store_policy(s, store_id, body.policy, actor=actor)
+    )
+    return {"store_id": store_id, "policy": policy.to_dict()}
+
+
+@router.get("/api/checkout/stores/{store_id}/audit-policy", tags=["admin"])
+async def get_policy(store_id: str, user: CurrentAdmin, state: StateDep) -> dict[str, Any]:
+    policy = await state.run_db(lambda s: service.policy_for_store(s, store_id, state.audit_policy))
+    return {"store_id": store_id, "policy": policy.to_dict()}
+
+
+# --- the live queue ---------------------------------------------------------------------------
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    """Refuse cross-site pages opening the socket with a staff member's cookie."""
+    origin = websocket.headers.get("origin")
+    if not origin:
+        return True  # not a browser
+    return urlparse(origin).netloc == websocket.headers.get("host", "")
+
+
+@router.websocket("/ws/staff")
+async def staff_socket(websocket: WebSocket) -> None:
+    """Pushes ``{"type": "queue", "baskets": [...]}`` once, then ``{"type": "basket",
+    "event", "basket": {...}}`` for every change of a basket of the staff's store."""
+    state: ServerState = websocket.app.state.caddie
+    await websocket.accept()
+    token = websocket.cookies.get(SESSION_COOKIE) or ""
+    scheme, _, bearer = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and bearer.strip():
+        token = bearer.strip()
+    try:
+        if not _same_origin(websocket):
+            raise Forbidden("cross-origin connection refused")
+        actor = await state.run_db(lambda s: staff_actor(auth.user_for_token(s, token)))
+    except CaddieError as exc:
+        await websocket.send_json({"type": "error", "code": exc.code, "message": exc.message})
+        await websocket.close(
+            CLOSE_UNAUTHORIZED if isinstance(exc, Unauthorized) else CLOSE_FORBIDDEN, exc.code
+        )
+        return
+    try:
+        await _serve_queue(websocket, state, actor)
+    except (WebSocketDisconnect, RuntimeError):
+        return
+    except Exception:
+        log.exception("staff socket failed")
+        if websocket.client_state == WebSocketState.CONNECTED:
+            await websocket.close(1011, "internal error; reconnect")
+
+
+async def _serve_queue(websocket: WebSocket, state: ServerState, actor: Actor) -> None:
+    async def drain() -> None:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+    async with state.events.subscribe("baskets") as events:
+        # Subscribed before reading the queue, so no change falls between the two.
+        rows = await state.run_db(lambda s: service.queue(s, actor.store_id))
+        await websocket.send_json({"type": "queue", "baskets": rows})
+        receiver = asyncio.create_task(drain())
+        try:
+            while True:
+                getter = asyncio.create_task(events.get())
+                done, _ = await asyncio.wait(
+                    {getter, receiver}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if receiver in done:
+                    getter.cancel()
+                    return
+                event = getter.result()
+                if actor.store_id is not None and event.get("store_id") != actor.store_id:
+                    continue
+                if event.get("status") == "open":
+                    continue  # scans in the aisles are not the exit's business
+                basket_id = event.get("basket_id")
+
+                def load(session: Session, basket_id: Any = basket_id) -> dict[str, Any] | None:
+                    try:
+                        basket = service.get_basket(session, basket_id, actor)
+                    except CaddieError:
+                        return None
+                    return service.summary(session, basket)
+
+                row = await state.run_db(load)
+                if row is None:
+                    continue
+                await websocket.send_json(
+                    {
+                        "type": "basket",
+                        "event": event.get("event"),
+                        "basket": row,
+                        "in_queue": row["status"] in LOCKED_STATUSES,
+                    }
+                )
+        finally:
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await receiver

@@ -1,0 +1,86 @@
+"""Request bodies of the checkout API, and one parser that turns any malformed body into
+the CaddieError family (``bad_message`` / ``invalid_input``) instead of a framework reply."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from store_server.errors import BadMessage, InvalidInput
+
+M = TypeVar("M", bound=BaseModel)
+MAX_BODY = 64 * 1024
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class RescanBody(Body):
+    code: str = Field(min_length=1, max_length=64)
+
+
+class DeviceRescanBody(RescanBody):
+    basket_id: str = Field(min_length=1, max_length=36)
+
+
+class AddLineBody(Body):
+    code: str = Field(min_length=1, max_length=64)
+    qty: int = Field(default=1, ge=1, le=999)
+    reason: Literal["missed_by_shopper", "shopper_request", "staff_error"]
+    note: str | None = Field(default=None, max_length=500)
+
+
+class RemoveLineBody(Body):
+    qty: int = Field(default=1, ge=1, le=999)
+    reason: Literal["not_in_trolley", "shopper_request", "staff_error"]
+    note: str | None = Field(default=None, max_length=500)
+
+
+class ResolveExtraBody(Body):
+    resolution: Literal["add_to_basket", "staff_error"]
+
+
+class AgeApprovalBody(Body):
+    note: str | None = Field(default=None, max_length=500)
+
+
+class PaidBody(Body):
+    payment_reference: str = Field(min_length=1, max_length=100)
+    amount_cents: int
+
+
+class PosTerminalBody(Body):
+    terminal_id: str = Field(min_length=1, max_length=64)
+    store_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class PolicyBody(Body):
+    policy: dict[str, Any]
+
+
+async def parse_body(request: Request, model: type[M], *, empty_ok: bool = False) -> M:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise InvalidInput("the request body is too large")
+    if not raw.strip():
+        if empty_ok:
+            return model()
+        raise BadMessage("the request needs a JSON object body")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadMessage("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadMessage("the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise InvalidInput("; ".join(problems), problems=problems) from None

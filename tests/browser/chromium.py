@@ -1,0 +1,59 @@
+"""The system Chromium for browser tests, driven by Playwright (never a downloaded browser).
+
+Usage::
+
+    from tests.browser.chromium import chromium_page
+
+    with chromium_page() as page:
+        page.goto(url)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextmanager
+def chromium_browser(**launch: Any) -> Iterator[Any]:
+    """A headless system Chromium; skips the test when it is not installed."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"no system Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, **launch
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def chromium_page(viewport: tuple[int, int] = (1280, 900), **context_options: Any) -> Iterator[Any]:
+    """One page in a fresh browser context (its own cookies)."""
+    with chromium_browser() as browser:
+        context = browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]}, **context_options
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
