@@ -20,14 +20,19 @@ Optimisation. Each unit counts in at most one promotion, and the shopper gets th
 best total. Units are reduced to *unit types* (GTIN, category, price, tax rate,
 weighed) sorted canonically, so the answer cannot depend on line order or on how
 quantities are split across lines. Every unit first takes its best per-unit offer
-``s(u)`` (ties: lowest promotion id). Group offers are then an exact set-packing
-search over the counts of unit types: the first remaining unit either stays single or
-opens a group with units of later types; a group is worth its discount minus the
-``s(u)`` its members give up. Results are memoised on the count vector, and types
-that share no group offer are solved separately. A basket so large that the search
-exceeds ``SEARCH_BUDGET`` steps falls back, per component, to a deterministic
-greedy (repeatedly the most valuable group; ties by promotion id), which is the only
-case where the result may be short of the optimum.
+``s(u)`` (ties: lowest promotion id); a basket no group offer touches stops there.
+Group offers are decided per component (types linked by a group offer); a group is
+worth its discount minus the ``s(u)`` its members give up. The optimum over the
+counts of the types comes from a DP over the types by decreasing price: within one
+offer, units sorted by price and cut into consecutive groups are optimal (see
+``_Component``), so only each offer's position in its current group is carried.
+Among equally good plans the one kept is fixed: taking the first remaining unit in
+canonical order, it stays single if that can still reach the optimum, else it opens
+the first group that can (promotions by id, members in lexicographic order). Should
+that walk examine more than ``SEARCH_BUDGET`` member sets — the point where the
+previous, exhaustive engine gave up for a greedy — or should that engine provably
+have, any optimal plan from the DP is used instead: never worse than that greedy.
+Offer layouts too wide for the DP go through the exhaustive search and its greedy.
 
 Tax is extracted per rate from the amounts paid after each discount was allocated
 to the units it came from (N-for-M: to the free units; N-for-price: pro rata to
@@ -36,17 +41,19 @@ price, largest remainders first).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Literal
 
 from store_server.errors import InvalidCode, InvalidInput
 from store_server.pricing.gs1 import normalize_gtin
-from store_server.pricing.money import decimal_ratio, round_half_up_div, tax_included
+from store_server.pricing.money import decimal_ratio, tax_included
 
 __all__ = [
     "KINDS",
@@ -415,23 +422,15 @@ def _bool(d: Mapping[str, object], key: str, problems: list[str]) -> bool:
 
 # -- evaluation ---------------------------------------------------------------------------
 
+_Type = tuple[str, str, int, Decimal, bool]
+"""A unit type: GTIN, category, unit price, tax rate, weighed (sorts canonically)."""
 
-@dataclass(frozen=True, order=True)
-class _UnitType:
-    """Interchangeable units: same GTIN, category, price, tax rate and weighed-ness."""
-
-    gtin: str
-    category: str
-    price: int
-    tax_rate: Decimal
-    weighed: bool
+_Group = tuple[Promotion, list[int]]
+"""A formed group: its promotion and its members as component type indexes (sorted)."""
 
 
-def _unit_prices(line: PricedLine) -> list[int]:
-    if line.weight_g is not None:
-        return [line.line_total_cents]
-    base, extra = divmod(line.line_total_cents, line.qty)
-    return [base + 1] * extra + [base] * (line.qty - extra)
+class _BudgetExceeded(Exception):
+    pass
 
 
 def _validate_lines(lines: Sequence[PricedLine]) -> None:
@@ -447,20 +446,35 @@ def _validate_lines(lines: Sequence[PricedLine]) -> None:
         raise InvalidInput("bad basket lines: " + "; ".join(problems), problems=problems)
 
 
-def _single_discount(promotion: Promotion, unit: _UnitType) -> int:
-    if promotion.kind == "percent_off":
-        assert promotion.percent is not None
-        numerator, denominator = decimal_ratio(promotion.percent)
-        off = round_half_up_div(unit.price * numerator, 100 * denominator)
-    elif promotion.kind == "amount_off":
-        assert promotion.amount_cents is not None
-        off = promotion.amount_cents
-    else:  # loyalty_price
-        if unit.weighed:
-            return 0
-        assert promotion.loyalty_price_cents is not None
-        off = unit.price - promotion.loyalty_price_cents
-    return max(0, min(off, unit.price))
+@lru_cache(maxsize=256)
+def _percent_ratio(percent: Decimal) -> tuple[int, int]:
+    numerator, denominator = decimal_ratio(percent)
+    return numerator, 100 * denominator
+
+
+def _single_discount(per_unit: Sequence[Promotion], price: int, weighed: bool) -> tuple[int, str]:
+    """Best per-unit offer for one unit (ties: first in ``per_unit``, i.e. lowest id)."""
+    best_off, best_id = 0, ""
+    for promotion in per_unit:
+        kind = promotion.kind
+        if kind == "percent_off":
+            assert promotion.percent is not None
+            numerator, denominator = _percent_ratio(promotion.percent)
+            quotient, remainder = divmod(price * numerator, denominator)
+            off = quotient + 1 if 2 * remainder >= denominator else quotient
+        elif kind == "amount_off":
+            assert promotion.amount_cents is not None
+            off = promotion.amount_cents
+        else:  # loyalty_price
+            if weighed:
+                continue
+            assert promotion.loyalty_price_cents is not None
+            off = price - promotion.loyalty_price_cents
+        if off > price:
+            off = price
+        if off > best_off:
+            best_off, best_id = off, promotion.id
+    return best_off, best_id
 
 
 def _group_discounts(promotion: Promotion, prices: Sequence[int]) -> list[int]:
@@ -486,22 +500,81 @@ def _group_discounts(promotion: Promotion, prices: Sequence[int]) -> list[int]:
     return shares
 
 
-class _BudgetExceeded(Exception):
-    pass
+class _Index:
+    """Which active promotions cover a (GTIN, category), split per-unit / group, in id order.
+
+    Built once per set of active promotions and kept (see :func:`_index_for`), so the
+    ``applies_to`` question is answered once per product rather than once per scan.
+    """
+
+    def __init__(self, active: Sequence[Promotion]) -> None:
+        self.active = tuple(active)
+        self.by_gtin: dict[str, list[int]] = defaultdict(list)
+        self.by_category: dict[str, list[int]] = defaultdict(list)
+        for rank, promotion in enumerate(active):
+            for gtin in promotion.gtins:
+                self.by_gtin[gtin].append(rank)
+            for category in promotion.categories:
+                self.by_category[category].append(rank)
+        self.cache: dict[tuple[str, str], tuple[tuple[Promotion, ...], tuple[int, ...]]] = {}
+
+    def lookup(self, gtin: str, category: str) -> tuple[tuple[Promotion, ...], tuple[int, ...]]:
+        """(per-unit promotions, ranks of group promotions) covering the product."""
+        key = (gtin, category)
+        found = self.cache.get(key)
+        if found is None:
+            ranks = sorted(
+                set(self.by_gtin.get(gtin, ())) | set(self.by_category.get(category, ()))
+            )
+            per_unit = tuple(
+                self.active[r] for r in ranks if self.active[r].kind in _PER_UNIT_KINDS
+            )
+            group = tuple(r for r in ranks if self.active[r].kind not in _PER_UNIT_KINDS)
+            found = self.cache[key] = (per_unit, group)
+        return found
 
 
-@dataclass
-class _Component:
-    types: list[_UnitType]
-    counts: list[int]
-    single: list[int]  # best per-unit discount of each type
-    groups: list[tuple[Promotion, list[int]]]  # promotion, eligible type indexes (sorted)
+_INDEXES: dict[tuple[int, ...], _Index] = {}
+_INDEXES_KEPT = 16
+
+
+def _index_for(active: Sequence[Promotion]) -> _Index:
+    # Keyed by object identity: the index keeps the promotions alive, so an id cannot be
+    # reused while its entry exists, and promotions are immutable.
+    key = tuple(map(id, active))
+    index = _INDEXES.get(key)
+    if index is None:
+        if len(_INDEXES) >= _INDEXES_KEPT:
+            _INDEXES.pop(next(iter(_INDEXES)))
+        index = _INDEXES[key] = _Index(active)
+    return index
+
+
+def _bounded_multisets(caps: Sequence[int], size: int) -> list[int]:
+    """Coefficients up to ``size`` of prod(1 + x + ... + x^cap): multisets within caps."""
+    poly = [1] + [0] * size
+    for cap in caps:
+        if cap <= 0:
+            continue
+        new = [0] * (size + 1)
+        running = 0
+        for degree in range(size + 1):
+            running += poly[degree]
+            if degree - cap - 1 >= 0:
+                running -= poly[degree - cap - 1]
+            new[degree] = running
+        poly = new
+    return poly
 
 
 def _multisets(
-    candidates: list[int], counts: list[int], size: int, start: int = 0
+    candidates: Sequence[int], counts: list[int], size: int, start: int = 0
 ) -> Iterator[list[int]]:
-    """Multisets of ``size`` type indexes drawn from ``candidates`` within ``counts``."""
+    """Multisets of ``size`` type indexes drawn from ``candidates`` within ``counts``.
+
+    Lexicographic order; ``counts`` has the yielded members taken out while they are
+    yielded (the caller reads the remaining state from it).
+    """
     if size == 0:
         yield []
         return
@@ -515,108 +588,490 @@ def _multisets(
         counts[index] += 1
 
 
-def _exact(component: _Component) -> list[tuple[Promotion, list[int]]]:
-    """Best set of groups (promotion, member type indexes) by exhaustive memoised search."""
-    memo: dict[tuple[int, ...], tuple[int, tuple[Promotion, list[int]] | None]] = {}
-    steps = 0
+_BOUND_ENUMERATION = 600
+"""Member multisets looked at when bounding the exhaustive search's steps (cost cap)."""
 
-    def best(counts: tuple[int, ...]) -> int:
-        nonlocal steps
-        if counts in memo:
-            return memo[counts][0]
-        first = next((i for i, c in enumerate(counts) if c), None)
-        if first is None:
-            return 0
-        work = list(counts)
-        work[first] -= 1
-        best_gain = best(tuple(work))  # the first unit stays single
-        best_choice: tuple[Promotion, list[int]] | None = None
-        for promotion, eligible in component.groups:
-            if first not in eligible:
-                continue
+_MAX_DP_STATES = 512
+"""Above this many simultaneous pool positions the counting DP is not used (safety net)."""
+
+
+class _Component:
+    """Unit types linked by group offers, solved together.
+
+    ``prices``, ``gtins``, ``single`` and ``counts`` are per type, types in canonical
+    order; ``groups`` lists (promotion, eligible type indexes) in promotion id order.
+    """
+
+    def __init__(
+        self,
+        prices: list[int],
+        gtins: list[str],
+        single: list[int],
+        counts: list[int],
+        groups: list[_Group],
+    ) -> None:
+        self.prices, self.gtins, self.single, self.counts = prices, gtins, single, counts
+        self.groups = groups
+        n_types = len(prices)
+        # (size, bundle price or None, free units) per group promotion
+        self.params: list[tuple[int, int | None, int]] = []
+        self.groups_of: list[list[int]] = [[] for _ in range(n_types)]
+        pools: list[tuple[int, list[int]]] = []  # (group index, member types)
+        for g, (promotion, eligible) in enumerate(groups):
             size = promotion.group_size
             assert size is not None
-            pool = [i for i in eligible if i >= first]
-            if promotion.kind in _SAME_GTIN_KINDS:
-                gtin = component.types[first].gtin
-                pool = [i for i in pool if component.types[i].gtin == gtin]
-            for rest in _multisets(pool, work, size - 1):
-                steps += 1
-                if steps > SEARCH_BUDGET:
-                    raise _BudgetExceeded
-                members = [first, *rest]
-                prices = [component.types[i].price for i in members]
-                gain = sum(_group_discounts(promotion, prices)) - sum(
-                    component.single[i] for i in members
-                )
-                if gain <= 0:
-                    continue
-                # ``_multisets`` has taken ``rest`` out of ``work`` while it yields.
-                total = gain + best(tuple(work))
-                if total > best_gain:
-                    best_gain, best_choice = total, (promotion, members)
-        memo[counts] = (best_gain, best_choice)
-        return best_gain
-
-    state = tuple(component.counts)
-    best(state)
-    chosen: list[tuple[Promotion, list[int]]] = []
-    while any(state):
-        _, choice = memo[state]
-        work = list(state)
-        if choice is None:
-            first = next(i for i, c in enumerate(state) if c)
-            work[first] -= 1
-        else:
-            chosen.append(choice)
-            for i in choice[1]:
-                work[i] -= 1
-        state = tuple(work)
-    return chosen
-
-
-def _greedy(component: _Component) -> list[tuple[Promotion, list[int]]]:
-    """Fallback for huge baskets: repeatedly take the most valuable single group."""
-    counts = list(component.counts)
-    chosen: list[tuple[Promotion, list[int]]] = []
-    while True:
-        best: tuple[int, list[int], Promotion] | None = None
-        for promotion, eligible in component.groups:
-            size = promotion.group_size
-            assert size is not None
-            pools: list[list[int]] = [eligible]
+            if promotion.bundle_qty is not None:
+                self.params.append((size, promotion.bundle_price_cents, 0))
+            else:
+                assert promotion.buy_qty is not None and promotion.pay_qty is not None
+                self.params.append((size, None, promotion.buy_qty - promotion.pay_qty))
+            for i in eligible:
+                self.groups_of[i].append(g)
             if promotion.kind in _SAME_GTIN_KINDS:
                 by_gtin: dict[str, list[int]] = defaultdict(list)
                 for i in eligible:
-                    by_gtin[component.types[i].gtin].append(i)
-                pools = [by_gtin[g] for g in sorted(by_gtin)]
-            for pool in pools:
-                units = [
-                    i
-                    for i in sorted(pool, key=lambda i: (-component.types[i].price, i))
-                    for _ in range(counts[i])
-                ]
-                if len(units) < size:
+                    by_gtin[gtins[i]].append(i)
+                pools.extend((g, members) for members in by_gtin.values())
+            else:
+                pools.append((g, list(eligible)))
+        self.pools = pools
+        self.memo: dict[tuple[int, ...], int] = {}
+        self._prepare_dp()
+
+    # -- values ------------------------------------------------------------------------
+
+    def gain(self, g: int, members: Sequence[int]) -> int:
+        """Group discount minus the per-unit offers its members give up."""
+        size, bundle, free = self.params[g]
+        prices = [self.prices[i] for i in members]
+        if bundle is not None:
+            total = sum(prices)
+            off = total - bundle if total > bundle else 0
+        else:
+            off = sum(sorted(prices)[:free])
+        return off - sum(self.single[i] for i in members)
+
+    def reference_pool(self, g: int, first: int) -> list[int]:
+        """Types a group of promotion ``g`` opened by ``first`` may draw from (in order)."""
+        promotion, eligible = self.groups[g]
+        pool = [i for i in eligible if i >= first]
+        if promotion.kind in _SAME_GTIN_KINDS:
+            gtin = self.gtins[first]
+            pool = [i for i in pool if self.gtins[i] == gtin]
+        return pool
+
+    # -- counting DP -------------------------------------------------------------------
+    #
+    # Within one pool (a promotion, or one GTIN of a same-GTIN promotion) the best way
+    # to split a chosen set of units into groups is known: bundle groups are worth
+    # sum(price - single) - bundle price whatever the split, and for N-for-M the units
+    # sorted by price and cut into consecutive chunks maximise the free total (the r-th
+    # most expensive free unit of any split has at least r + (n-k)*ceil(r/k) units at
+    # least as expensive as it, which is exactly its rank in the chunking). So walking
+    # the types by decreasing price, a DP only needs each pool's position inside its
+    # current chunk, and the count of a type is spread over the pools in bulk: residues
+    # modulo the group size, plus whole extra groups (a small knapsack).
+
+    def _prepare_dp(self) -> None:
+        prices, single = self.prices, self.single
+        n_types = len(prices)
+        self.order = sorted(range(n_types), key=lambda t: (-prices[t], t))
+        position = {t: i for i, t in enumerate(self.order)}
+        multi = [q for q, (_, members) in enumerate(self.pools) if len(members) > 1]
+        slot_of = {q: s for s, q in enumerate(multi)}
+        self.n_slots = len(multi)
+        self.zero = (0,) * self.n_slots
+        self.closing: list[list[int]] = [[] for _ in range(n_types)]
+        spans: list[tuple[int, int, int]] = []
+        for q in multi:
+            places = [position[t] for t in self.pools[q][1]]
+            self.closing[max(places)].append(slot_of[q])
+            spans.append((min(places), max(places), self.params[self.pools[q][0]][0]))
+        widest = 1
+        for i in range(n_types):
+            states = 1
+            for low, high, size in spans:
+                if low <= i <= high:
+                    states *= size
+            widest = max(widest, states)
+        self.dp_ok = widest <= _MAX_DP_STATES
+        # Per type: multi-pool entries (slot, size, gain table by start and residue) and
+        # knapsack items (size, gain of one whole group, pool) for whole extra groups.
+        self.entries: list[list[tuple[int, int, list[list[int]]]]] = [[] for _ in range(n_types)]
+        self.entry_pools: list[list[int]] = [[] for _ in range(n_types)]
+        items: list[list[tuple[int, int, int]]] = [[] for _ in range(n_types)]
+        for q, (g, members) in enumerate(self.pools):
+            size, bundle, free = self.params[g]
+            for t in members:
+                p, s = prices[t], single[t]
+                # what one whole extra group of this type adds
+                whole = size * (p - s) - bundle if bundle is not None else free * p - size * s
+                if whole > 0:
+                    items[t].append((size, whole, q))
+                if q in slot_of:
+                    table = [
+                        [
+                            self._partial(p, s, size, bundle, free, start, added)
+                            for added in range(size)
+                        ]
+                        for start in range(size)
+                    ]
+                    self.entries[t].append((slot_of[q], size, table))
+                    self.entry_pools[t].append(q)
+        self.items = items
+        # Best whole extra groups for each number of spare units: value and choice.
+        self.knap: list[list[int]] = []
+        self.knap_choice: list[list[int]] = []
+        for t in range(n_types):
+            values, choice = [0], [-1]
+            for spare in range(1, self.counts[t] + 1):
+                best, pick = values[spare - 1], -1
+                for k, (size, whole, _) in enumerate(items[t]):
+                    if size <= spare and values[spare - size] + whole > best:
+                        best, pick = values[spare - size] + whole, k
+                values.append(best)
+                choice.append(pick)
+            self.knap.append(values)
+            self.knap_choice.append(choice)
+
+    @staticmethod
+    def _partial(
+        p: int, s: int, size: int, bundle: int | None, free: int, start: int, added: int
+    ) -> int:
+        """Gain of ``added`` units at price ``p`` joining a pool at chunk position ``start``."""
+        if bundle is not None:
+            return added * (p - s) - bundle * ((start + added) // size)
+        frees = sum(1 for j in range(start, start + added) if j % size >= size - free)
+        return frees * p - added * s
+
+    def _step(
+        self, t: int, c: int, states: dict[tuple[int, ...], int], trace: bool
+    ) -> tuple[dict[tuple[int, ...], int], dict[tuple[int, ...], tuple[object, ...]]]:
+        """Spread ``c`` units of type ``t`` over the pools from every state."""
+        entries = self.entries[t]
+        knap = self.knap[t]
+        back: dict[tuple[int, ...], tuple[object, ...]] = {}
+        if not entries:
+            add = knap[c]
+            if trace:
+                back = {state: (state, (), c) for state in states}
+            if add:
+                states = {state: value + add for state, value in states.items()}
+            return states, back
+        new: dict[tuple[int, ...], int] = {}
+        if len(entries) == 1:
+            slot, size, table = entries[0]
+            for state, value in states.items():
+                current = state[slot]
+                row = table[current]
+                for target in range(size):
+                    added = (target - current) % size
+                    if added > c:
+                        continue
+                    total = value + row[added] + knap[c - added]
+                    key = (*state[:slot], target, *state[slot + 1 :])
+                    if key not in new or total > new[key]:
+                        new[key] = total
+                        if trace:
+                            back[key] = (state, (added,), c - added)
+            return new, back
+        ranges = [range(size) for _, size, _ in entries]
+        for state, value in states.items():
+            for targets in itertools.product(*ranges):
+                key_list = list(state)
+                total = value
+                used = 0
+                addeds = []
+                for (slot, size, table), target in zip(entries, targets, strict=True):
+                    added = (target - state[slot]) % size
+                    used += added
+                    addeds.append(added)
+                    total += table[state[slot]][added]
+                    key_list[slot] = target
+                if used > c:
                     continue
-                members = sorted(units[:size])
-                prices = [component.types[i].price for i in members]
-                gain = sum(_group_discounts(promotion, prices)) - sum(
-                    component.single[i] for i in members
+                total += knap[c - used]
+                key = tuple(key_list)
+                if key not in new or total > new[key]:
+                    new[key] = total
+                    if trace:
+                        back[key] = (state, tuple(addeds), c - used)
+        return new, back
+
+    def opt(self, counts: tuple[int, ...]) -> int:
+        """Best total gain of group offers for these counts (exact)."""
+        found = self.memo.get(counts)
+        if found is not None:
+            return found
+        if not self.n_slots:
+            value = sum(self.knap[t][c] for t, c in enumerate(counts))
+        else:
+            states: dict[tuple[int, ...], int] = {self.zero: 0}
+            for i, t in enumerate(self.order):
+                states, _ = self._step(t, counts[t], states, False)
+                for slot in self.closing[i]:
+                    states = {k: v for k, v in states.items() if k[slot] == 0}
+            value = states[self.zero]
+        self.memo[counts] = value
+        return value
+
+    def traceback(self) -> list[_Group]:
+        """An optimal set of groups straight from the DP (used when ties need no care)."""
+        counts = self.counts
+        states: dict[tuple[int, ...], int] = {self.zero: 0}
+        backs = []
+        for i, t in enumerate(self.order):
+            states, back = self._step(t, counts[t], states, True)
+            for slot in self.closing[i]:
+                states = {k: v for k, v in states.items() if k[slot] == 0}
+            backs.append(back)
+        assigned: list[dict[int, int]] = [defaultdict(int) for _ in self.pools]
+        state = self.zero
+        for i in range(len(self.order) - 1, -1, -1):
+            t = self.order[i]
+            previous, addeds, spare = backs[i][state]  # type: ignore[misc]
+            for q, added in zip(self.entry_pools[t], addeds, strict=True):  # type: ignore[call-overload]
+                assigned[q][t] += added
+            choice = self.knap_choice[t]
+            while spare > 0:  # type: ignore[operator]
+                k = choice[spare]  # type: ignore[index]
+                if k < 0:
+                    spare -= 1  # type: ignore[operator]
+                    continue
+                size, _, q = self.items[t][k]
+                assigned[q][t] += size
+                spare -= size  # type: ignore[operator]
+            state = previous  # type: ignore[assignment]
+        chosen: list[_Group] = []
+        for q, (g, _) in enumerate(self.pools):
+            size = self.params[g][0]
+            units = [
+                t
+                for t in sorted(assigned[q], key=lambda t: (-self.prices[t], t))
+                for _ in range(assigned[q][t])
+            ]
+            for start in range(0, len(units) - size + 1, size):
+                members = sorted(units[start : start + size])
+                if self.gain(g, members) > 0:
+                    chosen.append((self.groups[g][0], members))
+        return chosen
+
+    # -- the canonical choice among optimal plans ------------------------------------
+
+    def lexicographic(self) -> list[_Group]:
+        """The optimal plan the exhaustive search picks, found with the DP as an oracle.
+
+        The search takes the first remaining unit (canonical order) and keeps the first
+        option reaching the optimum: single, else promotions by id and member multisets
+        in lexicographic order. Here each option is checked against the exact optimum
+        instead of being explored; the leading singles of a type are found by bisection
+        (the optimum is monotone in counts). Options examined are a subset of those the
+        search counts, so ``SEARCH_BUDGET`` is exceeded here only if it was there.
+        """
+        state = list(self.counts)
+        value = self.opt(tuple(state))
+        examined = 0
+        chosen: list[_Group] = []
+        first = 0
+        while True:
+            while first < len(state) and not state[first]:
+                first += 1
+            if first == len(state):
+                return chosen
+            count = state[first]
+            state[first] = 0
+            if self.opt(tuple(state)) == value:
+                continue
+            low, high = 0, count - 1  # opt(count - low units) == value, opt(0 units) < value
+            while low < high:
+                middle = (low + high + 1) // 2
+                state[first] = count - middle
+                if self.opt(tuple(state)) == value:
+                    low = middle
+                else:
+                    high = middle - 1
+            state[first] = count - low - 1
+            needed = value - self.opt(tuple(state))  # what the first unit alone brings
+            found: tuple[int, list[int], int] | None = None
+            for g in self.groups_of[first]:
+                size = self.params[g][0]
+                work = list(state)
+                for rest in _multisets(self.reference_pool(g, first), work, size - 1):
+                    examined += 1
+                    if examined > SEARCH_BUDGET:
+                        raise _BudgetExceeded
+                    members = [first, *rest]
+                    gain = self.gain(g, members)
+                    if gain < needed:  # cannot reach the optimum (needed > 0)
+                        continue
+                    after = tuple(work)
+                    if gain + self.opt(after) == value:
+                        found = (g, members, gain, after)
+                        break
+                if found is not None:
+                    break
+            assert found is not None, "an optimal group must exist"
+            g, members, gain, after = found
+            state = list(after)
+            value -= gain
+            chosen.append((self.groups[g][0], members))
+
+    def search_surely_exceeds(self) -> bool:
+        """Whether the exhaustive search provably passes ``SEARCH_BUDGET`` steps.
+
+        A lower bound on its steps: it visits every state of the all-singles chain from
+        the full basket and, from each, every state one positive group further; each
+        visited state costs one step per member multiset it enumerates. Counted with
+        polynomials over the counts (one size class of groups, to keep states distinct;
+        group-reduced states with capacities lowered conservatively).
+        """
+        budget = SEARCH_BUDGET
+        counts = self.counts
+        largest = max(size for size, _, _ in self.params)
+        chain = 0
+        level: dict[int, int] = defaultdict(int)
+        enumerated = 0
+        for first, count in enumerate(counts):
+            if not count or not self.groups_of[first]:
+                continue
+            full: list[tuple[int, list[int]]] = []
+            reduced: list[tuple[int, list[int]]] = []
+            positive: dict[int, dict[tuple[int, ...], int]] = defaultdict(dict)
+            for g in self.groups_of[first]:
+                work = list(counts)
+                work[first] -= 1
+                size = self.params[g][0]
+                pool = self.reference_pool(g, first)
+                later = [counts[t] for t in pool if t != first]
+                full.append((size - 1, _bounded_multisets(later, size - 1)))
+                reduced.append(
+                    (size - 1, _bounded_multisets([c - largest + 1 for c in later], size - 1))
                 )
-                if gain > 0 and (best is None or gain > best[0]):
-                    best = (gain, members, promotion)
-        if best is None:
-            return chosen
-        _, members, promotion = best
-        for i in members:
-            counts[i] -= 1
-        chosen.append((promotion, members))
+                if enumerated > _BOUND_ENUMERATION:
+                    continue
+                for rest in _multisets(pool, work, size - 1):
+                    enumerated += 1
+                    if enumerated > _BOUND_ENUMERATION:
+                        break
+                    extra = rest.count(first)
+                    if extra == size - 1 or self.gain(g, [first, *rest]) <= 0:
+                        continue
+                    positive[size][tuple(rest)] = extra
+            by_extra = {size: sorted(found.values()) for size, found in positive.items()}
+            for remaining in range(count, 0, -1):
+                chain += sum(
+                    sum(poly[m - i] for i in range(min(remaining - 1, m) + 1)) for m, poly in full
+                )
+                capacity = max(0, remaining - 1 - largest)
+                after = sum(
+                    sum(poly[m - i] for i in range(min(capacity, m) + 1)) for m, poly in reduced
+                )
+                if after:
+                    for size, extras in by_extra.items():
+                        level[size] += after * sum(1 for e in extras if e + 1 < remaining)
+                if chain + max(level.values(), default=0) > budget:
+                    return True
+        return False
+
+    # -- safety nets -------------------------------------------------------------------
+
+    def search(self) -> list[_Group]:
+        """Exhaustive memoised search over count vectors (for pool layouts the DP refuses)."""
+        memo: dict[tuple[int, ...], tuple[int, tuple[int, list[int]] | None]] = {}
+        steps = 0
+
+        def best(counts: tuple[int, ...]) -> int:
+            nonlocal steps
+            if counts in memo:
+                return memo[counts][0]
+            first = next((i for i, c in enumerate(counts) if c), None)
+            if first is None:
+                return 0
+            work = list(counts)
+            work[first] -= 1
+            best_gain = best(tuple(work))
+            best_choice: tuple[int, list[int]] | None = None
+            for g in self.groups_of[first]:
+                size = self.params[g][0]
+                for rest in _multisets(self.reference_pool(g, first), work, size - 1):
+                    steps += 1
+                    if steps > SEARCH_BUDGET:
+                        raise _BudgetExceeded
+                    members = [first, *rest]
+                    gain = self.gain(g, members)
+                    if gain <= 0:
+                        continue
+                    total = gain + best(tuple(work))
+                    if total > best_gain:
+                        best_gain, best_choice = total, (g, members)
+            memo[counts] = (best_gain, best_choice)
+            return best_gain
+
+        state = tuple(self.counts)
+        best(state)
+        chosen: list[_Group] = []
+        while any(state):
+            _, choice = memo[state]
+            work = list(state)
+            if choice is None:
+                work[next(i for i, c in enumerate(state) if c)] -= 1
+            else:
+                chosen.append((self.groups[choice[0]][0], choice[1]))
+                for i in choice[1]:
+                    work[i] -= 1
+            state = tuple(work)
+        return chosen
+
+    def greedy(self) -> list[_Group]:
+        """Last resort: repeatedly the most valuable single group (ties: promotion id)."""
+        counts = list(self.counts)
+        chosen: list[_Group] = []
+        while True:
+            best: tuple[int, list[int], int] | None = None
+            for g, (promotion, eligible) in enumerate(self.groups):
+                size = self.params[g][0]
+                pools: list[list[int]] = [eligible]
+                if promotion.kind in _SAME_GTIN_KINDS:
+                    by_gtin: dict[str, list[int]] = defaultdict(list)
+                    for i in eligible:
+                        by_gtin[self.gtins[i]].append(i)
+                    pools = [by_gtin[key] for key in sorted(by_gtin)]
+                for pool in pools:
+                    units = [
+                        i
+                        for i in sorted(pool, key=lambda i: (-self.prices[i], i))
+                        for _ in range(counts[i])
+                    ]
+                    if len(units) < size:
+                        continue
+                    members = sorted(units[:size])
+                    gain = self.gain(g, members)
+                    if gain > 0 and (best is None or gain > best[0]):
+                        best = (gain, members, g)
+            if best is None:
+                return chosen
+            _, members, g = best
+            for i in members:
+                counts[i] -= 1
+            chosen.append((self.groups[g][0], members))
+
+    def solve(self) -> list[_Group]:
+        """The search's exact choice when it would finish, else an optimum (never worse)."""
+        if not self.dp_ok:
+            try:
+                return self.search()
+            except _BudgetExceeded:
+                return self.greedy()
+        if sum(self.counts) >= 12 and self.search_surely_exceeds():
+            return self.traceback()
+        try:
+            return self.lexicographic()
+        except _BudgetExceeded:
+            return self.traceback()
 
 
-def _components(
-    types: list[_UnitType], groups: list[tuple[Promotion, list[int]]]
-) -> list[list[int]]:
-    parent = list(range(len(types)))
+def _components(n_types: int, gtins: list[str], groups: list[_Group]) -> list[list[int]]:
+    parent = list(range(n_types))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -625,14 +1080,29 @@ def _components(
         return i
 
     for promotion, eligible in groups:
+        same_gtin = promotion.kind in _SAME_GTIN_KINDS
         for a, b in zip(eligible, eligible[1:], strict=False):
-            if promotion.kind in _SAME_GTIN_KINDS and types[a].gtin != types[b].gtin:
+            if same_gtin and gtins[a] != gtins[b]:
                 continue
             parent[root(a)] = root(b)
     members: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(types)):
+    for i in range(n_types):
         members[root(i)].append(i)
-    return [members[r] for r in sorted(members, key=lambda r: members[r][0])]
+    return list(members.values())
+
+
+def _line_types(line: PricedLine) -> list[tuple[_Type, int]]:
+    """The line's units as (type, how many), in unit order (dearer remainder units first)."""
+    gtin, category, rate = line.gtin, line.category, line.tax_rate
+    if line.weight_g is not None:
+        return [((gtin, category, line.line_total_cents, rate, True), 1)]
+    base, extra = divmod(line.line_total_cents, line.qty)
+    out: list[tuple[_Type, int]] = []
+    if extra:
+        out.append(((gtin, category, base + 1, rate, False), extra))
+    if line.qty - extra:
+        out.append(((gtin, category, base, rate, False), line.qty - extra))
+    return out
 
 
 def evaluate(
@@ -653,106 +1123,56 @@ def evaluate(
         (p for p in promotions if p.is_active(at, loyalty_card=loyalty_card)),
         key=lambda p: p.id,
     )
+    index = _index_for(active)
 
-    # Units, by canonical type.
-    counts_by_type: dict[_UnitType, int] = defaultdict(int)
-    line_units: dict[str, list[_UnitType]] = {}
-    for line in lines:
-        units = [
-            _UnitType(line.gtin, line.category, price, line.tax_rate, line.weight_g is not None)
-            for price in _unit_prices(line)
-        ]
-        line_units[line.key] = units
-        for unit in units:
-            counts_by_type[unit] += 1
-    types = sorted(counts_by_type)
-
-    # Best per-unit offer of each type (ties: lowest promotion id, as ``active`` is sorted).
-    single: list[int] = []
-    single_from: list[str | None] = []
-    for unit in types:
-        best_off, best_id = 0, None
-        for promotion in active:
-            if promotion.kind in _PER_UNIT_KINDS and promotion.applies_to(unit.gtin, unit.category):
-                off = _single_discount(promotion, unit)
-                if off > best_off:
-                    best_off, best_id = off, promotion.id
-        single.append(best_off)
-        single_from.append(best_id)
-
-    groups: list[tuple[Promotion, list[int]]] = []
-    for promotion in active:
-        if promotion.kind in _PER_UNIT_KINDS:
-            continue
-        eligible = [
-            i
-            for i, unit in enumerate(types)
-            if not unit.weighed and promotion.applies_to(unit.gtin, unit.category)
-        ]
-        if eligible:
-            groups.append((promotion, eligible))
-
-    # Which units go into which group, solved per independent component.
-    plan: dict[_UnitType, list[tuple[int, str]]] = defaultdict(list)
-    grouped = [0] * len(types)
-    for member_indexes in _components(types, groups):
-        position = {t: n for n, t in enumerate(member_indexes)}
-        component = _Component(
-            types=[types[i] for i in member_indexes],
-            counts=[counts_by_type[types[i]] for i in member_indexes],
-            single=[single[i] for i in member_indexes],
-            groups=[
-                (p, [position[i] for i in eligible if i in position])
-                for p, eligible in groups
-                if any(i in position for i in eligible)
-            ],
-        )
-        if not component.groups:
-            continue
-        try:
-            chosen = _exact(component)
-        except _BudgetExceeded:
-            chosen = _greedy(component)
-        for promotion, members in chosen:
-            members = sorted(members)
-            prices = [component.types[i].price for i in members]
-            for i, off in zip(members, _group_discounts(promotion, prices), strict=True):
-                plan[component.types[i]].append((off, promotion.id))
-                grouped[member_indexes[i]] += 1
-    for i, unit in enumerate(types):
-        ungrouped = counts_by_type[unit] - grouped[i]
-        source = single_from[i]
-        for _ in range(ungrouped):
-            plan[unit].append((single[i], source or ""))
-
-    # Totals per promotion.
     by_promotion: dict[str, int] = defaultdict(int)
-    for unit_discounts in plan.values():
-        for off, promotion_id in unit_discounts:
-            if off and promotion_id:
-                by_promotion[promotion_id] += off
+    # Per line (by key): its discount and what is paid at its rate; grouped lines later.
+    line_off: dict[str, int] = {}
+    grouped_lines: list[PricedLine] = []
+    single_of: dict[_Type, tuple[int, str]] = {}
+    type_counts: dict[_Type, int] = defaultdict(int)
+    group_ranks: dict[_Type, tuple[int, ...]] = {}
+    for line in lines:
+        per_unit, group = index.lookup(line.gtin, line.category)
+        weighed = line.weight_g is not None
+        parts = _line_types(line)
+        if group and not weighed:
+            grouped_lines.append(line)
+            for unit_type, n in parts:
+                type_counts[unit_type] += n
+                if unit_type not in single_of:
+                    single_of[unit_type] = _single_discount(per_unit, unit_type[2], weighed)
+                    group_ranks[unit_type] = group
+            continue
+        off_total = 0
+        if per_unit:
+            for unit_type, n in parts:
+                off, source = _single_discount(per_unit, unit_type[2], weighed)
+                if off:
+                    off_total += off * n
+                    by_promotion[source] += off * n
+        line_off[line.key] = off_total
+
+    if grouped_lines:
+        _price_groups(
+            grouped_lines, type_counts, single_of, group_ranks, index, by_promotion, line_off
+        )
+
     labels = {p.id: p.label for p in active}
     discounts = tuple(
         Discount(promotion_id=pid, label=labels[pid], amount_cents=by_promotion[pid])
         for pid in sorted(by_promotion)
         if by_promotion[pid] > 0
     )
-
-    # Allocate unit discounts to lines (largest discounts to lines in key order).
-    pools = {unit: sorted((off for off, _ in offs), reverse=True) for unit, offs in plan.items()}
-    taken: dict[_UnitType, int] = defaultdict(int)
     line_discounts: list[tuple[str, int]] = []
     paid_by_rate: dict[Decimal, int] = defaultdict(int)
-    for key in sorted(line_units):
-        line_off = 0
-        for unit in line_units[key]:
-            off = pools[unit][taken[unit]]
-            taken[unit] += 1
-            line_off += off
-            paid_by_rate[unit.tax_rate] += unit.price - off
-        if line_off:
-            line_discounts.append((key, line_off))
-
+    subtotal = 0
+    for line in sorted(lines, key=lambda line: line.key):
+        off = line_off[line.key]
+        subtotal += line.line_total_cents
+        paid_by_rate[line.tax_rate] += line.line_total_cents - off
+        if off:
+            line_discounts.append((line.key, off))
     taxes = tuple(
         TaxLine(
             rate=rate,
@@ -761,7 +1181,6 @@ def evaluate(
         )
         for rate in sorted(paid_by_rate)
     )
-    subtotal = sum(line.line_total_cents for line in lines)
     off_total = sum(d.amount_cents for d in discounts)
     return PricingResult(
         subtotal_cents=subtotal,
@@ -771,3 +1190,63 @@ def evaluate(
         taxes=taxes,
         line_discounts=tuple(line_discounts),
     )
+
+
+def _price_groups(
+    grouped_lines: list[PricedLine],
+    type_counts: dict[_Type, int],
+    single_of: dict[_Type, tuple[int, str]],
+    group_ranks: dict[_Type, tuple[int, ...]],
+    index: _Index,
+    by_promotion: dict[str, int],
+    line_off: dict[str, int],
+) -> None:
+    """Form the groups for the types group offers touch and give each line its share."""
+    types = sorted(type_counts)
+    gtins = [t[0] for t in types]
+    eligible_by_rank: dict[int, list[int]] = defaultdict(list)
+    for i, unit_type in enumerate(types):
+        for rank in group_ranks[unit_type]:
+            eligible_by_rank[rank].append(i)
+    groups: list[_Group] = [
+        (index.active[rank], eligible_by_rank[rank]) for rank in sorted(eligible_by_rank)
+    ]
+    offs: list[list[int]] = [[] for _ in types]
+    for member_indexes in _components(len(types), gtins, groups):
+        position = {t: n for n, t in enumerate(member_indexes)}
+        component_groups: list[_Group] = []
+        for promotion, eligible in groups:
+            inside = [position[i] for i in eligible if i in position]
+            if inside:
+                component_groups.append((promotion, inside))
+        component = _Component(
+            prices=[types[i][2] for i in member_indexes],
+            gtins=[gtins[i] for i in member_indexes],
+            single=[single_of[types[i]][0] for i in member_indexes],
+            counts=[type_counts[types[i]] for i in member_indexes],
+            groups=component_groups,
+        )
+        for promotion, members in component.solve():
+            members = sorted(members)
+            prices = [component.prices[i] for i in members]
+            for i, off in zip(members, _group_discounts(promotion, prices), strict=True):
+                offs[member_indexes[i]].append(off)
+                if off:
+                    by_promotion[promotion.id] += off
+    pools: dict[_Type, list[int]] = {}
+    for i, unit_type in enumerate(types):
+        single, source = single_of[unit_type]
+        ungrouped = type_counts[unit_type] - len(offs[i])
+        if single and ungrouped:
+            by_promotion[source] += single * ungrouped
+        pool = offs[i] + [single] * ungrouped
+        pool.sort(reverse=True)
+        pools[unit_type] = pool
+    taken: dict[_Type, int] = defaultdict(int)
+    for line in sorted(grouped_lines, key=lambda line: line.key):
+        total = 0
+        for unit_type, n in _line_types(line):
+            start = taken[unit_type]
+            total += sum(pools[unit_type][start : start + n])
+            taken[unit_type] = start + n
+        line_off[line.key] = total
