@@ -91,6 +91,13 @@ def handheld(
     window: Annotated[
         int, typer.Option("--window", min=1, max=256, help="requests in flight at once")
     ] = 16,
+    finish: Annotated[
+        bool,
+        typer.Option(
+            "--finish/--no-finish",
+            help="with a file or folder source, finish the trip (lock the basket for checkout)",
+        ),
+    ] = False,
 ) -> None:
     """Run a handheld: scan from a camera, a video file or an image folder."""
     from handheld_client.decoding import ALL_SYMBOLOGIES, Decoder
@@ -146,6 +153,7 @@ def handheld(
         frame_interval=frame_interval,
         window=window,
         backoff=backoff_from_env(),
+        finish=finish,
     )
     try:
         box = Outbox(config.outbox_path, device)

@@ -308,6 +308,11 @@ class HandheldCore:
         entry = self._new_entry("scan", code=code, qty=qty)
         return [Persist((entry,)), *self._queued_notice([entry])]
 
+    def finish(self) -> list[Action]:
+        """The shopper is done: lock the basket for checkout (sent after everything queued)."""
+        entry = self._new_entry("finish")
+        return [Persist((entry,)), *self._queued_notice([entry])]
+
     def remove_last(self) -> list[Action]:
         """The shopper's "take the last item out": a ``remove`` of the last acked scan."""
         if not self._scanned:

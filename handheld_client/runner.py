@@ -51,6 +51,7 @@ class HandheldConfig:
     frame_interval: float = 0.0
     window: int = 16
     backoff: Backoff = field(default_factory=Backoff)
+    finish: bool = False
 
 
 def backoff_from_env() -> Backoff:
@@ -105,6 +106,7 @@ class HandheldRun:
         self.screen: Screen = screen_factory(self.core)
         self.link = Link(config.url, self.core, self.execute, backoff=config.backoff)
         self.source_done = False
+        self.finish_sent = False
 
     def execute(self, actions: Sequence[Action]) -> None:
         """Carry out the core's actions in order: durable writes before anything else."""
@@ -180,6 +182,10 @@ class HandheldRun:
                     and self.core.welcomed_once
                     and self.core.idle
                 ):
+                    if self.config.finish and not self.finish_sent:
+                        self.finish_sent = True
+                        self.execute(self.core.finish())
+                        continue
                     self.outbox.clear_cursor()
                     self.screen.summary(summary_line(self.core.basket))
                     return EXIT_OK

@@ -140,3 +140,12 @@ def test_corrupt_outbox_exits_2_with_a_message(store: Store, tmp_path: Path) -> 
     assert result.returncode == 2
     assert "outbox" in result.stderr and "unreadable" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_finish_locks_the_basket_once_every_scan_is_answered(store: Store, tmp_path: Path) -> None:
+    frames = render_plan(tmp_path / "frames", PLAN)
+    result = run(*handheld_args(store, frames, tmp_path / "o.db", "--finish"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    basket = store.basket()
+    assert basket is not None and basket["status"] in ("finishing", "audit")
+    assert store.basket_counts() == expected_basket(PLAN)  # the finish came after every scan
