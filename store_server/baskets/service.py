@@ -208,6 +208,18 @@ _CURRENT_ROW = (
 )
 
 
+_UPDATE_TOTALS = (
+    update(BASKET_TABLE)
+    .where(BASKET_TABLE.c.id == bindparam("p_id"))
+    .values(
+        total_cents=bindparam("total_cents"),
+        tax_cents=bindparam("tax_cents"),
+        item_count=bindparam("item_count"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+
+
 @dataclass
 class BasketRow:
     """The basket fields the scan path needs, read without the ORM."""
@@ -278,15 +290,25 @@ class LineRecord:
 
 _LINE_FIELDS = tuple(f for f in LineRecord.__dataclass_fields__)
 
+# Statements of the scan path, built once: building them per call costs more than running them.
+_SELECT_LINES = (
+    select(*(LINE_TABLE.c[f] for f in _LINE_FIELDS))
+    .where(LINE_TABLE.c.basket_id == bindparam("p_basket"))
+    .order_by(LINE_TABLE.c.id)
+)
+_UPDATE_LINE = (
+    update(LINE_TABLE)
+    .where(LINE_TABLE.c.id == bindparam("p_id"))
+    .values(qty=bindparam("p_qty"), line_total_cents=bindparam("p_total"))
+)
+_INSERT_LINE = insert(LINE_TABLE)
+_DELETE_LINE = delete(LINE_TABLE).where(LINE_TABLE.c.id == bindparam("p_id"))
+
 
 def basket_lines(session: Session, basket_id: str) -> list[LineRecord]:
     if session.new or session.dirty or session.deleted:
         session.flush()  # ORM changes of this transaction first
-    rows = session.connection().execute(
-        select(*(LINE_TABLE.c[f] for f in _LINE_FIELDS))
-        .where(LINE_TABLE.c.basket_id == basket_id)
-        .order_by(LINE_TABLE.c.id)
-    ).all()
+    rows = session.connection().execute(_SELECT_LINES, {"p_basket": basket_id}).all()
     return [LineRecord(*row) for row in rows]
 
 
@@ -320,9 +342,8 @@ def add_item(
                 line.qty += qty
                 line.line_total_cents = _line_total(line)
                 session.connection().execute(
-                    update(LINE_TABLE)
-                    .where(LINE_TABLE.c.id == line.id)
-                    .values(qty=line.qty, line_total_cents=line.line_total_cents)
+                    _UPDATE_LINE,
+                    {"p_id": line.id, "p_qty": line.qty, "p_total": line.line_total_cents},
                 )
                 return line
     values = {
@@ -338,7 +359,7 @@ def add_item(
         "tax_rate": item.tax_rate,
         "age_restricted": item.age_restricted,
     }
-    result = session.connection().execute(insert(LINE_TABLE).values(added_at=utcnow(), **values))
+    result = session.connection().execute(_INSERT_LINE, {"added_at": utcnow(), **values})
     line = LineRecord(id=result.inserted_primary_key[0], **values)
     lines.append(line)
     return line
@@ -377,14 +398,13 @@ def remove_item(
         line.qty -= take
         touched = line
         if line.qty == 0:
-            session.connection().execute(delete(LINE_TABLE).where(LINE_TABLE.c.id == line.id))
+            session.connection().execute(_DELETE_LINE, {"p_id": line.id})
             lines.remove(line)
         else:
             line.line_total_cents = _line_total(line)
             session.connection().execute(
-                update(LINE_TABLE)
-                .where(LINE_TABLE.c.id == line.id)
-                .values(qty=line.qty, line_total_cents=line.line_total_cents)
+                _UPDATE_LINE,
+                {"p_id": line.id, "p_qty": line.qty, "p_total": line.line_total_cents},
             )
     return touched
 
@@ -447,7 +467,7 @@ def snapshot(
             setattr(basket, key, value)
         session.add(basket)
     else:
-        session.connection().execute(update(BASKET_TABLE).where(BASKET_TABLE.c.id == basket.id).values(totals))
+        session.connection().execute(_UPDATE_TOTALS, {"p_id": basket.id, **totals})
         basket.updated_at = at
     return {
         "basket_id": basket.id,
