@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from store_server.auth import service as auth
@@ -15,6 +16,56 @@ from store_server.errors import Forbidden, Unauthorized
 from store_server.state import ServerState
 
 SESSION_COOKIE = "caddie_session"
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    problems: list[str] | None = None
+
+
+class ErrorReply(BaseModel):
+    """What every CaddieError becomes over HTTP (``store_server.app.error_body``)."""
+
+    error: ErrorDetail
+
+
+class ValidationReply(BaseModel):
+    """FastAPI's own answer to a body it cannot parse (400) or parameters or a body that
+    fail validation (422)."""
+
+    detail: list[dict[str, Any]] | str
+
+
+# Declared on every API router so clients (and schemathesis) know the error answers:
+# any route may refuse credentials, miss a resource, conflict, throttle or lose its
+# database, and a 422 comes either from FastAPI's validation or from a CaddieError.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorReply | ValidationReply, "description": "Unparsable body"},
+    401: {"model": ErrorReply, "description": "Missing, unknown or revoked credentials"},
+    403: {"model": ErrorReply, "description": "These credentials may not do this"},
+    404: {"model": ErrorReply, "description": "No such resource"},
+    409: {"model": ErrorReply, "description": "Conflicts with the current state"},
+    422: {"model": ErrorReply | ValidationReply, "description": "Malformed input"},
+    429: {"model": ErrorReply, "description": "Too many requests"},
+    503: {"model": ErrorReply, "description": "The database is unavailable; retry"},
+}
+
+
+def _json_schema(status: int | str) -> dict[str, Any]:
+    refs = ["ErrorReply", "ValidationReply"] if status in (400, 422) else ["ErrorReply"]
+    return {"anyOf": [{"$ref": f"#/components/schemas/{r}"} for r in refs]}
+
+
+# For routes whose success is not JSON (a text receipt): their errors still are, and
+# FastAPI would otherwise document them with the route's own media type.
+JSON_ERRORS_OF_NON_JSON_ROUTE: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": spec["description"],
+        "content": {"application/json": {"schema": _json_schema(status)}},
+    }
+    for status, spec in ERROR_RESPONSES.items()
+}
 
 
 def get_state(request: Request) -> ServerState:

@@ -7,10 +7,17 @@ from pydantic import BaseModel, Field
 
 from store_server.auth import service
 from store_server.db import session_scope
+from store_server.deps import (
+    ERROR_RESPONSES,
+    SESSION_COOKIE,
+    CurrentUser,
+    SessionDep,
+    StateDep,
+    bearer_token,
+)
 from store_server.errors import Unauthorized
-from store_server.deps import SESSION_COOKIE, CurrentUser, SessionDep, StateDep, bearer_token
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(prefix="/api/auth", tags=["auth"], responses=ERROR_RESPONSES)
 
 
 class LoginBody(BaseModel):

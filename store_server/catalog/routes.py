@@ -14,14 +14,14 @@ from sqlmodel import col, select
 from store_server.catalog import service
 from store_server.catalog.csv_import import parse_catalog_csv
 from store_server.catalog.models import Product, ProductPublic
-from store_server.deps import CurrentAdmin, CurrentStaff, SessionDep, StateDep
+from store_server.deps import ERROR_RESPONSES, CurrentAdmin, CurrentStaff, SessionDep, StateDep
 from store_server.errors import InvalidInput
 from store_server.pricing.gs1 import normalize_gtin
 from store_server.pricing.promotion_files import load_promotions
 from store_server.pricing.promotions import Promotion
 from store_server.timeutil import utcnow
 
-router = APIRouter(prefix="/api", tags=["catalog"])
+router = APIRouter(prefix="/api", tags=["catalog"], responses=ERROR_RESPONSES)
 
 MAX_UPLOAD = 50 * 1024 * 1024
 

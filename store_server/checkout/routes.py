@@ -51,13 +51,20 @@ from store_server.checkout.schemas import (
     parse_body,
 )
 from store_server.checkout.service import Actor
-from store_server.deps import SESSION_COOKIE, CurrentAdmin, CurrentStaff, StateDep
+from store_server.deps import (
+    ERROR_RESPONSES,
+    JSON_ERRORS_OF_NON_JSON_ROUTE,
+    SESSION_COOKIE,
+    CurrentAdmin,
+    CurrentStaff,
+    StateDep,
+)
 from store_server.devices import service as devices
 from store_server.errors import CaddieError, Forbidden, NotFound, Unauthorized
 from store_server.state import ServerState
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["checkout"])
+router = APIRouter(tags=["checkout"], responses=ERROR_RESPONSES)
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -253,7 +260,11 @@ async def release(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[s
     return out
 
 
-@router.get("/api/checkout/baskets/{basket_id}/receipt.txt", response_class=PlainTextResponse)
+@router.get(
+    "/api/checkout/baskets/{basket_id}/receipt.txt",
+    response_class=PlainTextResponse,
+    responses=JSON_ERRORS_OF_NON_JSON_ROUTE,
+)
 async def receipt_text(basket_id: str, user: CurrentStaff, state: StateDep) -> PlainTextResponse:
     actor = staff_actor(user)
     record = await state.run_db(lambda s: service.handoff_record(s, basket_id, actor))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from store_server.deps import CurrentAdmin, SessionDep, StateDep
+from store_server.deps import ERROR_RESPONSES, CurrentAdmin, SessionDep, StateDep
 from store_server.devices import service
 from store_server.devices.models import Device
 from store_server.errors import NotFound
 
-router = APIRouter(prefix="/api/devices", tags=["devices"])
+router = APIRouter(prefix="/api/devices", tags=["devices"], responses=ERROR_RESPONSES)
 
 
 class EnrollBody(BaseModel):
