@@ -1,0 +1,112 @@
+"""The signage ASGI app: mounted at ``/signage`` by ``caddie serve``, or served alone.
+
+It owns its tables (``signage.models``, migrated with everything else by
+``caddie serve``) and builds its own engine on first use, so mounting it needs one
+line in the store app and nothing shared at runtime but the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
+
+from signage.config import SignageSettings
+from signage.deps import StateHolder
+from store_server.config import Settings, get_settings
+from store_server.errors import CaddieError
+
+log = logging.getLogger(__name__)
+
+
+def _error(exc: CaddieError) -> JSONResponse:
+    body: dict[str, object] = {"code": exc.code, "message": exc.message}
+    problems = exc.details.get("problems")
+    if problems:
+        body["problems"] = problems
+    return JSONResponse({"error": body}, status_code=exc.http_status)
+
+
+def create_signage_app(
+    settings: Settings | None = None, signage_settings: SignageSettings | None = None
+) -> FastAPI:
+    """The signage app with routes relative to its mount point (``/signage``)."""
+    holder = StateHolder(settings, signage_settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            holder.close()
+
+    app = FastAPI(
+        title="Caddie signage",
+        version="1",
+        description="Mall screens: loops, the player page, proof of play, operator console.",
+        lifespan=lifespan,
+    )
+    app.state.signage = holder
+
+    @app.exception_handler(CaddieError)
+    async def caddie_error(request: Request, exc: CaddieError) -> JSONResponse:
+        return _error(exc)
+
+    @app.exception_handler(OperationalError)
+    async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", exc.orig)
+        return JSONResponse(
+            {"error": {"code": "unavailable", "message": "the database is unavailable; retry"}},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
+    from signage.console import router as console_router
+    from signage.player import STATIC_DIR
+    from signage.player import router as player_router
+    from signage.routes import router as api_router
+
+    app.include_router(api_router)
+    app.include_router(player_router)
+    app.include_router(console_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="signage-static")
+    return app
+
+
+def create_standalone_app(settings: Settings | None = None) -> FastAPI:
+    """``caddie signage serve``: the signage app at ``/signage`` plus login and health."""
+    settings = settings or get_settings()
+    signage_app = create_signage_app(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from store_server.state import ServerState
+
+        state = ServerState.build(settings)  # the login route needs it
+        app.state.caddie = state
+        try:
+            yield
+        finally:
+            state.close()
+            signage_app.state.signage.close()
+
+    app = FastAPI(title="Caddie signage (standalone)", version="1", lifespan=lifespan)
+
+    @app.exception_handler(CaddieError)
+    async def caddie_error(request: Request, exc: CaddieError) -> JSONResponse:
+        return _error(exc)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    from store_server.auth.routes import router as auth_router
+
+    app.include_router(auth_router)
+    app.mount("/signage", signage_app)
+    return app

@@ -1,0 +1,100 @@
+"""``caddie screen …`` and ``caddie signage …`` (PROTOCOL.md, "CLI")."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from store_server.cli import DatabaseUrl, fail, prepared_engine, run_guarded, settings_for
+
+screen_app = typer.Typer(help="Mall screens.", no_args_is_help=True)
+signage_app = typer.Typer(help="Mall signage: plans, the signage server.", no_args_is_help=True)
+
+
+@screen_app.command("enroll")
+def screen_enroll(
+    screen_ids: Annotated[list[str], typer.Argument(help="screen ids")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Register screens; prints SCREEN_ID<TAB>token per screen (re-enrolling revokes)."""
+    from signage.config import SignageSettings
+    from signage.service import enroll
+    from store_server.db import session_scope
+
+    settings = settings_for(database_url)
+    engine = prepared_engine(settings)
+
+    def work() -> list[tuple[str, str]]:
+        with session_scope(engine) as session:
+            return enroll(
+                session, screen_ids, settings=SignageSettings(), timezone=settings.timezone
+            )
+
+    try:
+        issued = run_guarded(work)
+    finally:
+        engine.dispose()
+    for screen_id, token in issued:
+        typer.echo(f"{screen_id}\t{token}")
+
+
+@signage_app.command("load")
+def signage_load(
+    path: Annotated[Path, typer.Argument(help="the plan file (JSON)")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Validate and apply a plan in one transaction; on any problem change nothing."""
+    from signage.config import SignageSettings
+    from signage.service import load_plan
+    from store_server.db import session_scope
+
+    settings = settings_for(database_url)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror}") from None
+    engine = prepared_engine(settings)
+    signage = SignageSettings()
+
+    def work():  # type: ignore[no-untyped-def]
+        with session_scope(engine) as session:
+            return load_plan(session, text, base_dir=path.resolve().parent, settings=signage)
+
+    try:
+        summary = run_guarded(work)
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"loaded {path.name}: {summary.screens} screens, {summary.creatives} creatives, "
+        f"{summary.campaigns} campaigns; {summary.files_copied} media files in "
+        f"{signage.media_dir}"
+    )
+
+
+@signage_app.command("serve")
+def signage_serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8100,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the signage app alone (at /signage, with /api/auth/login); migrates the schema."""
+    import uvicorn
+
+    from store_server.logging_setup import configure_logging
+
+    settings = settings_for(database_url)
+    configure_logging(settings.log_format, settings.log_level)
+    prepared_engine(settings).dispose()
+    os.environ["CADDIE_DATABASE_URL"] = settings.database_url
+    uvicorn.run(
+        "signage.app:create_standalone_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=5,
+        access_log=False,
+    )

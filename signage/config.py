@@ -1,0 +1,29 @@
+"""Signage settings (``CADDIE_*`` like the rest; the store's Settings ignores these keys)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SignageSettings(BaseSettings):
+    """Where media files live and how big they may be.
+
+    Media files are content-addressed (``<sha256>.<ext>``) so several server processes
+    can share one directory and a file never changes once written.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CADDIE_", extra="ignore")
+
+    media_dir: Path = Path("caddie-media")
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_plays_per_batch: int = Field(default=1000, gt=0)
+    default_zone: str = "unassigned"
+    default_slot_seconds: int = Field(default=10, ge=1, le=3600)
+    default_slots_per_loop: int = Field(default=12, ge=1, le=1000)
+
+
+def signage_settings() -> SignageSettings:
+    return SignageSettings()

@@ -1,0 +1,140 @@
+"""Signage request dependencies: its own state, the session scope, and who is calling.
+
+The signage app is a separate ASGI app (mounted at ``/signage`` by ``caddie serve``
+or served alone by ``caddie signage serve``). A mounted app gets no lifespan of
+its own, so its state (settings, engine) is built on first use, once.
+
+Callers: a *screen* presents its enrolment token (``Authorization: Bearer`` or the
+``caddie_screen`` cookie the player page sets); an *operator* (or admin) presents a
+login session token (``Authorization: Bearer`` or the ``caddie_session`` cookie of
+``POST /api/auth/login``). Neither can stand in for the other.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from signage import service
+from signage.config import SignageSettings
+from signage.models import Screen
+from store_server.auth import service as auth
+from store_server.auth.models import User
+from store_server.config import Settings, get_settings
+from store_server.db import make_engine, session_scope
+from store_server.errors import Forbidden, Unauthorized
+
+SCREEN_COOKIE = "caddie_screen"
+SESSION_COOKIE = "caddie_session"
+OPERATOR_ROLES = ("operator", "admin")
+
+
+@dataclass
+class SignageState:
+    settings: Settings
+    signage: SignageSettings
+    engine: Engine
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class StateHolder:
+    """Builds the state on first request (thread-safe) and closes it on shutdown."""
+
+    def __init__(self, settings: Settings | None, signage: SignageSettings | None) -> None:
+        self._settings = settings
+        self._signage = signage
+        self._state: SignageState | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> SignageState:
+        state = self._state
+        if state is None:
+            with self._lock:
+                if self._state is None:
+                    settings = self._settings or get_settings()
+                    self._state = SignageState(
+                        settings=settings,
+                        signage=self._signage or SignageSettings(),
+                        engine=make_engine(settings.database_url),
+                    )
+                state = self._state
+        return state
+
+    def close(self) -> None:
+        with self._lock:
+            if self._state is not None:
+                self._state.close()
+                self._state = None
+
+
+def get_state(request: Request) -> SignageState:
+    holder: StateHolder = request.app.state.signage
+    return holder.get()
+
+
+StateDep = Annotated[SignageState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    with session_scope(state.engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def current_screen(request: Request, session: SessionDep) -> Screen:
+    """A screen token (header, else the player's cookie); 401 without one."""
+    token = bearer(request) or request.cookies.get(SCREEN_COOKIE)
+    return service.authenticate_screen(session, token)
+
+
+def _operator_from(session: Session, token: str | None) -> User:
+    if not token:
+        raise Unauthorized("log in as an operator first (Authorization: Bearer <token>)")
+    if service.screen_for_token(session, token) is not None:
+        raise Forbidden("screen tokens cannot use the operator API")
+    user = auth.user_for_token(session, token)
+    if user.role not in OPERATOR_ROLES:
+        raise Forbidden("this needs the operator or admin role")
+    return user
+
+
+def current_operator(request: Request, session: SessionDep) -> User:
+    return _operator_from(session, bearer(request) or request.cookies.get(SESSION_COOKIE))
+
+
+def screen_or_operator(screen_id: str, request: Request, session: Session) -> Screen | User:
+    """The loop endpoint: that screen's own token, or an operator's; 403 for another screen."""
+    token = bearer(request)
+    cookie_screen = request.cookies.get(SCREEN_COOKIE)
+    if token is None and cookie_screen:
+        token = cookie_screen
+    if token is not None:
+        screen = service.screen_for_token(session, token)
+        if screen is not None:
+            if screen.id != screen_id:
+                raise Forbidden("this token belongs to another screen")
+            return screen
+        return _operator_from(session, token)
+    return _operator_from(session, request.cookies.get(SESSION_COOKIE))
+
+
+CurrentScreen = Annotated[Screen, Depends(current_screen)]
+CurrentOperator = Annotated[User, Depends(current_operator)]

@@ -1,0 +1,122 @@
+"""Signage tables: screens, creatives, advertisers, campaigns and proof of play.
+
+Ids of screens, creatives and campaigns are the operator's own strings (the plan
+file's ``id``), so re-loading a plan upserts instead of duplicating. Lists that the
+scheduler only ever reads whole (a screen's groups, a campaign's days, dayparts and
+targets) are JSON columns; the campaign → creative link is a table, because its
+order matters (creatives rotate in that order) and foreign keys keep it honest.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+from store_server.timeutil import utcnow
+
+
+class Screen(SQLModel, table=True):
+    """A mall screen; ``token_hash`` is the SHA-256 of its current bearer token."""
+
+    __tablename__ = "signage_screen"
+
+    id: str = Field(primary_key=True, max_length=200)
+    zone: str = Field(default="unassigned", max_length=200, index=True)
+    groups: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    orientation: str = Field(default="landscape", max_length=16)
+    resolution: str = Field(default="1920x1080", max_length=16)
+    slot_seconds: int = Field(default=10)
+    slots_per_loop: int = Field(default=12)
+    timezone: str = Field(default="Europe/Paris", max_length=100)
+    token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    enrolled_at: datetime | None = None
+    last_seen: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Creative(SQLModel, table=True):
+    """A piece of media: a file in the media directory (by SHA-256) or a kept URL."""
+
+    __tablename__ = "signage_creative"
+
+    id: str = Field(primary_key=True, max_length=200)
+    kind: str = Field(default="image", max_length=16, description="image | video | html")
+    media: str = Field(max_length=2000, description="what the operator gave: path or URL")
+    url: str | None = Field(default=None, max_length=2000, description="remote media, kept")
+    file_name: str | None = Field(default=None, max_length=80, description="in the media dir")
+    content_type: str | None = Field(default=None, max_length=80)
+    size_bytes: int | None = None
+    duration_s: float
+    sha256: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Advertiser(SQLModel, table=True):
+    __tablename__ = "signage_advertiser"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+
+
+class Campaign(SQLModel, table=True):
+    """A booking, stored the way the plan file writes it (days/dayparts as text)."""
+
+    __tablename__ = "signage_campaign"
+
+    id: str = Field(primary_key=True, max_length=200)
+    advertiser_id: int = Field(foreign_key="signage_advertiser.id", index=True)
+    category: str | None = Field(default=None, max_length=200)
+    start: date
+    end: date
+    days: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    dayparts: list[list[str]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    target_zones: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    target_groups: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    target_screens: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    priority: str = Field(max_length=16)
+    share_of_voice: float
+    max_plays_per_hour: int | None = None
+    state: str = Field(default="booked", max_length=16, index=True)
+    signal_rule: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CampaignCreative(SQLModel, table=True):
+    """Which creatives a campaign rotates, in order."""
+
+    __tablename__ = "signage_campaign_creative"
+
+    campaign_id: str = Field(foreign_key="signage_campaign.id", primary_key=True, max_length=200)
+    position: int = Field(primary_key=True)
+    creative_id: str = Field(foreign_key="signage_creative.id", max_length=200, index=True)
+
+
+class ProofOfPlay(SQLModel, table=True):
+    """One creative shown on one screen, as the player reported it (idempotent by play_id)."""
+
+    __tablename__ = "proof_of_play"
+    __table_args__ = (
+        Index("ix_signage_pop_campaign_started", "campaign_id", "started_at"),
+        Index("ix_signage_pop_screen_started", "screen_id", "started_at"),
+    )
+
+    play_id: uuid.UUID = Field(primary_key=True)
+    screen_id: str = Field(foreign_key="signage_screen.id", max_length=200)
+    creative_id: str = Field(foreign_key="signage_creative.id", max_length=200)
+    campaign_id: str | None = Field(default=None, foreign_key="signage_campaign.id",
+                                    max_length=200)
+    started_at: datetime
+    duration_ms: int
+    received_at: datetime = Field(default_factory=utcnow)

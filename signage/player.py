@@ -1,0 +1,107 @@
+"""The browser player page, its service worker and the media files it plays.
+
+Kiosk set-up: open ``/signage/screens/{id}/play?token=<screen token>`` once. The
+server checks the token, stores it in an HttpOnly cookie (``caddie_screen``, path
+``/signage``, a year) and redirects to the same URL without the token, so it is not
+left in the address bar or in history. Later visits and every API call of the page
+use the cookie. Re-enrolling the screen revokes it (the page then shows its fallback
+and asks for a new link).
+
+Media (``/signage/media/<sha256>.<ext>``) is public and immutable: the name is the
+content's hash, so players and proxies may cache it forever. HTML creatives are
+served with a sandboxing Content-Security-Policy, so an advertiser's page cannot act
+as the signage origin.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from signage import media, service
+from signage.deps import SCREEN_COOKIE, SessionDep, StateDep
+from store_server.errors import CaddieError, NotFound
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static" / "signage"
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(include_in_schema=False)
+
+COOKIE_SECONDS = 365 * 24 * 3600
+
+
+@router.get("/screens/{screen_id}/play", response_class=HTMLResponse)
+def play_page(
+    screen_id: str,
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Query(max_length=256)] = None,
+    flush_s: Annotated[float, Query(ge=0.2, le=600)] = 10.0,
+) -> Response:
+    """The kiosk page; ``?token=`` once to pair the browser with the screen."""
+    root = request.scope.get("root_path", "")
+    if token is not None:
+        try:
+            service.authenticate_screen(session, token, screen_id)
+        except CaddieError as exc:
+            return templates.TemplateResponse(
+                request, "signage/player_error.html", {"message": exc.message},
+                status_code=exc.http_status,
+            )
+        query = f"?flush_s={flush_s:g}" if "flush_s" in request.query_params else ""
+        response = RedirectResponse(f"{root}/screens/{screen_id}/play{query}", status_code=303)
+        response.set_cookie(
+            SCREEN_COOKIE, token, max_age=COOKIE_SECONDS, path=root or "/",
+            httponly=True, samesite="strict",
+        )
+        return response
+    cookie = request.cookies.get(SCREEN_COOKIE)
+    try:
+        screen = service.authenticate_screen(session, cookie, screen_id)
+    except CaddieError as exc:
+        return templates.TemplateResponse(
+            request, "signage/player_error.html", {"message": exc.message},
+            status_code=exc.http_status,
+        )
+    return templates.TemplateResponse(
+        request,
+        "signage/player.html",
+        {
+            "screen": screen,
+            "root": root,
+            "flush_ms": int(flush_s * 1000),
+        },
+    )
+
+
+@router.get("/player-sw.js")
+def service_worker() -> Response:
+    """Served from the signage root so its scope covers ``/signage/`` (pages and media)."""
+    return FileResponse(
+        STATIC_DIR / "player-sw.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/signage/"},
+    )
+
+
+@router.get("/media/{file_name}")
+def media_file(file_name: str, state: StateDep) -> Response:
+    if not media.FILE_NAME.match(file_name):
+        raise NotFound("no such media file")
+    path = state.signage.media_dir / file_name
+    if not path.is_file():
+        raise NotFound("no such media file")
+    content_type = next(
+        (t for t, ext in media.EXTENSIONS.items() if file_name.endswith(ext)), None
+    )
+    headers = {
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if content_type == "text/html":
+        headers["Content-Security-Policy"] = "sandbox allow-scripts"
+    return FileResponse(path, media_type=content_type, headers=headers)

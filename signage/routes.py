@@ -1,0 +1,233 @@
+"""Signage JSON API: the screen player API (PROTOCOL.md) and the operator API.
+
+Paths are relative to the signage app, which is mounted at ``/signage``.
+Player: ``GET /screens/{id}/loop``, ``POST /proof-of-play``. Operator (operator or
+admin login): ``/api/screens``, ``/api/creatives``, ``/api/availability``,
+``/api/campaigns``, ``/api/screens/{id}/timeline``, ``/api/reports`` (+ ``.csv``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi.responses import Response
+from sqlmodel import col, select
+
+from signage import service
+from signage.deps import CurrentOperator, CurrentScreen, SessionDep, StateDep, screen_or_operator
+from signage.models import Creative, Screen
+from store_server.errors import InvalidInput
+from store_server.metrics import record_plays as count_plays
+
+router = APIRouter(tags=["signage"])
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _day(value: str | None, name: str = "day") -> date:
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        message = f"{name}: must be a date YYYY-MM-DD, got {value[:20]!r}"
+        raise InvalidInput(message, problems=[message]) from None
+
+
+# --------------------------------------------------------------------------- player API
+
+
+@router.get("/screens/{screen_id}/loop")
+def screen_loop(
+    screen_id: str,
+    request: Request,
+    session: SessionDep,
+    at: Annotated[str | None, Query(description="ISO-8601 instant with offset")] = None,
+) -> dict[str, Any]:
+    """The loop that plays on the screen at ``at`` (default now), slots in play order."""
+    caller = screen_or_operator(screen_id, request, session)
+    instant = service.parse_instant(at)
+    view = service.loop_view(session, screen_id, instant)
+    if isinstance(caller, Screen):
+        service.touch(session, caller)
+    return view
+
+
+@router.post("/proof-of-play")
+async def proof_of_play(
+    request: Request, state: StateDep, session: SessionDep, screen: CurrentScreen
+) -> dict[str, int]:
+    """Store a batch of plays, idempotent by ``play_id``; all or nothing."""
+    raw = await request.body()
+    if len(raw) > 2_000_000:
+        raise InvalidInput("the body is larger than 2 MB", problems=["body too large"])
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        raise InvalidInput("the body is not JSON", problems=["the body is not JSON"]) from None
+    accepted, duplicates = service.record_plays(
+        session, screen, body, max_batch=state.signage.max_plays_per_batch
+    )
+    count_plays(accepted)
+    return {"accepted": accepted, "duplicates": duplicates}
+
+
+# --------------------------------------------------------------------------- operator API
+
+
+@router.get("/api/screens")
+def list_screens(session: SessionDep, user: CurrentOperator) -> list[dict[str, Any]]:
+    return service.screens_overview(session)
+
+
+def creative_public(row: Creative) -> dict[str, Any]:
+    return {
+        "id": row.id, "kind": row.kind, "media": row.media, "media_url": service.media_url(row),
+        "content_type": row.content_type, "size_bytes": row.size_bytes,
+        "duration_s": row.duration_s, "sha256": row.sha256,
+    }
+
+
+@router.get("/api/creatives")
+def list_creatives(session: SessionDep, user: CurrentOperator) -> list[dict[str, Any]]:
+    rows = session.exec(select(Creative).order_by(col(Creative.id))).all()
+    return [creative_public(r) for r in rows]
+
+
+@router.post("/api/creatives", status_code=201)
+async def upload_creative(
+    request: Request, state: StateDep, session: SessionDep, user: CurrentOperator
+) -> dict[str, Any]:
+    """Multipart: ``id``, ``file``, ``duration_s`` and optional targets to check slot length."""
+    limit = state.signage.max_upload_bytes
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit + 64 * 1024:
+        message = f"the upload is larger than the limit of {limit} bytes"
+        raise InvalidInput(message, problems=[message])
+    form = await request.form(max_files=1, max_fields=20)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) and not hasattr(upload, "read"):
+        raise InvalidInput("file: choose a file to upload", problems=["file: missing"])
+    data = await upload.read(limit + 1)  # type: ignore[union-attr]
+    duration_text = str(form.get("duration_s") or "").strip()
+    try:
+        duration = float(duration_text) if duration_text else None
+    except ValueError:
+        duration = -1.0
+    row = service.save_upload(
+        session,
+        creative_id=str(form.get("id") or "").strip(),
+        data=data,
+        file_name=getattr(upload, "filename", None),
+        duration_s=duration,
+        targets={
+            "zones": _split(str(form.get("zones") or "")),
+            "groups": _split(str(form.get("groups") or "")),
+            "screens": _split(str(form.get("screens") or "")),
+        },
+        settings=state.signage,
+    )
+    return creative_public(row)
+
+
+@router.get("/api/availability")
+def availability(
+    session: SessionDep,
+    user: CurrentOperator,
+    day: str,
+    start: str = "00:00",
+    end: str = "24:00",
+    zones: str | None = None,
+    groups: str | None = None,
+    screens: str | None = None,
+    exclude: str | None = None,
+) -> list[dict[str, Any]]:
+    """Guaranteed slots per loop still free on the targeted screens for a weekly window."""
+    return service.availability(
+        session,
+        targets={"zones": _split(zones), "groups": _split(groups), "screens": _split(screens)},
+        day=day, start=start, end=end, exclude=exclude,
+    )
+
+
+@router.post("/api/campaigns", status_code=201)
+async def book_campaign(
+    request: Request, state: StateDep, session: SessionDep, user: CurrentOperator
+) -> dict[str, Any]:
+    """Book (or change) a campaign; refused with every problem, overbooking included."""
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        raise InvalidInput("the body is not JSON", problems=["the body is not JSON"]) from None
+    row = service.book_campaign(session, body, timezone=state.settings.timezone)
+    return {"id": row.id, "state": row.state, "priority": row.priority}
+
+
+@router.get("/api/campaigns")
+def list_campaigns(session: SessionDep, user: CurrentOperator) -> list[dict[str, Any]]:
+    specs = service.load_specs(session)
+    return [
+        {
+            "id": c.id, "advertiser": c.advertiser, "category": c.category,
+            "priority": c.priority, "share_of_voice": c.share_of_voice, "state": c.state,
+            "start": c.start.isoformat(), "end": c.end.isoformat(),
+            "creatives": list(c.creatives), "targets": c.targets.label(),
+        }
+        for c in specs.campaigns
+    ]
+
+
+@router.get("/api/screens/{screen_id}/timeline")
+def screen_timeline(
+    screen_id: str, session: SessionDep, user: CurrentOperator, day: str | None = None
+) -> dict[str, Any]:
+    return service.timeline(session, screen_id, _day(day))
+
+
+def _report(session: Any, start: str | None, end: str | None, campaign: str | None,
+            screen: str | None) -> list[dict[str, Any]]:
+    first = _day(start, "from")
+    last = _day(end, "to") if end else first
+    return service.report(session, first=first, last=last, campaign_id=campaign or None,
+                          screen_id=screen or None)
+
+
+@router.get("/api/reports")
+def reports(
+    session: SessionDep,
+    user: CurrentOperator,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+    campaign: str | None = None,
+    screen: str | None = None,
+) -> list[dict[str, Any]]:
+    return _report(session, start, end, campaign, screen)
+
+
+@router.get("/api/reports.csv")
+def reports_csv(
+    session: SessionDep,
+    user: CurrentOperator,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+    campaign: str | None = None,
+    screen: str | None = None,
+) -> Response:
+    rows = _report(session, start, end, campaign, screen)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=service.REPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row[k] is None else row[k] for k in service.REPORT_COLUMNS})
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="proof-of-play.csv"'},
+    )

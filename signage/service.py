@@ -1,0 +1,865 @@
+"""Signage services: enrolment, plan loading, loops, proof of play, bookings, reports.
+
+Plain functions taking the session first; they ``flush`` and never commit (the CLI's
+or the request's session scope commits once, or rolls everything back). The
+scheduling itself is ``signage.scheduling``: this module only turns rows into its
+frozen specs and its answers into rows and replies.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from signage import media
+from signage.config import SignageSettings
+from signage.models import (
+    Advertiser,
+    Campaign,
+    CampaignCreative,
+    Creative,
+    ProofOfPlay,
+    Screen,
+)
+from signage.scheduling import (
+    CampaignSpec,
+    CreativeSpec,
+    Daypart,
+    Loop,
+    ScreenSpec,
+    SignalRule,
+    Targets,
+    build_loop,
+    check_overbooking,
+    guaranteed_free_slots,
+    loops_for_day,
+    parse_plan,
+)
+from signage.scheduling.model import DAY_NAMES, DAY_PLURALS
+from store_server.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from store_server.security import hash_token, new_token
+from store_server.timeutil import as_utc, utcnow
+
+SCREEN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+MEDIA_PREFIX = "/signage/media/"
+FUTURE_SKEW = timedelta(hours=1)
+MAX_PLAY_MS = 86_400_000
+
+
+# --------------------------------------------------------------------------- screens
+
+
+def enroll(
+    session: Session, screen_ids: Sequence[str], *, settings: SignageSettings, timezone: str
+) -> list[tuple[str, str]]:
+    """Issue a fresh token per screen (revoking the old one); unknown screens get defaults."""
+    bad = [s for s in screen_ids if not SCREEN_ID.match(s)]
+    if bad:
+        problems = [f"bad screen id {s!r}: use 1-200 letters, digits or . _ : -" for s in bad]
+        raise InvalidInput(f"{len(bad)} bad screen id(s)", problems=problems)
+    issued = []
+    now = utcnow()
+    for screen_id in screen_ids:
+        token = new_token()
+        screen = session.get(Screen, screen_id)
+        if screen is None:
+            screen = Screen(
+                id=screen_id,
+                zone=settings.default_zone,
+                groups=[],
+                slot_seconds=settings.default_slot_seconds,
+                slots_per_loop=settings.default_slots_per_loop,
+                timezone=timezone,
+            )
+            session.add(screen)
+        screen.token_hash = hash_token(token)
+        screen.enrolled_at = now
+        issued.append((screen_id, token))
+        session.flush()  # the unique token index sees each screen in turn
+    return issued
+
+
+def screen_for_token(session: Session, token: str) -> Screen | None:
+    """The screen whose current token this is (None: not a screen token)."""
+    if not token or len(token) > 256:
+        return None
+    return session.exec(select(Screen).where(Screen.token_hash == hash_token(token))).first()
+
+
+def authenticate_screen(
+    session: Session, token: str | None, screen_id: str | None = None
+) -> Screen:
+    """The screen for ``token``; ``Forbidden`` if it belongs to another screen than asked."""
+    screen = screen_for_token(session, token or "")
+    if screen is None:
+        raise Unauthorized("unknown or revoked screen token")
+    if screen_id is not None and screen.id != screen_id:
+        raise Forbidden("this token belongs to another screen")
+    return screen
+
+
+def touch(session: Session, screen: Screen) -> None:
+    """Remember when a screen last called in (at most once a minute, to spare writes)."""
+    now = utcnow()
+    if screen.last_seen is None or now - as_utc(screen.last_seen) > timedelta(seconds=60):
+        screen.last_seen = now
+        session.flush()
+
+
+# --------------------------------------------------------------------------- specs
+
+
+def _hms(value: time) -> str:
+    return value.strftime("%H:%M:%S") if value.second else value.strftime("%H:%M")
+
+
+def _parse_clock(text: str, *, end: bool) -> time:
+    if end and text == "24:00":
+        return time(0)
+    parts = [int(p) for p in text.split(":")] + [0, 0]
+    return time(parts[0], parts[1], parts[2])
+
+
+def screen_spec(row: Screen) -> ScreenSpec:
+    return ScreenSpec(
+        id=row.id,
+        zone=row.zone,
+        groups=frozenset(row.groups or ()),
+        slot_seconds=row.slot_seconds,
+        slots_per_loop=row.slots_per_loop,
+        timezone=row.timezone,
+        orientation=row.orientation,
+        resolution=row.resolution,
+    )
+
+
+def creative_spec(row: Creative) -> CreativeSpec:
+    return CreativeSpec(
+        id=row.id, media=row.media, duration_s=row.duration_s, sha256=row.sha256, kind=row.kind
+    )
+
+
+def campaign_spec(row: Campaign, advertiser: str, creatives: Sequence[str]) -> CampaignSpec:
+    rule = row.signal_rule
+    return CampaignSpec(
+        id=row.id,
+        advertiser=advertiser,
+        category=row.category,
+        creatives=tuple(creatives),
+        start=row.start,
+        end=row.end,
+        days=frozenset(DAY_NAMES.index(d) for d in row.days or ()),
+        dayparts=tuple(
+            Daypart(_parse_clock(a, end=False), _parse_clock(b, end=True))
+            for a, b in row.dayparts or ()
+        ),
+        targets=Targets(
+            zones=frozenset(row.target_zones or ()),
+            groups=frozenset(row.target_groups or ()),
+            screens=frozenset(row.target_screens or ()),
+        ),
+        priority=row.priority,  # type: ignore[arg-type]
+        share_of_voice=row.share_of_voice,
+        max_plays_per_hour=row.max_plays_per_hour,
+        state=row.state,  # type: ignore[arg-type]
+        signal_rule=SignalRule(**rule) if rule else None,
+    )
+
+
+@dataclass
+class Specs:
+    """Everything the scheduler needs, read from the database in one go."""
+
+    screens: dict[str, ScreenSpec]
+    campaigns: list[CampaignSpec]
+    creatives: dict[str, CreativeSpec]
+    creative_rows: dict[str, Creative] = field(default_factory=dict)
+    advertisers: dict[str, str] = field(default_factory=dict)  # campaign id -> advertiser
+
+
+def load_specs(session: Session) -> Specs:
+    screens = {r.id: screen_spec(r) for r in session.exec(select(Screen)).all()}
+    creative_rows = {r.id: r for r in session.exec(select(Creative)).all()}
+    advertisers = {a.id: a.name for a in session.exec(select(Advertiser)).all()}
+    links: dict[str, list[str]] = {}
+    for link in session.exec(
+        select(CampaignCreative).order_by(
+            col(CampaignCreative.campaign_id), col(CampaignCreative.position)
+        )
+    ).all():
+        links.setdefault(link.campaign_id, []).append(link.creative_id)
+    campaigns = []
+    by_campaign = {}
+    for row in session.exec(select(Campaign).order_by(col(Campaign.id))).all():
+        name = advertisers.get(row.advertiser_id, "?")
+        campaigns.append(campaign_spec(row, name, links.get(row.id, [])))
+        by_campaign[row.id] = name
+    return Specs(
+        screens=screens,
+        campaigns=campaigns,
+        creatives={cid: creative_spec(r) for cid, r in creative_rows.items()},
+        creative_rows=creative_rows,
+        advertisers=by_campaign,
+    )
+
+
+def media_url(row: Creative | None) -> str | None:
+    if row is None:
+        return None
+    if row.url:
+        return row.url
+    if row.file_name:
+        return MEDIA_PREFIX + row.file_name
+    return None
+
+
+# --------------------------------------------------------------------------- plan loading
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    screens: int
+    creatives: int
+    campaigns: int
+    files_copied: int
+
+
+@dataclass(frozen=True)
+class _PreparedMedia:
+    data: bytes
+    sniffed: media.Sniffed
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def _prepare_media(
+    raw: object, base_dir: Path, max_bytes: int
+) -> tuple[dict[str, _PreparedMedia], list[str]]:
+    """Read, sniff and hash every local media file the raw plan names (all problems)."""
+    prepared: dict[str, _PreparedMedia] = {}
+    problems: list[str] = []
+    items = raw.get("creatives") if isinstance(raw, dict) else None
+    if not isinstance(items, list):
+        return prepared, problems
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        ref, cid = item.get("media"), item.get("id")
+        if not isinstance(ref, str) or not ref.strip() or not isinstance(cid, str):
+            continue  # parse_plan reports it
+        path = f"creatives[{i}].media"
+        if _is_url(ref):
+            continue
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", ref) or ref.startswith("data:"):
+            problems.append(
+                f"{path}: only http(s) URLs or file paths are allowed, got {ref[:60]!r}"
+            )
+            continue
+        file = (base_dir / ref).resolve()
+        try:
+            if file.stat().st_size > max_bytes:
+                problems.append(f"{path}: {ref!r} is larger than {max_bytes} bytes")
+                continue
+            data = file.read_bytes()
+        except OSError as exc:
+            problems.append(f"{path}: cannot read {ref!r} ({exc.strerror or exc})")
+            continue
+        try:
+            sniffed = media.inspect(data, file.name, max_bytes=max_bytes)
+        except InvalidInput as exc:
+            for problem in cast(list[str], exc.details.get("problems") or [exc.message]):
+                problems.append(f"{path}: {ref!r}: {problem}")
+            continue
+        declared_kind = item.get("kind")
+        if isinstance(declared_kind, str) and declared_kind != sniffed.kind:
+            problems.append(f"creatives[{i}].kind: says {declared_kind!r} but {ref!r} is "
+                            f"{sniffed.content_type}")
+        sha = item.get("sha256")
+        if isinstance(sha, str) and sha.lower() != sniffed.sha256:
+            problems.append(f"creatives[{i}].sha256: does not match the file {ref!r} "
+                            f"(its SHA-256 is {sniffed.sha256})")
+        duration = item.get("duration_s")
+        if (
+            sniffed.duration_s is not None
+            and isinstance(duration, int | float)
+            and sniffed.duration_s > float(duration) + 0.25
+        ):
+            problems.append(f"creatives[{i}].duration_s: the video lasts "
+                            f"{sniffed.duration_s:.2f} s, longer than {duration} s")
+        prepared[cid] = _PreparedMedia(data, sniffed)
+    return prepared, problems
+
+
+def load_plan(
+    session: Session, text: str | bytes, *, base_dir: Path, settings: SignageSettings
+) -> LoadSummary:
+    """Validate a plan completely, then upsert it; ``InvalidInput`` lists every problem.
+
+    Checked together so the operator sees everything at once: the document itself
+    (``parse_plan``), every local media file, and guaranteed overbooking of the plan
+    merged with what the database already holds (bookings made in the console count).
+    """
+    problems: list[str] = []
+    try:
+        raw = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        message = f"not valid JSON: {exc}"
+        raise InvalidInput("invalid signage plan: 1 problem", problems=[message]) from None
+    plan = None
+    try:
+        plan = parse_plan(raw)
+    except InvalidInput as exc:
+        problems.extend(cast(list[str], exc.details.get("problems") or [exc.message]))
+    files, media_problems = _prepare_media(raw, base_dir, settings.max_upload_bytes)
+    problems.extend(media_problems)
+    if plan is not None and not problems:
+        current = load_specs(session)
+        screens = {**current.screens, **{s.id: s for s in plan.screens}}
+        campaigns = {c.id: c for c in current.campaigns}
+        campaigns.update({c.id: c for c in plan.campaigns})
+        problems.extend(
+            f"campaigns: {m}"
+            for m in check_overbooking(list(screens.values()), list(campaigns.values()))
+        )
+    if problems or plan is None:
+        count = len(problems)
+        noun = "problem" if count == 1 else "problems"
+        raise InvalidInput(f"invalid signage plan: {count} {noun}", problems=problems)
+
+    copied = 0
+    for prepared in files.values():
+        media.store(settings.media_dir, prepared.data, prepared.sniffed)
+        copied += 1
+    now = utcnow()
+    for spec in plan.screens:
+        row = session.get(Screen, spec.id) or Screen(id=spec.id)
+        row.zone, row.groups = spec.zone, sorted(spec.groups)
+        row.slot_seconds, row.slots_per_loop = spec.slot_seconds, spec.slots_per_loop
+        row.orientation, row.resolution = spec.orientation, spec.resolution
+        row.timezone, row.updated_at = spec.timezone, now
+        session.add(row)
+    for creative in plan.creatives:
+        item = session.get(Creative, creative.id) or Creative(
+            id=creative.id, media=creative.media, duration_s=creative.duration_s
+        )
+        item.media, item.duration_s, item.updated_at = creative.media, creative.duration_s, now
+        local = files.get(creative.id)
+        if local is None:
+            item.url, item.file_name = creative.media, None
+            item.content_type, item.size_bytes = None, None
+            item.kind, item.sha256 = creative.kind, creative.sha256
+        else:
+            sniffed = local.sniffed
+            item.url = None
+            item.file_name = sniffed.sha256 + sniffed.extension
+            item.content_type, item.size_bytes = sniffed.content_type, sniffed.size
+            item.kind, item.sha256 = sniffed.kind, sniffed.sha256
+        session.add(item)
+    session.flush()
+    for campaign in plan.campaigns:
+        save_campaign(session, campaign)
+    session.flush()
+    return LoadSummary(len(plan.screens), len(plan.creatives), len(plan.campaigns), copied)
+
+
+def advertiser_id(session: Session, name: str) -> int:
+    row = session.exec(select(Advertiser).where(Advertiser.name == name)).first()
+    if row is None:
+        row = Advertiser(name=name)
+        session.add(row)
+        session.flush()
+    return cast(int, row.id)
+
+
+def save_campaign(session: Session, spec: CampaignSpec) -> Campaign:
+    """Upsert one campaign from its spec, replacing its creative list."""
+    row = session.get(Campaign, spec.id)
+    if row is None:
+        row = Campaign(
+            id=spec.id, advertiser_id=0, start=spec.start, end=spec.end,
+            priority=spec.priority, share_of_voice=spec.share_of_voice,
+        )
+    row.advertiser_id = advertiser_id(session, spec.advertiser)
+    row.category = spec.category
+    row.start, row.end = spec.start, spec.end
+    row.days = [DAY_NAMES[d] for d in sorted(spec.days)]
+    row.dayparts = [
+        [_hms(p.start), "24:00" if p.end == time(0) else _hms(p.end)] for p in spec.dayparts
+    ]
+    row.target_zones = sorted(spec.targets.zones)
+    row.target_groups = sorted(spec.targets.groups)
+    row.target_screens = sorted(spec.targets.screens)
+    row.priority, row.share_of_voice = spec.priority, spec.share_of_voice
+    row.max_plays_per_hour, row.state = spec.max_plays_per_hour, spec.state
+    rule = spec.signal_rule
+    row.signal_rule = (
+        {"signal": rule.signal, "op": rule.op, "value": rule.value} if rule else None
+    )
+    row.updated_at = utcnow()
+    session.add(row)
+    session.flush()
+    session.exec(delete(CampaignCreative).where(col(CampaignCreative.campaign_id) == spec.id))
+    for position, creative_id in enumerate(spec.creatives):
+        session.add(CampaignCreative(campaign_id=spec.id, position=position,
+                                     creative_id=creative_id))
+    session.flush()
+    return row
+
+
+# --------------------------------------------------------------------------- loops
+
+
+def parse_instant(value: str | None, name: str = "at") -> datetime:
+    """An ISO-8601 instant with its UTC offset; naive times are refused as ambiguous."""
+    if value is None:
+        return utcnow()
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        message = f"{name}: not an ISO-8601 date-time, got {value[:60]!r}"
+        raise InvalidInput(message, problems=[message]) from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        message = f"{name}: give a UTC offset (e.g. 2026-11-07T10:00:00Z), got {value[:60]!r}"
+        raise InvalidInput(message, problems=[message])
+    if not 1971 <= parsed.year <= 9000:
+        message = f"{name}: year {parsed.year} is out of range"
+        raise InvalidInput(message, problems=[message])
+    return parsed.astimezone(UTC)
+
+
+def _iso(value: datetime) -> str:
+    return as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def loop_view(session: Session, screen_id: str, at: datetime) -> dict[str, Any]:
+    """The PROTOCOL.md loop reply for ``screen_id`` at ``at``."""
+    specs = load_specs(session)
+    screen = specs.screens.get(screen_id)
+    if screen is None:
+        raise NotFound(f"no screen {screen_id!r}")
+    loop = build_loop(screen, specs.campaigns, specs.creatives, at)
+    slots = []
+    for slot in loop.slots:
+        row = specs.creative_rows.get(slot.creative_id) if slot.creative_id else None
+        slots.append({
+            "position": slot.position,
+            "campaign_id": slot.campaign_id,
+            "creative_id": slot.creative_id,
+            "media_url": media_url(row),
+            "duration_s": slot.duration_s,
+            "sha256": row.sha256 if row is not None else None,
+            "kind": row.kind if row is not None else None,
+        })
+    return {
+        "screen_id": screen.id,
+        "valid_from": _iso(loop.valid_from),
+        "valid_until": _iso(loop.valid_until),
+        "slot_seconds": loop.slot_seconds,
+        "loop_index": loop.index,
+        "slots": slots,
+    }
+
+
+# --------------------------------------------------------------------------- proof of play
+
+
+def _play_problems(
+    index: int, play: object, creatives: set[str], campaigns: set[str], now: datetime
+) -> tuple[list[str], dict[str, Any] | None]:
+    here = f"plays[{index}]"
+    if not isinstance(play, dict):
+        return [f"{here}: must be an object"], None
+    problems: list[str] = []
+    row: dict[str, Any] = {}
+    raw_id = play.get("play_id")
+    try:
+        if not isinstance(raw_id, str):
+            raise ValueError
+        row["play_id"] = uuid.UUID(raw_id)
+    except ValueError:
+        problems.append(f"{here}.play_id: must be a UUID string, got {str(raw_id)[:60]!r}")
+    creative = play.get("creative_id")
+    if not isinstance(creative, str) or creative not in creatives:
+        problems.append(f"{here}.creative_id: unknown creative {str(creative)[:60]!r}")
+    row["creative_id"] = creative
+    campaign = play.get("campaign_id")
+    if campaign is not None and (not isinstance(campaign, str) or campaign not in campaigns):
+        problems.append(f"{here}.campaign_id: unknown campaign {str(campaign)[:60]!r}")
+    row["campaign_id"] = campaign
+    started = play.get("started_at")
+    try:
+        if not isinstance(started, str):
+            raise InvalidInput("")
+        at = parse_instant(started, f"{here}.started_at")
+        if at > now + FUTURE_SKEW:
+            problems.append(f"{here}.started_at: {started[:40]} is in the future")
+        row["started_at"] = at
+    except InvalidInput as exc:
+        problems.append(exc.message or f"{here}.started_at: must be an ISO-8601 date-time")
+    duration = play.get("duration_ms")
+    if isinstance(duration, bool) or not isinstance(duration, int):
+        problems.append(f"{here}.duration_ms: must be a whole number of milliseconds")
+    elif not 0 <= duration <= MAX_PLAY_MS:
+        problems.append(f"{here}.duration_ms: must be from 0 to {MAX_PLAY_MS}, got {duration}")
+    row["duration_ms"] = duration
+    return problems, (None if problems else row)
+
+
+def record_plays(
+    session: Session, screen: Screen, body: object, *, max_batch: int
+) -> tuple[int, int]:
+    """Store a batch of plays all or nothing; ``(accepted, duplicates)`` by play_id."""
+    plays = body.get("plays") if isinstance(body, dict) else None
+    if not isinstance(plays, list):
+        message = 'the body must be {"plays": [...]}'
+        raise InvalidInput(message, problems=[message])
+    if len(plays) > max_batch:
+        message = f"too many plays in one batch: {len(plays)}, at most {max_batch}"
+        raise InvalidInput(message, problems=[message])
+    if not plays:
+        return 0, 0
+    creatives = set(session.exec(select(Creative.id)).all())
+    campaigns = set(session.exec(select(Campaign.id)).all())
+    now = utcnow()
+    problems: list[str] = []
+    rows: dict[uuid.UUID, dict[str, Any]] = {}
+    in_batch_dupes = 0
+    for i, play in enumerate(plays):
+        found, row = _play_problems(i, play, creatives, campaigns, now)
+        problems.extend(found)
+        if row is not None:
+            if row["play_id"] in rows:
+                in_batch_dupes += 1
+            else:
+                rows[row["play_id"]] = {**row, "screen_id": screen.id, "received_at": now}
+    if problems:
+        count = len(problems)
+        shown = problems[:100] + ([f"… and {count - 100} more"] if count > 100 else [])
+        raise InvalidInput(f"{count} problem(s) in the plays; none were stored", problems=shown)
+    dialect = session.get_bind().dialect.name
+    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        maker(ProofOfPlay)
+        .values(list(rows.values()))
+        .on_conflict_do_nothing(index_elements=["play_id"])
+        .returning(col(ProofOfPlay.play_id))
+    )
+    inserted = len(session.execute(statement).all())
+    touch(session, screen)
+    return inserted, len(plays) - inserted
+
+
+# --------------------------------------------------------------------------- bookings
+
+
+def _day_index(value: str) -> int:
+    name = value.strip().lower()[:3]
+    if name not in DAY_NAMES:
+        message = f"day: unknown day {value[:20]!r} (use mon…sun)"
+        raise InvalidInput(message, problems=[message])
+    return DAY_NAMES.index(name)
+
+
+def validate_campaign(session: Session, raw: object, *, timezone: str) -> CampaignSpec:
+    """Check one booking exactly as a plan file would, against everything already stored.
+
+    The campaign is put in a plan with every stored screen and creative and run
+    through ``parse_plan`` (field rules, references, slot lengths), then the stored
+    campaigns plus this one through ``check_overbooking``.
+    """
+    specs = load_specs(session)
+    document = {
+        "timezone": timezone,
+        "screens": [
+            {"id": s.id, "zone": s.zone, "groups": sorted(s.groups),
+             "slot_seconds": s.slot_seconds, "slots_per_loop": s.slots_per_loop,
+             "orientation": s.orientation, "resolution": s.resolution}
+            for s in specs.screens.values()
+        ],
+        "creatives": [
+            {"id": c.id, "media": c.media or c.id, "duration_s": c.duration_s, "kind": c.kind}
+            for c in specs.creatives.values()
+        ],
+        "campaigns": [raw],
+    }
+    plan = parse_plan(document)  # raises InvalidInput with every problem
+    campaign = plan.campaigns[0]
+    others = [c for c in specs.campaigns if c.id != campaign.id]
+    messages = check_overbooking(list(specs.screens.values()), [*others, campaign])
+    if messages:
+        raise InvalidInput(
+            "refused: this booking would overbook guaranteed inventory", problems=messages
+        )
+    return campaign
+
+
+def book_campaign(session: Session, raw: object, *, timezone: str) -> Campaign:
+    return save_campaign(session, validate_campaign(session, raw, timezone=timezone))
+
+
+def _targets_from(raw: Mapping[str, Iterable[str]]) -> Targets:
+    return Targets(
+        zones=frozenset(raw.get("zones", ())),
+        groups=frozenset(raw.get("groups", ())),
+        screens=frozenset(raw.get("screens", ())),
+    )
+
+
+def availability(
+    session: Session,
+    *,
+    targets: Mapping[str, Iterable[str]],
+    day: str,
+    start: str,
+    end: str,
+    exclude: str | None = None,
+) -> list[dict[str, Any]]:
+    """Guaranteed slots still free per targeted screen, with a sentence for the page."""
+    weekday = _day_index(day)
+    try:
+        t_start = _parse_clock(start, end=False)
+        t_end = _parse_clock(end, end=True)
+    except (ValueError, TypeError):
+        message = f"start/end: times must be HH:MM, got {start[:10]!r}–{end[:10]!r}"
+        raise InvalidInput(message, problems=[message]) from None
+    specs = load_specs(session)
+    wanted = _targets_from(targets)
+    campaigns = [c for c in specs.campaigns if c.id != exclude]
+    window = f"{_hms(t_start)}–{'24:00' if t_end == time(0) else _hms(t_end)}"
+    if t_start == t_end:
+        window = "all day"
+    out = []
+    for screen in sorted(specs.screens.values(), key=lambda s: s.id):
+        if not wanted.matches(screen):
+            continue
+        free = guaranteed_free_slots(screen, campaigns, day=weekday, start=t_start, end=t_end)
+        noun = "slot" if free == 1 else "slots"
+        out.append({
+            "screen_id": screen.id,
+            "zone": screen.zone,
+            "slots_per_loop": screen.slots_per_loop,
+            "free": free,
+            "text": f"{screen.id} has {free} guaranteed {noun} free on "
+                    f"{DAY_PLURALS[weekday]} {window}",
+        })
+    return out
+
+
+# --------------------------------------------------------------------------- timeline
+
+
+def _same_shape(a: Loop, b: Loop) -> bool:
+    return a.reasons == b.reasons and a.notes == b.notes and [
+        s.campaign_id for s in a.slots
+    ] == [s.campaign_id for s in b.slots]
+
+
+def timeline(session: Session, screen_id: str, day: date) -> dict[str, Any]:
+    """What plays on ``screen_id`` on local ``day``: runs of alike loops, each explained."""
+    specs = load_specs(session)
+    screen = specs.screens.get(screen_id)
+    if screen is None:
+        raise NotFound(f"no screen {screen_id!r}")
+    tz = ZoneInfo(screen.timezone)
+    runs: list[dict[str, Any]] = []
+    current: list[Loop] = []
+
+    def close() -> None:
+        if not current:
+            return
+        first, last = current[0], current[-1]
+        creatives_by_campaign: dict[str, set[str]] = {}
+        for loop in current[:50]:
+            for slot in loop.slots:
+                if slot.campaign_id and slot.creative_id:
+                    creatives_by_campaign.setdefault(slot.campaign_id, set()).add(
+                        slot.creative_id
+                    )
+        counts = Counter(s.campaign_id for s in first.slots)
+        runs.append({
+            "from": first.valid_from.astimezone(tz).strftime("%H:%M:%S"),
+            "until": last.valid_until.astimezone(tz).strftime("%H:%M:%S"),
+            "valid_from": _iso(first.valid_from),
+            "valid_until": _iso(last.valid_until),
+            "loops": len(current),
+            "slots": [
+                {"position": s.position, "campaign_id": s.campaign_id,
+                 "creative_id": s.creative_id, "category": s.category}
+                for s in first.slots
+            ],
+            "share": {str(k): v for k, v in counts.items()},
+            "creatives": {k: sorted(v) for k, v in creatives_by_campaign.items()},
+            "reasons": [
+                {"campaign_id": r.campaign_id, "included": r.included, "slots": r.slots,
+                 "why": r.why}
+                for r in first.reasons
+            ],
+            "notes": list(first.notes),
+        })
+        current.clear()
+
+    for loop in loops_for_day(screen, specs.campaigns, specs.creatives, day):
+        if current and not _same_shape(current[-1], loop):
+            close()
+        current.append(loop)
+    close()
+    return {
+        "screen_id": screen.id,
+        "day": day.isoformat(),
+        "timezone": screen.timezone,
+        "slot_seconds": screen.slot_seconds,
+        "slots_per_loop": screen.slots_per_loop,
+        "runs": runs,
+    }
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def report(
+    session: Session,
+    *,
+    first: date,
+    last: date,
+    campaign_id: str | None = None,
+    screen_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Booked vs delivered plays and share of voice per day, screen and campaign.
+
+    Booked plays come from the scheduler (every slot of every loop of the day);
+    delivered plays from proof of play, counted on the screen's local day.
+    """
+    if last < first:
+        message = "to: the last day is before the first"
+        raise InvalidInput(message, problems=[message])
+    if (last - first).days > 31:
+        message = "a report covers at most 32 days"
+        raise InvalidInput(message, problems=[message])
+    specs = load_specs(session)
+    rows: list[dict[str, Any]] = []
+    for screen in sorted(specs.screens.values(), key=lambda s: s.id):
+        if screen_id and screen.id != screen_id:
+            continue
+        tz = ZoneInfo(screen.timezone)
+        day = first
+        while day <= last:
+            booked: Counter[str] = Counter()
+            total_slots = 0
+            for loop in loops_for_day(screen, specs.campaigns, specs.creatives, day):
+                total_slots += len(loop.slots)
+                booked.update(s.campaign_id for s in loop.slots if s.campaign_id)
+            start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+            end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+            delivered_rows = session.exec(
+                select(ProofOfPlay.campaign_id, func.count())
+                .where(
+                    ProofOfPlay.screen_id == screen.id,
+                    col(ProofOfPlay.started_at) >= start,
+                    col(ProofOfPlay.started_at) < end,
+                )
+                .group_by(col(ProofOfPlay.campaign_id))
+            ).all()
+            delivered = {k: int(v) for k, v in delivered_rows}
+            total_delivered = sum(delivered.values())
+            for cid in sorted(set(booked) | {k for k in delivered if k}):
+                if campaign_id and cid != campaign_id:
+                    continue
+                b, d = booked.get(cid, 0), delivered.get(cid, 0)
+                rows.append({
+                    "day": day.isoformat(),
+                    "screen_id": screen.id,
+                    "campaign_id": cid,
+                    "advertiser": specs.advertisers.get(cid, ""),
+                    "booked_plays": b,
+                    "delivered_plays": d,
+                    "delivery_pct": round(100 * d / b, 1) if b else None,
+                    "booked_sov": round(b / total_slots, 4) if total_slots else None,
+                    "delivered_sov": round(d / total_delivered, 4) if total_delivered else None,
+                })
+            day += timedelta(days=1)
+    return rows
+
+
+REPORT_COLUMNS = (
+    "day", "screen_id", "campaign_id", "advertiser", "booked_plays", "delivered_plays",
+    "delivery_pct", "booked_sov", "delivered_sov",
+)
+
+
+def screens_overview(session: Session) -> list[dict[str, Any]]:
+    rows = session.exec(select(Screen).order_by(col(Screen.id))).all()
+    return [
+        {
+            "id": r.id, "zone": r.zone, "groups": list(r.groups or ()),
+            "orientation": r.orientation, "resolution": r.resolution,
+            "slot_seconds": r.slot_seconds, "slots_per_loop": r.slots_per_loop,
+            "timezone": r.timezone, "enrolled": r.token_hash is not None,
+            "last_seen": _iso(r.last_seen) if r.last_seen else None,
+        }
+        for r in rows
+    ]
+
+
+def save_upload(
+    session: Session,
+    *,
+    creative_id: str,
+    data: bytes,
+    file_name: str | None,
+    duration_s: float | None,
+    targets: Mapping[str, Iterable[str]],
+    settings: SignageSettings,
+) -> Creative:
+    """A creative uploaded in the console: sniffed, measured against target slots, stored."""
+    problems = []
+    if not SCREEN_ID.match(creative_id or ""):
+        problems.append("id: use 1-200 letters, digits or . _ : -")
+    sniffed = None
+    try:
+        sniffed = media.inspect(data, file_name, max_bytes=settings.max_upload_bytes)
+    except InvalidInput as exc:
+        problems.extend(cast(list[str], exc.details.get("problems") or [exc.message]))
+    length = duration_s
+    if sniffed is not None and sniffed.duration_s is not None:
+        length = max(sniffed.duration_s, duration_s or 0)
+    if length is None or not 0 < length <= 86400:
+        problems.append("duration_s: give the seconds the creative lasts (above 0)")
+    else:
+        wanted = _targets_from(targets)
+        specs = load_specs(session)
+        short = [s for s in specs.screens.values() if wanted.matches(s) and s.slot_seconds < length]
+        for s in sorted(short, key=lambda s: s.id)[:10]:
+            problems.append(
+                f"duration_s: {length:g} s is longer than the {s.slot_seconds} s slots of "
+                f"screen {s.id}"
+            )
+    if problems or sniffed is None:
+        raise InvalidInput("; ".join(problems), problems=problems)
+    file_name_stored = media.store(settings.media_dir, data, sniffed)
+    row = session.get(Creative, creative_id) or Creative(
+        id=creative_id, media=file_name or file_name_stored, duration_s=cast(float, length)
+    )
+    row.media = (file_name or file_name_stored)[:2000]
+    row.url = None
+    row.file_name = file_name_stored
+    row.content_type, row.size_bytes = sniffed.content_type, sniffed.size
+    row.kind, row.sha256 = sniffed.kind, sniffed.sha256
+    row.duration_s = float(cast(float, length))
+    row.updated_at = utcnow()
+    session.add(row)
+    session.flush()
+    return row

@@ -1,0 +1,84 @@
+"""Plain helpers for the signage tests: media files, a plan, logins."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+FOREVER = {"start": "2020-01-01", "end": "2099-12-31"}
+
+
+def write_png(path: Path, color: str, size: tuple[int, int] = (64, 36)) -> Path:
+    from PIL import Image
+
+    Image.new("RGB", size, color).save(path)
+    return path
+
+
+def plan_dict(*, slot_seconds: int = 10, slots: int = 6) -> dict[str, Any]:
+    """Two screens with the same loop length, three file creatives and one URL creative."""
+    return {
+        "timezone": "Europe/Paris",
+        "screens": [
+            {"id": "S-01", "zone": "north", "groups": ["food-court"],
+             "slot_seconds": slot_seconds, "slots_per_loop": slots},
+            {"id": "S-02", "zone": "south", "slot_seconds": slot_seconds, "slots_per_loop": slots},
+        ],
+        "creatives": [
+            {"id": "CR-A", "media": "media/a.png", "duration_s": slot_seconds},
+            {"id": "CR-B", "media": "media/b.png", "duration_s": slot_seconds},
+            {"id": "CR-H", "media": "media/h.png", "duration_s": slot_seconds},
+            {"id": "CR-URL", "media": "https://cdn.example.com/ad.png",
+             "duration_s": slot_seconds},
+        ],
+        "campaigns": [
+            {"id": "K-1", "advertiser": "Brand A", "category": "coffee",
+             "creatives": ["CR-A", "CR-URL"], **FOREVER,
+             "days": ["sat", "sun"], "dayparts": [["10:00", "12:00"]],
+             "targets": {"zones": ["north"]},
+             "priority": "guaranteed", "share_of_voice": 0.34},
+            {"id": "K-2", "advertiser": "Brand B", "category": "shoes", "creatives": ["CR-B"],
+             **FOREVER, "priority": "standard", "share_of_voice": 0.34,
+             "max_plays_per_hour": 200},
+            {"id": "H", "advertiser": "Mall", "creatives": ["CR-H"], **FOREVER,
+             "priority": "house"},
+        ],
+    }
+
+
+def write_plan(folder: Path, plan: dict[str, Any] | None = None, **kwargs: Any) -> Path:
+    media = folder / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    write_png(media / "a.png", "red")
+    write_png(media / "b.png", "green")
+    write_png(media / "h.png", "blue")
+    path = folder / "plan.json"
+    path.write_text(json.dumps(plan or plan_dict(**kwargs)))
+    return path
+
+
+def user_token(engine: Engine, username: str, role: str) -> str:
+    """A login session for a new user, written directly (argon2 would cost 0.6 s a login).
+
+    The auth lookups the signage app makes are the real ones; only the password
+    check of ``POST /api/auth/login`` is skipped (the browser tests go through it).
+    """
+    from datetime import timedelta
+
+    from store_server.auth.models import AuthSession, User
+    from store_server.db import session_scope
+    from store_server.security import hash_token, new_token
+    from store_server.timeutil import utcnow
+
+    token = new_token()
+    with session_scope(engine) as session:
+        user = User(username=username, password_hash="!", role=role)
+        session.add(user)
+        session.flush()
+        now = utcnow()
+        session.add(AuthSession(token_hash=hash_token(token), user_id=user.id or 0,
+                                created_at=now, expires_at=now + timedelta(hours=1)))
+    return token
