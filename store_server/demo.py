@@ -1,20 +1,34 @@
-"""``caddie demo``: the store server on embedded SQLite with the fixtures and a shopper."""
+"""``caddie demo``: the whole system on embedded SQLite with the fixtures.
+
+It starts the store server with the signage app, loads the fixture catalog, promotions,
+screens and campaigns, enrols handhelds and screens, creates demo accounts, then runs
+real ``caddie handheld`` processes that decode the fixture frames (an image folder per
+shopper and a short video) and stream them over the WebSocket; one shopper finishes and
+waits in the checkout queue. Simulated screens follow the loop API and post proof of
+play as the browser player does. A live panel shows what happens, with the URLs to open.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import csv
 import json
+import os
+import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress import Progress
 from rich.table import Table
 
 from store_server.config import Settings, load_settings
@@ -22,7 +36,14 @@ from store_server.errors import ConfigurationError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DEMO_DB = "caddie-demo.db"
-DEMO_CARD = "2900000000017"
+DEMO_MEDIA = "caddie-demo-media"
+SHOPPERS = (
+    # device, source (relative to fixtures/frames), loyalty card, finishes at the end
+    ("DEMO-1", "shopper-1", "2900000000017", True),
+    ("DEMO-2", "shopper-2", "2900000000024", False),
+    ("DEMO-3", "trip.avi", "2900000000031", False),
+)
+PLAYER_SCREENS = ("S-01", "S-02")
 
 
 @dataclass
@@ -46,6 +67,7 @@ class DemoServer:
             access_log=False,
         )
         self.server = uvicorn.Server(config)
+        self.server.install_signal_handlers = lambda: None  # Ctrl-C belongs to the demo
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 30
@@ -71,136 +93,348 @@ def port_free(port: int) -> bool:
     return True
 
 
-def prepare_database(settings: Settings, console: Console) -> dict[str, str]:
-    """Fresh schema, fixture catalog and promotions, one enrolled handheld."""
+@dataclass
+class Prepared:
+    device_tokens: dict[str, str]
+    screen_tokens: dict[str, str]
+    accounts: dict[str, tuple[str, str]]  # role -> (username, password)
+    products: int
+    promotions: int
+    campaigns: int
+
+
+def ensure_fixtures(console: Console) -> None:
+    """Regenerate fixtures that a trimmed checkout lacks (deterministic scripts)."""
+    needed = [
+        (FIXTURES / "catalog.csv", "generate.py"),
+        (FIXTURES / "frames" / "trips.json", "generate_media.py"),
+        (FIXTURES / "mall" / "plan.json", "generate_media.py"),
+    ]
+    scripts = list(dict.fromkeys(script for path, script in needed if not path.exists()))
+    for script in scripts:
+        with console.status(f"generating fixtures ({script})"):
+            subprocess.run(
+                [sys.executable, str(FIXTURES / script)], check=True, capture_output=True
+            )
+
+
+def prepare(settings: Settings, media_dir: Path, console: Console) -> Prepared:
+    """Fresh schema, fixture catalog, promotions and mall plan, devices, screens, accounts."""
+    from store_server.auth.service import create_user
     from store_server.catalog.csv_import import parse_catalog_csv
     from store_server.catalog.service import replace_promotions, upsert_products
     from store_server.db import make_engine, migrate, session_scope
     from store_server.devices.service import enroll
     from store_server.pricing.promotion_files import load_promotions
 
-    with console.status("creating the database and importing the fixture catalog"):
+    os.environ["CADDIE_MEDIA_DIR"] = str(media_dir)
+    from signage import service as signage_service
+    from signage.config import SignageSettings
+
+    signage_settings = SignageSettings(media_dir=media_dir)
+    plan_path = FIXTURES / "mall" / "plan.json"
+    accounts = {
+        role: (f"demo-{role}", secrets.token_urlsafe(9)) for role in ("staff", "operator", "admin")
+    }
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("preparing the demo store and mall", total=7)
         migrate(settings.database_url)
+        progress.advance(task)
         records = parse_catalog_csv((FIXTURES / "catalog.csv").read_bytes())
         promotions = load_promotions(FIXTURES / "promotions.json")
         engine = make_engine(settings.database_url)
         with session_scope(engine) as session:
             upsert_products(session, records, currency=settings.currency)
+            progress.advance(task)
             replace_promotions(session, promotions)
-            tokens = dict(enroll(session, ["DEMO-1"], store_id=settings.store_id))
+            progress.advance(task)
+            devices = dict(enroll(session, [d for d, *_ in SHOPPERS], store_id=settings.store_id))
+            progress.advance(task)
+            for role, (username, password) in accounts.items():
+                create_user(
+                    session,
+                    username=username,
+                    password=password,
+                    role=role,
+                    store_id=settings.store_id if role == "staff" else None,
+                    replace=True,
+                )
+            progress.advance(task)
+            summary = signage_service.load_plan(
+                session,
+                plan_path.read_bytes(),
+                base_dir=plan_path.parent,
+                settings=signage_settings,
+            )
+            progress.advance(task)
+            plan = json.loads(plan_path.read_text())
+            screen_ids = [s["id"] for s in plan["screens"]]
+            screens = dict(
+                signage_service.enroll(
+                    session, screen_ids, settings=signage_settings, timezone=plan["timezone"]
+                )
+            )
+            progress.advance(task)
         engine.dispose()
-    console.print(f"[green]✓[/] {len(records)} products and {len(promotions)} promotions imported")
-    return tokens
+    return Prepared(
+        device_tokens=devices,
+        screen_tokens=screens,
+        accounts=accounts,
+        products=len(records),
+        promotions=len(promotions),
+        campaigns=getattr(summary, "campaigns", len(plan["campaigns"])),
+    )
 
 
-def shopping_list() -> list[tuple[str, int, str]]:
-    """(code as a scanner reads it, qty, what it shows) for the scripted shopper."""
-    with (FIXTURES / "catalog.csv").open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    promotions = json.loads((FIXTURES / "promotions.json").read_text())
-    three_for_two = next(p for p in promotions if p["kind"] == "multi_buy")["gtins"][0]
-    by_category: dict[str, dict[str, str]] = {}
-    for row in rows:
-        by_category.setdefault(row["category"], row)
-    apples = next(r for r in rows if r["sold_by"] == "weight")
-    weight_label = ean13(apples["gtin"][:7] + "01250")  # 1.250 kg on the scale label
-    return [
-        (three_for_two[1:], 3, "coffee, 3 for 2"),  # GTIN-14 to the 13 digits on the pack
-        (by_category["dairy"]["gtin"], 1, "dairy"),
-        (by_category["bakery"]["gtin"], 2, "bread"),
-        (weight_label, 1, "apples weighed at 1.250 kg"),
-        (by_category["wine"]["gtin"], 1, "wine (age check at the exit)"),
-        (by_category["books"]["gtin"], 1, "a book (ISBN)"),
+@dataclass
+class Handhelds:
+    """Real ``caddie handheld`` processes, one per shopper."""
+
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    def start(self, base_url: str, tokens: dict[str, str], work: Path, camera: str | None) -> None:
+        for device, source, card, finishes in SHOPPERS:
+            spec = str(FIXTURES / "frames" / source)
+            if camera is not None and device == SHOPPERS[0][0]:
+                spec = camera
+            args = [
+                sys.executable,
+                "-m",
+                "store_server.cli",
+                "handheld",
+                "--server",
+                base_url,
+                "--device",
+                device,
+                "--token",
+                tokens[device],
+                "--source",
+                spec,
+                "--loyalty-card",
+                card,
+                "--outbox",
+                str(work / f"outbox-{device}.db"),
+                "--frame-interval",
+                "0.1",
+            ]
+            if finishes and camera is None:
+                args.append("--finish")
+            log = work / f"handheld-{device}.log"
+            self.logs[device] = log
+            with log.open("wb") as out:
+                self.procs[device] = subprocess.Popen(
+                    args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                )
+
+    def restart_finished_trips(self) -> None:
+        """Shoppers who have not finished keep shopping: their trip plays again."""
+        for device, *_rest, finishes in SHOPPERS:
+            proc = self.procs.get(device)
+            if proc is not None and proc.poll() == 0 and not finishes:
+                self.procs[device] = subprocess.Popen(
+                    proc.args,
+                    stdout=self.logs[device].open("ab"),
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+
+    def running(self) -> int:
+        return sum(1 for p in self.procs.values() if p.poll() is None)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+
+
+class ScreenSimulator(threading.Thread):
+    """Plays every screen's loop in step with the wall clock, as the browser player does,
+    and posts proof of play in batches over the real API."""
+
+    def __init__(self, base_url: str, tokens: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.base_url = base_url
+        self.tokens = tokens
+        self.stop_event = threading.Event()
+        self.posted = 0
+        self.errors = 0
+
+    def run(self) -> None:
+        import httpx
+
+        played: set[tuple[str, str]] = set()
+        with httpx.Client(base_url=self.base_url, timeout=5) as client:
+            while not self.stop_event.is_set():
+                now = datetime.now(UTC)
+                for screen_id, token in self.tokens.items():
+                    headers = {"Authorization": f"Bearer {token}"}
+                    try:
+                        loop = client.get(f"/signage/screens/{screen_id}/loop", headers=headers)
+                        loop.raise_for_status()
+                        body = loop.json()
+                        slot_seconds = body["slot_seconds"]
+                        start = datetime.fromisoformat(body["valid_from"])
+                        position = int((now - start).total_seconds() // slot_seconds)
+                        slot = body["slots"][position % len(body["slots"])]
+                        key = (screen_id, f"{body['valid_from']}#{position}")
+                        if key in played or slot.get("creative_id") is None:
+                            continue
+                        played.add(key)
+                        play = {
+                            "play_id": str(uuid.uuid4()),
+                            "creative_id": slot["creative_id"],
+                            "campaign_id": slot["campaign_id"],
+                            "started_at": now.isoformat(),
+                            "duration_ms": int(slot["duration_s"] * 1000),
+                        }
+                        reply = client.post(
+                            "/signage/proof-of-play", json={"plays": [play]}, headers=headers
+                        )
+                        reply.raise_for_status()
+                        self.posted += reply.json().get("accepted", 0)
+                    except (httpx.HTTPError, KeyError, ValueError):
+                        self.errors += 1
+                self.stop_event.wait(1.0)
+
+
+def counts(engine: Any) -> dict[str, int]:
+    from sqlalchemy import text
+
+    queries = {
+        "open baskets": "SELECT count(*) FROM basket WHERE status = 'open'",
+        "baskets": "SELECT count(*) FROM basket",
+        "scans": "SELECT count(*) FROM handheld_request WHERE type = 'scan'",
+        "waiting at checkout": "SELECT count(*) FROM basket WHERE status IN ('finishing','audit')",
+        "audits": "SELECT count(*) FROM basket WHERE status = 'audit'",
+        "ads played": "SELECT count(*) FROM proof_of_play",
+        "items scanned": "SELECT coalesce(sum(qty), 0) FROM basket_line",
+    }
+    out: dict[str, int] = {}
+    with engine.connect() as conn:
+        for name, sql in queries.items():
+            try:
+                out[name] = int(conn.execute(text(sql)).scalar() or 0)
+            except Exception:  # a table from a newer schema: show nothing rather than fail
+                out[name] = 0
+    return out
+
+
+def panel(stats: dict[str, int], scans_per_s: float, shoppers: int, elapsed: float) -> Panel:
+    table = Table.grid(padding=(0, 3))
+    table.add_column(justify="left")
+    table.add_column(justify="right")
+    rows = [
+        ("active shoppers (handhelds running)", str(shoppers)),
+        ("scans/s", f"{scans_per_s:.1f}"),
+        ("scans acknowledged", str(stats["scans"])),
+        (
+            "baskets (open / waiting at checkout)",
+            f"{stats['baskets']} ({stats['open baskets']} / {stats['waiting at checkout']})",
+        ),
+        ("audits", str(stats["audits"])),
+        ("ads played (proof of play)", str(stats["ads played"])),
     ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return Panel(table, title=f"Caddie demo — {elapsed:.0f} s", border_style="green")
 
 
-def ean13(body12: str) -> str:
-    """Append the GS1 mod-10 check digit (weights 3,1,3,... from the right)."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body12)))
-    return body12 + str((10 - total % 10) % 10)
-
-
-def money(cents: int, currency: str) -> str:
-    return f"{cents / 100:.2f} {currency}"
-
-
-async def scripted_shopper(url: str, device: str, token: str, console: Console) -> dict[str, Any]:
-    import websockets
-
-    async with websockets.connect(url) as ws:
-
-        async def call(message: dict[str, Any]) -> dict[str, Any]:
-            await ws.send(json.dumps(message))
-            reply: dict[str, Any] = json.loads(await ws.recv())
-            return reply
-
-        await call({"type": "hello", "protocol": 1, "device_id": device, "token": token})
-        await call({"type": "start", "id": str(uuid.uuid4()), "loyalty_card": DEMO_CARD})
-        table = Table(title="Scripted shopper on handheld DEMO-1", show_lines=False)
-        for column in ("scanned", "item", "qty", "line", "running total"):
-            table.add_column(
-                column, justify="right" if column in ("qty", "line", "running total") else "left"
-            )
-        basket: dict[str, Any] = {}
-        for code, qty, _what in shopping_list():
-            reply = await call({"type": "scan", "id": str(uuid.uuid4()), "code": code, "qty": qty})
-            if reply["type"] != "ack":
-                table.add_row(code, f"[red]{reply['code']}[/]: {reply['message']}", "", "", "")
-                continue
-            basket, line = reply["basket"], reply["line"]
-            weight = f" {line['weight_g']} g" if line["weight_g"] else ""
-            table.add_row(
-                code,
-                f"{line['name']}{weight}",
-                str(qty),
-                money(line["line_total_cents"], basket["currency"]),
-                money(basket["total_cents"], basket["currency"]),
-            )
-            await asyncio.sleep(0.15)
-        console.print(table)
-        for discount in basket.get("discounts", []):
-            amount = money(discount["amount_cents"], basket["currency"])
-            console.print(f"  promotion: {discount['label']}  -{amount}")
-        checkout = await call({"type": "finish", "id": str(uuid.uuid4())})
-        basket = checkout["basket"]
-        currency = basket["currency"]
-        console.print(
-            f"[bold]Total {money(basket['total_cents'], currency)}[/] "
-            f"for {basket['item_count']} items "
-            f"(tax included {money(basket['tax_cents'], currency)}); "
-            f"audit decision: [bold]{checkout['audit']['decision']}[/]"
+def urls(base: str, prepared: Prepared) -> list[tuple[str, str]]:
+    """What to open, and with which account (printed one per line: easy to copy)."""
+    staff, operator = prepared.accounts["staff"], prepared.accounts["operator"]
+    admin = prepared.accounts["admin"]
+    lines = [
+        ("staff console", f"{base}/staff   (login {staff[0]} / {staff[1]})"),
+        ("operator console", f"{base}/signage/console   (login {operator[0]} / {operator[1]})"),
+    ]
+    for screen_id in PLAYER_SCREENS:
+        token = prepared.screen_tokens[screen_id]
+        lines.append(
+            (f"screen player {screen_id}", f"{base}/signage/screens/{screen_id}/play?token={token}")
         )
-        return checkout
+    lines += [
+        ("API docs", f"{base}/docs   (admin {admin[0]} / {admin[1]})"),
+        ("metrics", f"{base}/metrics"),
+    ]
+    return lines
 
 
-def run_demo(*, port: int = 8000, duration: float = 0, database: Path | None = None) -> None:
+def run_demo(
+    *,
+    port: int = 8000,
+    duration: float = 0,
+    database: Path | None = None,
+    camera: str | None = None,
+) -> None:
     console = Console()
-    db_path = (database or Path.cwd() / DEMO_DB).resolve()
+    work = Path.cwd()
+    db_path = (database or work / DEMO_DB).resolve()
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             Path(str(db_path) + suffix).unlink()
+    for outbox in work.glob("outbox-DEMO-*.db*"):
+        outbox.unlink()
     if not port_free(port):
         raise ConfigurationError(f"port {port} is in use; choose another with --port")
+    ensure_fixtures(console)
     settings = load_settings(database_url=f"sqlite:///{db_path}", environment="development")
-    tokens = prepare_database(settings, console)
+    prepared = prepare(settings, work / DEMO_MEDIA, console)
+    console.print(
+        f"[green]✓[/] {prepared.products} products, {prepared.promotions} promotions, "
+        f"{len(prepared.screen_tokens)} screens and {prepared.campaigns} campaigns loaded"
+    )
     server = DemoServer(settings, port)
     server.start()
     base = f"http://127.0.0.1:{port}"
-    console.print(f"[green]✓[/] store server on {base} (SQLite {db_path.name})")
+    console.print(
+        f"[green]✓[/] store server with the signage app on {base} (SQLite {db_path.name})"
+    )
+    for name, url in urls(base, prepared):
+        console.print(f"  {name + ':':<22}{url}", soft_wrap=True, highlight=False)
+    handhelds = Handhelds()
+    handhelds.start(base, prepared.device_tokens, work, camera)
+    screens = ScreenSimulator(base, prepared.screen_tokens)
+    screens.start()
+
+    from store_server.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    started = time.monotonic()
+    last_scans, last_at, rate = 0, started, 0.0
+    live_panel = console.is_terminal
     try:
-        asyncio.run(
-            scripted_shopper(
-                f"ws://127.0.0.1:{port}/ws/handheld", "DEMO-1", tokens["DEMO-1"], console
-            )
-        )
-        console.print(f"\nAPI docs: {base}/docs    health: {base}/healthz")
-        if duration > 0:
-            time.sleep(duration)
-        else:
-            console.print("The server keeps running; press Ctrl-C to stop.")
-            while True:
-                time.sleep(1)
+        with (
+            Live(console=console, refresh_per_second=2, transient=False)
+            if live_panel
+            else contextlib.nullcontext() as live
+        ):
+            while duration <= 0 or time.monotonic() - started < duration:
+                time.sleep(1.0)
+                handhelds.restart_finished_trips()
+                stats = counts(engine)
+                now = time.monotonic()
+                rate = (stats["scans"] - last_scans) / max(now - last_at, 1e-6)
+                last_scans, last_at = stats["scans"], now
+                view = panel(stats, rate, handhelds.running(), now - started)
+                if live is not None:
+                    live.update(Group(view))
+                elif int(now - started) % 5 == 0:
+                    console.print(view)
     except KeyboardInterrupt:
         console.print("stopping")
     finally:
+        screens.stop_event.set()
+        handhelds.stop()
+        screens.join(5)
+        stats = counts(engine)
+        engine.dispose()
         server.stop()
+    console.print(
+        f"demo summary: {stats['items scanned']} items in {stats['baskets']} baskets, "
+        f"{stats['waiting at checkout']} waiting at checkout, {stats['audits']} audits, "
+        f"{stats['ads played']} ads played"
+    )

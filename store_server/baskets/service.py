@@ -450,8 +450,10 @@ def snapshot(
     *,
     at: datetime | None = None,
     lines: Sequence[LineRecord | BasketLine] | None = None,
+    persist: bool = True,
 ) -> dict[str, Any]:
-    """The protocol's ``basket`` object; also stores the totals on the basket row."""
+    """The protocol's ``basket`` object; also stores the totals on the basket row
+    (``persist=False`` for a read-only view, e.g. a reconnecting handheld's welcome)."""
     at = at or utcnow()
     lines = basket_lines(session, basket.id) if lines is None else lines
     result = price_basket(lines, promotions, at=at, loyalty=bool(basket.loyalty_card))
@@ -462,7 +464,9 @@ def snapshot(
         "item_count": item_count,
         "updated_at": at,
     }
-    if isinstance(basket, Basket):
+    if not persist:
+        pass
+    elif isinstance(basket, Basket):
         for key, value in totals.items():
             setattr(basket, key, value)
         session.add(basket)
