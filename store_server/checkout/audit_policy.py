@@ -68,10 +68,10 @@ class AuditPolicy:
     many_items: int = 40
     """Baskets with at least this many items are audited ``many_items_factor`` times as often."""
     many_items_factor: float = 1.5
-    max_days_without_audit: int | None = 60
+    max_days_without_audit: int | None = 120
     """Audit a shopper not audited for this many days; the odds rise from half of it.
     ``None`` turns the rule off."""
-    discrepancy_weight: float = 5.0
+    discrepancy_weight: float = 10.0
     """How many clean audits one discrepancy outweighs in the trust score."""
     min_trust_factor: float = 0.2
     """However trusted, a shopper keeps at least this share of the base odds, so a
@@ -369,7 +369,7 @@ class AuditDecision:
             raise InvalidInput(f"stored audit decision is malformed: {exc!r}") from exc
 
 
-def trust_score(history: ShopperHistory, discrepancy_weight: float = 5.0) -> float:
+def trust_score(history: ShopperHistory, discrepancy_weight: float = 10.0) -> float:
     """How far the store trusts this shopper, from 0 (caught often) to 1 (clean record).
 
     ``(passed + 1) / (passed + k × discrepancies + 2)`` with ``k = discrepancy_weight``:

@@ -219,6 +219,9 @@ def simulate(
         raise InvalidInput("; ".join(problems), problems=problems)
 
     rng = random.Random(seed)
+    # The audits draw from their own generator: every policy meets the same shoppers,
+    # trips and baskets, so two policies' tables compare like with like.
+    audit_rng = random.Random(f"audit-{seed}")
     products, cum_weights = _catalogue(random.Random(f"catalogue-{seed}"))
     # One draw picks a product and how many units of it: (product, qty) pairs with
     # cumulative weights, so a basket costs a single rng.choices call.
@@ -297,7 +300,7 @@ def simulate(
                 history=history,
                 now=now,
             )
-            decision = decide(inputs, policy, rng)
+            decision = decide(inputs, policy, audit_rng)
 
             audited = decision.decision != "none"
             found = False

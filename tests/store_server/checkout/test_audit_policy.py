@@ -162,7 +162,7 @@ def test_basket_value_and_size_raise_the_odds() -> None:
 
 
 def test_odds_are_capped_but_forcing_rules_are_not() -> None:
-    policy = AuditPolicy(base_rate=0.5, max_probability=0.6)
+    policy = AuditPolicy(base_rate=0.5, max_probability=0.6, max_days_without_audit=60)
     history = regular(discrepancies=3)
     assert probability(inputs(history=history), policy) == pytest.approx(0.6)
     overdue = regular(discrepancies=3, last_audit_at=NOW - timedelta(days=90))
@@ -170,16 +170,18 @@ def test_odds_are_capped_but_forcing_rules_are_not() -> None:
 
 
 def test_time_since_last_audit_raises_then_forces() -> None:
+    sixty = AuditPolicy(max_days_without_audit=60)
+
     def at(days: int) -> AuditDecision:
         history = regular(audits_passed=4, last_audit_at=NOW - timedelta(days=days))
-        return decide(inputs(history=history), AuditPolicy(), random.Random(0))
+        return decide(inputs(history=history), sixty, random.Random(0))
 
     assert at(20).probability == at(30).probability
     assert at(41).probability > at(30).probability
     assert "no audit for 41 days" in at(41).reasons
     for seed in range(50):
         history = regular(audits_passed=4, last_audit_at=NOW - timedelta(days=61))
-        d = decide(inputs(history=history), AuditPolicy(), random.Random(seed))
+        d = decide(inputs(history=history), sixty, random.Random(seed))
         assert d.decision != "none"
         assert d.probability == 1.0
         assert d.reasons[0] == "no audit for 61 days (limit 60)"
@@ -190,7 +192,8 @@ def test_time_since_last_audit_raises_then_forces() -> None:
 
 def test_naive_datetimes_are_read_as_utc() -> None:
     naive_last = (NOW - timedelta(days=61)).replace(tzinfo=None)
-    d = decide(inputs(history=regular(last_audit_at=naive_last)), AuditPolicy(), random.Random(0))
+    sixty = AuditPolicy(max_days_without_audit=60)
+    d = decide(inputs(history=regular(last_audit_at=naive_last)), sixty, random.Random(0))
     assert d.probability == 1.0
 
 
