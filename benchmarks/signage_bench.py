@@ -5,7 +5,10 @@ campaigns with flights, days, dayparts — some past midnight —, mixed priorit
 categories, caps, held and cancelled bookings, a few store-signal rules; guaranteed
 overbooking removed the way the plan loader would demand), then builds every loop
 of one local day for every screen and prints a table. Target: the whole day in
-under 10 s on a 2-core machine.
+under 10 s on a 2-core machine. Wall and CPU seconds are both shown because the
+machine may be shared (wall time then says more about the neighbours than about
+the scheduler); ``--reference`` builds the day with every cache off instead
+(``loop._CACHING = False``), for comparison.
 
     .venv/bin/python benchmarks/signage_bench.py [--screens 500] [--campaigns 2000]
         [--day 2026-06-13] [--seed 7] [--workers 1]
@@ -38,7 +41,11 @@ from signage.scheduling import (  # noqa: E402
     check_overbooking,
     loops_for_day,
 )
-from signage.scheduling.availability import guaranteed_load  # noqa: E402
+from signage.scheduling import loop as engine  # noqa: E402
+from signage.scheduling.availability import (  # noqa: E402
+    guaranteed_load,
+    overbooked_somewhere,
+)
 
 TIMEZONE = "Europe/Paris"
 ZONES = [f"zone-{i:02d}" for i in range(12)]
@@ -131,6 +138,8 @@ def _demote_overbooked(
                     and c.targets.matches(screen)]
             if sum(c.slots_booked(screen.slots_per_loop) for c in mine) <= screen.slots_per_loop:
                 break
+            if not overbooked_somewhere(mine, screen.slots_per_loop):
+                break  # the same answer as an empty `over` below, much sooner
             over = [load for load in guaranteed_load(screen, mine)
                     if load.need > screen.slots_per_loop]
             if not over:
@@ -166,7 +175,11 @@ def main() -> None:
     parser.add_argument("--day", type=date.fromisoformat, default=date(2026, 6, 13))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--reference", action="store_true",
+                        help="no caches: every loop from scratch (slow)")
     args = parser.parse_args()
+    if args.reference:
+        engine._CACHING = False
 
     started = clock.perf_counter()
     screens, creatives, campaigns = make_plan(args.screens, args.campaigns, args.seed)
@@ -174,8 +187,10 @@ def main() -> None:
     by_id = {c.id: c for c in creatives}
 
     started = clock.perf_counter()
+    cpu_started = _cpu_seconds()
     problems = check_overbooking(screens, campaigns)
     checked = clock.perf_counter() - started
+    checked_cpu = _cpu_seconds() - cpu_started
     assert not problems, problems[:3]
 
     started = clock.perf_counter()
@@ -205,7 +220,8 @@ def main() -> None:
         ("screens", f"{len(screens)}"),
         ("campaigns (guaranteed after demotion)", f"{len(campaigns)} ({guaranteed})"),
         ("plan generation + demotion", f"{generated:.2f} s"),
-        ("check_overbooking (all screens)", f"{checked:.2f} s"),
+        ("check_overbooking (all screens), wall", f"{checked:.2f} s"),
+        ("check_overbooking (all screens), CPU", f"{checked_cpu:.2f} s"),
         ("workers", f"{args.workers}"),
         ("loops built (one local day)", f"{loops}"),
         ("slots filled", f"{slots}"),
@@ -214,8 +230,9 @@ def main() -> None:
         ("loops/s (wall)", f"{loops / day_seconds:,.0f}"),
         ("loops per CPU-second", f"{loops / day_cpu:,.0f}"),
         ("load average at end (1 min)", f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"),
-        ("target (< 10 s)", "met" if day_seconds < 10 else "MISSED"),
-        ("single build_loop (cold, 2000 campaigns)", f"{single * 1000:.1f} ms"),
+        ("target < 10 s (wall / CPU)",
+         f"{'met' if day_seconds < 10 else 'MISSED'} / {'met' if day_cpu < 10 else 'MISSED'}"),
+        ("single build_loop (2000 campaigns, warm plan index)", f"{single * 1000:.1f} ms"),
     ]
     width = max(len(name) for name, _ in rows)
     print(f"{'measure':<{width}}  value")

@@ -104,6 +104,106 @@ def guaranteed_load(screen: ScreenSpec, campaigns: Sequence[CampaignSpec]) -> li
     return loads
 
 
+def overbooked_somewhere(campaigns: Sequence[CampaignSpec], slots_per_loop: int) -> bool:
+    """Whether guaranteed ``campaigns`` ever need more than ``slots_per_loop`` at once.
+
+    Exactly ``any(load.need > n for load in guaranteed_load(...))`` for campaigns that
+    already target one screen, but cheap, because the plan loader asks it of every
+    screen and almost every answer is "no": a sweep over flight dates (ignoring days
+    and dayparts) clears most screens at once, and only the dates that sweep cannot
+    clear are checked moment by moment. Callers that need the overbooked stretches
+    themselves then use ``guaranteed_load``.
+    """
+    n = slots_per_loop
+    booked = [c for c in campaigns if c.priority == "guaranteed" and c.state != "cancelled"]
+    slots = [c.slots_booked(n) for c in booked]
+    if sum(slots) <= n:
+        return False
+    # 1. flights only (a midnight-crossing daypart reaches one day past the flight)
+    edges: dict[int, int] = {}
+    spans: list[tuple[int, int]] = []
+    for c, s in zip(booked, slots, strict=True):
+        first = c.start.toordinal()
+        last = c.end.toordinal() + (1 if any(p.crosses_midnight for p in c.dayparts) else 0)
+        spans.append((first, last))
+        edges[first] = edges.get(first, 0) + s
+        edges[last + 1] = edges.get(last + 1, 0) - s
+    hot: list[tuple[int, int]] = []  # date ranges the sweep cannot clear
+    running = 0
+    ordered = sorted(edges)
+    for here, after in zip(ordered, ordered[1:], strict=False):
+        running += edges[here]
+        if running > n:
+            hot.append((here, after - 1))
+    if not hot:
+        return False
+    # 2. moment by moment on the remaining dates; equal date patterns are checked once
+    seen: set[tuple[tuple[int, bool, bool], ...]] = set()
+    for first, last in hot:
+        for ordinal in range(first, last + 1):
+            day = date.fromordinal(ordinal)
+            yesterday = day - timedelta(days=1)
+            pattern = []
+            for i, c in enumerate(booked):
+                a, b = spans[i]
+                if a <= ordinal <= b:
+                    today, before = date_ok(c, day), date_ok(c, yesterday)
+                    if today or before:
+                        pattern.append((i, today, before))
+            key = tuple(pattern)
+            if key in seen:
+                continue
+            seen.add(key)
+            if _peak(booked, slots, key) > n:
+                return True
+    return False
+
+
+def _peak(
+    booked: Sequence[CampaignSpec], slots: Sequence[int], pattern: Sequence[tuple[int, bool, bool]]
+) -> int:
+    """Most slots taken at any second of a day, given which flights hold today/yesterday.
+
+    Mirrors ``active_at``: a campaign is active at a second if any of its dayparts
+    is (their union, so overlapping dayparts count once).
+    """
+    events: list[tuple[int, int]] = []
+    for i, today, before in pattern:
+        c = booked[i]
+        spans: list[tuple[int, int]] = []
+        if not c.dayparts and today:
+            spans.append((0, DAY_SECONDS))
+        for part in c.dayparts:
+            start, end = seconds_of_day(part.start), seconds_of_day(part.end)
+            if start == end:
+                if today:
+                    spans.append((0, DAY_SECONDS))
+            elif start < end:
+                if today:
+                    spans.append((start, end))
+            else:
+                if today:
+                    spans.append((start, DAY_SECONDS))
+                if before:
+                    spans.append((0, end))
+        spans.sort()
+        merged: list[list[int]] = []
+        for a, b in spans:
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        for a, b in merged:
+            events.append((a, slots[i]))
+            events.append((b, -slots[i]))
+    events.sort(key=lambda e: (e[0], e[1]))  # ends (negative) before starts at one second
+    peak = running = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
 def guaranteed_free_slots(
     screen: ScreenSpec,
     campaigns: Sequence[CampaignSpec],

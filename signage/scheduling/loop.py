@@ -27,6 +27,23 @@ deterministic. Creatives of a campaign rotate with the loop number.
 The slots are then arranged so no two neighbours (the last slot neighbours the
 first) share a category; see ``_arrange`` for why this always succeeds when any
 arrangement does, and otherwise leaves the fewest possible neighbouring pairs.
+
+Speed (a mall day is 500 screens × ~750 loops) comes from caching, never from a
+different rule; ``_CACHING = False`` computes every loop from scratch and the tests
+compare the two. Layers, outermost first:
+
+* ``_PlanIndex``, per campaign list (by object identity): campaigns sorted once, a
+  zone / group / screen-id index to find a screen's campaigns, and the date and
+  daypart verdicts, which depend on the campaign and the day, not the screen.
+* Per screen and local day, segments: stretches with the same eligible campaigns.
+  (Sharing segments between screens with the same eligible campaigns was tried:
+  on the benchmark plan only ~20% of segments repeat across screens, and keeping
+  every screen's compositions alive for reuse cost more in memory and garbage
+  collection than it saved.)
+* Per segment and cap state a ``_Base`` holds what the loop number cannot change;
+  per rotation phase a ``_Composition`` (keyed by which tied standard campaigns get
+  the leftover slots, since many phases pick the same ones) holds counts,
+  arrangement, reasons and notes; per creative phase, the slot list.
 """
 
 from __future__ import annotations
@@ -55,6 +72,12 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _RANK = {"interrupt": 0, "guaranteed": 1, "standard": 2, "house": 3}
 _SLOT_CACHE_PERIOD = 720  # creative rotation period up to which slot lists are reused
+_VERDICTS = 500_000  # cached date/daypart verdicts per campaign list before starting over
+
+# False makes every loop be computed from scratch by the general allocation: no
+# composition, segment or plan caches, no sharing between screens, no fast path.
+# Only tests flip it, to check that the caches never change a result.
+_CACHING = True
 
 
 @dataclass(frozen=True)
@@ -143,23 +166,7 @@ def loops_for_day(
 ) -> Iterator[Loop]:
     """Every loop starting on local ``day``, in order (timelines, reports, benchmarks)."""
     schedule = _ScreenSchedule(screen, campaigns, creatives, signals)
-    tz = schedule.tz
-    start = epoch_seconds(datetime.combine(day, time(0), tzinfo=tz))
-    end = epoch_seconds(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz))
-    length = screen.loop_seconds
-    first = -(-start // length) - 1
-    last = -(-end // length) + 1
-    used: dict[str, int] = {}
-    hour = None
-    for index in range(first, last + 1):
-        ts = index * length
-        local = ts + schedule.offset(ts)
-        if _EPOCH_ORDINAL + local // 86400 != day.toordinal():
-            continue
-        hour_start = ts - local % 3600
-        if hour_start != hour:
-            hour, used = hour_start, {}
-        yield schedule.loop(index, used)
+    yield from schedule.day_loops(day)
 
 
 # --------------------------------------------------------------------------- engine
@@ -189,8 +196,12 @@ class _Segment:
     capped: list[_Entry]
     template: list[Reason | None]
     positions: list[int]
+    lo: int  # seconds of the local day the segment covers: lo <= second < hi
+    hi: int
+    caps: list[tuple[str, int, int]]  # (id, most, cap) of the capped entries
     bases: dict[tuple[int, ...], _Base] = field(default_factory=dict)
     compositions: dict[tuple[object, ...], _Composition] = field(default_factory=dict)
+    by_picks: dict[tuple[object, ...], _Composition] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False)
@@ -212,6 +223,7 @@ class _Composition:
     period: int
     counts_all: dict[str, int]
     slot_lists: dict[int, list[Slot]] = field(default_factory=dict)
+    plays: tuple[tuple[str, int], ...] = ()  # (id, slots) of the capped campaigns playing
 
 
 @dataclass(slots=True, eq=False)
@@ -255,33 +267,41 @@ class _ScreenSchedule:
             Slot(p, None, None, None, float(screen.slot_seconds)) for p in range(self.n)
         ]
         self._slots: dict[tuple[int, str, str], Slot] = {}
-        self._reasons: dict[tuple[object, ...], Reason] = {}
-        prepared = sorted((_prepare(c) for c in campaigns), key=lambda p: p.id)
-        self.position = {p.id: i for i, p in enumerate(prepared)}
-        template: list[Reason | None] = []
+        index = self.index = _plan_index(campaigns)
+        # explanations depend on the campaign and the loop size only: shared by screens
+        self._reasons: dict[tuple[object, ...], Reason] = (
+            index.explained.setdefault(self.n, {}) if _CACHING else {}
+        )
+        prepared = index.prepared
+        self.position = index.position
+        template = list(index.template)
         self.entries: list[_Entry] = []
         self.signal_why: dict[str, tuple[bool, str]] = {}
-        zone, sid, groups = screen.zone, screen.id, screen.groups
-        for p in prepared:
-            if p.static is not None:
-                template.append(p.static)
-            elif not (
-                p.everywhere
-                or zone in p.zones
-                or sid in p.screens
-                or (p.groups and not p.groups.isdisjoint(groups))
-            ):
-                template.append(p.not_targeted)
-            else:
-                entry = self._entry(p, creatives)
-                if isinstance(entry, Reason):
-                    template.append(entry)
-                    continue
-                template.append(None)
-                self.entries.append(entry)
-                rule = p.campaign.signal_rule
-                if rule is not None:
-                    self.signal_why[p.id] = rule.holds(signals)
+        if _CACHING:
+            targeted = set(index.everywhere)
+            targeted.update(index.by_zone.get(screen.zone, ()))
+            targeted.update(index.by_screen.get(screen.id, ()))
+            for group in screen.groups:
+                targeted.update(index.by_group.get(group, ()))
+        else:
+            targeted = {
+                i for i, p in enumerate(prepared)
+                if p.static is None and (
+                    p.everywhere or screen.zone in p.zones or screen.id in p.screens
+                    or not p.groups.isdisjoint(screen.groups)
+                )
+            }
+        for i in sorted(targeted):
+            p = prepared[i]
+            entry = self._entry(p, creatives)
+            if isinstance(entry, Reason):
+                template[i] = entry
+                continue
+            template[i] = None
+            self.entries.append(entry)
+            rule = p.campaign.signal_rule
+            if rule is not None:
+                self.signal_why[p.id] = rule.holds(signals)
         self.template = template
         self.any_capped = any(e.cap is not None for e in self.entries)
 
@@ -348,12 +368,16 @@ class _ScreenSchedule:
         day = date.fromordinal(ordinal)
         template = list(self.template)
         candidates = []
+        plan = self.index
         for entry in self.entries:
-            if may_play_on(entry.campaign, day):
+            if _CACHING:
+                why = plan.date_why(entry.campaign, day, ordinal)
+            else:
+                why = "" if may_play_on(entry.campaign, day) else date_reason(entry.campaign, day)
+            if not why:
                 candidates.append(entry)
             else:
-                why = date_reason(entry.campaign, day)
-                template[self.position[entry.id]] = Reason(entry.id, False, 0, why, entry.want)
+                template[self.position[entry.id]] = plan.reason(entry.id, why, entry.want)
         day_info = _Day(template, candidates, daypart_bounds(e.campaign for e in candidates))
         self._days[ordinal] = day_info
         return day_info
@@ -368,20 +392,26 @@ class _ScreenSchedule:
         day = date.fromordinal(ordinal)
         template = list(day_info.template)
         eligible: list[_Entry] = []
+        plan = self.index
         for entry in day_info.candidates:
-            ok, why = active_at(entry.campaign, day, start)
+            if _CACHING:
+                ok, why = plan.active(entry.campaign, day, ordinal, start)
+            else:
+                ok, why = active_at(entry.campaign, day, start)
             if ok and entry.id in self.signal_why:
                 ok, why = self.signal_why[entry.id]
             if ok:
                 eligible.append(entry)
             else:
-                template[self.position[entry.id]] = Reason(entry.id, False, 0, why, entry.want)
+                template[self.position[entry.id]] = plan.reason(entry.id, why, entry.want)
         by_rank: tuple[list[_Entry], ...] = ([], [], [], [])
         for entry in eligible:
             by_rank[entry.rank].append(entry)
         capped = [e for e in eligible if e.cap is not None]
         positions = [self.position[e.id] for e in eligible]
-        segment = _Segment(eligible, by_rank, capped, template, positions)
+        hi = day_info.bounds[index] if index < len(day_info.bounds) else 86400
+        caps = [(e.id, e.most, cast(int, e.cap)) for e in capped]
+        segment = _Segment(eligible, by_rank, capped, template, positions, start, hi, caps)
         day_info.segments[index] = segment
         return segment
 
@@ -401,7 +431,8 @@ class _ScreenSchedule:
                 hour_start = ts - local % 3600
                 for earlier in range(-(-hour_start // self.length), index):
                     self._composition(earlier, used)
-        composition = self._composition(index, used, local)
+        segment = self._segment(_EPOCH_ORDINAL + local // 86400, local % 86400)
+        composition = self._composition_in(segment, index, used)
         valid_from = EPOCH + timedelta(seconds=ts)
         return Loop(
             screen_id=self.screen.id,
@@ -421,14 +452,25 @@ class _ScreenSchedule:
             ts = index * self.length
             local = ts + self.offset(ts)
         segment = self._segment(_EPOCH_ORDINAL + local // 86400, local % 86400)
+        return self._composition_in(segment, index, used)
+
+    def _composition_in(
+        self, segment: _Segment, index: int, used: dict[str, int]
+    ) -> _Composition:
+        """The composition of loop ``index`` in ``segment``; adds its capped plays to ``used``."""
         cap_key = (
-            tuple([
-                min(e.most, max(0, e.cap - used.get(e.id, 0)))  # type: ignore[operator]
-                for e in segment.capped
-            ])
-            if segment.capped
+            tuple([min(most, max(0, cap - used.get(cid, 0))) for cid, most, cap in segment.caps])
+            if segment.caps
             else ()
         )
+        if not _CACHING:  # the reference: everything from scratch, general allocation
+            rooms = dict(zip((e.id for e in segment.capped), cap_key, strict=True))
+            composition = self._compose(segment, rooms, index)
+            for entry in segment.capped:
+                got = composition.counts.get(entry.id)
+                if got:
+                    used[entry.id] = used.get(entry.id, 0) + got
+            return composition
         base = segment.bases.get(cap_key)
         if base is None:
             rooms = dict(zip((e.id for e in segment.capped), cap_key, strict=True))
@@ -444,16 +486,69 @@ class _ScreenSchedule:
         composition = segment.compositions.get(key)
         if composition is None:
             if base.fast:
-                composition = self._fast_compose(segment, base, index)
+                # phases that hand the leftover standard slots to the same campaigns
+                # give the same composition: share it (ties rotate over ~k phases,
+                # but the picks usually repeat much sooner)
+                picks = _std_picks(base, segment.by_rank[2], index) if base.leftover else ()
+                alias = (cap_key, picks, key[3])
+                composition = segment.by_picks.get(alias)
+                if composition is None:
+                    composition = self._fast_compose(segment, base, index, picks)
+                    segment.by_picks[alias] = composition
             else:
                 composition = self._compose(segment, base.rooms, index)
+            counts = composition.counts
+            composition.plays = tuple(
+                (e.id, counts[e.id]) for e in segment.capped if counts.get(e.id)
+            )
             segment.compositions[key] = composition
-        counts = composition.counts
-        for entry in segment.capped:
-            got = counts.get(entry.id)
-            if got:
-                used[entry.id] = used.get(entry.id, 0) + got
+        for cid, got in composition.plays:
+            used[cid] = used.get(cid, 0) + got
         return composition
+
+    def day_loops(self, day: date) -> Iterator[Loop]:
+        """Every loop starting on local ``day``, in order (see ``loops_for_day``).
+
+        The same steps as ``loop`` for each index, with what stays put from one loop
+        to the next (segment, clock hour) carried along instead of looked up again.
+        """
+        tz = self.tz
+        start = epoch_seconds(datetime.combine(day, time(0), tzinfo=tz))
+        end = epoch_seconds(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz))
+        length = self.length
+        ordinal = day.toordinal()
+        first = -(-start // length) - 1
+        last = -(-end // length) + 1
+        used: dict[str, int] = {}
+        hour = None
+        segment = None
+        lo = hi = 0
+        screen_id = self.screen.id
+        slot_seconds = self.screen.slot_seconds
+        span = timedelta(seconds=length)
+        offset = self.offset
+        compose = self._composition_in
+        slot_list = self._slot_list
+        for index in range(first, last + 1):
+            ts = index * length
+            local = ts + offset(ts)
+            if _EPOCH_ORDINAL + local // 86400 != ordinal:
+                continue
+            hour_start = ts - local % 3600
+            if hour_start != hour:
+                hour, used = hour_start, {}
+            second = local % 86400
+            if segment is None or not lo <= second < hi:
+                segment = self._segment(ordinal, second)
+                lo, hi = segment.lo, segment.hi
+            composition = compose(segment, index, used)
+            phase = index % composition.period
+            slots = composition.slot_lists.get(phase)
+            if slots is None:
+                slots = slot_list(composition, index)
+            valid_from = EPOCH + timedelta(seconds=ts)
+            yield Loop(screen_id, index, valid_from, valid_from + span, slot_seconds,
+                       list(slots), composition.reasons, composition.notes)
 
     def _slot_list(self, composition: _Composition, index: int) -> list[Slot]:
         phase = index % composition.period
@@ -472,7 +567,7 @@ class _ScreenSchedule:
                 slot = Slot(position, entry.id, creative.id, entry.category, creative.duration_s)
                 self._slots[key] = slot
             slots.append(slot)
-        if composition.period <= _SLOT_CACHE_PERIOD:
+        if composition.period <= _SLOT_CACHE_PERIOD and _CACHING:
             composition.slot_lists[phase] = slots
         return slots
 
@@ -532,10 +627,10 @@ class _ScreenSchedule:
             if not uniform:
                 p_house = len(house)
         # the rotation-independent part: phase 0 without the rotating standard picks
-        base = self._compose(segment, rooms, 0, picks=not p_std)
+        counts, reasons = self._allocate(segment, rooms, 0, picks=not p_std)
         result = _Base((0, p_std, p_house), True, rooms)
-        result.counts = base.counts_all
-        result.reasons = list(base.reasons)
+        result.counts = counts
+        result.reasons = reasons
         if p_std:
             groups: dict[int, list[_Entry]] = {}
             for e, want in zip(standard, wants, strict=True):
@@ -546,7 +641,7 @@ class _ScreenSchedule:
             result.leftover = leftover
             result.std_pos = {e.id: i for i, e in enumerate(standard)}
             for e, want in zip(standard, wants, strict=True):
-                got = base.counts_all[e.id] + 1
+                got = counts[e.id] + 1
                 key = (e.id, got, ("standard", want, fixed_free, total, 0))
                 reason = self._reasons.get(key)
                 if reason is None:
@@ -556,28 +651,25 @@ class _ScreenSchedule:
         result.house_free = house_free if p_house else 0
         return result
 
-    def _fast_compose(self, segment: _Segment, base: _Base, index: int) -> _Composition:
-        """A composition from its base plus this loop's rotation (see ``_base``)."""
+    def _fast_compose(
+        self, segment: _Segment, base: _Base, index: int, picks: tuple[int, ...] | None = None
+    ) -> _Composition:
+        """A composition from its base plus this loop's rotation (see ``_base``).
+
+        ``picks`` are the standard campaigns (indexes into ``by_rank[2]``) that get a
+        leftover slot this loop, when the caller has them already.
+        """
         counts = dict(base.counts)
         reasons = list(base.reasons)
         positions = self.position
         if base.leftover:
             standard = segment.by_rank[2]
-            k = len(standard)
-            shift = index % k
-            left = base.leftover
-            for group in base.std_groups:
-                if left >= len(group):
-                    picks = group
-                else:
-                    pos = base.std_pos
-                    picks = sorted(group, key=lambda e: (pos[e.id] - shift) % k)[:left]
-                for e in picks:
-                    counts[e.id] += 1
-                    reasons[positions[e.id]] = base.plus[e.id]
-                left -= len(picks)
-                if not left:
-                    break
+            if picks is None:
+                picks = _std_picks(base, standard, index)
+            for i in picks:
+                e = standard[i]
+                counts[e.id] += 1
+                reasons[positions[e.id]] = base.plus[e.id]
         if base.house_free:
             self._fill_house(segment, base.rooms, index, counts, base.house_free, reasons)
         return self._finish(segment, counts, reasons)
@@ -652,16 +744,8 @@ class _ScreenSchedule:
         """Arrange the counted slots and wrap everything into a composition."""
         n = self.n
         chosen = [e for e in segment.eligible if counts.get(e.id)]
-        plan, adjacent = _arrange(n, chosen, counts)
-        notes = []
-        if adjacent:
-            notes.append(
-                f"competitive separation impossible: {adjacent} neighbouring pair(s) share "
-                "a category"
-            )
-        empty = n - sum(counts[e.id] for e in chosen)
-        if empty:
-            notes.append(f"{empty} empty slot(s): no house content, player shows its fallback")
+        plan, adjacent, filled = _arrange(n, chosen, counts)
+        notes = _notes(adjacent, n - filled)
         period = 1
         for e in chosen:
             if len(e.creatives) > 1:
@@ -670,7 +754,7 @@ class _ScreenSchedule:
             counts={e.id: counts[e.id] for e in chosen},
             plan=plan,
             reasons=tuple(reasons),  # type: ignore[arg-type]
-            notes=tuple(notes),
+            notes=notes,
             period=period,
             counts_all=counts,
         )
@@ -678,6 +762,13 @@ class _ScreenSchedule:
     def _compose(
         self, segment: _Segment, rooms: Mapping[str, int], index: int, *, picks: bool = True
     ) -> _Composition:
+        """The composition of one loop, by the general allocation (see ``_allocate``)."""
+        counts, reasons = self._allocate(segment, rooms, index, picks=picks)
+        return self._finish(segment, counts, reasons)
+
+    def _allocate(
+        self, segment: _Segment, rooms: Mapping[str, int], index: int, *, picks: bool = True
+    ) -> tuple[dict[str, int], list[Reason | None]]:
         """Allocate slots by priority, keep categories apart, and explain every choice.
 
         Explanations are keyed by small tuples and their texts made once per
@@ -805,7 +896,7 @@ class _ScreenSchedule:
                     reasons[self.position[e.id]] = self._reason(e, 0, key)
             else:
                 self._fill_house(segment, rooms, index, counts, free, reasons)
-        return self._finish(segment, counts, reasons)
+        return counts, reasons
 
 
 def _explain(entry: _Entry, got: int, key: tuple[object, ...], n: int) -> str:
@@ -880,6 +971,97 @@ class _Prepared:
 _PREPARED: dict[int, _Prepared] = {}
 
 
+class _PlanIndex:
+    """What every screen's schedule needs from one campaign list, computed once.
+
+    Keyed by the identity of the campaign objects (see ``_plan_index``), so 500
+    screens scheduled from one list share the sorted campaigns, the reasons of the
+    campaigns a screen is not targeted by, an index from zone / group / screen id to
+    the campaigns targeting it, and the date and daypart verdicts (which depend on
+    the campaign and the local day, never on the screen).
+    """
+
+    def __init__(self, campaigns: tuple[CampaignSpec, ...]) -> None:
+        self.campaigns = campaigns  # keeps the objects (and so their ids) alive
+        prepared = sorted((_prepare(c) for c in campaigns), key=lambda p: p.id)
+        self.prepared = prepared
+        self.position = {p.id: i for i, p in enumerate(prepared)}
+        self.template: list[Reason | None] = []
+        self.everywhere: list[int] = []
+        self.by_zone: dict[str, list[int]] = {}
+        self.by_group: dict[str, list[int]] = {}
+        self.by_screen: dict[str, list[int]] = {}
+        for i, p in enumerate(prepared):
+            if p.static is not None:
+                self.template.append(p.static)
+                continue
+            self.template.append(p.not_targeted)
+            if p.everywhere:
+                self.everywhere.append(i)
+                continue
+            for name, index in ((p.zones, self.by_zone), (p.groups, self.by_group),
+                                (p.screens, self.by_screen)):
+                for value in name:
+                    index.setdefault(value, []).append(i)
+        self.explained: dict[int, dict[tuple[object, ...], Reason]] = {}
+        self._dates: dict[tuple[int, int], str] = {}
+        self._active: dict[tuple[int, int, int], tuple[bool, str]] = {}
+        self._reasons: dict[tuple[str, str, int], Reason] = {}
+
+    def date_why(self, campaign: CampaignSpec, day: date, ordinal: int) -> str:
+        """``""`` if ``campaign`` may play on ``day``, else why not."""
+        key = (id(campaign), ordinal)
+        why = self._dates.get(key)
+        if why is None:
+            why = "" if may_play_on(campaign, day) else date_reason(campaign, day)
+            if len(self._dates) >= _VERDICTS:
+                self._dates.clear()
+            self._dates[key] = why
+        return why
+
+    def active(
+        self, campaign: CampaignSpec, day: date, ordinal: int, second: int
+    ) -> tuple[bool, str]:
+        key = (id(campaign), ordinal, second)
+        verdict = self._active.get(key)
+        if verdict is None:
+            verdict = active_at(campaign, day, second)
+            if len(self._active) >= _VERDICTS:
+                self._active.clear()
+            self._active[key] = verdict
+        return verdict
+
+    def reason(self, campaign_id: str, why: str, wanted: int) -> Reason:
+        """The (shared) reason a campaign is left out for a date or time ``why``."""
+        key = (campaign_id, why, wanted)
+        reason = self._reasons.get(key)
+        if reason is None:
+            reason = Reason(campaign_id, False, 0, why, wanted)
+            if len(self._reasons) >= _VERDICTS:
+                self._reasons.clear()
+            self._reasons[key] = reason
+        return reason
+
+
+_PLANS: dict[tuple[int, ...], _PlanIndex] = {}
+
+
+def _plan_index(campaigns: Sequence[CampaignSpec]) -> _PlanIndex:
+    """The shared index of ``campaigns``; the few most recent lists are kept.
+
+    The key is the objects' identities (the index holds the objects, so an id
+    cannot be reused by another object while its entry exists); frozen specs
+    mean equal identity is equal content.
+    """
+    key = tuple(map(id, campaigns))
+    index = _PLANS.get(key)
+    if index is None:
+        if len(_PLANS) >= 8:
+            _PLANS.pop(next(iter(_PLANS)))
+        index = _PLANS[key] = _PlanIndex(tuple(campaigns))
+    return index
+
+
 def _prepare(campaign: CampaignSpec) -> _Prepared:
     """Screen-independent facts about ``campaign``, cached while the same object is used.
 
@@ -915,6 +1097,32 @@ def _prepare(campaign: CampaignSpec) -> _Prepared:
     return prepared
 
 
+def _std_picks(base: _Base, standard: list[_Entry], index: int) -> tuple[int, ...]:
+    """Which standard campaigns (by place in id order) get this loop's leftover slots.
+
+    Largest remainder first; among equal remainders the rotation by loop number
+    decides (the order ``_compose`` would rank them in). Sorted, so equal pick sets
+    compare equal whatever the phase.
+    """
+    k = len(standard)
+    shift = index % k
+    left = base.leftover
+    pos = base.std_pos
+    picked: list[int] = []
+    for group in base.std_groups:
+        if left >= len(group):
+            picked.extend(pos[e.id] for e in group)
+            left -= len(group)
+        else:
+            ranked = sorted(group, key=lambda e: (pos[e.id] - shift) % k)[:left]
+            picked.extend(pos[e.id] for e in ranked)
+            left = 0
+        if not left:
+            break
+    picked.sort()
+    return tuple(picked)
+
+
 def _rotated(entries: list[_Entry], index: int) -> list[_Entry]:
     """``entries`` (id order) rotated by the loop number, so ties take turns."""
     if len(entries) < 2:
@@ -925,7 +1133,7 @@ def _rotated(entries: list[_Entry], index: int) -> list[_Entry]:
 
 def _arrange(
     n: int, chosen: list[_Entry], counts: Mapping[str, int]
-) -> tuple[list[tuple[_Entry | None, int, int]], int]:
+) -> tuple[list[tuple[_Entry | None, int, int]], int, int]:
     """Place slots around the loop so that no two neighbours share a category.
 
     Slots are grouped (one group per category; every uncategorised campaign and the
@@ -943,36 +1151,40 @@ def _arrange(
     positions, each adding two neighbouring pairs: ``2m - n`` pairs in all, which is
     the minimum (its slots form at most ``n - m`` runs around the cycle).
 
-    Returns per position ``(entry, j, count)`` — the entry's j-th of ``count`` slots —
-    and the number of neighbouring pairs sharing a category.
+    Empty slots are simply the positions left over at the end of that sequence.
+
+    Returns per position ``(entry, j, count)`` — the entry's j-th of ``count`` slots —,
+    the number of neighbouring pairs sharing a category, and the slots filled.
     """
-    groups: dict[tuple[str, str], list[object]] = {}  # key -> [size, *members]
+    sizes: dict[tuple[str, str], int] = {}
+    members: dict[tuple[str, str], list[tuple[_Entry, int]]] = {}
     filled = 0
     biggest = 0
     for entry in chosen:
         count = counts[entry.id]
         filled += count
-        if entry.cat is not None:
-            key = ("c", entry.cat)
-            group = groups.get(key)
-            if group is None:
-                groups[key] = group = [0]
-            group[0] += count  # type: ignore[operator]
-            group.append(entry)
-            biggest = max(biggest, cast(int, group[0]))
+        cat = entry.cat
+        if cat is not None:
+            key = ("c", cat)
+            if key in sizes:
+                size = sizes[key] = sizes[key] + count
+                members[key].append((entry, count))
+            else:
+                size = sizes[key] = count
+                members[key] = [(entry, count)]
+            if size > biggest:
+                biggest = size
         else:
-            groups[("k", entry.id)] = [count, entry]
-    if filled < n:
-        groups[("~", "")] = [n - filled]
+            key = ("k", entry.id)
+            sizes[key] = count
+            members[key] = [(entry, count)]
     order = _ORDERS.get(n)
     if order is None:
         order = _ORDERS[n] = list(range(0, n, 2)) + list(range(1, n, 2))
     plan: list[tuple[_Entry | None, int, int]] = [_NOTHING] * n
     i = 0
-    for _key, group in sorted(groups.items(), key=lambda kv: (-kv[1][0], kv[0])):  # type: ignore[operator]
-        for member in group[1:]:
-            member = cast(_Entry, member)
-            count = counts[member.id]
+    for _size, key in sorted([(-size, key) for key, size in sizes.items()]):
+        for member, count in members[key]:
             for j in range(count):
                 plan[order[i]] = (member, j, count)
                 i += 1
@@ -983,7 +1195,21 @@ def _arrange(
         adjacent = 1
     else:
         adjacent = 2 * biggest - n
-    return plan, adjacent
+    return plan, adjacent, filled
+
+
+@lru_cache(maxsize=1024)
+def _notes(adjacent: int, empty: int) -> tuple[str, ...]:
+    """The notes of a loop with ``adjacent`` same-category neighbours and ``empty`` slots."""
+    notes = []
+    if adjacent:
+        notes.append(
+            f"competitive separation impossible: {adjacent} neighbouring pair(s) share "
+            "a category"
+        )
+    if empty:
+        notes.append(f"{empty} empty slot(s): no house content, player shows its fallback")
+    return tuple(notes)
 
 
 _ORDERS: dict[int, list[int]] = {}

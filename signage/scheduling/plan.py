@@ -32,7 +32,7 @@ from datetime import date, time
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from signage.scheduling.availability import LoadSegment, guaranteed_load
+from signage.scheduling.availability import LoadSegment, guaranteed_load, overbooked_somewhere
 from signage.scheduling.model import (
     DAY_NAMES,
     DAY_PLURALS,
@@ -619,7 +619,10 @@ def check_overbooking(
             continue  # cannot overbook even if all play at once
         shape = (n, tuple(id(c) for c in relevant))
         if shape not in loads:
-            loads[shape] = guaranteed_load(screen, relevant)
+            # the exact but cheap test clears almost every screen; only overbooked
+            # ones pay for the full segment list that the messages are made from
+            over = overbooked_somewhere(relevant, n)
+            loads[shape] = guaranteed_load(screen, relevant) if over else []
         grouped: dict[tuple[object, ...], tuple[set[int], date, date]] = {}
         for load in loads[shape]:
             if load.need <= n:

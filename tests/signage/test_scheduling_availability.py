@@ -17,6 +17,7 @@ from signage.scheduling import (
     check_overbooking,
     guaranteed_free_slots,
 )
+from signage.scheduling.availability import guaranteed_load, overbooked_somewhere
 
 SCREEN = ScreenSpec("S-01", "north", frozenset(), 10, 12, "Europe/Paris")
 
@@ -82,7 +83,7 @@ def bookings(draw: st.DrawFn) -> list[CampaignSpec]:
     return out
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(bookings(), st.integers(0, 6), hours, hours)
 def test_selling_exactly_the_free_slots_never_overbooks(cs, day, a, b):
     """The booking UI's promise: book what it says is free and the plan still loads."""
@@ -99,3 +100,15 @@ def test_selling_exactly_the_free_slots_never_overbooks(cs, day, a, b):
         assert not check_overbooking([SCREEN], [*cs, replace(new, share_of_voice=free / 12)])
     if free < 12:
         assert check_overbooking([SCREEN], [*cs, replace(new, share_of_voice=(free + 1) / 12)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(bookings(), st.sampled_from([1, 4, 8, 12]))
+def test_quick_overbooking_test_agrees_with_the_segment_list(cs, n):
+    """``overbooked_somewhere`` (the plan loader's shortcut) is exact, not a heuristic."""
+    screen = replace(SCREEN, slots_per_loop=n)
+    heavy = [replace(c, share_of_voice=min(1.0, c.share_of_voice * 2)) for c in cs[::2]]
+    for booked in (cs, [*cs, *heavy]):
+        booked = [replace(c, id=f"K-{i}") for i, c in enumerate(booked)]
+        expected = any(load.need > n for load in guaranteed_load(screen, booked))
+        assert overbooked_somewhere(booked, n) == expected

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
@@ -30,7 +33,7 @@ from signage.scheduling import (
     slot_at,
 )
 
-FAST = settings(max_examples=100, deadline=None)
+FAST = settings(max_examples=25, deadline=None)
 ZONES = ("north", "south", "food")
 GROUPS = ("g1", "g2")
 CATEGORIES = (None, "coffee", "cars", "phones")
@@ -315,7 +318,7 @@ def test_deterministic_whatever_the_input_order(plan, at, signals, rnd):
     assert again == first
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(plans(long_loops=True, most=6), st.integers(0, 60))
 def test_caps_hold_per_clock_hour_and_match_single_builds(plan, day_offset):
     screen, cs = plan
@@ -485,3 +488,61 @@ def test_cached_fast_path_matches_the_general_allocation(plan, at, signals, inde
     assert chosen.plan == general.plan
     assert chosen.reasons == general.reasons
     assert chosen.notes == general.notes
+
+
+# ---------------------------------------------------------------- caches change nothing
+
+
+@contextmanager
+def reference_mode() -> Iterator[None]:
+    """Every loop computed from scratch by the general allocation (no caches)."""
+    from signage.scheduling import loop as engine
+
+    engine._CACHING = False
+    try:
+        yield
+    finally:
+        engine._CACHING = True
+
+
+@st.composite
+def malls(draw: st.DrawFn) -> tuple[list[ScreenSpec], list[CampaignSpec]]:
+    """A few screens on one campaign list, often with the same cut, zone and groups, so
+    that they use the same plan index and often the same explanations (and sometimes
+    differ only by the campaigns targeting one of them by id)."""
+    cut = draw(st.sampled_from([(15, 12), (20, 12), (15, 16)]))  # long loops: cheap days
+    out = []
+    for i in range(draw(st.integers(1, 4))):
+        slot_seconds, slots = draw(st.sampled_from([cut, cut, (20, 13)]))
+        out.append(ScreenSpec(
+            id=f"S-{i + 1}", zone=draw(st.sampled_from(ZONES[:2])),
+            groups=frozenset(draw(st.sets(st.sampled_from(GROUPS), max_size=1))),
+            slot_seconds=slot_seconds, slots_per_loop=slots,
+            timezone=draw(st.sampled_from(TIMEZONES[:2])),
+        ))
+    count = draw(st.integers(0, 10))
+    cs = [draw(campaigns(i)) for i in range(count)]
+    # plenty of always-on standard campaigns, so demand is scaled down and ties rotate
+    extra = [replace(draw(campaigns(50 + i)), priority="standard", state="booked",
+                     dayparts=(), days=frozenset(), start=DAY0 - timedelta(days=60),
+                     end=DAY0 + timedelta(days=60), targets=Targets(), signal_rule=None)
+             for i in range(draw(st.integers(0, 8)))]
+    return out, cs + extra
+
+
+@settings(max_examples=15, deadline=None)
+@given(malls(), st.integers(0, 60), signal_values, st.lists(instants, max_size=3))
+def test_caches_never_change_a_loop(mall, day_offset, signals, ats):
+    """The fast path (plan index and its verdicts, shared explanations, bases, cached
+    compositions and slot lists) gives exactly the loops — slots, reasons and notes —
+    of the reference, which computes every loop from scratch."""
+    screens_, cs = mall
+    day = DAY0 + timedelta(days=day_offset - 30)
+    fast = [list(loops_for_day(s, cs, CREATIVES, day, signals=signals)) for s in screens_]
+    singles = [build_loop(s, cs, CREATIVES, at, signals=signals) for s in screens_ for at in ats]
+    with reference_mode():
+        slow = [list(loops_for_day(s, cs, CREATIVES, day, signals=signals)) for s in screens_]
+        slow_singles = [build_loop(s, cs, CREATIVES, at, signals=signals)
+                        for s in screens_ for at in ats]
+    assert fast == slow
+    assert singles == slow_singles
