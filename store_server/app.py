@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
+import signal
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.exc import OperationalError
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from store_server import metrics
 from store_server.config import Settings, get_settings
 from store_server.errors import CaddieError
+from store_server.logging_setup import configure_logging, connection_id_var, request_id_var
 from store_server.state import ServerState
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("caddie.access")
 
 
 def error_body(exc: CaddieError) -> dict[str, object]:
@@ -25,6 +37,120 @@ def error_body(exc: CaddieError) -> dict[str, object]:
     if problems:
         body["problems"] = problems
     return {"error": body}
+
+
+_SAFE_ID = re.compile(r"[^A-Za-z0-9._:-]")
+
+
+class RequestIds:
+    """Gives each HTTP request an id (the caller's ``X-Request-ID`` if it sends one,
+    echoed back) and each WebSocket a connection id, in context variables that every log
+    line written for them picks up; logs one line per request and per socket (the path
+    only: a query string may carry something private)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or ()).get(b"x-request-id", b"")
+        rid = _SAFE_ID.sub("", given.decode("latin-1"))[:64] or uuid.uuid4().hex
+        request_id_var.set(rid)  # each request runs in its own task: no reset needed
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["x-request-id"] = rid
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            access.info(
+                "%s %s %d %.1f ms",
+                scope.get("method"),
+                scope.get("path"),
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        connection_id_var.set("ws-" + uuid.uuid4().hex[:16])
+        client = scope.get("client") or ("?", 0)
+        closed: list[int] = []
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "websocket.close":
+                closed.append(int(message.get("code", 1000)))
+            await send(message)
+
+        access.info("websocket %s open from %s", scope.get("path"), client[0])
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            how = f"closed by the server ({closed[0]})" if closed else "ended"
+            access.info("websocket %s %s", scope.get("path"), how)
+
+
+def _drain_on_signals(state: ServerState) -> Callable[[], None]:
+    """On the first SIGTERM/SIGINT, drain the handheld sockets, then hand the signal to
+    the server (uvicorn), which stops accepting and runs the shutdown. Returns a function
+    that puts the previous handlers back.
+
+    Why not leave it to uvicorn: it closes WebSockets with 1012 at once, cutting a scan
+    being applied; its reply would be lost and the device would have to resend it."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # test clients run the app in a worker thread
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous: dict[int, Any] = {sig: signal.getsignal(sig) for sig in signals}
+
+    def forward(sig: int, frame: FrameType | None) -> None:
+        handler = previous[sig]
+        if callable(handler):
+            handler(sig, frame)
+        elif handler == signal.SIG_DFL:
+            signal.signal(sig, signal.SIG_DFL)
+            signal.raise_signal(sig)
+
+    def on_signal(sig: int, frame: FrameType | None) -> None:
+        if state.draining:
+            if sig == signal.SIGINT:  # a second Ctrl-C: stop now
+                forward(sig, frame)
+            return
+        state.draining = True
+
+        def begin() -> None:
+            task = loop.create_task(state.drain())
+            task.add_done_callback(lambda _: forward(sig, None))
+            state.drain_task = task
+
+        loop.call_soon_threadsafe(begin)
+
+    for sig in signals:
+        signal.signal(sig, on_signal)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+def create_served_app() -> FastAPI:
+    """The app as ``caddie serve`` runs it in each (worker) process: logging is set up
+    here because uvicorn's worker processes start from a fresh interpreter."""
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -38,19 +164,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from store_server.checkout.expiry import start_expiry
 
         expiry = start_expiry(state)
+        from store_server.signals.publisher import start_signal_publisher
+
+        store_signals = start_signal_publisher(state)
+        restore_signals = _drain_on_signals(state)
         try:
             yield
         finally:
+            restore_signals()
+            if store_signals is not None:
+                store_signals.cancel()
             expiry.cancel()
             await state.events.stop()
             state.close()
+            metrics.mark_process_dead()
 
     app = FastAPI(
         title="Caddie store server",
         version="1",
         description="Catalog, baskets, checkout and the handheld WebSocket of a Caddie store.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    from store_server.docs_pages import add_docs
+
+    add_docs(app, title="Caddie store server")
 
     @app.exception_handler(CaddieError)
     async def caddie_error(request: Request, exc: CaddieError) -> JSONResponse:
@@ -67,21 +206,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+        request_id = request_id_var.get() or str(uuid.uuid4())
         log.exception("unexpected error (request %s)", request_id)
         return JSONResponse(
             {"error": {"code": "internal", "message": f"internal error (request {request_id})"}},
             status_code=500,
         )
 
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["x-request-id"] = rid[:64]
-        return response
+    app.add_middleware(RequestIds)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -89,18 +221,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"])
     async def readyz(request: Request) -> JSONResponse:
+        """Ready to take traffic: not draining, database AND pub/sub reachable."""
         state: ServerState = request.app.state.caddie
+        if state.draining:
+            return JSONResponse(
+                {"status": "draining", "message": "shutting down; use another server"},
+                status_code=503,
+            )
 
         def ping(session: object) -> None:
             session.exec(text("SELECT 1"))  # type: ignore[attr-defined]
 
+        checks: dict[str, str] = {}
         try:
-            await state.run_db(ping)
+            await asyncio.wait_for(state.run_db(ping), 5)
+            checks["database"] = "ok"
         except Exception as exc:
-            return JSONResponse(
-                {"status": "unavailable", "database": str(exc)[:200]}, status_code=503
-            )
-        return JSONResponse({"status": "ready"})
+            checks["database"] = _unavailable(exc)
+        try:
+            await state.events.ping()
+            checks["pubsub"] = f"ok ({state.events.name})"
+        except Exception as exc:
+            checks["pubsub"] = f"{_unavailable(exc)} ({state.events.name})"
+        if all(v.startswith("ok") for v in checks.values()):
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "unavailable", **checks}, status_code=503)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        """Prometheus text format; store-wide gauges are read from the database."""
+        state: ServerState = request.app.state.caddie
+        facts: dict[str, dict[str, int]] = {}
+        try:
+            facts["caddie_baskets"] = await asyncio.wait_for(state.run_db(_basket_counts), 5)
+        except Exception as exc:
+            log.warning("metrics: basket counts unavailable: %s", _unavailable(exc))
+        body, content_type = metrics.exposition(facts)
+        return Response(body, media_type=content_type)
 
     from store_server.auth.routes import router as auth_router
     from store_server.catalog.routes import router as catalog_router
@@ -119,4 +276,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
 
     app.mount("/static/checkout", StaticFiles(directory=checkout_static), name="checkout-static")
+    from signage.app import create_signage_app
+
+    app.mount("/signage", create_signage_app(settings))
     return app
+
+
+def _unavailable(exc: BaseException) -> str:
+    first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"unavailable: {first[0][:200] if first else type(exc).__name__}"
+
+
+def _basket_counts(session: Any) -> dict[str, int]:
+    from sqlmodel import select
+
+    from store_server.baskets.models import Basket
+
+    rows = session.exec(select(Basket.status, func.count()).group_by(Basket.status)).all()
+    return {status: int(count) for status, count in rows}

@@ -86,28 +86,67 @@ def serve(
     database_url: DatabaseUrl = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="server processes")] = 1,
 ) -> None:
-    """Run the store server (and the mounted signage app); creates/migrates the schema."""
+    """Run the store server (and the mounted signage app); creates/migrates the schema.
+
+    With --workers N, N processes share the port; give them PostgreSQL and a
+    CADDIE_PUBSUB_URL so baskets and live events are shared. SIGTERM drains: requests
+    being applied are answered, then handhelds are told to reconnect (close 1012)."""
+    import shutil
+
     import uvicorn
 
+    from store_server.events import make_event_bus
     from store_server.logging_setup import configure_logging
 
     settings = settings_for(database_url)
     configure_logging(settings.log_format, settings.log_level)
+    run_guarded(lambda: make_event_bus(settings.pubsub_url))  # a bad URL fails here, once
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        logging.getLogger(__name__).warning(
+            "several workers on SQLite serialise on one file; use PostgreSQL to scale out"
+        )
     prepared_engine(settings).dispose()
     os.environ["CADDIE_DATABASE_URL"] = settings.database_url
-    uvicorn.run(
-        "store_server.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        ws_max_size=settings.max_frame_bytes,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=10,
-        access_log=False,
-    )
+    metrics_dir = _prometheus_dir(workers)
+    try:
+        uvicorn.run(
+            "store_server.app:create_served_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            ws_max_size=settings.max_frame_bytes,
+            ws_ping_interval=20,
+            ws_ping_timeout=20,
+            log_config=None,  # our handlers (JSON or text) in every process
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=10,
+            access_log=False,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _prometheus_dir(workers: int) -> str | None:
+    """Several workers add their metrics up through files in PROMETHEUS_MULTIPROC_DIR:
+    use the operator's directory (emptied, as prometheus_client requires at start) or a
+    temporary one (returned, to be removed at exit). Set before any worker imports
+    prometheus_client, which reads it at import."""
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return None
+    if workers == 1:
+        return None
+    created = tempfile.mkdtemp(prefix="caddie-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = created
+    return created
 
 
 @catalog_app.command("import")
@@ -232,11 +271,15 @@ def demo(
     duration: Annotated[
         float, typer.Option(help="stop after this many seconds (0: run until Ctrl-C)")
     ] = 0,
+    camera: Annotated[
+        str | None,
+        typer.Option(help="use this webcam (index such as 0, or /dev/videoN) for one handheld"),
+    ] = None,
 ) -> None:
     """The one-command showcase on embedded SQLite with the fixtures."""
     from store_server.demo import run_demo
 
-    run_guarded(lambda: run_demo(port=port, duration=duration))
+    run_guarded(lambda: run_demo(port=port, duration=duration, camera=camera))
 
 
 def _register_decode() -> None:

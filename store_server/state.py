@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +23,7 @@ from store_server.events import EventBus, make_event_bus
 from store_server.pricing.variable_measure import DEFAULT_LAYOUTS, VariableMeasureLayout
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class TokenBucket:
@@ -52,6 +55,11 @@ class ServerState:
     rng: random.Random = field(default_factory=random.SystemRandom)
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     connected_devices: dict[str, int] = field(default_factory=dict)
+    # Graceful shutdown: open handheld connections, and whether the server is draining
+    # (set on SIGTERM: no new requests are applied, connections are told to reconnect).
+    handhelds: set[Any] = field(default_factory=set)
+    draining: bool = False
+    drain_task: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> ServerState:
@@ -61,14 +69,15 @@ class ServerState:
             else DEFAULT_LAYOUTS
         )
         engine = make_engine(settings.database_url)
-        # SQLite work is short and serialised by the database anyway: running it on the
-        # event loop avoids a thread hop and GIL hand-offs that cost more than the query.
-        # PostgreSQL waits on the network, so it gets a pool of database threads.
-        executor = (
-            None
-            if is_sqlite(settings.database_url)
-            else ThreadPoolExecutor(max_workers=8, thread_name_prefix="caddie-db")
-        )
+        # Database work never runs on the event loop: a SQLite write waiting for a lock
+        # held by a request thread would stall every socket, and that thread may itself
+        # wait for the loop to commit. SQLite serialises writers anyway, so one thread;
+        # PostgreSQL waits on the network, so a pool.
+        workers = 1 if is_sqlite(settings.database_url) else 8
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="caddie-db")
+        # The loop thread and the database thread hand the GIL to each other on every
+        # request; with the default 5 ms switch interval each hand-off can wait that long.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         return cls(
             settings=settings,
             engine=engine,
@@ -98,6 +107,25 @@ class ServerState:
                 self.settings.rate_limit_per_second, self.settings.rate_limit_burst
             )
         return bucket
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Finish the requests being applied, then close every handheld socket with
+        1012 ("service restart") so devices resend their unanswered scans elsewhere."""
+        self.draining = True
+        count = len(self.handhelds)
+        log.info("draining: closing %d handheld connections after their current request", count)
+        # Idle connections are closed now; busy ones close themselves after their reply.
+        await asyncio.gather(
+            *(c.close_for_restart() for c in list(self.handhelds) if not c.busy),
+            return_exceptions=True,
+        )
+        deadline = time.monotonic() + timeout
+        while self.handhelds and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if self.handhelds:
+            log.warning("draining: %d handheld connections still open", len(self.handhelds))
+        else:
+            log.info("draining: done")
 
     def close(self) -> None:
         if self.executor is not None:

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from store_server.errors import BadMessage, BadQuantity
+from store_server.offers.protocol import OFFER_REQUEST_TYPES, parse_offer_fields
 
 PROTOCOL_VERSION = 1
-REQUEST_TYPES = ("start", "scan", "remove", "finish")
+REQUEST_TYPES = ("start", "scan", "remove", "finish", *OFFER_REQUEST_TYPES)
 MAX_ID_LENGTH = 128
 MAX_CODE_LENGTH = 512  # GS1 element strings and Digital Link URLs are longer than a GTIN
 MAX_QTY = 999
@@ -59,6 +60,8 @@ def parse_request(data: dict[str, Any]) -> Request:
         fields["qty"] = parse_qty(data.get("qty", 1))
     elif kind == "start":
         fields["loyalty_card"] = data.get("loyalty_card")
+    elif kind in OFFER_REQUEST_TYPES:
+        fields = parse_offer_fields(kind, data)
     return Request(kind, rid, fields)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -11,17 +12,23 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from store_server import metrics
 from store_server.devices import service as devices
 from store_server.devices.models import Device
 from store_server.errors import BadMessage, CaddieError, RateLimited, Unauthorized
 from store_server.handheld import service
 from store_server.handheld.protocol import (
     PROTOCOL_VERSION,
+    REQUEST_TYPES,
     error_message,
     parse_frame,
     parse_request,
     request_id,
 )
+from store_server.offers.protocol import FEATURE as OFFERS_FEATURE
+from store_server.offers.protocol import hello_features
+from store_server.offers.routes import push_offer
+from store_server.signals.publisher import note_handheld_outcome
 from store_server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -31,6 +38,7 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_UNSUPPORTED = 1003
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN = 1013
+CLOSE_SERVICE_RESTART = 1012
 
 
 def _dumps(reply: dict[str, Any]) -> str:
@@ -42,6 +50,9 @@ class HandheldConnection:
         self.ws = websocket
         self.state = state
         self.device: Device | None = None
+        self.features: frozenset[str] = frozenset()  # hello's optional "features"
+        self.busy = False  # applying a request: a draining server waits for its reply
+        self.closing = False
         self.ctx = service.HandheldContext(
             currency=state.settings.currency,
             layouts=state.layouts,
@@ -56,12 +67,30 @@ class HandheldConnection:
     async def error(self, exc: CaddieError, rid: str | None) -> None:
         await self.send(error_message(exc.code, exc.message, rid))
 
+    async def close_for_restart(self) -> None:
+        """Tell the device to reconnect (to another process): the server is stopping."""
+        await self.close(CLOSE_SERVICE_RESTART, "service restart; reconnect")
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        metrics.record_close(code)
+        await self.ws.close(code, reason)
+
     async def run(self) -> None:
         await self.ws.accept()
+        self.state.handhelds.add(self)
         try:
             while True:
+                if self.state.draining:
+                    await self.close_for_restart()
+                    return
                 message = await self.ws.receive()
                 if message["type"] == "websocket.disconnect":
+                    return
+                if self.state.draining:  # arrived as the drain began: the device resends it
+                    await self.close_for_restart()
                     return
                 text = message.get("text")
                 if text is None:
@@ -74,12 +103,18 @@ class HandheldConnection:
                 ):
                     await self.ws.close(CLOSE_TOO_BIG, "frames are limited to 64 KiB")
                     return
-                if not await self.handle(text):
-                    return
+                self.busy = True
+                try:
+                    if not await self.handle(text):
+                        return
+                finally:
+                    self.busy = False
         except WebSocketDisconnect:
             return
         finally:
+            self.state.handhelds.discard(self)
             if self.device is not None:
+                metrics.HANDHELDS.dec()
                 count = self.state.connected_devices.get(self.device.id, 1) - 1
                 if count <= 0:
                     self.state.connected_devices.pop(self.device.id, None)
@@ -88,6 +123,7 @@ class HandheldConnection:
 
     async def handle(self, text: str) -> bool:
         """Answer one frame; False once the socket is closed."""
+        started = time.perf_counter()
         try:
             data = parse_frame(text)
         except BadMessage as exc:
@@ -104,17 +140,22 @@ class HandheldConnection:
         if not self.state.bucket(self.device.id).take():
             await self.error(RateLimited("too many requests from this device; slow down"), rid)
             return True
+        kind = data["type"] if data["type"] in REQUEST_TYPES else "other"
         try:
             request = parse_request(data)
             outcome = await self.apply(request)
         except CaddieError as exc:
             await self.error(exc, rid)
+            metrics.record_reply(kind, "error", started)
             return True
         except OperationalError as exc:
-            log.warning("database unavailable while applying %s: %s", data.get("type"), exc)
-            await self.ws.close(CLOSE_TRY_AGAIN, "store server database unavailable; reconnect")
+            log.warning("database unavailable while applying %s: %s", kind, exc.orig)
+            await self.close(CLOSE_TRY_AGAIN, "store server database unavailable; reconnect")
             return False
         await self.send(outcome.reply)
+        metrics.record_reply(kind, "replayed" if outcome.replayed else "applied", started)
+        if outcome.event == "basket.finished":
+            metrics.record_audit(str(outcome.reply.get("audit", {}).get("decision")))
         if outcome.event is not None:
             await self.state.events.publish(
                 "baskets",
@@ -125,6 +166,9 @@ class HandheldConnection:
                     "status": outcome.reply["basket"]["status"],
                 },
             )
+        await note_handheld_outcome(self.state, self.device, request, outcome)
+        if OFFERS_FEATURE in self.features:
+            await push_offer(self.state, self.send, request, outcome)
         return True
 
     async def apply(self, request: Any) -> service.Outcome:
@@ -154,7 +198,7 @@ class HandheldConnection:
 
     async def hello(self, data: dict[str, Any]) -> bool:
         rid = request_id(data)
-        if data.get("protocol") != PROTOCOL_VERSION:
+        if type(data.get("protocol")) is not int or data["protocol"] != PROTOCOL_VERSION:
             await self.error(
                 BadMessage(
                     f"unsupported protocol {str(data.get('protocol'))[:20]!r}; this server speaks 1"
@@ -175,8 +219,9 @@ class HandheldConnection:
             await self.error(exc, rid)
             await self.ws.close(CLOSE_UNAUTHORIZED, "unauthorized")
             return False
-        except OperationalError:
-            await self.ws.close(CLOSE_TRY_AGAIN, "store server database unavailable; reconnect")
+        except OperationalError as exc:
+            log.warning("database unavailable at hello: %s", exc.orig)
+            await self.close(CLOSE_TRY_AGAIN, "store server database unavailable; reconnect")
             return False
         if self.device is not None and self.device.id != device.id:
             await self.error(Unauthorized("this connection belongs to another device"), rid)
@@ -186,7 +231,10 @@ class HandheldConnection:
             self.state.connected_devices[device.id] = (
                 self.state.connected_devices.get(device.id, 0) + 1
             )
+            metrics.HANDHELDS.inc()
+            log.info("handheld %s said hello", device.id)
         self.device = device
+        self.features = hello_features(data)
         await self.send({"type": "welcome", "device_id": device.id, "basket": basket})
         return True
 

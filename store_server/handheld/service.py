@@ -22,9 +22,10 @@ from store_server.catalog.service import ProductCache, PromotionCache
 from store_server.devices.models import Device
 from store_server.errors import CaddieError
 from store_server.handheld.protocol import Request
+from store_server.offers import service as offers
+from store_server.offers.protocol import OFFER_REQUEST_TYPES
 from store_server.pricing.variable_measure import VariableMeasureLayout
 from store_server.timeutil import as_utc, utcnow
-
 
 _INSERT_REQUEST = insert(HandheldRequest.__table__)  # type: ignore[attr-defined]
 
@@ -78,7 +79,8 @@ def open_basket_view(
     basket = baskets.current_basket(session, device.id)
     if basket is None:
         return None
-    return baskets.snapshot(session, basket, ctx.promotions.get(session))
+    promotions = offers.promotions_for_basket(session, basket.id, ctx.promotions.get(session))
+    return baskets.snapshot(session, basket, promotions, persist=False)
 
 
 def replay(session: Session, device: Device, request: Request) -> Outcome | None:
@@ -128,6 +130,7 @@ def _apply(session: Session, device: Device, request: Request, ctx: HandheldCont
             loyalty_card=request.fields["loyalty_card"],
             currency=ctx.currency,
         )
+        promotions = offers.promotions_for_basket(session, basket.id, promotions)
         reply = {
             "type": "basket",
             "id": request.id,
@@ -136,6 +139,7 @@ def _apply(session: Session, device: Device, request: Request, ctx: HandheldCont
         event = "basket.opened"
     elif request.type in ("scan", "remove"):
         basket = baskets.changeable_basket_row(session, device.id)
+        promotions = offers.promotions_for_basket(session, basket.id, promotions)
         qty = request.fields["qty"]
         item = baskets.price_code(
             session,
@@ -160,8 +164,11 @@ def _apply(session: Session, device: Device, request: Request, ctx: HandheldCont
             "line": baskets.line_view(line),
             "basket": baskets.snapshot(session, basket, promotions, at=now, lines=lines),
         }
+    elif request.type in OFFER_REQUEST_TYPES:
+        basket, reply, event = offers.apply_request(session, device, request, promotions, at=now)
     else:  # finish
         basket = baskets.open_basket_for_change(session, device.id)
+        promotions = offers.promotions_for_basket(session, basket.id, promotions)
         view = baskets.snapshot(session, basket, promotions, at=now)
         audit = ctx.finish(session, basket, view)
         view["status"] = basket.status

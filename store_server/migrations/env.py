@@ -16,6 +16,8 @@ MODEL_MODULES = (
     "store_server.auth.models",
     "store_server.baskets.models",
     "store_server.checkout.models",
+    "store_server.offers.models",
+    "store_server.signals.models",
     "signage.models",
 )
 for name in MODEL_MODULES:
