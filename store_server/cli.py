@@ -116,6 +116,7 @@ def serve(
             port=port,
             workers=workers,
             ws_max_size=settings.max_frame_bytes,
+            ws_per_message_deflate=settings.ws_compression,
             ws_ping_interval=20,
             ws_ping_timeout=20,
             log_config=None,  # our handlers (JSON or text) in every process

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(default=50.0, gt=0)
     rate_limit_burst: int = Field(default=100, gt=0)
     max_frame_bytes: int = 64 * 1024
+    # permessage-deflate on the handheld socket: replies are a few kB on a store LAN, and
+    # compressing each one costs the server more CPU than the bytes it saves.
+    ws_compression: bool = False
     pubsub_url: str | None = None
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"

@@ -64,6 +64,7 @@ class DemoServer:
             port=self.port,
             log_level="warning",
             ws_max_size=self.settings.max_frame_bytes,
+            ws_per_message_deflate=self.settings.ws_compression,
             access_log=False,
         )
         self.server = uvicorn.Server(config)

@@ -56,3 +56,13 @@ class PromotionRow(SQLModel, table=True):
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CatalogVersion(SQLModel, table=True):
+    """One row counting catalog changes: server processes poll it (once a second at most)
+    to drop their product caches when another process imports a catalog."""
+
+    __tablename__ = "catalog_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = 0

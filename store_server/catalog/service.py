@@ -10,9 +10,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import delete
+from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, select
 
-from store_server.catalog.models import Product, ProductPrice, PromotionRow
+from store_server.catalog.models import CatalogVersion, Product, ProductPrice, PromotionRow
 from store_server.errors import NotFound
 from store_server.pricing.promotions import Promotion
 from store_server.timeutil import as_utc, utcnow
@@ -68,27 +70,60 @@ class _CachedProduct:
     schedule: tuple[tuple[datetime, int], ...]  # (effective_from, price), oldest first
 
 
+_VERSION = CatalogVersion.__table__  # type: ignore[attr-defined]
+_READ_VERSION = sa_select(_VERSION.c.version).where(_VERSION.c.id == 1)
+
+
+def bump_catalog_version(session: Session) -> None:
+    """Tell every server process that products or prices changed."""
+    updated = session.connection().execute(
+        sa_update(_VERSION).where(_VERSION.c.id == 1).values(version=_VERSION.c.version + 1)
+    )
+    if not updated.rowcount:
+        session.add(CatalogVersion(id=1, version=1))
+        session.flush()
+
+
 class ProductCache:
-    """Products and their whole price schedule, kept for a few seconds.
+    """Products and their whole price schedule, kept until the catalog changes.
 
     The scan path looks a product up on every scan; a scheduled price change still
-    applies at its instant because the schedule, not one price, is cached. Imports
-    through this process invalidate it; other processes' imports show within ``ttl_s``."""
+    applies at its instant because the schedule, not one price, is cached. Every catalog
+    write bumps ``catalog_version``; each process checks it at most every
+    ``check_s`` seconds, so another process's import shows within that time. Entries
+    also expire after ``ttl_s`` as a safety net (a row edited by hand in the database)."""
 
-    def __init__(self, ttl_s: float = 10.0, max_entries: int = 200_000) -> None:
+    def __init__(
+        self, ttl_s: float = 600.0, check_s: float = 1.0, max_entries: int = 200_000
+    ) -> None:
         self._ttl = ttl_s
+        self._check_s = check_s
         self._max = max_entries
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, _CachedProduct | None]] = {}
+        self._version: int | None = None
+        self._checked_at = -1e9
 
     def invalidate(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._checked_at = -1e9
+
+    def _check_version(self, session: Session, now: float) -> None:
+        if now - self._checked_at < self._check_s:
+            return
+        version = session.connection().execute(_READ_VERSION).scalar() or 0
+        with self._lock:
+            if version != self._version:
+                self._entries.clear()
+                self._version = version
+            self._checked_at = now
 
     def find(
         self, session: Session, gtins: Sequence[str], *, at: datetime
     ) -> dict[str, PricedProduct]:
         now = time.monotonic()
+        self._check_version(session, now)
         found: dict[str, PricedProduct] = {}
         missing: list[str] = []
         with self._lock:
@@ -258,6 +293,8 @@ def upsert_products(
             else:
                 unchanged += 1
     session.flush()
+    if created or updated or scheduled:
+        bump_catalog_version(session)
     return UpsertCounts(created, updated, unchanged, scheduled)
 
 

@@ -152,7 +152,10 @@ class HandheldConnection:
             log.warning("database unavailable while applying %s: %s", kind, exc.orig)
             await self.close(CLOSE_TRY_AGAIN, "store server database unavailable; reconnect")
             return False
-        await self.send(outcome.reply)
+        if outcome.text is not None:
+            await self.ws.send_text(outcome.text)
+        else:
+            await self.send(outcome.reply)
         metrics.record_reply(kind, "replayed" if outcome.replayed else "applied", started)
         if outcome.event == "basket.finished":
             metrics.record_audit(str(outcome.reply.get("audit", {}).get("decision")))

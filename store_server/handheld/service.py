@@ -66,6 +66,8 @@ class Outcome:
     # Lines to cache once the transaction has committed.
     lines: list[LineRecord] | None = None
     version: datetime | None = None
+    # The reply as stored, sent as is (encoding it once is enough).
+    text: str | None = None
 
 
 def stored_reply(session: Session, device_id: str, request_id: str) -> str | None:
@@ -89,7 +91,7 @@ def replay(session: Session, device: Device, request: Request) -> Outcome | None
         return None
     reply = json.loads(previous)
     basket = reply.get("basket") or {}
-    return Outcome(reply, True, basket.get("basket_id"), None)
+    return Outcome(reply, True, basket.get("basket_id"), None, text=previous)
 
 
 def apply(
@@ -176,6 +178,7 @@ def _apply(session: Session, device: Device, request: Request, ctx: HandheldCont
         event = "basket.finished"
     if session.new or session.dirty or session.deleted:
         session.flush()
+    text = json.dumps(reply, separators=(",", ":"))
     session.connection().execute(
         _INSERT_REQUEST,
         {
@@ -183,8 +186,9 @@ def _apply(session: Session, device: Device, request: Request, ctx: HandheldCont
             "request_id": request.id,
             "type": request.type,
             "basket_id": basket.id,
-            "reply": json.dumps(reply, separators=(",", ":")),
+            "reply": text,
             "created_at": now,
         },
     )
-    return Outcome(reply, False, basket.id, event, lines, now if lines is not None else None)
+    version = now if lines is not None else None
+    return Outcome(reply, False, basket.id, event, lines, version, text)

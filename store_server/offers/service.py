@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -95,13 +96,23 @@ def consent_history(session: Session, shopper_id: int) -> list[ConsentEvent]:
 # -- offers in baskets --------------------------------------------------------------------
 
 
+_GRANTS = OfferGrant.__table__  # type: ignore[attr-defined]
+# Built once: this runs on every scan, and most baskets have no accepted offer.
+_ACCEPTED = (
+    sa_select(_GRANTS.c.promotion)
+    .where(_GRANTS.c.basket_id == bindparam("p_basket"), _GRANTS.c.accepted_at.is_not(None))
+    .order_by(_GRANTS.c.accepted_at, _GRANTS.c.id)
+)
+
+
+@lru_cache(maxsize=4096)
+def _parsed(rule: str) -> Promotion:
+    return Promotion.from_dict(json.loads(rule))
+
+
 def accepted_promotions(session: Session, basket_id: str) -> list[Promotion]:
-    rows = session.exec(
-        select(OfferGrant.promotion)
-        .where(OfferGrant.basket_id == basket_id, col(OfferGrant.accepted_at).is_not(None))
-        .order_by(col(OfferGrant.accepted_at), col(OfferGrant.id))
-    ).all()
-    return [Promotion.from_dict(json.loads(row)) for row in rows]
+    rows = session.connection().execute(_ACCEPTED, {"p_basket": basket_id}).scalars().all()
+    return [_parsed(row) for row in rows]
 
 
 def promotions_for_basket(
@@ -128,7 +139,8 @@ def _history_categories(
         .subquery()
     )
     rows = session.exec(
-        select(BasketLine.category).where(col(BasketLine.basket_id).in_(select(recent.c.id)))
+        select(BasketLine.category)
+        .where(col(BasketLine.basket_id).in_(select(recent.c.id)))
         .distinct()
     ).all()
     return frozenset(rows)
@@ -257,16 +269,32 @@ def offer_outcomes(session: Session, *, since: datetime, until: datetime) -> lis
     """Offers made in ``[since, until)`` and whether each was taken (for
     ``signage.attribution.OfferOutcome``)."""
     grants = OfferGrant.__table__  # type: ignore[attr-defined]
-    rows = session.connection().execute(
-        sa_select(grants.c.id, grants.c.store_id, grants.c.promotion, grants.c.offered_at,
-                  grants.c.accepted_at)
-        .where(grants.c.offered_at >= since, grants.c.offered_at < until)
-        .order_by(grants.c.offered_at)
-    ).all()
+    rows = (
+        session.connection()
+        .execute(
+            sa_select(
+                grants.c.id,
+                grants.c.store_id,
+                grants.c.promotion,
+                grants.c.offered_at,
+                grants.c.accepted_at,
+            )
+            .where(grants.c.offered_at >= since, grants.c.offered_at < until)
+            .order_by(grants.c.offered_at)
+        )
+        .all()
+    )
     records = []
     for grant_id, store_id, promotion, offered_at, accepted_at in rows:
         rule = json.loads(promotion)
-        records.append(OfferRecord(grant_id, store_id, frozenset(rule.get("gtins") or ()),
-                                   frozenset(rule.get("categories") or ()),
-                                   as_utc(offered_at), accepted_at is not None))
+        records.append(
+            OfferRecord(
+                grant_id,
+                store_id,
+                frozenset(rule.get("gtins") or ()),
+                frozenset(rule.get("categories") or ()),
+                as_utc(offered_at),
+                accepted_at is not None,
+            )
+        )
     return records

@@ -183,3 +183,34 @@ def test_health_and_readiness(client: TestClient) -> None:
 def test_openapi_documents_the_api(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/catalog/products", "/api/promotions", "/api/auth/login"} <= set(paths)
+
+
+def test_a_catalog_change_in_another_process_reaches_the_scan_path(
+    client: TestClient, engine: Engine
+) -> None:
+    """Products are cached per process; a catalog write elsewhere (the CLI, another
+    server) bumps catalog_version, which every process checks within a second."""
+    import time as clock
+
+    from store_server.catalog.service import upsert_products
+    from tests.store_server.factories import Item
+
+    token = enroll_devices(engine, "V-1")["V-1"]
+    with client.websocket_connect("/ws/handheld") as ws:
+        hh = Handheld(ws)
+        hh.hello("V-1", token)
+        hh.start()
+        assert hh.scan(COFFEE_ITEM.gtin[1:])["line"]["unit_price_cents"] == COFFEE_ITEM.price_cents
+        with session_scope(engine) as session:  # as 'caddie catalog import' would, elsewhere
+            upsert_products(
+                session, [Item(COFFEE_ITEM.gtin, "Coffee", "coffee", 419).record()], currency="EUR"
+            )
+        deadline = clock.monotonic() + 30
+        price = None
+        while clock.monotonic() < deadline:
+            line = hh.scan(COFFEE_ITEM.gtin[1:])["line"]
+            price = line["unit_price_cents"]
+            if price == 419:
+                break
+            clock.sleep(0.2)
+        assert price == 419

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision: str = "0002_checkout"
 down_revision: str | Sequence[str] | None = "0001_store_core"
 branch_labels: str | Sequence[str] | None = None
