@@ -1,0 +1,108 @@
+"""Every URL ``caddie demo`` prints opens in headless Chromium and shows data."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.browser.chromium import chromium_browser
+from tests.servers import free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+
+URL_LINE = re.compile(
+    r"^\s+(?P<name>[a-zA-Z0-9 -]+):\s+(?P<url>http://\S+)(?:\s+\((?:login|admin) (?P<user>\S+) / (?P<pw>\S+)\))?"
+)
+
+
+def read_urls(
+    proc: subprocess.Popen[str], deadline: float
+) -> dict[str, tuple[str, str | None, str | None]]:
+    urls: dict[str, tuple[str, str | None, str | None]] = {}
+    assert proc.stdout is not None
+    while time.monotonic() < deadline and "metrics" not in urls:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        match = URL_LINE.match(line)
+        if match:
+            urls[match["name"].strip()] = (match["url"], match["user"], match["pw"])
+    return urls
+
+
+def test_every_printed_url_renders_with_data(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "store_server.cli", "demo", "--duration", "90", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        urls = read_urls(proc, time.monotonic() + 120)
+        assert {
+            "staff console",
+            "operator console",
+            "screen player S-01",
+            "screen player S-02",
+            "API docs",
+            "metrics",
+        } <= set(urls), urls
+        # let the shoppers scan, one finish, and the screens play for a while
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            metrics = httpx.get(urls["metrics"][0], timeout=5).text
+            if re.search(r"caddie_signage_plays_total\S* [1-9]", metrics) and "staff" in urls:
+                break
+            time.sleep(1)
+        time.sleep(8)  # the first shopper's trip is about 7 s of frames
+        assert re.search(r"^caddie_\w+", metrics, re.M), "metrics expose Caddie series"
+        with chromium_browser() as browser:
+            page = browser.new_page()
+            url, user, password = urls["staff console"]
+            page.goto(url)
+            page.fill("input[name=username]", user or "")
+            page.fill("input[name=password]", password or "")
+            page.click("button[type=submit]")
+            page.wait_for_selector("#queue-rows tr", timeout=30_000)
+            assert page.locator("#queue-rows tr").count() >= 1  # the finished shopper waits
+
+            page = browser.new_page()
+            url, user, password = urls["operator console"]
+            page.goto(url)
+            page.fill("input[name=username]", user or "")
+            page.fill("input[name=password]", password or "")
+            page.click("button[type=submit]")
+            page.wait_for_load_state("networkidle")
+            assert "S-01" in page.content()  # the mall's screens are listed
+
+            for name in ("screen player S-01", "screen player S-02"):
+                page = browser.new_page()
+                page.goto(urls[name][0])
+                page.wait_for_function(
+                    "window.caddiePlayer && window.caddiePlayer.state().played > 0",
+                    timeout=30_000,
+                )
+                state = page.evaluate("window.caddiePlayer.state()")
+                assert state["visible"]["src"], state  # an image is on screen, never black
+
+            page = browser.new_page()
+            page.goto(urls["API docs"][0])
+            page.wait_for_selector(".opblock", timeout=30_000)  # Swagger UI from local assets
+            assert page.locator(".opblock").count() > 10
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
