@@ -18,7 +18,8 @@ from tests.servers import free_port
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
 URL_LINE = re.compile(
-    r"^\s+(?P<name>[a-zA-Z0-9 -]+):\s+(?P<url>http://\S+)(?:\s+\((?:login|admin) (?P<user>\S+) / (?P<pw>\S+)\))?"
+    r"^\s+(?P<name>[a-zA-Z0-9 -]+):\s+(?P<url>http://\S+)"
+    r"(?:\s+\((?:login|admin) (?P<user>\S+) / (?P<pw>\S+)\))?"
 )
 
 
