@@ -7,6 +7,7 @@ line in the store app and nothing shared at runtime but the database.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from signage.config import SignageSettings
 from signage.deps import StateHolder
+from signage.signals.board import SignalBoard
 from store_server.config import Settings, get_settings
 from store_server.errors import CaddieError
 
@@ -33,16 +35,24 @@ def _error(exc: CaddieError) -> JSONResponse:
 
 
 def create_signage_app(
-    settings: Settings | None = None, signage_settings: SignageSettings | None = None
+    settings: Settings | None = None,
+    signage_settings: SignageSettings | None = None,
+    *,
+    board: SignalBoard | None = None,
 ) -> FastAPI:
-    """The signage app with routes relative to its mount point (``/signage``)."""
-    holder = StateHolder(settings, signage_settings)
+    """The signage app with routes relative to its mount point (``/signage``).
+
+    ``board`` holds the store signals its loops read (default: the process's
+    ``DEFAULT_BOARD``); whoever runs the app starts the subscriber that fills it with
+    :func:`start_signage_signals`."""
+    holder = StateHolder(settings, signage_settings, board)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            holder.stop_signals()
             holder.close()
 
     app = FastAPI(
@@ -78,6 +88,17 @@ def create_signage_app(
     return app
 
 
+def start_signage_signals(signage_app: FastAPI, events: object) -> asyncio.Task[None]:
+    """Start feeding the store signals published on ``events`` to ``signage_app``'s loops.
+
+    A mounted app gets no lifespan of its own, so ``caddie serve`` calls this from the
+    store app's lifespan with the store's event bus; ``caddie signage serve`` with a bus
+    of its own on ``CADDIE_PUBSUB_URL``. The task ends when the app's holder stops it or
+    the loop cancels it."""
+    holder: StateHolder = signage_app.state.signage
+    return holder.start_signals(events)
+
+
 def create_standalone_app(settings: Settings | None = None) -> FastAPI:
     """``caddie signage serve``: the signage app at ``/signage`` plus login and health."""
     settings = settings or get_settings()
@@ -89,9 +110,14 @@ def create_standalone_app(settings: Settings | None = None) -> FastAPI:
 
         state = ServerState.build(settings)  # the login route needs it
         app.state.caddie = state
+        # the stores publish their signals on CADDIE_PUBSUB_URL (Redis or PostgreSQL)
+        await state.events.start()
+        start_signage_signals(signage_app, state.events)
         try:
             yield
         finally:
+            signage_app.state.signage.stop_signals()
+            await state.events.stop()
             state.close()
             signage_app.state.signage.close()
 

@@ -9,8 +9,10 @@ live availability and bookings, and show refusals in the page.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,9 +20,12 @@ from markupsafe import Markup, escape
 from sqlmodel import Session, col, select
 
 from signage import service
+from signage.attribution import render_chart_svg
+from signage.attribution.service import attributable_campaigns
 from signage.deps import OPERATOR_ROLES, SESSION_COOKIE, SessionDep, StateDep, _operator_from
 from signage.models import Creative
 from signage.player import templates
+from signage.routes import attribution_for, live_signals
 from signage.scheduling.model import DAY_NAMES
 from store_server.auth import service as auth
 from store_server.auth.models import User
@@ -136,6 +141,7 @@ def campaigns_page(request: Request, session: SessionDep) -> Response:
 def timeline_page(
     screen_id: str,
     request: Request,
+    state: StateDep,
     session: SessionDep,
     day: Annotated[str | None, Query()] = None,
 ) -> Response:
@@ -144,7 +150,8 @@ def timeline_page(
         return user
     try:
         when = date.fromisoformat(day) if day else date.today()
-        view = service.timeline(session, screen_id, when)
+        view = service.timeline(session, screen_id, when, signals=live_signals(state),
+                                default_store=state.settings.store_id)
     except ValueError:
         return _page(request, "console_error.html", user, message="day must be YYYY-MM-DD")
     except CaddieError as exc:
@@ -215,3 +222,35 @@ def reports_page(
     return _page(request, "reports.html", user, rows=rows, chart=bar_chart(rows),
                  first=first.isoformat(), last=last.isoformat(), campaign=campaign or "",
                  screen=screen or "", csv_query=query)
+
+
+@router.get("/attribution", response_class=HTMLResponse)
+def attribution_page(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    campaign: str | None = None,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+) -> Response:
+    """Measured uplift of one campaign: interval, offers, revenue, chart, downloads."""
+    user = _who(request, session)
+    if isinstance(user, Response):
+        return user
+    campaigns = attributable_campaigns(session)
+    chosen = campaign or (campaigns[0] if campaigns else None)
+    report = chart = None
+    query = ""
+    if chosen:
+        try:
+            report = attribution_for(session, state, chosen, start, end)
+        except CaddieError as exc:
+            return _page(request, "console_error.html", user, message=exc.message)
+        chart = Markup(render_chart_svg(report, timezone=state.settings.timezone))
+        tz = ZoneInfo(state.settings.timezone)
+        first = report.period_start.astimezone(tz).date()
+        last = (report.period_end.astimezone(tz) - timedelta(seconds=1)).date()
+        query = urlencode({"from": start or first.isoformat(), "to": end or last.isoformat()})
+    return _page(request, "attribution.html", user, campaigns=campaigns, chosen=chosen,
+                 report=report, chart=chart, query=query, start=start or "", end=end or "")
+

@@ -12,6 +12,7 @@ login session token (``Authorization: Bearer`` or the ``caddie_session`` cookie 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from sqlmodel import Session
 from signage import service
 from signage.config import SignageSettings
 from signage.models import Screen
+from signage.signals.board import SignalBoard
+from signage.signals.subscriber import DEFAULT_BOARD, start_signal_subscriber
 from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.config import Settings, get_settings
@@ -40,19 +43,42 @@ class SignageState:
     settings: Settings
     signage: SignageSettings
     engine: Engine
+    board: SignalBoard = DEFAULT_BOARD
 
     def close(self) -> None:
         self.engine.dispose()
 
 
 class StateHolder:
-    """Builds the state on first request (thread-safe) and closes it on shutdown."""
+    """Builds the state on first request (thread-safe) and closes it on shutdown.
 
-    def __init__(self, settings: Settings | None, signage: SignageSettings | None) -> None:
+    It also owns the store-signal subscriber: whoever runs the event loop (the store
+    app's lifespan when mounted, the standalone app's otherwise) hands it the event
+    bus with :meth:`start_signals`, and loops read ``board``."""
+
+    def __init__(
+        self,
+        settings: Settings | None,
+        signage: SignageSettings | None,
+        board: SignalBoard | None = None,
+    ) -> None:
         self._settings = settings
         self._signage = signage
         self._state: SignageState | None = None
         self._lock = threading.Lock()
+        self.board = board or DEFAULT_BOARD
+        self._signals: asyncio.Task[None] | None = None
+
+    def start_signals(self, events: object) -> asyncio.Task[None]:
+        """Feed the ``signals`` channel of ``events`` into the board (once)."""
+        if self._signals is None or self._signals.done():
+            self._signals = start_signal_subscriber(events, self.board)  # type: ignore[arg-type]
+        return self._signals
+
+    def stop_signals(self) -> None:
+        if self._signals is not None:
+            self._signals.cancel()
+            self._signals = None
 
     def get(self) -> SignageState:
         state = self._state
@@ -64,6 +90,7 @@ class StateHolder:
                         settings=settings,
                         signage=self._signage or SignageSettings(),
                         engine=make_engine(settings.database_url),
+                        board=self.board,
                     )
                 state = self._state
         return state

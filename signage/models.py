@@ -32,6 +32,9 @@ class Screen(SQLModel, table=True):
     slot_seconds: int = Field(default=10)
     slots_per_loop: int = Field(default=12)
     timezone: str = Field(default="Europe/Paris", max_length=100)
+    # the store whose signals this screen's signal-ruled campaigns read (None: the
+    # store server's own CADDIE_STORE_ID)
+    store_id: str | None = Field(default=None, max_length=64)
     token_hash: str | None = Field(default=None, max_length=64, unique=True)
     enrolled_at: datetime | None = None
     last_seen: datetime | None = None
@@ -89,6 +92,8 @@ class Campaign(SQLModel, table=True):
     max_plays_per_hour: int | None = None
     state: str = Field(default="booked", max_length=16, index=True)
     signal_rule: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # GTIN-14s the campaign advertises; attribution measures their scans (None: none)
+    promoted_gtins: list[str] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

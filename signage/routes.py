@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, UploadFile
@@ -19,10 +19,25 @@ from fastapi.responses import Response
 from sqlmodel import col, select
 
 from signage import service
-from signage.deps import CurrentOperator, CurrentScreen, SessionDep, StateDep, screen_or_operator
+from signage.attribution import (
+    AttributionReport,
+    report_to_json,
+    reports_to_csv,
+    series_to_csv,
+)
+from signage.attribution.service import campaign_attribution
+from signage.deps import (
+    CurrentOperator,
+    CurrentScreen,
+    SessionDep,
+    SignageState,
+    StateDep,
+    screen_or_operator,
+)
 from signage.models import Creative, Screen
 from store_server.errors import InvalidInput
 from store_server.metrics import record_plays as count_plays
+from store_server.timeutil import utcnow
 
 router = APIRouter(tags=["signage"])
 
@@ -44,17 +59,30 @@ def _day(value: str | None, name: str = "day") -> date:
 # --------------------------------------------------------------------------- player API
 
 
+def live_signals(state: SignageState) -> service.SignalSource:
+    """The stores' signals as they are now, read from this process's board.
+
+    Read at request time (not the requested ``at``): the board only knows the present,
+    and a loop fetched during the last slot of the one before it is about to play."""
+    now = utcnow()
+    return lambda stores: state.board.current_signals(stores, at=now)
+
+
 @router.get("/screens/{screen_id}/loop")
 def screen_loop(
     screen_id: str,
     request: Request,
+    state: StateDep,
     session: SessionDep,
     at: Annotated[str | None, Query(description="ISO-8601 instant with offset")] = None,
 ) -> dict[str, Any]:
     """The loop that plays on the screen at ``at`` (default now), slots in play order."""
     caller = screen_or_operator(screen_id, request, session)
     instant = service.parse_instant(at)
-    view = service.loop_view(session, screen_id, instant)
+    view = service.loop_view(
+        session, screen_id, instant,
+        signals=live_signals(state), default_store=state.settings.store_id,
+    )
     if isinstance(caller, Screen):
         service.touch(session, caller)
     return view
@@ -186,9 +214,11 @@ def list_campaigns(session: SessionDep, user: CurrentOperator) -> list[dict[str,
 
 @router.get("/api/screens/{screen_id}/timeline")
 def screen_timeline(
-    screen_id: str, session: SessionDep, user: CurrentOperator, day: str | None = None
+    screen_id: str, state: StateDep, session: SessionDep, user: CurrentOperator,
+    day: str | None = None,
 ) -> dict[str, Any]:
-    return service.timeline(session, screen_id, _day(day))
+    return service.timeline(session, screen_id, _day(day), signals=live_signals(state),
+                            default_store=state.settings.store_id)
 
 
 def _report(session: Any, start: str | None, end: str | None, campaign: str | None,
@@ -231,3 +261,64 @@ def reports_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="proof-of-play.csv"'},
     )
+
+
+# --------------------------------------------------------------------------- attribution
+
+
+def attribution_for(
+    session: Any, state: SignageState, campaign_id: str, start: str | None, end: str | None
+) -> AttributionReport:
+    """One campaign's report over ``from``…``to`` (default: the last 7 days)."""
+    last = _day(end, "to")
+    first = _day(start, "from") if start else last - timedelta(days=6)
+    return campaign_attribution(
+        session, campaign_id, first=first, last=last, timezone=state.settings.timezone,
+        default_store=state.settings.store_id,
+    )
+
+
+def _download(body: str, media_type: str, name: str) -> Response:
+    return Response(body, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/api/attribution/{campaign_id}.json")
+def attribution_json(
+    campaign_id: str, state: StateDep, session: SessionDep, user: CurrentOperator,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+) -> Response:
+    """Uplift, its interval, offer acceptance and incremental revenue, as JSON."""
+    report = attribution_for(session, state, campaign_id, start, end)
+    return _download(report_to_json(report), "application/json",
+                     f"attribution-{_safe(campaign_id)}.json")
+
+
+@router.get("/api/attribution/{campaign_id}.csv")
+def attribution_csv(
+    campaign_id: str, state: StateDep, session: SessionDep, user: CurrentOperator,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+) -> Response:
+    """The summary row of the report (``reports_to_csv``)."""
+    report = attribution_for(session, state, campaign_id, start, end)
+    return _download(reports_to_csv([report]), "text/csv; charset=utf-8",
+                     f"attribution-{_safe(campaign_id)}.csv")
+
+
+@router.get("/api/attribution/{campaign_id}/series.csv")
+def attribution_series_csv(
+    campaign_id: str, state: StateDep, session: SessionDep, user: CurrentOperator,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+) -> Response:
+    """The chart's hourly plays, scans and expected scans."""
+    report = attribution_for(session, state, campaign_id, start, end)
+    return _download(series_to_csv(report), "text/csv; charset=utf-8",
+                     f"attribution-{_safe(campaign_id)}-hourly.csv")
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
+

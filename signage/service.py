@@ -12,8 +12,8 @@ import json
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -48,6 +48,7 @@ from signage.scheduling import (
     parse_plan,
 )
 from signage.scheduling.model import DAY_NAMES, DAY_PLURALS
+from signage.signals.rules import MEDIAN_SUFFIX, StoreSignalRule, explain_rules
 from store_server.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from store_server.security import hash_token, new_token
 from store_server.timeutil import as_utc, utcnow
@@ -142,6 +143,7 @@ def screen_spec(row: Screen) -> ScreenSpec:
         timezone=row.timezone,
         orientation=row.orientation,
         resolution=row.resolution,
+        store=row.store_id,
     )
 
 
@@ -174,8 +176,40 @@ def campaign_spec(row: Campaign, advertiser: str, creatives: Sequence[str]) -> C
         share_of_voice=row.share_of_voice,
         max_plays_per_hour=row.max_plays_per_hour,
         state=row.state,  # type: ignore[arg-type]
-        signal_rule=SignalRule(**rule) if rule else None,
+        signal_rule=_scheduler_rule(rule) if rule else None,
+        promoted_gtins=tuple(row.promoted_gtins or ()),
     )
+
+
+def _scheduler_rule(stored: Mapping[str, Any]) -> SignalRule:
+    """A stored rule: a store-signal rule (with ``store``) or the bare scheduler form."""
+    if "store" in stored:
+        return StoreSignalRule.parse(stored).scheduler_rule()
+    return SignalRule(**stored)
+
+
+def store_rule_of(rule: SignalRule) -> StoreSignalRule | None:
+    """The store-signal rule a scheduler rule was made from (None: a bare rule).
+
+    The scheduler keeps only ``key op threshold``; the key spells the store, zone and
+    signal (``store-1/north/momentum:coffee-daily_median``), so the rule comes back
+    from it for storage and explanations."""
+    key = rule.signal
+    median = key.endswith(MEDIAN_SUFFIX) and rule.value == 0
+    parts = (key[: -len(MEDIAN_SUFFIX)] if median else key).split("/")
+    if len(parts) not in (2, 3):
+        return None
+    raw: dict[str, object] = {
+        "signal": parts[-1], "store": parts[0], "op": rule.op,
+        "value": "daily_median" if median else rule.value,
+    }
+    if len(parts) == 3:
+        raw["zone"] = parts[1]
+    try:
+        parsed = StoreSignalRule.parse(raw)
+    except InvalidInput:
+        return None
+    return parsed if parsed.scheduler_rule() == rule else None
 
 
 @dataclass
@@ -351,6 +385,7 @@ def load_plan(
         row.slot_seconds, row.slots_per_loop = spec.slot_seconds, spec.slots_per_loop
         row.orientation, row.resolution = spec.orientation, spec.resolution
         row.timezone, row.updated_at = spec.timezone, now
+        row.store_id = spec.store
         session.add(row)
     for creative in plan.creatives:
         item = session.get(Creative, creative.id) or Creative(
@@ -406,9 +441,14 @@ def save_campaign(session: Session, spec: CampaignSpec) -> Campaign:
     row.priority, row.share_of_voice = spec.priority, spec.share_of_voice
     row.max_plays_per_hour, row.state = spec.max_plays_per_hour, spec.state
     rule = spec.signal_rule
-    row.signal_rule = (
-        {"signal": rule.signal, "op": rule.op, "value": rule.value} if rule else None
-    )
+    store_rule = store_rule_of(rule) if rule else None
+    if store_rule is not None:
+        row.signal_rule = store_rule.to_dict()
+    else:
+        row.signal_rule = (
+            {"signal": rule.signal, "op": rule.op, "value": rule.value} if rule else None
+        )
+    row.promoted_gtins = list(spec.promoted_gtins) or None
     row.updated_at = utcnow()
     session.add(row)
     session.flush()
@@ -445,13 +485,74 @@ def _iso(value: datetime) -> str:
     return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
-def loop_view(session: Session, screen_id: str, at: datetime) -> dict[str, Any]:
-    """The PROTOCOL.md loop reply for ``screen_id`` at ``at``."""
+def screen_store(screen: ScreenSpec, default_store: str) -> str:
+    """The store whose signals a screen's signal-ruled campaigns read."""
+    return screen.store or default_store
+
+
+SignalSource = Callable[[Iterable[str]], Mapping[str, float]]
+"""Current store signals for some stores (``signage.signals.current_signals``)."""
+
+
+def explain_signal_reasons(
+    loop: Loop, campaigns: Sequence[CampaignSpec], signals: Mapping[str, float]
+) -> Loop:
+    """``loop`` with the matching rule named in the Reason of every included campaign
+    that has a signal rule (the scheduler only explains the rules that keep one out)."""
+    ruled = {c.id: c.signal_rule for c in campaigns if c.signal_rule is not None}
+    included = {r.campaign_id for r in loop.reasons if r.included and r.campaign_id in ruled}
+    if not included:
+        return loop
+    store_rules: dict[str, StoreSignalRule] = {}
+    sentences: dict[str, str] = {}
+    for cid in included:
+        rule = ruled[cid]
+        assert rule is not None
+        store_rule = store_rule_of(rule)
+        if store_rule is None:
+            sentences[cid] = rule.holds(signals)[1]
+        else:
+            store_rules[cid] = store_rule
+    for cid, (_, why) in explain_rules(store_rules, signals).items():
+        store_rule = store_rules[cid]
+        where = store_rule.store + (f"/{store_rule.zone}" if store_rule.zone else "")
+        threshold = store_rule.value
+        value = "its daily median" if isinstance(threshold, str) else f"{threshold:g}"
+        sentences[cid] = f"{store_rule.signal} in {where} {store_rule.op} {value}: {why}"
+    reasons = tuple(
+        replace(r, why=f"{r.why}; {sentences[r.campaign_id]}")
+        if r.campaign_id in sentences and r.included else r
+        for r in loop.reasons
+    )
+    return replace(loop, reasons=reasons)
+
+
+def build_screen_loop(
+    specs: Specs, screen: ScreenSpec, at: datetime, *,
+    signals: SignalSource | None, default_store: str,
+) -> Loop:
+    """The loop of ``screen`` at ``at`` with its store's current signals applied."""
+    values: Mapping[str, float] = (
+        signals([screen_store(screen, default_store)]) if signals is not None else {}
+    )
+    loop = build_loop(screen, specs.campaigns, specs.creatives, at, signals=values)
+    return explain_signal_reasons(loop, specs.campaigns, values)
+
+
+def loop_view(
+    session: Session, screen_id: str, at: datetime, *,
+    signals: SignalSource | None = None, default_store: str = "store-1",
+) -> dict[str, Any]:
+    """The PROTOCOL.md loop reply for ``screen_id`` at ``at``.
+
+    ``signals`` gives the live store signals (read when the request arrives, so a
+    screen switches within one loop of a change); ``reasons`` is an extra field the
+    protocol allows, naming the rule that let each signal-ruled campaign in."""
     specs = load_specs(session)
     screen = specs.screens.get(screen_id)
     if screen is None:
         raise NotFound(f"no screen {screen_id!r}")
-    loop = build_loop(screen, specs.campaigns, specs.creatives, at)
+    loop = build_screen_loop(specs, screen, at, signals=signals, default_store=default_store)
     slots = []
     for slot in loop.slots:
         row = specs.creative_rows.get(slot.creative_id) if slot.creative_id else None
@@ -471,6 +572,11 @@ def loop_view(session: Session, screen_id: str, at: datetime) -> dict[str, Any]:
         "slot_seconds": loop.slot_seconds,
         "loop_index": loop.index,
         "slots": slots,
+        "reasons": [
+            {"campaign_id": r.campaign_id, "included": r.included, "slots": r.slots,
+             "why": r.why}
+            for r in loop.reasons
+        ],
     }
 
 
@@ -587,7 +693,8 @@ def validate_campaign(session: Session, raw: object, *, timezone: str) -> Campai
         "screens": [
             {"id": s.id, "zone": s.zone, "groups": sorted(s.groups),
              "slot_seconds": s.slot_seconds, "slots_per_loop": s.slots_per_loop,
-             "orientation": s.orientation, "resolution": s.resolution}
+             "orientation": s.orientation, "resolution": s.resolution,
+             **({"store": s.store} if s.store else {})}
             for s in specs.screens.values()
         ],
         "creatives": [
@@ -668,12 +775,21 @@ def _same_shape(a: Loop, b: Loop) -> bool:
     ] == [s.campaign_id for s in b.slots]
 
 
-def timeline(session: Session, screen_id: str, day: date) -> dict[str, Any]:
-    """What plays on ``screen_id`` on local ``day``: runs of alike loops, each explained."""
+def timeline(
+    session: Session, screen_id: str, day: date, *,
+    signals: SignalSource | None = None, default_store: str = "store-1",
+) -> dict[str, Any]:
+    """What plays on ``screen_id`` on local ``day``: runs of alike loops, each explained.
+
+    Signal-ruled campaigns are judged on the store's signals as they are now (the
+    only ones known), so the timeline shows what the screen would play right now."""
     specs = load_specs(session)
     screen = specs.screens.get(screen_id)
     if screen is None:
         raise NotFound(f"no screen {screen_id!r}")
+    values: Mapping[str, float] = (
+        signals([screen_store(screen, default_store)]) if signals is not None else {}
+    )
     tz = ZoneInfo(screen.timezone)
     runs: list[dict[str, Any]] = []
     current: list[Loop] = []
@@ -712,7 +828,8 @@ def timeline(session: Session, screen_id: str, day: date) -> dict[str, Any]:
         })
         current.clear()
 
-    for loop in loops_for_day(screen, specs.campaigns, specs.creatives, day):
+    for built in loops_for_day(screen, specs.campaigns, specs.creatives, day, signals=values):
+        loop = explain_signal_reasons(built, specs.campaigns, values)
         if current and not _same_shape(current[-1], loop):
             close()
         current.append(loop)

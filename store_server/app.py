@@ -155,6 +155,9 @@ def create_served_app() -> FastAPI:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    from signage.app import create_signage_app, start_signage_signals
+
+    signage_app = create_signage_app(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -167,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from store_server.signals.publisher import start_signal_publisher
 
         store_signals = start_signal_publisher(state)
+        signage_signals = start_signage_signals(signage_app, state.events)  # for the screens
         restore_signals = _drain_on_signals(state)
         try:
             yield
@@ -174,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             restore_signals()
             if store_signals is not None:
                 store_signals.cancel()
+            signage_signals.cancel()
             expiry.cancel()
             await state.events.stop()
             state.close()
@@ -276,9 +281,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
 
     app.mount("/static/checkout", StaticFiles(directory=checkout_static), name="checkout-static")
-    from signage.app import create_signage_app
-
-    app.mount("/signage", create_signage_app(settings))
+    app.mount("/signage", signage_app)
     return app
 
 

@@ -44,6 +44,7 @@ class ScreenSpec:
     timezone: str
     orientation: str = "landscape"
     resolution: str = "1920x1080"
+    store: str | None = None  # whose store signals its signal-ruled campaigns read
 
     @property
     def loop_seconds(self) -> int:
@@ -165,6 +166,8 @@ class CampaignSpec:
     max_plays_per_hour: int | None
     state: CampaignState = "booked"
     signal_rule: SignalRule | None = None
+    # GTIN-14s the campaign advertises: attribution counts their scans (not the scheduler)
+    promoted_gtins: tuple[str, ...] = ()
 
     def slots_booked(self, slots_per_loop: int) -> int:
         """Slots per loop the share of voice asks for (guaranteed ones get at least 1).

@@ -47,6 +47,7 @@ from signage.scheduling.model import (
     Targets,
 )
 from store_server.errors import InvalidInput
+from store_server.pricing.gs1 import is_valid_gtin, normalize_gtin
 
 MAX_PROBLEMS = 1000
 MAX_ID = 200
@@ -61,11 +62,11 @@ _OPS = (">", ">=", "<", "<=")
 
 _ROOT_KEYS = {"timezone", "screens", "creatives", "campaigns"}
 _SCREEN_KEYS = {"id", "zone", "groups", "slot_seconds", "slots_per_loop", "orientation",
-                "resolution"}
+                "resolution", "store"}
 _CREATIVE_KEYS = {"id", "media", "duration_s", "sha256", "kind"}
 _CAMPAIGN_KEYS = {"id", "advertiser", "category", "creatives", "start", "end", "days",
                   "dayparts", "targets", "priority", "share_of_voice", "max_plays_per_hour",
-                  "state", "signal_rule"}
+                  "state", "signal_rule", "promoted_gtins"}
 _TARGET_KEYS = {"zones", "groups", "screens"}
 _RULE_KEYS = {"signal", "op", "value"}
 
@@ -313,6 +314,11 @@ def _screens(read: _Reader, root: dict[str, Any], timezone: str) -> dict[str, Sc
             read.p.add(f"{path}.resolution",
                        f"must look like 1920x1080, got {_show(resolution)}")
             resolution = None
+        store = obj.get("store")
+        if store is not None:
+            store = read.string(store, f"{path}.store")
+            if store is None:
+                continue
         if None in (sid, zone, groups, slot_seconds, slots, orientation, resolution):
             continue
         screens[cast(str, sid)] = ScreenSpec(
@@ -324,6 +330,7 @@ def _screens(read: _Reader, root: dict[str, Any], timezone: str) -> dict[str, Sc
             timezone=timezone,
             orientation=cast(str, orientation),
             resolution=cast(str, resolution),
+            store=store,
         )
     return screens
 
@@ -425,6 +432,7 @@ def _campaigns(
         if state not in STATES:
             read.p.add(f"{path}.state", f"must be one of {', '.join(STATES)}, got {_show(state)}")
         rule = _signal_rule(read, obj, path)
+        promoted = _promoted_gtins(read, obj, path)
         if len(read.p.items) + read.p.dropped != before or cid is None or cid in campaigns:
             continue
         campaign = CampaignSpec(
@@ -442,6 +450,7 @@ def _campaigns(
             max_plays_per_hour=cap,
             state=state,
             signal_rule=rule,
+            promoted_gtins=promoted,
         )
         _check_lengths(read, campaign, path, screens, creatives)
         campaigns[cid] = campaign
@@ -556,10 +565,27 @@ def _targets(read: _Reader, obj: dict[str, Any], path: str, screens: dict[str, S
 
 
 def _signal_rule(read: _Reader, obj: dict[str, Any], path: str) -> SignalRule | None:
+    """A campaign's store-signal rule.
+
+    With a ``store`` it is a store-signal rule (``signage.signals.rules``: e.g.
+    ``momentum:coffee`` of ``store-1`` above its ``daily_median``), turned into the
+    scheduler's rule over the key the signal board fills in. Without one it is the
+    original bare form ``{"signal", "op", "value"}`` over a signal named as is.
+    """
     value = obj.get("signal_rule")
     if value is None:
         return None
     here = f"{path}.signal_rule"
+    if isinstance(value, dict) and "store" in value:
+        # imported here: signage.signals imports this package
+        from signage.signals.rules import StoreSignalRule
+
+        try:
+            return StoreSignalRule.parse(value).scheduler_rule()
+        except InvalidInput as exc:
+            for problem in cast(list[str], exc.details.get("problems") or [exc.message]):
+                read.p.add(here, problem)
+            return None
     rule = read.obj(value, here, _RULE_KEYS)
     if rule is None:
         return None
@@ -574,6 +600,23 @@ def _signal_rule(read: _Reader, obj: dict[str, Any], path: str) -> SignalRule | 
     if signal is None or op not in _OPS:
         return None
     return SignalRule(signal=signal, op=op, value=float(threshold))
+
+
+def _promoted_gtins(read: _Reader, obj: dict[str, Any], path: str) -> tuple[str, ...]:
+    """The GTINs a campaign advertises (optional), as the catalog's GTIN-14s."""
+    items = read.strings(obj, "promoted_gtins", path)
+    if not items:
+        return ()
+    out: list[str] = []
+    for j, code in enumerate(items):
+        if not code.isdigit() or len(code) not in (8, 12, 13, 14) or not is_valid_gtin(code):
+            read.p.add(f"{path}.promoted_gtins[{j}]",
+                       f"must be a GTIN-8/12/13/14 with its check digit, got {_show(code)}")
+            continue
+        gtin = normalize_gtin(code)
+        if gtin not in out:
+            out.append(gtin)
+    return tuple(out)
 
 
 def _check_lengths(read: _Reader, campaign: CampaignSpec, path: str,

@@ -21,6 +21,7 @@ from store_server.checkout.routes import staff_actor
 from store_server.checkout.service import Actor
 from store_server.deps import SESSION_COOKIE, StateDep
 from store_server.errors import CaddieError, Forbidden, Unauthorized
+from store_server.offers.service import promotions_for_basket
 from store_server.state import ServerState
 
 HERE = Path(__file__).resolve().parent
@@ -128,7 +129,8 @@ async def queue_page(request: Request, state: StateDep) -> Response:
 def _panel_context(state: ServerState, basket_id: str, actor: Actor) -> Any:
     def job(session: Session) -> dict[str, Any]:
         basket = service.get_basket(session, basket_id, actor)
-        view = service.detail(session, basket, state.promotions.get(session))
+        promotions = promotions_for_basket(session, basket_id, state.promotions.get(session))
+        view = service.detail(session, basket, promotions)
         if view["handoff"] is not None:
             payload = view["handoff"]["pos_payload"]
             view["handoff"]["qr_svg"] = receipts.qr_svg(payload)

@@ -61,6 +61,8 @@ from store_server.deps import (
 )
 from store_server.devices import service as devices
 from store_server.errors import CaddieError, Forbidden, NotFound, Unauthorized
+from store_server.offers.service import promotions_for_basket
+from store_server.pricing.promotions import Promotion
 from store_server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,12 @@ async def _publish(state: ServerState, event: str, basket: dict[str, Any]) -> No
     )
 
 
+def _promotions(state: ServerState, session: Session, basket_id: str) -> list[Promotion]:
+    """The store's promotions plus the offers the shopper accepted on this basket, so
+    the till prices a basket exactly as the handheld showed it."""
+    return promotions_for_basket(session, basket_id, state.promotions.get(session))
+
+
 async def _change(
     state: ServerState, event: str, basket_id: str, actor: Actor, work: Any
 ) -> dict[str, Any]:
@@ -105,7 +113,7 @@ async def _change(
     def job(session: Session) -> dict[str, Any]:
         work(session)
         basket = service.get_basket(session, basket_id, actor)
-        return service.detail(session, basket, state.promotions.get(session))
+        return service.detail(session, basket, _promotions(state, session, basket_id))
 
     view = await state.run_db(job)
     await _publish(state, event, view)
@@ -128,7 +136,7 @@ async def get_basket(basket_id: str, user: CurrentStaff, state: StateDep) -> dic
 
     def job(session: Session) -> dict[str, Any]:
         basket = service.get_basket(session, basket_id, actor)
-        return service.detail(session, basket, state.promotions.get(session))
+        return service.detail(session, basket, _promotions(state, session, basket_id))
 
     return await state.run_db(job)
 
@@ -174,7 +182,7 @@ async def add_line(
             note=body.note,
             actor=actor,
             layouts=state.layouts,
-            promotions=state.promotions.get(session),
+            promotions=_promotions(state, session, basket_id),
         )
 
     return await _change(state, "checkout.line_added", basket_id, actor, work)
@@ -197,7 +205,7 @@ async def remove_line(
             reason=body.reason,
             note=body.note,
             actor=actor,
-            promotions=state.promotions.get(session),
+            promotions=_promotions(state, session, basket_id),
         )
 
     return await _change(state, "checkout.line_removed", basket_id, actor, work)
@@ -219,7 +227,7 @@ async def resolve_extra(
             resolution=body.resolution,
             actor=actor,
             layouts=state.layouts,
-            promotions=state.promotions.get(session),
+            promotions=_promotions(state, session, basket_id),
         )
 
     return await _change(state, "checkout.extra_resolved", basket_id, actor, work)
@@ -244,7 +252,7 @@ async def release(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[s
 
     def work(session: Session) -> dict[str, Any]:
         handoff = service.release(
-            session, basket_id, actor=actor, promotions=state.promotions.get(session)
+            session, basket_id, actor=actor, promotions=_promotions(state, session, basket_id)
         )
         basket = service.get_basket(session, basket_id, actor)
         return {

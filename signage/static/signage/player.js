@@ -2,8 +2,10 @@
 //
 // * The slot on air at instant t is position floor((t mod L) / slot) of the loop that
 //   started at floor(t / L) * L (L = loop length), so screens side by side agree.
-// * Loops are fetched ahead (the current one and the next). When the server is
-//   unreachable the newest loop we have is played forward in time: a loop repeats.
+// * Loop n+1 is fetched during the last slot of loop n, not earlier: loops are built
+//   from live store signals when asked for, so fetching late lets a signal change
+//   reach the screen within one loop. A loop once fetched is never fetched again. When
+//   the server is unreachable the newest loop we have is played forward in time.
 // * Creatives are kept in the Cache API (and as blob URLs in memory), so playback
 //   needs no network; a service worker also caches this page and its scripts.
 // * Never black: the built-in fallback image sits under every creative and shows
@@ -44,7 +46,8 @@
     failed: new Map(),      // media url -> time of last failure
     fetching: false,
     flushing: false,
-    nextFetchAt: 0,
+    retryAt: 0,             // after a failed fetch, wait until then
+    fetches: [],            // recent loop fetches: which loop, when (for tests, status)
     imgTurn: 0,
   };
 
@@ -143,26 +146,36 @@
     return response.json();
   }
 
+  // The instant whose loop we still need: the loop on air if we lack it, else the
+  // next one once the last slot of the one on air has begun; null when nothing is due.
+  function dueAt(now) {
+    const on = loopAt(now);
+    if (!on || !st.loops.has(on.start)) return now;
+    const loop = on.loop;
+    const lastSlot = loop._end - loop.slot_seconds * 1000;
+    if (now >= lastSlot && !st.loops.has(loop._end)) return loop._end;
+    return null;
+  }
+
   async function refresh() {
-    if (st.fetching) return;
+    if (st.fetching || Date.now() < st.retryAt) return;
+    const at = dueAt(Date.now());
+    if (at === null) return;
     st.fetching = true;
     try {
-      const now = Date.now();
-      const current = await fetchLoop(now);
-      remember(current);
-      prefetch(current);
-      const next = await fetchLoop(Date.parse(current.valid_until));
-      remember(next);
-      prefetch(next);
+      const loop = await fetchLoop(at);
+      remember(loop);
+      prefetch(loop);
       st.online = true;
       st.lastFetchOk = new Date().toISOString();
+      st.fetches.push({ at: new Date(at).toISOString(), fetched_at: new Date().toISOString() });
+      if (st.fetches.length > 50) st.fetches.shift();
     } catch (e) {
       st.online = false;
       st.lastError = String(e && e.message || e);
+      st.retryAt = Date.now() + 2000;
     } finally {
       st.fetching = false;
-      const len = st.latest ? loopLength(st.latest) : 10000;
-      st.nextFetchAt = Date.now() + Math.min(60000, Math.max(1000, len / 2));
     }
   }
 
@@ -216,7 +229,7 @@
 
   async function tick() {
     const now = Date.now();
-    if (now >= st.nextFetchAt) refresh();
+    refresh();
     const on = loopAt(now);
     if (!on) { hideAll(null); return; }
     const slotMs = on.loop.slot_seconds * 1000;
@@ -305,6 +318,7 @@
       };
     },
     history: function () { return st.history.slice(); },
+    fetches: function () { return st.fetches.slice(); },
     flush: flush,
     refresh: refresh,
   };
