@@ -23,10 +23,13 @@ def test_demo_runs_the_whole_system(tmp_path: Path) -> None:
     for name in ("staff console", "operator console", "screen player S-01", "screen player S-02",
                  "API docs", "metrics"):
         assert re.search(rf"{name}:\s+http://127\.0\.0\.1:{port}/", out), name
-    assert re.search(r"login demo-staff / \S+", out) and re.search(r"login demo-operator / \S+", out)
+    assert re.search(r"login demo-staff / \S+", out)
+    assert re.search(r"login demo-operator / \S+", out)
 
     db = sqlite3.connect(tmp_path / "caddie-demo.db")
-    priced = db.execute("SELECT count(*), min(total_cents) FROM basket WHERE item_count > 0").fetchone()
+    priced = db.execute(
+        "SELECT count(*), min(total_cents) FROM basket WHERE item_count > 0"
+    ).fetchone()
     assert priced[0] >= 2 and priced[1] > 0  # baskets were priced from decoded frames
     lines = db.execute("SELECT count(*) FROM basket_line WHERE line_total_cents > 0").fetchone()[0]
     assert lines >= 10
