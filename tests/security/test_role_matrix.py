@@ -173,6 +173,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/signage/console/campaigns"): Rule(OPERATORS),
     ("GET", "/signage/console/screens/{screen_id}/timeline"): Rule(OPERATORS),
     ("GET", "/signage/console/reports"): Rule(OPERATORS),
+    ("GET", "/signage/console/attribution"): Rule(OPERATORS),
     ("GET", "/signage/api/screens"): Rule(OPERATORS),
     ("GET", "/signage/api/creatives"): Rule(OPERATORS),
     ("POST", "/signage/api/creatives"): Rule(OPERATORS),
@@ -182,6 +183,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/signage/api/screens/{screen_id}/timeline"): Rule(OPERATORS),
     ("GET", "/signage/api/reports"): Rule(OPERATORS),
     ("GET", "/signage/api/reports.csv"): Rule(OPERATORS),
+    ("GET", "/signage/api/attribution/{campaign_id}.json"): Rule(OPERATORS),
+    ("GET", "/signage/api/attribution/{campaign_id}.csv"): Rule(OPERATORS),
+    ("GET", "/signage/api/attribution/{campaign_id}/series.csv"): Rule(OPERATORS),
 }
 
 # Path parameters that make an allowed caller reach the endpoint's own logic; the device
@@ -195,6 +199,7 @@ DEFAULT_PARAMS = {
     "scan_id": "1",
     "code": "NO-SUCH-HANDOFF",
     "screen_id": "S-1",
+    "campaign_id": "K-MATRIX",
 }
 
 
