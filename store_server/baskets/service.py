@@ -464,13 +464,11 @@ def snapshot(
         "item_count": item_count,
         "updated_at": at,
     }
-    if not persist:
-        pass
-    elif isinstance(basket, Basket):
+    if persist and isinstance(basket, Basket):
         for key, value in totals.items():
             setattr(basket, key, value)
         session.add(basket)
-    else:
+    elif persist:
         session.connection().execute(_UPDATE_TOTALS, {"p_id": basket.id, **totals})
         basket.updated_at = at
     return {
