@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 import websockets
+from biip.checksums import gs1_standard_check_digit
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -35,8 +36,7 @@ SCANS_PER_BASKET = 30
 
 
 def ean13(body12: str) -> str:
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body12)))
-    return body12 + str((10 - total % 10) % 10)
+    return body12 + str(gs1_standard_check_digit(body12))
 
 
 def catalog_csv(path: Path, products: int, rng: random.Random) -> list[str]:

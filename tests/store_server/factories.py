@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from biip.checksums import gs1_standard_check_digit
 from sqlalchemy.engine import Engine
 
 from store_server.catalog.service import ProductRecord, replace_promotions, upsert_products
@@ -16,9 +17,7 @@ from store_server.pricing.promotions import Promotion
 
 def gtin14(body: str) -> str:
     """Complete a 13-digit body with its GS1 mod-10 check digit."""
-    digits = [int(c) for c in body]
-    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
-    return body + str((10 - total % 10) % 10)
+    return body + str(gs1_standard_check_digit(body))
 
 
 @dataclass(frozen=True)
