@@ -14,7 +14,7 @@ import json
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, Request, UploadFile
 from fastapi.responses import Response
 from sqlmodel import col, select
 
@@ -283,38 +283,38 @@ def _download(body: str, media_type: str, name: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.get("/api/attribution/{campaign_id}.json")
-def attribution_json(
-    campaign_id: str, state: StateDep, session: SessionDep, user: CurrentOperator,
+def requested_report(
+    campaign_id: str,
+    state: StateDep,
+    session: SessionDep,
+    user: CurrentOperator,
     start: Annotated[str | None, Query(alias="from")] = None,
     end: Annotated[str | None, Query(alias="to")] = None,
-) -> Response:
+) -> AttributionReport:
+    """The report an export route asks for (operator role; ``from``/``to`` dates)."""
+    return attribution_for(session, state, campaign_id, start, end)
+
+
+ReportDep = Annotated[AttributionReport, Depends(requested_report)]
+
+
+@router.get("/api/attribution/{campaign_id}.json")
+def attribution_json(campaign_id: str, report: ReportDep) -> Response:
     """Uplift, its interval, offer acceptance and incremental revenue, as JSON."""
-    report = attribution_for(session, state, campaign_id, start, end)
     return _download(report_to_json(report), "application/json",
                      f"attribution-{_safe(campaign_id)}.json")
 
 
 @router.get("/api/attribution/{campaign_id}.csv")
-def attribution_csv(
-    campaign_id: str, state: StateDep, session: SessionDep, user: CurrentOperator,
-    start: Annotated[str | None, Query(alias="from")] = None,
-    end: Annotated[str | None, Query(alias="to")] = None,
-) -> Response:
+def attribution_csv(campaign_id: str, report: ReportDep) -> Response:
     """The summary row of the report (``reports_to_csv``)."""
-    report = attribution_for(session, state, campaign_id, start, end)
     return _download(reports_to_csv([report]), "text/csv; charset=utf-8",
                      f"attribution-{_safe(campaign_id)}.csv")
 
 
 @router.get("/api/attribution/{campaign_id}/series.csv")
-def attribution_series_csv(
-    campaign_id: str, state: StateDep, session: SessionDep, user: CurrentOperator,
-    start: Annotated[str | None, Query(alias="from")] = None,
-    end: Annotated[str | None, Query(alias="to")] = None,
-) -> Response:
+def attribution_series_csv(campaign_id: str, report: ReportDep) -> Response:
     """The chart's hourly plays, scans and expected scans."""
-    report = attribution_for(session, state, campaign_id, start, end)
     return _download(series_to_csv(report), "text/csv; charset=utf-8",
                      f"attribution-{_safe(campaign_id)}-hourly.csv")
 
