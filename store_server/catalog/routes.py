@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,18 +48,12 @@ class ProductBody(BaseModel):
     sold_by: str = Field(default="unit", pattern=r"^(unit|weight)$")
 
 
+def _as_public(product: service.PricedProduct) -> ProductPublic:
+    return ProductPublic(**asdict(product))
+
+
 def _public(session: Any, gtin: str) -> ProductPublic:
-    p = service.get_product(session, gtin)
-    return ProductPublic(
-        gtin=p.gtin,
-        name=p.name,
-        category=p.category,
-        tax_rate=p.tax_rate,
-        age_restricted=p.age_restricted,
-        sold_by=p.sold_by,
-        price_cents=p.price_cents,
-        currency=p.currency,
-    )
+    return _as_public(service.get_product(session, gtin))
 
 
 @router.get("/catalog/products", response_model=ProductPage)
@@ -78,19 +73,7 @@ def list_products(
     total = session.exec(count).one()
     rows = session.exec(query.order_by(col(Product.gtin)).offset(offset).limit(limit)).all()
     priced = service.find_products(session, [r.gtin for r in rows], at=utcnow())
-    items = [
-        ProductPublic(
-            gtin=p.gtin,
-            name=p.name,
-            category=p.category,
-            tax_rate=p.tax_rate,
-            age_restricted=p.age_restricted,
-            sold_by=p.sold_by,
-            price_cents=p.price_cents,
-            currency=p.currency,
-        )
-        for p in (priced[r.gtin] for r in rows if r.gtin in priced)
-    ]
+    items = [_as_public(priced[r.gtin]) for r in rows if r.gtin in priced]
     return ProductPage(total=total, items=items)
 
 

@@ -38,29 +38,11 @@ def find_products(
     """Products among ``gtins`` with the price in force at ``at`` (newest not in the future)."""
     if not gtins:
         return {}
-    products = session.exec(select(Product).where(col(Product.gtin).in_(list(gtins)))).all()
-    if not products:
-        return {}
     found: dict[str, PricedProduct] = {}
-    for product in products:
-        price = session.exec(
-            select(ProductPrice.price_cents)
-            .where(ProductPrice.gtin == product.gtin, ProductPrice.effective_from <= at)
-            .order_by(col(ProductPrice.effective_from).desc())
-            .limit(1)
-        ).first()
-        if price is None:
-            continue  # listed but not on sale yet
-        found[product.gtin] = PricedProduct(
-            gtin=product.gtin,
-            name=product.name,
-            category=product.category,
-            tax_rate=product.tax_rate,
-            age_restricted=product.age_restricted,
-            sold_by=product.sold_by,
-            currency=product.currency,
-            price_cents=price,
-        )
+    for gtin, cached in _load_schedules(session, gtins).items():
+        priced = _price_at(cached, at)
+        if priced is not None:  # None: listed but not on sale yet
+            found[gtin] = priced
     return found
 
 
