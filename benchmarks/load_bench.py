@@ -54,6 +54,21 @@ def catalog_csv(path: Path, products: int, rng: random.Random) -> list[str]:
     return codes
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
 def free_port() -> int:
     import socket
 
@@ -83,6 +98,11 @@ class Result:
     unacked: int = 0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    server_cpu: float = 0.0  # CPU seconds the server process used during the run
+
+    @property
+    def cpu_ms_per_scan(self) -> float:
+        return self.server_cpu * 1000 / self.scans if self.scans else float("nan")
 
     def pct(self, p: float) -> float:
         if not self.latencies:
@@ -167,8 +187,10 @@ async def drive(
     devices: list[tuple[str, str]],
     codes: list[str],
     seconds: float,
+    server_pid: int,
 ) -> tuple[Result, dict[str, int]]:
     result = Result(label)
+    cpu_before = cpu_seconds([server_pid])
     acked: dict[str, int] = {}
     per = len(devices) // handhelds
     start = time.monotonic()
@@ -182,6 +204,7 @@ async def drive(
         )
     )
     result.seconds = time.monotonic() - start
+    result.server_cpu = cpu_seconds([server_pid]) - cpu_before
     return result, acked
 
 
@@ -261,9 +284,11 @@ def main() -> None:
                 devices,
                 codes,
                 args.seconds,
+                echo.pid,
             )
         )
         asyncio.run(warm_up(f"ws://127.0.0.1:{caddie_port}/ws/handheld", warm_devices, codes))
+        print(f"timed run against caddie serve (pid {server.pid})", flush=True)
         caddie, acked = asyncio.run(
             drive(
                 "caddie serve (SQLite)",
@@ -272,6 +297,7 @@ def main() -> None:
                 devices,
                 codes,
                 args.seconds,
+                server.pid,
             )
         )
     finally:
@@ -302,20 +328,21 @@ def main() -> None:
     )
     header = (
         f"{'server':<24}{'scans/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}"
-        f"{'errors':>8}{'unacked':>9}"
+        f"{'errors':>8}{'unacked':>9}{'CPU ms/scan':>13}"
     )
     print(header)
     print("-" * len(header))
     for r in (baseline, caddie):
         print(
             f"{r.label:<24}{r.rate:>10.0f}{r.pct(50):>9.1f}{r.pct(99):>9.1f}{r.pct(99.9):>10.1f}"
-            f"{r.errors:>8}{r.unacked:>9}"
+            f"{r.errors:>8}{r.unacked:>9}{r.cpu_ms_per_scan:>13.3f}"
         )
     print("-" * len(header))
     print(
         f"{'ratio caddie / echo':<24}{caddie.rate / baseline.rate:>10.2f}"
         f"{caddie.pct(50) / baseline.pct(50):>9.2f}{caddie.pct(99) / baseline.pct(99):>9.2f}"
         f"{caddie.pct(99.9) / baseline.pct(99.9):>10.2f}"
+        f"{'':>17}{caddie.cpu_ms_per_scan / baseline.cpu_ms_per_scan:>13.2f}"
     )
     print(
         f"\nacknowledged scans {caddie.scans}, units stored in {baskets} baskets: {stored} "

@@ -36,11 +36,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from load_bench import SCANS_PER_BASKET, catalog_csv, free_port, wait_healthy  # noqa: E402
+from load_bench import (  # noqa: E402
+    SCANS_PER_BASKET,
+    catalog_csv,
+    cpu_seconds,
+    free_port,
+    wait_healthy,
+)
 
 PG_ADMIN_URL = os.environ.get("CADDIE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CADDIE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- client side
@@ -154,17 +159,6 @@ class Result:
     @property
     def rate(self) -> float:
         return self.scans / self.seconds if self.seconds else 0.0
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
 
 
 def postgres_pids() -> list[int]:

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(default=50.0, gt=0)
     rate_limit_burst: int = Field(default=100, gt=0)
     max_frame_bytes: int = 64 * 1024
+    # Handheld requests applied in one transaction at most (group commit; see
+    # store_server/group_commit.py). 1 turns batching off.
+    group_commit_max: int = Field(default=64, ge=1, le=1000)
     # permessage-deflate on the handheld socket: replies are a few kB on a store LAN, and
     # compressing each one costs the server more CPU than the bytes it saves.
     ws_compression: bool = False

@@ -20,6 +20,7 @@ from store_server.checkout.audit_policy import AuditPolicy
 from store_server.config import Settings
 from store_server.db import is_sqlite, make_engine, session_scope
 from store_server.events import EventBus, make_event_bus
+from store_server.group_commit import GroupCommitter
 from store_server.pricing.variable_measure import DEFAULT_LAYOUTS, VariableMeasureLayout
 
 T = TypeVar("T")
@@ -60,6 +61,17 @@ class ServerState:
     handhelds: set[Any] = field(default_factory=set)
     draining: bool = False
     drain_task: asyncio.Task[None] | None = None
+    committer: GroupCommitter = field(init=False)
+
+    def __post_init__(self) -> None:
+        sqlite = self.engine.dialect.name == "sqlite"
+        self.committer = GroupCommitter(
+            self.engine,
+            self.executor,
+            max_batch=self.settings.group_commit_max,
+            # SQLite has one writer; PostgreSQL overlaps transactions on several threads.
+            max_in_flight=1 if sqlite else 4,
+        )
 
     @classmethod
     def build(cls, settings: Settings) -> ServerState:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, insert, update
 from sqlmodel import Session, col, select
@@ -204,7 +204,6 @@ _CURRENT_ROW = (
     )
     .order_by(BASKET_TABLE.c.created_at.desc())
     .limit(1)
-    .with_for_update()
 )
 
 
@@ -232,7 +231,10 @@ class BasketRow:
 
 
 def changeable_basket_row(session: Session, device_id: str) -> BasketRow:
-    """The device's open basket (locked for this transaction), for scans and removals."""
+    """The device's open basket, for scans and removals. The row is not locked: the scan
+    path writes it only if its ``updated_at`` is unchanged (optimistic), and takes its
+    locks in one order — request log, then basket — so two processes serving one
+    device cannot deadlock."""
     row = session.connection().execute(_CURRENT_ROW, {"device_id": device_id}).first()
     if row is None:
         raise NoBasket("no open basket on this device; send start with a loyalty card")
@@ -270,6 +272,26 @@ class LineRecord:
     line_total_cents: int
     tax_rate: str
     age_restricted: bool
+
+    # The pricing input and the protocol view of a line are built once per record: the
+    # scan path prices every line of the basket on every scan, and a record that changes
+    # is cloned first (see plan_add), so these never go stale.
+    def priced(self) -> PricedLine:
+        cached: PricedLine | None = self.__dict__.get("_priced")
+        if cached is None:
+            cached = self.__dict__["_priced"] = _priced_line(self)
+        return cached
+
+    def view(self) -> dict[str, Any]:
+        cached: dict[str, Any] | None = self.__dict__.get("_view")
+        if cached is None:
+            cached = self.__dict__["_view"] = line_view(self)
+        return cached
+
+    def set_id(self, line_id: int) -> None:
+        """The id the database gave a new line (the cached pricing input names it)."""
+        self.id = line_id
+        self.__dict__.pop("_priced", None)
 
     def clone(self) -> LineRecord:
         return LineRecord(
@@ -318,6 +340,105 @@ def _line_total(line: LineRecord) -> int:
     return line.unit_price_cents * line.qty
 
 
+@dataclass
+class LineChange:
+    """One write to ``basket_line``: ``insert`` (the record's id is set once written),
+    ``update`` (qty and total) or ``delete``."""
+
+    kind: str
+    line: LineRecord
+
+
+def plan_add(
+    lines: Sequence[LineRecord], basket_id: str, item: PricedItem, *, qty: int
+) -> tuple[list[LineRecord], LineChange]:
+    """The lines after adding a priced scan, as a new list (the given records are left
+    as they were, so a cached basket survives a rolled-back transaction). Plain items at
+    the same price merge into one line."""
+    if not item.fixed_value:
+        for index, line in enumerate(lines):
+            if (
+                line.gtin == item.gtin
+                and line.scanned_gtin == item.scanned_gtin
+                and line.unit_price_cents == item.unit_price_cents
+                and line.weight_g is None
+            ):
+                merged = line.clone()
+                merged.qty += qty
+                merged.line_total_cents = _line_total(merged)
+                return [*lines[:index], merged, *lines[index + 1 :]], LineChange("update", merged)
+    added = LineRecord(
+        id=0,
+        basket_id=basket_id,
+        gtin=item.gtin,
+        scanned_gtin=item.scanned_gtin,
+        name=item.name,
+        category=item.category,
+        qty=qty,
+        unit_price_cents=item.unit_price_cents,
+        weight_g=item.weight_g,
+        line_total_cents=item.line_total_cents,
+        tax_rate=item.tax_rate,
+        age_restricted=item.age_restricted,
+    )
+    return [*lines, added], LineChange("insert", added)
+
+
+def plan_remove(
+    lines: Sequence[LineRecord], item: PricedItem, *, qty: int
+) -> tuple[list[LineRecord], list[LineChange], LineRecord]:
+    """The lines after taking ``qty`` units out, newest lines first (NotInBasket when the
+    basket holds fewer), the writes that does, and the last line touched."""
+    candidates = [
+        index
+        for index, line in enumerate(lines)
+        if line.gtin == item.gtin
+        and (
+            not item.fixed_value
+            or (line.weight_g == item.weight_g and line.unit_price_cents == item.unit_price_cents)
+        )
+    ]
+    available = sum(lines[i].qty for i in candidates)
+    if available < qty:
+        raise NotInBasket(f"the basket holds {available} of {item.name}, cannot remove {qty}")
+    result: list[LineRecord | None] = list(lines)
+    changes: list[LineChange] = []
+    remaining = qty
+    touched = lines[candidates[-1]]
+    for index in reversed(candidates):
+        if remaining == 0:
+            break
+        line = lines[index].clone()
+        take = min(line.qty, remaining)
+        remaining -= take
+        line.qty -= take
+        touched = line
+        if line.qty == 0:
+            result[index] = None
+            changes.append(LineChange("delete", line))
+        else:
+            line.line_total_cents = _line_total(line)
+            result[index] = line
+            changes.append(LineChange("update", line))
+    return [line for line in result if line is not None], changes, touched
+
+
+def write_changes(session: Session, changes: Sequence[LineChange]) -> None:
+    connection = session.connection()
+    for change in changes:
+        line = change.line
+        if change.kind == "update":
+            connection.execute(
+                _UPDATE_LINE, {"p_id": line.id, "p_qty": line.qty, "p_total": line.line_total_cents}
+            )
+        elif change.kind == "delete":
+            connection.execute(_DELETE_LINE, {"p_id": line.id})
+        else:
+            values = {name: getattr(line, name) for name in _LINE_FIELDS if name != "id"}
+            result = connection.execute(_INSERT_LINE, {"added_at": utcnow(), **values})
+            line.set_id(result.inserted_primary_key[0])
+
+
 def add_item(
     session: Session,
     basket: Basket | BasketRow,
@@ -326,43 +447,15 @@ def add_item(
     qty: int,
     lines: list[LineRecord] | None = None,
 ) -> LineRecord:
-    """Add a priced scan; plain items at the same price merge into one line.
-
-    ``lines`` (the basket's current lines) is updated in place when given."""
+    """Add a priced scan and write it; ``lines`` is updated in place when given."""
     if lines is None:
         lines = basket_lines(session, basket.id)
-    if not item.fixed_value:
-        for line in lines:
-            if (
-                line.gtin == item.gtin
-                and line.scanned_gtin == item.scanned_gtin
-                and line.unit_price_cents == item.unit_price_cents
-                and line.weight_g is None
-            ):
-                line.qty += qty
-                line.line_total_cents = _line_total(line)
-                session.connection().execute(
-                    _UPDATE_LINE,
-                    {"p_id": line.id, "p_qty": line.qty, "p_total": line.line_total_cents},
-                )
-                return line
-    values = {
-        "basket_id": basket.id,
-        "gtin": item.gtin,
-        "scanned_gtin": item.scanned_gtin,
-        "name": item.name,
-        "category": item.category,
-        "qty": qty,
-        "unit_price_cents": item.unit_price_cents,
-        "weight_g": item.weight_g,
-        "line_total_cents": item.line_total_cents,
-        "tax_rate": item.tax_rate,
-        "age_restricted": item.age_restricted,
-    }
-    result = session.connection().execute(_INSERT_LINE, {"added_at": utcnow(), **values})
-    line = LineRecord(id=result.inserted_primary_key[0], **values)
-    lines.append(line)
-    return line
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    new_lines, change = plan_add(lines, basket.id, item, qty=qty)
+    write_changes(session, [change])
+    lines[:] = new_lines
+    return change.line
 
 
 def remove_item(
@@ -373,39 +466,14 @@ def remove_item(
     qty: int,
     lines: list[LineRecord] | None = None,
 ) -> LineRecord:
-    """Take ``qty`` units out, newest lines first; returns the last line touched."""
+    """Take ``qty`` units out and write it; ``lines`` is updated in place when given."""
     if lines is None:
         lines = basket_lines(session, basket.id)
-    candidates = [
-        line
-        for line in lines
-        if line.gtin == item.gtin
-        and (
-            not item.fixed_value
-            or (line.weight_g == item.weight_g and line.unit_price_cents == item.unit_price_cents)
-        )
-    ]
-    available = sum(line.qty for line in candidates)
-    if available < qty:
-        raise NotInBasket(f"the basket holds {available} of {item.name}, cannot remove {qty}")
-    remaining = qty
-    touched = candidates[-1]
-    for line in reversed(candidates):
-        if remaining == 0:
-            break
-        take = min(line.qty, remaining)
-        remaining -= take
-        line.qty -= take
-        touched = line
-        if line.qty == 0:
-            session.connection().execute(_DELETE_LINE, {"p_id": line.id})
-            lines.remove(line)
-        else:
-            line.line_total_cents = _line_total(line)
-            session.connection().execute(
-                _UPDATE_LINE,
-                {"p_id": line.id, "p_qty": line.qty, "p_total": line.line_total_cents},
-            )
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    new_lines, changes, touched = plan_remove(lines, item, qty=qty)
+    write_changes(session, changes)
+    lines[:] = new_lines
     return touched
 
 
@@ -417,19 +485,22 @@ def price_basket(
     loyalty: bool,
 ) -> PricingResult:
     priced = [
-        PricedLine(
-            key=str(line.id),
-            gtin=line.gtin,
-            category=line.category,
-            qty=line.qty,
-            unit_price_cents=line.unit_price_cents,
-            line_total_cents=line.line_total_cents,
-            tax_rate=Decimal(line.tax_rate),
-            weight_g=line.weight_g,
-        )
-        for line in lines
+        line.priced() if isinstance(line, LineRecord) else _priced_line(line) for line in lines
     ]
     return evaluate(priced, promotions, at=at, loyalty_card=loyalty)
+
+
+def _priced_line(line: LineRecord | BasketLine) -> PricedLine:
+    return PricedLine(
+        key=str(line.id),
+        gtin=line.gtin,
+        category=line.category,
+        qty=line.qty,
+        unit_price_cents=line.unit_price_cents,
+        line_total_cents=line.line_total_cents,
+        tax_rate=Decimal(line.tax_rate),
+        weight_g=line.weight_g,
+    )
 
 
 def line_view(line: LineRecord | BasketLine) -> dict[str, Any]:
@@ -456,25 +527,44 @@ def snapshot(
     (``persist=False`` for a read-only view, e.g. a reconnecting handheld's welcome)."""
     at = at or utcnow()
     lines = basket_lines(session, basket.id) if lines is None else lines
-    result = price_basket(lines, promotions, at=at, loyalty=bool(basket.loyalty_card))
-    item_count = sum(line.qty for line in lines)
-    totals = {
-        "total_cents": result.total_cents,
-        "tax_cents": result.tax_cents,
-        "item_count": item_count,
-        "updated_at": at,
-    }
-    if persist and isinstance(basket, Basket):
+    view = basket_view(basket, lines, promotions, at=at)
+    if not persist:
+        return view
+    totals = basket_totals(view, at)
+    if isinstance(basket, Basket):
         for key, value in totals.items():
             setattr(basket, key, value)
         session.add(basket)
-    elif persist:
+    else:
         session.connection().execute(_UPDATE_TOTALS, {"p_id": basket.id, **totals})
         basket.updated_at = at
+    return view
+
+
+class BasketHeader(Protocol):
+    """The basket fields a view shows besides its lines."""
+
+    id: str
+    status: str
+    loyalty_card: str | None
+    currency: str
+
+
+def basket_view(
+    basket: BasketHeader,
+    lines: Sequence[LineRecord | BasketLine],
+    promotions: Sequence[Promotion],
+    *,
+    at: datetime,
+) -> dict[str, Any]:
+    """The protocol's ``basket`` object for these lines, priced at ``at`` (pure)."""
+    result = price_basket(lines, promotions, at=at, loyalty=bool(basket.loyalty_card))
     return {
         "basket_id": basket.id,
         "status": basket.status,
-        "lines": [line_view(line) for line in lines],
+        "lines": [
+            line.view() if isinstance(line, LineRecord) else line_view(line) for line in lines
+        ],
         "discounts": [{"label": d.label, "amount_cents": d.amount_cents} for d in result.discounts],
         "total_cents": result.total_cents,
         "tax_cents": result.tax_cents,
@@ -483,5 +573,15 @@ def snapshot(
             for t in result.taxes
         ],
         "currency": basket.currency,
-        "item_count": item_count,
+        "item_count": sum(line.qty for line in lines),
+    }
+
+
+def basket_totals(view: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The basket row's stored totals for a view computed at ``at``."""
+    return {
+        "total_cents": view["total_cents"],
+        "tax_cents": view["tax_cents"],
+        "item_count": view["item_count"],
+        "updated_at": at,
     }

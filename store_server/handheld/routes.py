@@ -53,6 +53,7 @@ class HandheldConnection:
         self.features: frozenset[str] = frozenset()  # hello's optional "features"
         self.busy = False  # applying a request: a draining server waits for its reply
         self.closing = False
+        self.basket: service.BasketState | None = None  # as last committed here
         self.ctx = service.HandheldContext(
             currency=state.settings.currency,
             layouts=state.layouts,
@@ -152,6 +153,10 @@ class HandheldConnection:
             log.warning("database unavailable while applying %s: %s", kind, exc.orig)
             await self.close(CLOSE_TRY_AGAIN, "store server database unavailable; reconnect")
             return False
+        except (service.StaleBasket, IntegrityError) as exc:
+            log.warning("could not apply %s after retries: %s", kind, exc)
+            await self.close(CLOSE_TRY_AGAIN, "basket busy; reconnect and resend")
+            return False
         if outcome.text is not None:
             await self.ws.send_text(outcome.text)
         else:
@@ -175,8 +180,33 @@ class HandheldConnection:
         return True
 
     async def apply(self, request: Any) -> service.Outcome:
+        """Apply a request in the store's next group commit.
+
+        Scans and removals run on the basket this connection last committed (no read);
+        if another connection changed it meanwhile they are run again on a fresh read."""
         device = self.device
         assert device is not None
+        committer = self.state.committer
+        if request.type in service.LINE_REQUEST_TYPES:
+            known = self.basket
+            for attempt in range(3):
+
+                def line_change(
+                    session: Session, known: service.BasketState | None = known
+                ) -> service.Outcome:
+                    return service.apply_line_change(session, device, request, self.ctx, known)
+
+                try:
+                    outcome = await committer.run(line_change, isolated=False)
+                except (service.StaleBasket, IntegrityError):
+                    # Changed elsewhere meanwhile (or a batch failed and this ran alone):
+                    # read the basket afresh; a third failure closes with 1013.
+                    self.basket = known = None
+                    if attempt == 2:
+                        raise
+                    continue
+                self.basket = outcome.state
+                return outcome
 
         def work(session: Session) -> service.Outcome:
             return service.apply(session, device, request, self.ctx, check_replay=False)
@@ -184,20 +214,13 @@ class HandheldConnection:
         def checked(session: Session) -> service.Outcome:
             return service.apply(session, device, request, self.ctx)
 
+        self.basket = None  # start, finish and offers change the basket their own way
         try:
-            outcome = await self.state.run_db(work)
+            return await committer.run(work)
         except IntegrityError:
             # The request id was applied before (a replay), or on another connection at
             # this very moment: answer with what was stored.
-            outcome = await self.state.run_db(checked)
-        cache = self.ctx.lines
-        if outcome.lines is not None:
-            cache.basket_id, cache.version, cache.lines = (
-                outcome.basket_id,
-                outcome.version,
-                outcome.lines,
-            )
-        return outcome
+            return await committer.run(checked)
 
     async def hello(self, data: dict[str, Any]) -> bool:
         rid = request_id(data)

@@ -8,41 +8,53 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import insert
 from sqlmodel import Session
 
 from store_server.baskets import service as baskets
 from store_server.baskets.models import HandheldRequest
+from store_server.baskets.scan_sql import scan_cursor
 from store_server.baskets.service import LineRecord
 from store_server.catalog.service import ProductCache, PromotionCache
 from store_server.devices.models import Device
 from store_server.errors import CaddieError
+from store_server.group_commit import JobRetry
 from store_server.handheld.protocol import Request
 from store_server.offers import service as offers
 from store_server.offers.protocol import OFFER_REQUEST_TYPES
+from store_server.pricing.promotions import Promotion
 from store_server.pricing.variable_measure import VariableMeasureLayout
 from store_server.timeutil import as_utc, utcnow
 
-_INSERT_REQUEST = insert(HandheldRequest.__table__)  # type: ignore[attr-defined]
+REQUEST_TABLE = HandheldRequest.__table__  # type: ignore[attr-defined]
+_INSERT_REQUEST = insert(REQUEST_TABLE)
+_TICK = timedelta(microseconds=1)
+LINE_REQUEST_TYPES = ("scan", "remove")
 
 
-@dataclass
-class LinesCache:
-    """The basket lines one connection last committed, valid while the basket row's
-    ``updated_at`` is unchanged (any other writer moves it)."""
+class StaleBasket(JobRetry):
+    """The connection's view of its basket is out of date; nothing was written."""
 
-    basket_id: str | None = None
-    version: datetime | None = None
-    lines: list[LineRecord] = field(default_factory=list)
 
-    def get(self, basket: Any) -> list[LineRecord] | None:
-        if basket.id != self.basket_id or self.version != as_utc(basket.updated_at):
-            return None
-        return [line.clone() for line in self.lines]  # the transaction may still roll back
+@dataclass(frozen=True)
+class BasketState:
+    """What the scan path knows of a connection's open basket once a request on it has
+    committed. It stays valid while the basket row's ``updated_at`` equals ``version``:
+    every writer of a basket moves ``updated_at``, and the scan path writes only
+    if it has not moved (see :func:`apply_line_change`)."""
+
+    id: str
+    loyalty_card: str | None
+    currency: str
+    version: datetime
+    lines: tuple[LineRecord, ...]
+    personal: tuple[Promotion, ...]  # offers accepted on this basket
+    status: str = "open"
 
 
 @dataclass
@@ -54,7 +66,6 @@ class HandheldContext:
     promotions: PromotionCache
     finish: Callable[[Session, Any, dict[str, Any]], dict[str, Any]]
     products: ProductCache | None = None
-    lines: LinesCache = field(default_factory=LinesCache)
 
 
 @dataclass(frozen=True)
@@ -63,11 +74,11 @@ class Outcome:
     replayed: bool
     basket_id: str | None
     event: str | None
-    # Lines to cache once the transaction has committed.
-    lines: list[LineRecord] | None = None
-    version: datetime | None = None
+    lines: Sequence[LineRecord] | None = None
     # The reply as stored, sent as is (encoding it once is enough).
     text: str | None = None
+    # The basket as this request left it, for the connection to keep once committed.
+    state: BasketState | None = None
 
 
 def stored_reply(session: Session, device_id: str, request_id: str) -> str | None:
@@ -107,6 +118,8 @@ def apply(
     With ``check_replay=False`` the stored-reply look-up is skipped on the happy path: a
     replay then fails on the request log's primary key at flush, and the caller retries
     with the check (replays are rare; the look-up on every scan is not)."""
+    if request.type in LINE_REQUEST_TYPES:
+        return apply_line_change(session, device, request, ctx, None)
     if check_replay and (previous := replay(session, device, request)) is not None:
         return previous
     try:
@@ -121,7 +134,6 @@ def apply(
 
 def _apply(session: Session, device: Device, request: Request, ctx: HandheldContext) -> Outcome:
     now = utcnow()
-    lines: list[LineRecord] | None = None
     promotions = ctx.promotions.get(session)
     reply: dict[str, Any]
     if request.type == "start":
@@ -139,33 +151,6 @@ def _apply(session: Session, device: Device, request: Request, ctx: HandheldCont
             "basket": baskets.snapshot(session, basket, promotions, at=now),
         }
         event = "basket.opened"
-    elif request.type in ("scan", "remove"):
-        basket = baskets.changeable_basket_row(session, device.id)
-        promotions = offers.promotions_for_basket(session, basket.id, promotions)
-        qty = request.fields["qty"]
-        item = baskets.price_code(
-            session,
-            request.fields["code"],
-            qty=qty,
-            layouts=ctx.layouts,
-            at=now,
-            products=ctx.products,
-        )
-        lines = ctx.lines.get(basket)
-        if lines is None:
-            lines = baskets.basket_lines(session, basket.id)
-        if request.type == "scan":
-            line = baskets.add_item(session, basket, item, qty=qty, lines=lines)
-            event = "basket.scanned"
-        else:
-            line = baskets.remove_item(session, basket, item, qty=qty, lines=lines)
-            event = "basket.removed"
-        reply = {
-            "type": "ack",
-            "id": request.id,
-            "line": baskets.line_view(line),
-            "basket": baskets.snapshot(session, basket, promotions, at=now, lines=lines),
-        }
     elif request.type in OFFER_REQUEST_TYPES:
         basket, reply, event = offers.apply_request(session, device, request, promotions, at=now)
     else:  # finish
@@ -180,15 +165,96 @@ def _apply(session: Session, device: Device, request: Request, ctx: HandheldCont
         session.flush()
     text = json.dumps(reply, separators=(",", ":"))
     session.connection().execute(
-        _INSERT_REQUEST,
-        {
-            "device_id": device.id,
-            "request_id": request.id,
-            "type": request.type,
-            "basket_id": basket.id,
-            "reply": text,
-            "created_at": now,
-        },
+        _INSERT_REQUEST, _request_row(device, request, basket.id, text, now)
     )
-    version = now if lines is not None else None
-    return Outcome(reply, False, basket.id, event, lines, version, text)
+    return Outcome(reply, False, basket.id, event, text=text)
+
+
+def _request_row(
+    device: Device, request: Request, basket_id: str, text: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "device_id": device.id,
+        "request_id": request.id,
+        "type": request.type,
+        "basket_id": basket_id,
+        "reply": text,
+        "created_at": now,
+    }
+
+
+def load_state(session: Session, device_id: str) -> BasketState:
+    """The device's open basket read from the database (NoBasket, BasketLocked)."""
+    row = baskets.changeable_basket_row(session, device_id)
+    return BasketState(
+        id=row.id,
+        loyalty_card=row.loyalty_card,
+        currency=row.currency,
+        version=as_utc(row.updated_at),
+        lines=tuple(baskets.basket_lines(session, row.id)),
+        personal=tuple(offers.accepted_promotions(session, row.id)),
+    )
+
+
+def apply_line_change(
+    session: Session,
+    device: Device,
+    request: Request,
+    ctx: HandheldContext,
+    known: BasketState | None,
+) -> Outcome:
+    """Apply a ``scan`` or ``remove``, or answer a replayed id with its stored reply.
+
+    ``known`` is the basket as this connection last committed it; with it the scan costs
+    no read at all. Everything that can fail is worked out before the first write, so
+    the group commit can run this without a savepoint: the request log row goes first
+    (a replay stops there), then the basket row, written only if nobody has changed it
+    since ``known`` — if somebody has, the row just written is taken back and
+    :class:`StaleBasket` tells the caller to reload."""
+    now = utcnow()
+    try:
+        state = known if known is not None else load_state(session, device.id)
+        qty = request.fields["qty"]
+        item = baskets.price_code(
+            session,
+            request.fields["code"],
+            qty=qty,
+            layouts=ctx.layouts,
+            at=now,
+            products=ctx.products,
+        )
+        changes: Sequence[baskets.LineChange]
+        if request.type == "scan":
+            lines, change = baskets.plan_add(state.lines, state.id, item, qty=qty)
+            changes, line, event = (change,), change.line, "basket.scanned"
+        else:
+            lines, changes, line = baskets.plan_remove(state.lines, item, qty=qty)
+            event = "basket.removed"
+    except CaddieError:
+        # A request applied before may fail now (e.g. a replayed scan on a basket that
+        # has since been finished): it still gets its original reply.
+        if (previous := replay(session, device, request)) is not None:
+            return previous
+        raise
+    promotions = [*ctx.promotions.get(session), *state.personal]
+    view = baskets.basket_view(state, lines, promotions, at=now)
+    reply = {"type": "ack", "id": request.id, "line": baskets.line_view(line), "basket": view}
+    text = orjson.dumps(reply).decode()
+    sql, cursor = scan_cursor(session)
+    if not sql.insert_request(cursor, _request_row(device, request, state.id, text, now)):
+        # Applied before: the stored reply, and nothing written.
+        previous = replay(session, device, request)
+        if previous is None:
+            raise StaleBasket("the request log changed under this request")
+        return previous
+    # Strictly later than the version seen, even within one clock tick.
+    version = max(now, state.version + _TICK)
+    totals = baskets.basket_totals(view, version)
+    if not sql.update_totals_if_current(cursor, state.id, seen=state.version, totals=totals):
+        sql.delete_request(cursor, device.id, request.id)
+        raise StaleBasket("the basket changed on another connection")
+    sql.write_changes(cursor, changes)
+    after = BasketState(
+        state.id, state.loyalty_card, state.currency, version, tuple(lines), state.personal
+    )
+    return Outcome(reply, False, state.id, event, lines, text, after)

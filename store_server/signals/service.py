@@ -45,8 +45,12 @@ def active_baskets(
         )
     ).all()
     return [
-        ActiveBasket(store_id, device_zones.get(device_id), basket_token(secret, basket_id),
-                     as_utc(updated_at))
+        ActiveBasket(
+            store_id,
+            device_zones.get(device_id),
+            basket_token(secret, basket_id),
+            as_utc(updated_at),
+        )
         for basket_id, store_id, device_id, updated_at in rows
     ]
 
@@ -58,21 +62,31 @@ def recent_scans(
 
     Approximate by design: a line that merged later scans of the same item keeps its
     first ``added_at``, so a fresh process undercounts momentum for at most one window."""
-    rows = session.connection().execute(
-        sa_select(
-            BASKETS.c.id,
-            BASKETS.c.store_id,
-            BASKETS.c.device_id,
-            LINES.c.category,
-            LINES.c.qty,
-            LINES.c.added_at,
+    rows = (
+        session.connection()
+        .execute(
+            sa_select(
+                BASKETS.c.id,
+                BASKETS.c.store_id,
+                BASKETS.c.device_id,
+                LINES.c.category,
+                LINES.c.qty,
+                LINES.c.added_at,
+            )
+            .join_from(LINES, BASKETS, BASKETS.c.id == LINES.c.basket_id)
+            .where(LINES.c.added_at >= since)
         )
-        .join_from(LINES, BASKETS, BASKETS.c.id == LINES.c.basket_id)
-        .where(LINES.c.added_at >= since)
-    ).all()
+        .all()
+    )
     return [
-        ScanFact(store_id, device_zones.get(device_id), basket_token(secret, basket_id),
-                 category, qty, as_utc(added_at))
+        ScanFact(
+            store_id,
+            device_zones.get(device_id),
+            basket_token(secret, basket_id),
+            category,
+            qty,
+            as_utc(added_at),
+        )
         for basket_id, store_id, device_id, category, qty, added_at in rows
     ]
 
@@ -80,14 +94,17 @@ def recent_scans(
 def store_scopes(session: Session, *, device_zones: Mapping[str, str]) -> set[Scope]:
     """Every store with enrolled handhelds, and every configured zone of those stores,
     so quiet stores still publish (their zero shoppers and their time of day)."""
-    scopes: set[Scope] = set()
-    for device_id, store_id in session.exec(
-        select(Device.id, Device.store_id).where(col(Device.revoked_at).is_(None))
-    ).all():
-        scopes.add(Scope(store_id))
-        zone = device_zones.get(device_id)
-        if zone is not None:
-            scopes.add(Scope(store_id, zone))
+    active = col(Device.revoked_at).is_(None)
+    # A store has thousands of handhelds: read its id once, not once per device.
+    scopes = {
+        Scope(store_id)
+        for store_id in session.exec(select(Device.store_id).where(active).distinct()).all()
+    }
+    if device_zones:
+        for device_id, store_id in session.exec(
+            select(Device.id, Device.store_id).where(active, col(Device.id).in_(list(device_zones)))
+        ).all():
+            scopes.add(Scope(store_id, device_zones[device_id]))
     return scopes
 
 
@@ -126,16 +143,20 @@ def promoted_scan_counts(
     wanted = sorted(set(gtins))
     if not wanted:
         return []
-    rows = session.connection().execute(
-        sa_select(BASKETS.c.store_id, LINES.c.gtin, LINES.c.added_at, LINES.c.qty)
-        .join_from(LINES, BASKETS, BASKETS.c.id == LINES.c.basket_id)
-        .where(
-            LINES.c.gtin.in_(wanted),
-            LINES.c.added_at >= since,
-            LINES.c.added_at < until,
-            BASKETS.c.status != "abandoned",
+    rows = (
+        session.connection()
+        .execute(
+            sa_select(BASKETS.c.store_id, LINES.c.gtin, LINES.c.added_at, LINES.c.qty)
+            .join_from(LINES, BASKETS, BASKETS.c.id == LINES.c.basket_id)
+            .where(
+                LINES.c.gtin.in_(wanted),
+                LINES.c.added_at >= since,
+                LINES.c.added_at < until,
+                BASKETS.c.status != "abandoned",
+            )
         )
-    ).all()
+        .all()
+    )
     size = bucket_minutes * 60
     counts: dict[tuple[str, str, datetime], int] = {}
     for store_id, gtin, added_at, qty in rows:

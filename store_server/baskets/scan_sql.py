@@ -1,0 +1,149 @@
+"""The scan path's writes as plain DB-API statements.
+
+A scan writes three rows (the request log, the basket totals, one basket line). Run
+through SQLAlchemy's statement machinery each costs more CPU than the database spends
+on it, and the scan path is what a store's Saturday peak is made of; so these few
+statements are written once per dialect here and run on the session's own DB-API
+connection, inside the same transaction as everything else. Values are bound exactly
+as SQLAlchemy binds them (its own bind processors), so rows read or compared by the
+ORM elsewhere look the same.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+
+from store_server.baskets.service import LineChange
+from store_server.timeutil import utcnow
+
+_SQL = {
+    "insert_request": (
+        "INSERT INTO handheld_request (device_id, request_id, type, basket_id, reply, created_at)"
+        " VALUES (:device_id, :request_id, :type, :basket_id, :reply, :created_at)"
+        " ON CONFLICT (device_id, request_id) DO NOTHING RETURNING request_id"
+    ),
+    "delete_request": (
+        "DELETE FROM handheld_request WHERE device_id = :device_id AND request_id = :request_id"
+    ),
+    "update_totals": (
+        "UPDATE basket SET total_cents = :total_cents, tax_cents = :tax_cents,"
+        " item_count = :item_count, updated_at = :updated_at"
+        " WHERE id = :id AND status = 'open' AND updated_at = :seen"
+    ),
+    "insert_line": (
+        "INSERT INTO basket_line (basket_id, gtin, scanned_gtin, name, category, qty,"
+        " unit_price_cents, weight_g, line_total_cents, tax_rate, age_restricted, added_at)"
+        " VALUES (:basket_id, :gtin, :scanned_gtin, :name, :category, :qty,"
+        " :unit_price_cents, :weight_g, :line_total_cents, :tax_rate, :age_restricted,"
+        " :added_at) RETURNING id"
+    ),
+    "update_line": "UPDATE basket_line SET qty = :qty, line_total_cents = :total WHERE id = :id",
+    "delete_line": "DELETE FROM basket_line WHERE id = :id",
+}
+
+
+def _pyformat(sql: str) -> str:
+    return re.sub(r":(\w+)", r"%(\1)s", sql)
+
+
+class ScanStatements:
+    """The statements for one dialect (SQLite or PostgreSQL)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        if dialect.name == "postgresql":
+            self.sql = {name: _pyformat(text) for name, text in _SQL.items()}
+        elif dialect.name == "sqlite":
+            self.sql = dict(_SQL)
+        else:
+            raise ValueError(f"no scan statements for {dialect.name}")
+        process = DateTime().dialect_impl(dialect).bind_processor(dialect)
+        self._time: Callable[[datetime], Any] = process or (lambda value: value)
+        self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
+
+    def _execute(self, cursor: Any, name: str, params: dict[str, Any]) -> None:
+        """Run one statement; driver errors become SQLAlchemy's (OperationalError,
+        IntegrityError, …) as everywhere else in the server."""
+        try:
+            cursor.execute(self.sql[name], params)
+        except self._dbapi_error as exc:
+            raise DBAPIError.instance(self.sql[name], params, exc, self._dbapi_error) from exc
+
+    def insert_request(self, cursor: Any, row: dict[str, Any]) -> bool:
+        """Log a request with its reply; False (nothing written) if its id is logged."""
+        self._execute(
+            cursor, "insert_request", {**row, "created_at": self._time(row["created_at"])}
+        )
+        return cursor.fetchone() is not None
+
+    def delete_request(self, cursor: Any, device_id: str, request_id: str) -> None:
+        self._execute(cursor, "delete_request", {"device_id": device_id, "request_id": request_id})
+
+    def update_totals_if_current(
+        self, cursor: Any, basket_id: str, *, seen: datetime, totals: dict[str, Any]
+    ) -> bool:
+        """Store totals on an open basket still at version ``seen`` (locks its row);
+        False, with nothing written, when another writer has changed it since."""
+        self._execute(
+            cursor,
+            "update_totals",
+            {
+                **totals,
+                "updated_at": self._time(totals["updated_at"]),
+                "id": basket_id,
+                "seen": self._time(seen),
+            },
+        )
+        return bool(cursor.rowcount == 1)
+
+    def write_changes(self, cursor: Any, changes: Sequence[LineChange]) -> None:
+        for change in changes:
+            line = change.line
+            if change.kind == "update":
+                self._execute(
+                    cursor,
+                    "update_line",
+                    {"id": line.id, "qty": line.qty, "total": line.line_total_cents},
+                )
+            elif change.kind == "delete":
+                self._execute(cursor, "delete_line", {"id": line.id})
+            else:
+                self._execute(
+                    cursor,
+                    "insert_line",
+                    {
+                        "basket_id": line.basket_id,
+                        "gtin": line.gtin,
+                        "scanned_gtin": line.scanned_gtin,
+                        "name": line.name,
+                        "category": line.category,
+                        "qty": line.qty,
+                        "unit_price_cents": line.unit_price_cents,
+                        "weight_g": line.weight_g,
+                        "line_total_cents": line.line_total_cents,
+                        "tax_rate": line.tax_rate,
+                        "age_restricted": line.age_restricted,
+                        "added_at": self._time(utcnow()),
+                    },
+                )
+                line.set_id(cursor.fetchone()[0])
+
+
+_BY_DIALECT: dict[str, ScanStatements] = {}
+
+
+def scan_cursor(session: Session) -> tuple[ScanStatements, Any]:
+    """The statements for the session's database and a cursor in its transaction."""
+    connection = session.connection()
+    dialect = connection.dialect
+    statements = _BY_DIALECT.get(dialect.name)
+    if statements is None:
+        statements = _BY_DIALECT[dialect.name] = ScanStatements(dialect)
+    return statements, connection.connection.driver_connection.cursor()
