@@ -122,6 +122,11 @@ def handheld(
         if symbologies.strip().lower() == "all"
         else tuple(s for s in symbologies.split(",") if s.strip())
     )
+    # The live decoder caps each frame's work on this thread's CPU clock: OpenCV must not
+    # hand work to its own threads, where the cap would not see it.
+    import cv2
+
+    cv2.setNumThreads(1)
     try:
         decoder = Decoder(names, thorough=False)
     except ValueError as exc:

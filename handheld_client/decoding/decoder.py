@@ -13,14 +13,21 @@ Then, among accepted EAN/UPC codes sharing their right half (last 7 digits, wher
 a left-half misdecode lands), only the best supported survives: two real products
 in one frame practically never share those digits, while misreads do.
 
-``thorough=False`` (live, the handheld's per-frame mode) bounds the work:
+``thorough=False`` (live, the handheld's per-frame mode) bounds the work and stops at
+the first confirmed read:
 
 1. one zxing pass on the frame; confirmation only on the small region zxing located;
-2. if nothing is accepted, a few passes on the regions the cheap gradient detector
-   flags (none when it flags nothing);
-3. if still nothing, the *rescue*: a fixed, ordered list of extra passes
-   (:data:`RESCUE_PASSES`) on the aim zone -- the whole frame when it is small
-   (<= 640 px), else its central third (the aiming reticle), where a handheld user points the code.
+2. if nothing is accepted, the bar-pattern gate (:func:`engines.bar_patches`, ~2 ms)
+   looks for 1-D bar texture at any angle in the aim zone -- the whole frame when it
+   is small (<= 640 px), else its central third (the aiming reticle), where a
+   handheld user points the code. A patch slanted by 15 degrees or more is cropped
+   from the frame, turned upright and read (scan-line readers miss steep slants);
+3. a few passes on the regions the axis-aligned gradient detector flags (none when
+   it flags nothing);
+4. if still nothing and the gate found bars, the *rescue*: a fixed, ordered list of
+   extra passes (:data:`RESCUE_PASSES`) on the aim zone. When the gate found nothing
+   the frame ends here, which is what keeps frames without a barcode cheap: the
+   rescue is most of the cost of a frame that reads nothing.
 
 The rescue list was chosen by measured yield on the shared photos (greedy: each step
 adds the pass that newly confirms most photos) and uses generic steps only: scales,
@@ -28,17 +35,21 @@ CLAHE, zbar vs zxing binarizers. Each pass has a predictable cost (pixels x engi
 weight), and passes are skipped once they would exceed :data:`RESCUE_WORK_BUDGET`:
 the order and the budget depend only on image sizes, so with ``time_cap_s=None``
 results are reproducible on any machine (the photo tests run that way). On the
-handheld, ``time_cap_s`` (default 30 ms from the start of ``decode``, measured with
-``time.perf_counter``) also skips any pass whose predicted duration no longer fits,
-so a 1280x720 frame without a barcode stays near 30 frames/s; that cap makes which
-passes run depend on the device's speed (``capped_frames`` counts how often).
+handheld, ``time_cap_s`` (default 30 ms from the start of ``decode``) also skips any
+pass after the first whose predicted duration no longer fits, so a 1280x720 frame
+costs at most about 30 ms of one core; that cap makes which passes run depend on
+the device's speed (``capped_frames`` counts how often). It is measured on the
+decoding thread's CPU clock (``clock``), not the wall clock, so other work on the
+machine delays frames but does not change what is read; pass ``time.perf_counter``
+where wall time is what must be bounded. OpenCV must then run single-threaded
+(``cv2.setNumThreads(1)``), or work in its pool goes unmeasured.
 ``thorough=True`` runs every variant on the whole image (for still photos / CLI).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -58,8 +69,18 @@ ZBAR_CONFIDENT_QUALITY = 20
 AIM_WHOLE_MAX_SIDE = 640  # frames up to this size are their own aim zone
 RESCUE_WORK_BUDGET = 6_000_000  # pixel-units per frame, see RescuePass.cost
 DEFAULT_TIME_CAP_S = 0.030  # 30 frames/s on one core
+RESCUE_GATE_MIN_AREA = 1000  # px of bar texture in the aim zone; derivation: the benchmark
 SECONDS_PER_UNIT = 6e-9  # conservative: measured 4-5 ns/unit (incl. building) on one idle core
+TILTED_PATCHES = 2  # bar patches per frame tried upright
+MIN_TILT_DEGREES = 15.0  # below, a row still crosses every bar of a label ~1/4 as tall as wide
+ZBAR_MAX_SIDE = 700  # larger crops are shrunk for zbar (no photo crop is this large)
 ENGINE_WEIGHT = {"zbar": 4, "zxing": 1, "zxing-global": 1}  # measured ~20 vs ~5 ns/pixel
+
+
+def _padded(h: int, w: int) -> tuple[int, int]:
+    """Size after :func:`engines.pad` with its default margin."""
+    p = max(8, int(0.15 * max(h, w)))
+    return h + 2 * p, w + 2 * p
 
 
 @dataclass(frozen=True)
@@ -79,10 +100,7 @@ class RescuePass:
     def shape(self, h: int, w: int) -> tuple[int, int]:
         """Size of the image this pass reads, predicted without building it."""
         h, w = round(h * self.factor), round(w * self.factor)
-        if self.pad:
-            p = max(8, int(0.15 * max(h, w)))
-            h, w = h + 2 * p, w + 2 * p
-        return h, w
+        return _padded(h, w) if self.pad else (h, w)
 
     def cost(self, h: int, w: int) -> int:
         """Work estimate in pixel-units; zbar costs ~4x zxing per pixel (measured)."""
@@ -198,6 +216,41 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
+def aim_zone(gray: np.ndarray) -> e.Variant:
+    """Where the rescue looks: a small frame whole, else its central third (the reticle)."""
+    h, w = gray.shape[:2]
+    if max(h, w) <= AIM_WHOLE_MAX_SIDE:
+        return e.original(gray)
+    return e.crop(gray, (w // 3, h // 3, w // 3, h // 3), margin=0.0)
+
+
+class _Deadline:
+    """A live frame's time cap: a pass runs only if its predicted duration still fits.
+
+    Measured on ``clock`` from the start of ``decode``; by default the thread's CPU
+    time, so on a shared or throttled machine the schedule (and so the result) depends
+    on how much work a frame is, not on what else the CPU was doing meanwhile.
+    """
+
+    def __init__(self, clock: Callable[[], float], cap_s: float | None) -> None:
+        self.clock, self.cap_s, self.start = clock, cap_s, clock()
+        self.hit = False
+
+    def allows(self, pixels: int, engine: str) -> bool:
+        """Whether reading ``pixels`` with ``engine`` is predicted to fit."""
+        return self.fits(pixels * ENGINE_WEIGHT[engine])
+
+    def fits(self, units: int) -> bool:
+        """Whether ``units`` of work (see :meth:`RescuePass.cost`) are predicted to fit."""
+        if self.cap_s is None:
+            return True
+        left = self.cap_s - (self.clock() - self.start)
+        if units * SECONDS_PER_UNIT > left:
+            self.hit = True
+            return False
+        return True
+
+
 class Decoder:
     """Reads the store's enabled symbologies from frames; see the module docstring."""
 
@@ -208,24 +261,32 @@ class Decoder:
         thorough: bool = False,
         rescue: tuple[RescuePass, ...] = RESCUE_PASSES,
         time_cap_s: float | None = DEFAULT_TIME_CAP_S,
+        gate: bool = True,
+        clock: Callable[[], float] = time.thread_time,
     ) -> None:
+        """``gate=False`` runs the rescue even where no bar pattern was found (to
+        measure what the gate costs); ``clock`` measures ``time_cap_s``."""
         self.symbologies = check_symbologies(symbologies)
         self.thorough = thorough
         self.rescue = rescue
         self.time_cap_s = time_cap_s
-        self.capped_frames = 0  # live frames where the wall-clock cap cut the rescue short
+        self.gate = gate
+        self.clock = clock
+        self.capped_frames = 0  # live frames where the time cap skipped a pass
+        self.gated_frames = 0  # live frames whose rescue the bar-pattern gate skipped
 
     def decode(self, image: np.ndarray) -> list[Symbol]:
         """Confirmed symbols in ``image`` (BGR or gray), top-left first."""
         if image is None or image.size == 0 or min(image.shape[:2]) < 1:
             return []
-        start = time.perf_counter()
+        deadline = _Deadline(self.clock, self.time_cap_s)
         gray = np.ascontiguousarray(to_gray(image))
         ballot = _Ballot(self.symbologies)
         if self.thorough:
             self._thorough(gray, ballot)
         else:
-            self._live(gray, ballot, start)
+            self._live(gray, ballot, deadline)
+            self.capped_frames += deadline.hit
         return ballot.result()
 
     # -- passes -----------------------------------------------------------------------
@@ -236,30 +297,68 @@ class Decoder:
     def _zbar(self, ballot: _Ballot, v: e.Variant) -> list[e.Read]:
         return ballot.add(v, e.read_zbar(v.image, self.symbologies))
 
-    def _live(self, gray: np.ndarray, ballot: _Ballot, start: float) -> None:
+    def _live(self, gray: np.ndarray, ballot: _Ballot, deadline: _Deadline) -> None:
         base = e.original(gray)
         self._zxing(ballot, base)
         for ev in ballot.pending():
             if ev.position is not None:
                 self._confirm_region(gray, ev.position, ballot)
+        if ballot.result() or min(gray.shape[:2]) < 8:
+            return
+        zone = aim_zone(gray)
+        patches = e.bar_patches(zone.image, RESCUE_GATE_MIN_AREA)
+        self._read_tilted(gray, zone, patches, ballot, deadline)
         if ballot.result():
             return
         for box in e.barcode_regions(gray, max_regions=2):
-            self._search_region(gray, box, ballot)
-        if not ballot.result():
-            self._rescue(gray, ballot, start)
-
-    def _rescue(self, gray: np.ndarray, ballot: _Ballot, start: float) -> None:
-        """The fixed extra passes on the aim zone, within the work budget."""
-        h, w = gray.shape[:2]
-        if min(h, w) < 8:
+            self._search_region(gray, box, ballot, deadline)
+        if ballot.result():
             return
-        if max(h, w) <= AIM_WHOLE_MAX_SIDE:
-            zone = e.original(gray)
-        else:
-            zone = e.crop(gray, (w // 3, h // 3, w // 3, h // 3), margin=0.0)
+        if self.gate and not patches:
+            self.gated_frames += 1  # nothing bar-like where the user aims
+            return
+        self._rescue(zone, ballot, deadline)
+
+    def _read_tilted(
+        self,
+        gray: np.ndarray,
+        zone: e.Variant,
+        patches: list[e.BarPatch],
+        ballot: _Ballot,
+        deadline: _Deadline,
+    ) -> None:
+        """Bars at a slant: crop the patch from the frame, turn it upright, read it.
+
+        zxing-cpp's linear readers scan rows (and, with try_rotate, columns), so a
+        symbol slanted by more than its height-to-width ratio allows has no scan line
+        crossing all its bars; the gate already measured the bars' direction.
+        """
+        dx, dy = -int(zone.to_variant[0, 2]), -int(zone.to_variant[1, 2])
+        for patch in patches[:TILTED_PATCHES]:
+            tilt = patch.angle - 90 * round(patch.angle / 90)
+            if abs(tilt) < MIN_TILT_DEGREES:
+                continue
+            x, y, w, h = patch.box
+            region = e.crop(gray, (x + dx, y + dy, w, h), margin=0.3)
+            rh, rw = region.image.shape[:2]
+            c, s = abs(np.cos(np.radians(tilt))), abs(np.sin(np.radians(tilt)))
+            factor = 2.0 if max(rh, rw) < 300 else 1.0
+            pixels = round((rh * c + rw * s) * (rw * c + rh * s) * factor**2)
+            if not deadline.allows(pixels, "zbar"):
+                continue
+            upright = e.rotate(region, tilt)
+            if factor != 1.0:
+                upright = e.scale(upright, factor)
+            self._zbar(ballot, upright)
+            if deadline.allows(pixels, "zxing"):
+                self._zxing(ballot, upright)
+            if ballot.result():
+                return
+
+    def _rescue(self, zone: e.Variant, ballot: _Ballot, deadline: _Deadline) -> None:
+        """The fixed extra passes on the aim zone, within the work budget."""
         zh, zw = zone.image.shape[:2]
-        budget, capped = RESCUE_WORK_BUDGET, False
+        budget = RESCUE_WORK_BUDGET
         built: dict[tuple[float, bool, bool], e.Variant] = {}
         for p in self.rescue:
             if max(zh, zw) >= p.below or (p.factor < 1 and min(zh, zw) < 16):
@@ -267,11 +366,8 @@ class Decoder:
             cost = p.cost(zh, zw)
             if cost > budget:
                 continue
-            if self.time_cap_s is not None:
-                left = self.time_cap_s - (time.perf_counter() - start)
-                if cost * SECONDS_PER_UNIT > left:
-                    capped = True
-                    continue  # a cheaper pass further down may still fit
+            if not deadline.fits(cost):
+                continue  # a cheaper pass further down may still fit
             budget -= cost
             key = (p.factor, p.clahe, p.pad)
             if key not in built:
@@ -285,16 +381,25 @@ class Decoder:
                 self._zxing(ballot, v)
             if ballot.result():
                 break
-        self.capped_frames += capped
+
+    @staticmethod
+    def _fitted(v: e.Variant) -> e.Variant:
+        """``v`` shrunk for zbar when large: zbar's cost grows with pixels, and a symbol
+        that fills a large crop has modules wide enough to survive the shrink."""
+        side = max(v.image.shape[:2])
+        return e.scale(v, ZBAR_MAX_SIDE / side) if side > ZBAR_MAX_SIDE else v
 
     def _confirm_region(
         self, gray: np.ndarray, box: tuple[int, int, int, int], ballot: _Ballot
     ) -> None:
-        """Second opinion on a zxing read: zbar, then zxing on a sharpened crop."""
+        """Second opinion on a zxing read: zbar, then zxing on a sharpened crop.
+
+        Never cut by the time cap: it turns a symbol already found into a read, and
+        costs a few ms at most (zbar sees at most ZBAR_MAX_SIDE px a side)."""
         region = e.crop(gray, box)
         if min(region.image.shape[:2]) < 2:
             return
-        self._zbar(ballot, region)
+        self._zbar(ballot, self._fitted(region))
         if not ballot.pending():
             return
         if max(region.image.shape[:2]) < 400:
@@ -302,23 +407,32 @@ class Decoder:
         self._zxing(ballot, e.filtered(region, e.sharpen))
 
     def _search_region(
-        self, gray: np.ndarray, box: tuple[int, int, int, int], ballot: _Ballot
+        self,
+        gray: np.ndarray,
+        box: tuple[int, int, int, int],
+        ballot: _Ballot,
+        deadline: _Deadline,
     ) -> None:
         """Fallback on a detected barcode-like region, cheapest passes first."""
         region = e.crop(gray, box, margin=0.1)
         if min(region.image.shape[:2]) < 8:
             return
-        big = max(region.image.shape[:2])
-        factor = 2.0 if big < 400 else (0.5 if big > 900 else 1.0)
-        scaled = e.scale(region, factor, group="scaled") if factor != 1.0 else None
-        self._zbar(ballot, region)
-        self._zxing(ballot, e.pad(e.filtered(region, e.sharpen)))
+        rh, rw = region.image.shape[:2]
+        padded = int(np.prod(_padded(rh, rw)))
+        factor = 2.0 if max(rh, rw) < 400 else (0.5 if max(rh, rw) > 900 else 1.0)
+        fitted = self._fitted(region)
+        if deadline.allows(fitted.image.size, "zbar"):
+            self._zbar(ballot, fitted)
+        if deadline.allows(padded, "zxing"):
+            self._zxing(ballot, e.pad(e.filtered(region, e.sharpen)))
         if not ballot.evidence:
             return  # nothing even half-read: not worth more passes
-        if scaled is not None:
+        if factor != 1.0 and deadline.allows(round(rh * rw * factor**2), "zbar"):
+            scaled = e.scale(region, factor, group="scaled")
             self._zbar(ballot, scaled)
-            self._zxing(ballot, scaled)
-        if ballot.pending():
+            if deadline.allows(scaled.image.size, "zxing"):
+                self._zxing(ballot, scaled)
+        if ballot.pending() and deadline.allows(padded, "zbar"):
             self._zbar(ballot, e.pad(e.filtered(region, e.clahe)))
 
     def _thorough(self, gray: np.ndarray, ballot: _Ballot) -> None:

@@ -5,7 +5,8 @@ fast enough to run here (with its wall-clock cap off: tests must not depend on
 timing, and without it the pass schedule depends only on image sizes); the thorough
 pipeline (what ``caddie decode`` uses) takes ~25 s, so it is marked ``slow``.
 Measured when written: live 100/111 (90.1%), thorough 96/111 (86.5%), both with no
-misread and nothing on falsepositives-1.
+misread and nothing on falsepositives-1. The live figure is the same with the
+bar-pattern gate off: the gate skips the rescue only where it would read nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ def test_live_pipeline_read_rate() -> None:
     assert images >= 100
     assert misread == 0 and false_positives == 0
     assert read / images >= 0.88, f"live mode read {read}/{images}"
+
+
+def test_bar_pattern_gate_costs_no_read() -> None:
+    ungated = Decoder(SYMBOLOGIES, time_cap_s=None, gate=False)
+    without_gate = score(PHOTOS, lambda path: decode_file(path, ungated))
+    for folder, gated in _scores(False).items():
+        newly_missed = set(gated.missed_files) - set(without_gate[folder].missed_files)
+        assert not newly_missed, f"{folder}: the gate cost {sorted(newly_missed)}"
 
 
 @pytest.mark.slow
