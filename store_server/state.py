@@ -7,7 +7,7 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -144,10 +144,16 @@ class ServerState:
             self.executor.shutdown(wait=True)
         self.engine.dispose()
 
-    def finish_callback(self) -> Callable[[Session, Any, dict[str, Any]], dict[str, Any]]:
+    def finish_callback(
+        self,
+    ) -> Callable[[Session, Any, dict[str, Any], Sequence[Any]], dict[str, Any]]:
         from store_server.checkout.service import finish_basket
 
-        def finish(session: Session, basket: Any, view: dict[str, Any]) -> dict[str, Any]:
-            return finish_basket(session, basket, view, policy=self.audit_policy, rng=self.rng)
+        def finish(
+            session: Session, basket: Any, view: dict[str, Any], lines: Sequence[Any]
+        ) -> dict[str, Any]:
+            return finish_basket(
+                session, basket, view, policy=self.audit_policy, rng=self.rng, lines=lines
+            )
 
         return finish

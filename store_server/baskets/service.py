@@ -162,6 +162,20 @@ def open_basket(
     session: Session, *, device_id: str, store_id: str, loyalty_card: object, currency: str
 ) -> Basket:
     """Start a trip; a device that already has an open basket gets it back."""
+    basket, _created = start_trip(
+        session,
+        device_id=device_id,
+        store_id=store_id,
+        loyalty_card=loyalty_card,
+        currency=currency,
+    )
+    return basket
+
+
+def start_trip(
+    session: Session, *, device_id: str, store_id: str, loyalty_card: object, currency: str
+) -> tuple[Basket, bool]:
+    """:func:`open_basket`, also telling whether the basket is new (then it is empty)."""
     if not isinstance(loyalty_card, str) or not LOYALTY_CARD.match(loyalty_card):
         raise BadMessage("loyalty_card must be 1-32 letters, digits or dashes")
     basket = current_basket(session, device_id, for_update=True)
@@ -170,7 +184,7 @@ def open_basket(
             raise BasketLocked(
                 "this device's last basket is waiting at the exit; it is freed once paid"
             )
-        return basket
+        return basket, False
     shopper = session.exec(select(Shopper).where(Shopper.loyalty_card == loyalty_card)).first()
     if shopper is None:
         shopper = Shopper(loyalty_card=loyalty_card)
@@ -186,7 +200,7 @@ def open_basket(
     )
     session.add(basket)
     session.flush()
-    return basket
+    return basket, True
 
 
 BASKET_TABLE = Basket.__table__  # type: ignore[attr-defined]

@@ -151,8 +151,10 @@ def finish_basket(
     *,
     policy: AuditPolicy,
     rng: random.Random,
+    lines: Sequence[baskets.LineRecord] | None = None,
 ) -> dict[str, Any]:
     """Lock the basket and decide its audit; returns the protocol's ``audit`` object.
+    ``lines`` are the basket's lines when the caller has them already.
 
     The decision is stored with its inputs, the policy and the reasons so staff can
     tell the shopper why they were picked.
@@ -160,7 +162,8 @@ def finish_basket(
     now = utcnow()
     shopper = session.get(Shopper, basket.shopper_id) if basket.shopper_id else None
     policy = policy_for_store(session, basket.store_id, policy)
-    lines = baskets.basket_lines(session, basket.id)
+    if lines is None:
+        lines = baskets.basket_lines(session, basket.id)
     inputs = AuditInputs(
         lines=tuple(
             AuditLine(

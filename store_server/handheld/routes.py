@@ -208,19 +208,25 @@ class HandheldConnection:
                 self.basket = outcome.state
                 return outcome
 
+        known = self.basket
+        self.basket = None  # finish and offers change the basket their own way
+
         def work(session: Session) -> service.Outcome:
-            return service.apply(session, device, request, self.ctx, check_replay=False)
+            return service.apply(
+                session, device, request, self.ctx, check_replay=False, known=known
+            )
 
         def checked(session: Session) -> service.Outcome:
             return service.apply(session, device, request, self.ctx)
 
-        self.basket = None  # start, finish and offers change the basket their own way
         try:
-            return await committer.run(work)
+            outcome = await committer.run(work)
         except IntegrityError:
             # The request id was applied before (a replay), or on another connection at
             # this very moment: answer with what was stored.
-            return await committer.run(checked)
+            outcome = await committer.run(checked)
+        self.basket = outcome.state  # a new basket, known to be empty
+        return outcome
 
     async def hello(self, data: dict[str, Any]) -> bool:
         rid = request_id(data)

@@ -64,7 +64,8 @@ class HandheldContext:
     currency: str
     layouts: Sequence[VariableMeasureLayout]
     promotions: PromotionCache
-    finish: Callable[[Session, Any, dict[str, Any]], dict[str, Any]]
+    # (session, basket, its view, its lines) -> the protocol's audit object
+    finish: Callable[[Session, Any, dict[str, Any], Sequence[LineRecord]], dict[str, Any]]
     products: ProductCache | None = None
 
 
@@ -112,6 +113,7 @@ def apply(
     ctx: HandheldContext,
     *,
     check_replay: bool = True,
+    known: BasketState | None = None,
 ) -> Outcome:
     """Apply one request, or answer a replayed id with its stored reply. The caller commits.
 
@@ -119,11 +121,11 @@ def apply(
     replay then fails on the request log's primary key at flush, and the caller retries
     with the check (replays are rare; the look-up on every scan is not)."""
     if request.type in LINE_REQUEST_TYPES:
-        return apply_line_change(session, device, request, ctx, None)
+        return apply_line_change(session, device, request, ctx, known)
     if check_replay and (previous := replay(session, device, request)) is not None:
         return previous
     try:
-        return _apply(session, device, request, ctx)
+        return _apply(session, device, request, ctx, known)
     except CaddieError:
         # A request already applied may fail now (e.g. a replayed scan on a basket that
         # has since been finished): it still gets its original reply.
@@ -132,32 +134,50 @@ def apply(
         raise
 
 
-def _apply(session: Session, device: Device, request: Request, ctx: HandheldContext) -> Outcome:
+def _apply(
+    session: Session,
+    device: Device,
+    request: Request,
+    ctx: HandheldContext,
+    known: BasketState | None = None,
+) -> Outcome:
     now = utcnow()
     promotions = ctx.promotions.get(session)
     reply: dict[str, Any]
+    state: BasketState | None = None
     if request.type == "start":
-        basket = baskets.open_basket(
+        basket, created = baskets.start_trip(
             session,
             device_id=device.id,
             store_id=device.store_id,
             loyalty_card=request.fields["loyalty_card"],
             currency=ctx.currency,
         )
-        promotions = offers.promotions_for_basket(session, basket.id, promotions)
-        reply = {
-            "type": "basket",
-            "id": request.id,
-            "basket": baskets.snapshot(session, basket, promotions, at=now),
-        }
+        if created:  # nothing to read: no lines, no offers, totals already zero
+            view = baskets.basket_view(basket, (), promotions, at=now)
+            state = BasketState(
+                basket.id, basket.loyalty_card, basket.currency, as_utc(basket.updated_at), (), ()
+            )
+        else:
+            promotions = offers.promotions_for_basket(session, basket.id, promotions)
+            view = baskets.snapshot(session, basket, promotions, at=now)
+        reply = {"type": "basket", "id": request.id, "basket": view}
         event = "basket.opened"
     elif request.type in OFFER_REQUEST_TYPES:
         basket, reply, event = offers.apply_request(session, device, request, promotions, at=now)
     else:  # finish
         basket = baskets.open_basket_for_change(session, device.id)
-        promotions = offers.promotions_for_basket(session, basket.id, promotions)
-        view = baskets.snapshot(session, basket, promotions, at=now)
-        audit = ctx.finish(session, basket, view)
+        if known is not None and (known.id, known.version) == (
+            basket.id,
+            as_utc(basket.updated_at),
+        ):  # the basket as this connection last wrote it: no need to read it again
+            lines, personal = list(known.lines), list(known.personal)
+        else:
+            lines = baskets.basket_lines(session, basket.id)
+            personal = offers.accepted_promotions(session, basket.id)
+        promotions = [*promotions, *personal]
+        view = baskets.snapshot(session, basket, promotions, at=now, lines=lines)
+        audit = ctx.finish(session, basket, view, lines)
         view["status"] = basket.status
         reply = {"type": "checkout", "id": request.id, "basket": view, "audit": audit}
         event = "basket.finished"
@@ -167,7 +187,7 @@ def _apply(session: Session, device: Device, request: Request, ctx: HandheldCont
     session.connection().execute(
         _INSERT_REQUEST, _request_row(device, request, basket.id, text, now)
     )
-    return Outcome(reply, False, basket.id, event, text=text)
+    return Outcome(reply, False, basket.id, event, text=text, state=state)
 
 
 def _request_row(
