@@ -76,11 +76,14 @@ class OfferTemplate:
                 problems.extend(f"promotion: {m}" for m in messages)
             else:
                 if kind == "one_away" and parsed.kind not in _GROUP_KINDS:
-                    problems.append("a one_away offer needs a multi_buy, bundle_price or "
-                                    "mix_and_match promotion")
+                    problems.append(
+                        "a one_away offer needs a multi_buy, bundle_price or "
+                        "mix_and_match promotion"
+                    )
         if problems:
-            raise InvalidInput(f"bad offer template {tid!r}: " + "; ".join(problems),
-                               problems=problems)
+            raise InvalidInput(
+                f"bad offer template {tid!r}: " + "; ".join(problems), problems=problems
+            )
         assert isinstance(promo, Mapping)
         return cls(
             id=str(tid),
@@ -92,8 +95,9 @@ class OfferTemplate:
 
     def promotion_for(self, grant_id: str) -> Promotion:
         """The promotion a grant of this template applies (its id names the grant)."""
-        return Promotion.from_dict({**self.promotion, "id": f"offer:{grant_id}",
-                                    "label": self.label})
+        return Promotion.from_dict(
+            {**self.promotion, "id": f"offer:{grant_id}", "label": self.label}
+        )
 
 
 @dataclass(frozen=True)

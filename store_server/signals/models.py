@@ -35,8 +35,7 @@ ACTIVE_SHOPPERS = "active_shoppers"
 HOUR_OF_DAY = "hour_of_day"
 MOMENTUM_PREFIX = "momentum:"
 MESSAGE_KEYS = frozenset(
-    {"type", "store_id", "zone", "at", "window_minutes", "active_minutes", "min_count",
-     "signals"}
+    {"type", "store_id", "zone", "at", "window_minutes", "active_minutes", "min_count", "signals"}
 )
 """Every key a signal message may carry (the privacy tests hold the publisher to it)."""
 

@@ -42,8 +42,14 @@ BASKETS_CHANNEL = "baskets"
 
 
 async def note_scan(
-    state: ServerState, *, device_id: str, store_id: str, basket_id: str, category: str,
-    qty: int, at: datetime | None = None
+    state: ServerState,
+    *,
+    device_id: str,
+    store_id: str,
+    basket_id: str,
+    category: str,
+    qty: int,
+    at: datetime | None = None,
 ) -> None:
     """Tell every publisher about one acknowledged scan (store-internal channel)."""
     await state.events.publish(
@@ -148,8 +154,9 @@ class SignalPublisher:
             )
 
         active, scopes = await self.state.run_db(work)
-        messages = aggregate(active, self.window.facts(), scopes=scopes, now=now,
-                             config=self.config)
+        messages = aggregate(
+            active, self.window.facts(), scopes=scopes, now=now, config=self.config
+        )
         heartbeat = timedelta(seconds=self.settings.interval_s)
         sent: list[dict[str, object]] = []
         for message in messages:

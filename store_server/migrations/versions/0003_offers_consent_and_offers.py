@@ -53,13 +53,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("offer_grant", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_offer_grant_basket_id"), ["basket_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_offer_grant_shopper_id"), ["shopper_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_offer_grant_shopper_id"), ["shopper_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_offer_grant_store_id"), ["store_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_offer_grant_offered_at"), ["offered_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_offer_grant_offered_at"), ["offered_at"], unique=False)
 
 
 def downgrade() -> None:
