@@ -22,16 +22,9 @@ from signage.deps import StateHolder
 from signage.signals.board import SignalBoard
 from store_server.config import Settings, get_settings
 from store_server.errors import CaddieError
+from store_server.http_errors import error_response, install_error_handlers
 
 log = logging.getLogger(__name__)
-
-
-def _error(exc: CaddieError) -> JSONResponse:
-    body: dict[str, object] = {"code": exc.code, "message": exc.message}
-    problems = exc.details.get("problems")
-    if problems:
-        body["problems"] = problems
-    return JSONResponse({"error": body}, status_code=exc.http_status)
 
 
 def create_signage_app(
@@ -65,7 +58,9 @@ def create_signage_app(
 
     @app.exception_handler(CaddieError)
     async def caddie_error(request: Request, exc: CaddieError) -> JSONResponse:
-        return _error(exc)
+        return error_response(exc)
+
+    install_error_handlers(app)
 
     @app.exception_handler(OperationalError)
     async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
@@ -125,7 +120,9 @@ def create_standalone_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(CaddieError)
     async def caddie_error(request: Request, exc: CaddieError) -> JSONResponse:
-        return _error(exc)
+        return error_response(exc)
+
+    install_error_handlers(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

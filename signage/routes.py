@@ -35,11 +35,17 @@ from signage.deps import (
     screen_or_operator,
 )
 from signage.models import Creative, Screen
+from store_server.deps import error_responses as errors
 from store_server.errors import InvalidInput
 from store_server.metrics import record_plays as count_plays
 from store_server.timeutil import utcnow
 
 router = APIRouter(tags=["signage"])
+# Every route answers errors with the one error body (store_server.http_errors): 401/403
+# for missing or wrong credentials, 422 for malformed input (parameters included), 503
+# while the database is unreachable; 404 where a path names a screen or campaign.
+OPERATOR_ERRORS = errors(401, 403, 503)
+REPORT_ERRORS = errors(401, 403, 404, 422, 503)
 
 
 def _split(value: str | None) -> list[str]:
@@ -68,7 +74,7 @@ def live_signals(state: SignageState) -> service.SignalSource:
     return lambda stores: state.board.current_signals(stores, at=now)
 
 
-@router.get("/screens/{screen_id}/loop")
+@router.get("/screens/{screen_id}/loop", responses=errors(401, 403, 404, 422, 503))
 def screen_loop(
     screen_id: str,
     request: Request,
@@ -88,7 +94,7 @@ def screen_loop(
     return view
 
 
-@router.post("/proof-of-play")
+@router.post("/proof-of-play", responses=errors(401, 403, 422, 503))
 async def proof_of_play(
     request: Request, state: StateDep, session: SessionDep, screen: CurrentScreen
 ) -> dict[str, int]:
@@ -110,7 +116,7 @@ async def proof_of_play(
 # --------------------------------------------------------------------------- operator API
 
 
-@router.get("/api/screens")
+@router.get("/api/screens", responses=OPERATOR_ERRORS)
 def list_screens(session: SessionDep, user: CurrentOperator) -> list[dict[str, Any]]:
     return service.screens_overview(session)
 
@@ -123,13 +129,13 @@ def creative_public(row: Creative) -> dict[str, Any]:
     }
 
 
-@router.get("/api/creatives")
+@router.get("/api/creatives", responses=OPERATOR_ERRORS)
 def list_creatives(session: SessionDep, user: CurrentOperator) -> list[dict[str, Any]]:
     rows = session.exec(select(Creative).order_by(col(Creative.id))).all()
     return [creative_public(r) for r in rows]
 
 
-@router.post("/api/creatives", status_code=201)
+@router.post("/api/creatives", status_code=201, responses=errors(400, 401, 403, 422, 503))
 async def upload_creative(
     request: Request, state: StateDep, session: SessionDep, user: CurrentOperator
 ) -> dict[str, Any]:
@@ -165,7 +171,7 @@ async def upload_creative(
     return creative_public(row)
 
 
-@router.get("/api/availability")
+@router.get("/api/availability", responses=errors(401, 403, 422, 503))
 def availability(
     session: SessionDep,
     user: CurrentOperator,
@@ -185,7 +191,7 @@ def availability(
     )
 
 
-@router.post("/api/campaigns", status_code=201)
+@router.post("/api/campaigns", status_code=201, responses=errors(401, 403, 422, 503))
 async def book_campaign(
     request: Request, state: StateDep, session: SessionDep, user: CurrentOperator
 ) -> dict[str, Any]:
@@ -198,7 +204,7 @@ async def book_campaign(
     return {"id": row.id, "state": row.state, "priority": row.priority}
 
 
-@router.get("/api/campaigns")
+@router.get("/api/campaigns", responses=OPERATOR_ERRORS)
 def list_campaigns(session: SessionDep, user: CurrentOperator) -> list[dict[str, Any]]:
     specs = service.load_specs(session)
     return [
@@ -212,7 +218,7 @@ def list_campaigns(session: SessionDep, user: CurrentOperator) -> list[dict[str,
     ]
 
 
-@router.get("/api/screens/{screen_id}/timeline")
+@router.get("/api/screens/{screen_id}/timeline", responses=errors(401, 403, 404, 422, 503))
 def screen_timeline(
     screen_id: str, state: StateDep, session: SessionDep, user: CurrentOperator,
     day: str | None = None,
@@ -229,7 +235,7 @@ def _report(session: Any, start: str | None, end: str | None, campaign: str | No
                           screen_id=screen or None)
 
 
-@router.get("/api/reports")
+@router.get("/api/reports", responses=errors(401, 403, 422, 503))
 def reports(
     session: SessionDep,
     user: CurrentOperator,
@@ -241,7 +247,7 @@ def reports(
     return _report(session, start, end, campaign, screen)
 
 
-@router.get("/api/reports.csv")
+@router.get("/api/reports.csv", responses=errors(401, 403, 422, 503))
 def reports_csv(
     session: SessionDep,
     user: CurrentOperator,
@@ -298,21 +304,21 @@ def requested_report(
 ReportDep = Annotated[AttributionReport, Depends(requested_report)]
 
 
-@router.get("/api/attribution/{campaign_id}.json")
+@router.get("/api/attribution/{campaign_id}.json", responses=REPORT_ERRORS)
 def attribution_json(campaign_id: str, report: ReportDep) -> Response:
     """Uplift, its interval, offer acceptance and incremental revenue, as JSON."""
     return _download(report_to_json(report), "application/json",
                      f"attribution-{_safe(campaign_id)}.json")
 
 
-@router.get("/api/attribution/{campaign_id}.csv")
+@router.get("/api/attribution/{campaign_id}.csv", responses=REPORT_ERRORS)
 def attribution_csv(campaign_id: str, report: ReportDep) -> Response:
     """The summary row of the report (``reports_to_csv``)."""
     return _download(reports_to_csv([report]), "text/csv; charset=utf-8",
                      f"attribution-{_safe(campaign_id)}.csv")
 
 
-@router.get("/api/attribution/{campaign_id}/series.csv")
+@router.get("/api/attribution/{campaign_id}/series.csv", responses=REPORT_ERRORS)
 def attribution_series_csv(campaign_id: str, report: ReportDep) -> Response:
     """The chart's hourly plays, scans and expected scans."""
     return _download(series_to_csv(report), "text/csv; charset=utf-8",

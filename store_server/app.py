@@ -24,19 +24,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from store_server import metrics
 from store_server.config import Settings, get_settings
 from store_server.errors import CaddieError
+from store_server.http_errors import error_body as error_body
+from store_server.http_errors import error_response, install_error_handlers
 from store_server.logging_setup import configure_logging, connection_id_var, request_id_var
+from store_server.ratelimit import RateLimiter
 from store_server.state import ServerState
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("caddie.access")
-
-
-def error_body(exc: CaddieError) -> dict[str, object]:
-    body: dict[str, object] = {"code": exc.code, "message": exc.message}
-    problems = exc.details.get("problems")
-    if problems:
-        body["problems"] = problems
-    return {"error": body}
 
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._:-]")
@@ -195,10 +190,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from store_server.docs_pages import add_docs
 
     add_docs(app, title="Caddie store server")
+    app.state.api_limiter = RateLimiter(
+        settings.api_rate_limit_per_second, settings.api_rate_limit_burst
+    )
 
     @app.exception_handler(CaddieError)
     async def caddie_error(request: Request, exc: CaddieError) -> JSONResponse:
-        return JSONResponse(error_body(exc), status_code=exc.http_status)
+        return error_response(exc)
+
+    install_error_handlers(app)  # validation failures and refusals: the same error body
 
     @app.exception_handler(OperationalError)
     async def database_down(request: Request, exc: OperationalError) -> JSONResponse:

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     basket_expiry_minutes: int = Field(default=240, gt=0)
     session_hours: int = Field(default=12, gt=0)
     login_attempts_per_minute: int = Field(default=10, gt=0)
+    # Per-caller request budget (token bucket per login session, device or till token, in
+    # each server process) on the staff console and POS APIs.
+    api_rate_limit_per_second: float = Field(default=10.0, gt=0)
+    api_rate_limit_burst: int = Field(default=50, gt=0)
+    # An open /ws/staff socket re-checks its login session at least this often (and at
+    # once when a logout is announced on the event bus, or the console sends a message).
+    staff_socket_recheck_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

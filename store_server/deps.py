@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -12,7 +13,9 @@ from sqlmodel import Session
 from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.db import session_scope
-from store_server.errors import Forbidden, Unauthorized
+from store_server.errors import Forbidden, RateLimited, Unauthorized
+from store_server.ratelimit import RateLimiter
+from store_server.security import hash_token
 from store_server.state import ServerState
 
 SESSION_COOKIE = "caddie_session"
@@ -25,47 +28,67 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorReply(BaseModel):
-    """What every CaddieError becomes over HTTP (``store_server.app.error_body``)."""
+    """Every error over HTTP (``store_server.http_errors``): a CaddieError, a request
+    that fails validation, or a refusal of the framework itself."""
 
     error: ErrorDetail
 
 
-class ValidationReply(BaseModel):
-    """FastAPI's own answer to a body it cannot parse (400) or parameters or a body that
-    fail validation (422)."""
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Unparsable body",
+    401: "Missing, unknown or revoked credentials",
+    403: "These credentials may not do this",
+    404: "No such resource",
+    409: "Conflicts with the current state",
+    422: "Malformed input: each problem names its field",
+    429: "Too many requests; retry after Retry-After seconds",
+    503: "The database is unavailable; retry",
+}
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 
-    detail: list[dict[str, Any]] | str
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring the error replies a route may give, each with the
+    one error body."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        spec: dict[str, Any] = {"model": ErrorReply, "description": ERROR_DESCRIPTIONS[status]}
+        if status == 429:
+            spec["headers"] = RETRY_AFTER_HEADER
+        responses[status] = spec
+    return responses
 
 
 # Declared on every API router so clients (and schemathesis) know the error answers:
 # any route may refuse credentials, miss a resource, conflict, throttle or lose its
 # database, and a 422 comes either from FastAPI's validation or from a CaddieError.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorReply | ValidationReply, "description": "Unparsable body"},
-    401: {"model": ErrorReply, "description": "Missing, unknown or revoked credentials"},
-    403: {"model": ErrorReply, "description": "These credentials may not do this"},
-    404: {"model": ErrorReply, "description": "No such resource"},
-    409: {"model": ErrorReply, "description": "Conflicts with the current state"},
-    422: {"model": ErrorReply | ValidationReply, "description": "Malformed input"},
-    429: {"model": ErrorReply, "description": "Too many requests"},
-    503: {"model": ErrorReply, "description": "The database is unavailable; retry"},
-}
-
-
-def _json_schema(status: int | str) -> dict[str, Any]:
-    refs = ["ErrorReply", "ValidationReply"] if status in (400, 422) else ["ErrorReply"]
-    return {"anyOf": [{"$ref": f"#/components/schemas/{r}"} for r in refs]}
+ERROR_RESPONSES = error_responses(400, 401, 403, 404, 409, 422, 429, 503)
 
 
 # For routes whose success is not JSON (a text receipt): their errors still are, and
 # FastAPI would otherwise document them with the route's own media type.
-JSON_ERRORS_OF_NON_JSON_ROUTE: dict[int | str, dict[str, Any]] = {
-    status: {
-        "description": spec["description"],
-        "content": {"application/json": {"schema": _json_schema(status)}},
-    }
-    for status, spec in ERROR_RESPONSES.items()
-}
+def json_errors_of_non_json_route(
+    responses: dict[int | str, dict[str, Any]],
+) -> dict[int | str, dict[str, Any]]:
+    out: dict[int | str, dict[str, Any]] = {}
+    for status, spec in responses.items():
+        out[status] = {
+            "description": spec["description"],
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorReply"}}
+            },
+            **({"headers": spec["headers"]} if "headers" in spec else {}),
+        }
+    return out
+
+
+JSON_ERRORS_OF_NON_JSON_ROUTE = json_errors_of_non_json_route(ERROR_RESPONSES)
 
 
 def get_state(request: Request) -> ServerState:
@@ -110,3 +133,34 @@ CurrentUser = Annotated[User, Depends(current_user)]
 CurrentAdmin = Annotated[User, Depends(require_role("admin"))]
 CurrentStaff = Annotated[User, Depends(require_role("staff", "admin"))]
 CurrentOperator = Annotated[User, Depends(require_role("operator", "admin"))]
+
+
+def caller_key(request: Request) -> str:
+    """Whose budget a request spends: its bearer token or session cookie (hashed: the
+    limiter need not hold secrets), else the client's address."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    token = value.strip() if scheme.lower() == "bearer" else ""
+    token = token or request.cookies.get(SESSION_COOKIE, "")
+    if token:
+        return "token:" + hash_token(token[:512])
+    client = request.client.host if request.client else "?"
+    return "address:" + client
+
+
+async def spend_request_budget(request: Request) -> None:
+    """Refuse (429, ``rate_limited``, ``Retry-After``) a caller over its budget.
+
+    Runs on the event loop, before authentication: a throttled caller costs no
+    database work."""
+    limiter: RateLimiter = request.app.state.api_limiter
+    wait = limiter.check(caller_key(request))
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise RateLimited(
+            f"too many requests with these credentials; retry in {seconds} s",
+            retry_after=seconds,
+        )
+
+
+# On routes (``dependencies=[RATE_LIMITED]``): the staff console and POS APIs.
+RATE_LIMITED = Depends(spend_request_budget)

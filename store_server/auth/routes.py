@@ -16,8 +16,12 @@ from store_server.deps import (
     bearer_token,
 )
 from store_server.errors import Unauthorized
+from store_server.state import ServerState
 
 router = APIRouter(prefix="/api/auth", tags=["auth"], responses=ERROR_RESPONSES)
+# Announcements that a login session ended (``{"event": "session.revoked", "user_id"}``):
+# sockets opened with one of that user's sessions re-check theirs.
+SESSIONS_CHANNEL = "sessions"
 
 
 class LoginBody(BaseModel):
@@ -62,9 +66,19 @@ def login(body: LoginBody, session: SessionDep, state: StateDep, response: Respo
 
 
 @router.post("/logout", status_code=204)
-def logout(request: Request, session: SessionDep, user: CurrentUser, response: Response) -> None:
-    service.logout(session, bearer_token(request))
+async def logout(request: Request, user: CurrentUser, state: StateDep, response: Response) -> None:
+    await end_session(state, bearer_token(request))
     response.delete_cookie(SESSION_COOKIE)
+
+
+async def end_session(state: ServerState, token: str) -> None:
+    """Revoke the session of ``token``, then announce it on the event bus (once committed)
+    so that every server process closes the live sockets opened with it at once."""
+    user_id = await state.run_db(lambda s: service.logout(s, token))
+    if user_id is not None:
+        await state.events.publish(
+            SESSIONS_CHANNEL, {"event": "session.revoked", "user_id": user_id}
+        )
 
 
 @router.get("/me", response_model=Me)

@@ -62,7 +62,7 @@ def login(
         .where(LoginAttempt.username == username[:80], col(LoginAttempt.at) >= window_start)
     ).one()
     if recent >= attempts_per_minute:
-        raise RateLimited("too many failed logins for this user; wait a minute")
+        raise RateLimited("too many failed logins for this user; wait a minute", retry_after=60)
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None or user.disabled or not verify_password(password, user.password_hash):
         raise Unauthorized("wrong username or password")
@@ -98,8 +98,11 @@ def user_for_token(session: Session, token: str) -> User:
     return user
 
 
-def logout(session: Session, token: str) -> None:
+def logout(session: Session, token: str) -> int | None:
+    """Revoke the session of ``token``; returns its user's id (None if nothing changed)."""
     row = session.get(AuthSession, hash_token(token))
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
         session.flush()
+        return row.user_id
+    return None

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from store_server.auth import service as auth
+from store_server.auth.routes import end_session
 from store_server.checkout import receipts, service
 from store_server.checkout.routes import staff_actor
 from store_server.checkout.service import Actor
@@ -106,7 +107,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
 async def logout(request: Request, state: StateDep) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        await state.run_db(lambda s: auth.logout(s, token))
+        await end_session(state, token)
     response = _to_login()
     response.delete_cookie(SESSION_COOKIE)
     return response

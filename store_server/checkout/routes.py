@@ -17,6 +17,10 @@ Who may call what:
   ``POST /api/pos/handoffs/{code}/paid {"payment_reference", "amount_cents"}`` —
   idempotent by ``payment_reference``.
 
+Every HTTP endpoint here spends the caller's request budget first (``RATE_LIMITED``: one
+token bucket per session, device or till token; 429 ``rate_limited`` with
+``Retry-After`` once it is spent).
+
 Writes run in one transaction (``state.run_db``) and publish a ``baskets`` event only
 after it committed, so a console never shows a change that was rolled back.
 """
@@ -31,11 +35,13 @@ from urllib.parse import urlparse
 
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import PlainTextResponse
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from store_server.auth import service as auth
 from store_server.auth.models import User
+from store_server.auth.routes import SESSIONS_CHANNEL
 from store_server.baskets.models import LOCKED_STATUSES
 from store_server.checkout import receipts, service
 from store_server.checkout.schemas import (
@@ -54,6 +60,7 @@ from store_server.checkout.service import Actor
 from store_server.deps import (
     ERROR_RESPONSES,
     JSON_ERRORS_OF_NON_JSON_ROUTE,
+    RATE_LIMITED,
     SESSION_COOKIE,
     CurrentAdmin,
     CurrentStaff,
@@ -123,14 +130,14 @@ async def _change(
 # --- staff ---------------------------------------------------------------------------------
 
 
-@router.get("/api/checkout/baskets")
+@router.get("/api/checkout/baskets", dependencies=[RATE_LIMITED])
 async def list_queue(user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     actor = staff_actor(user)
     rows = await state.run_db(lambda s: service.queue(s, actor.store_id))
     return {"baskets": rows}
 
 
-@router.get("/api/checkout/baskets/{basket_id}")
+@router.get("/api/checkout/baskets/{basket_id}", dependencies=[RATE_LIMITED])
 async def get_basket(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     actor = staff_actor(user)
 
@@ -141,7 +148,7 @@ async def get_basket(basket_id: str, user: CurrentStaff, state: StateDep) -> dic
     return await state.run_db(job)
 
 
-@router.post("/api/checkout/baskets/{basket_id}/rescan")
+@router.post("/api/checkout/baskets/{basket_id}/rescan", dependencies=[RATE_LIMITED])
 async def staff_rescan(
     basket_id: str, request: Request, user: CurrentStaff, state: StateDep
 ) -> dict[str, Any]:
@@ -165,7 +172,9 @@ async def _rescan(
     return {**scan_out, "basket": view}
 
 
-@router.post("/api/checkout/baskets/{basket_id}/lines", status_code=201)
+@router.post(
+    "/api/checkout/baskets/{basket_id}/lines", status_code=201, dependencies=[RATE_LIMITED]
+)
 async def add_line(
     basket_id: str, request: Request, user: CurrentStaff, state: StateDep
 ) -> dict[str, Any]:
@@ -188,7 +197,9 @@ async def add_line(
     return await _change(state, "checkout.line_added", basket_id, actor, work)
 
 
-@router.post("/api/checkout/baskets/{basket_id}/lines/{line_id}/remove")
+@router.post(
+    "/api/checkout/baskets/{basket_id}/lines/{line_id}/remove", dependencies=[RATE_LIMITED]
+)
 async def remove_line(
     basket_id: str, line_id: str, request: Request, user: CurrentStaff, state: StateDep
 ) -> dict[str, Any]:
@@ -211,7 +222,9 @@ async def remove_line(
     return await _change(state, "checkout.line_removed", basket_id, actor, work)
 
 
-@router.post("/api/checkout/baskets/{basket_id}/extras/{scan_id}/resolve")
+@router.post(
+    "/api/checkout/baskets/{basket_id}/extras/{scan_id}/resolve", dependencies=[RATE_LIMITED]
+)
 async def resolve_extra(
     basket_id: str, scan_id: str, request: Request, user: CurrentStaff, state: StateDep
 ) -> dict[str, Any]:
@@ -233,7 +246,7 @@ async def resolve_extra(
     return await _change(state, "checkout.extra_resolved", basket_id, actor, work)
 
 
-@router.post("/api/checkout/baskets/{basket_id}/age-approval")
+@router.post("/api/checkout/baskets/{basket_id}/age-approval", dependencies=[RATE_LIMITED])
 async def approve_age(
     basket_id: str, request: Request, user: CurrentStaff, state: StateDep
 ) -> dict[str, Any]:
@@ -246,7 +259,7 @@ async def approve_age(
     return await _change(state, "checkout.age_approved", basket_id, actor, work)
 
 
-@router.post("/api/checkout/baskets/{basket_id}/release")
+@router.post("/api/checkout/baskets/{basket_id}/release", dependencies=[RATE_LIMITED])
 async def release(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     actor = staff_actor(user)
 
@@ -272,6 +285,7 @@ async def release(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[s
     "/api/checkout/baskets/{basket_id}/receipt.txt",
     response_class=PlainTextResponse,
     responses=JSON_ERRORS_OF_NON_JSON_ROUTE,
+    dependencies=[RATE_LIMITED],
 )
 async def receipt_text(basket_id: str, user: CurrentStaff, state: StateDep) -> PlainTextResponse:
     actor = staff_actor(user)
@@ -282,7 +296,7 @@ async def receipt_text(basket_id: str, user: CurrentStaff, state: StateDep) -> P
 # --- staff-mode handheld -------------------------------------------------------------------
 
 
-@router.post("/api/checkout/handheld/rescan")
+@router.post("/api/checkout/handheld/rescan", dependencies=[RATE_LIMITED])
 async def handheld_rescan(request: Request, state: StateDep) -> dict[str, Any]:
     """A staff-mode handheld rescanning a trolley at the exit."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -311,7 +325,7 @@ def _pos_token(request: Request) -> str:
     return token.strip()
 
 
-@router.get("/api/pos/handoffs/{code}", tags=["pos"])
+@router.get("/api/pos/handoffs/{code}", tags=["pos"], dependencies=[RATE_LIMITED])
 async def pos_handoff(code: str, request: Request, state: StateDep) -> dict[str, Any]:
     token = _pos_token(request)
 
@@ -322,7 +336,7 @@ async def pos_handoff(code: str, request: Request, state: StateDep) -> dict[str,
     return await state.run_db(job)
 
 
-@router.post("/api/pos/handoffs/{code}/paid", tags=["pos"])
+@router.post("/api/pos/handoffs/{code}/paid", tags=["pos"], dependencies=[RATE_LIMITED])
 async def pos_paid(code: str, request: Request, state: StateDep) -> dict[str, Any]:
     token = _pos_token(request)
     body = await parse_body(request, PaidBody)
@@ -351,7 +365,9 @@ async def pos_paid(code: str, request: Request, state: StateDep) -> dict[str, An
 # --- admin ------------------------------------------------------------------------------------
 
 
-@router.post("/api/checkout/pos-terminals", status_code=201, tags=["admin"])
+@router.post(
+    "/api/checkout/pos-terminals", status_code=201, tags=["admin"], dependencies=[RATE_LIMITED]
+)
 async def enroll_pos(request: Request, user: CurrentAdmin, state: StateDep) -> dict[str, str]:
     body = await parse_body(request, PosTerminalBody)
     store_id = body.store_id or user.store_id or state.settings.store_id
@@ -363,7 +379,9 @@ async def enroll_pos(request: Request, user: CurrentAdmin, state: StateDep) -> d
     return {"terminal_id": body.terminal_id, "store_id": store_id, "token": token}
 
 
-@router.put("/api/checkout/stores/{store_id}/audit-policy", tags=["admin"])
+@router.put(
+    "/api/checkout/stores/{store_id}/audit-policy", tags=["admin"], dependencies=[RATE_LIMITED]
+)
 async def put_policy(
     store_id: str, request: Request, user: CurrentAdmin, state: StateDep
 ) -> dict[str, Any]:
@@ -377,7 +395,9 @@ async def put_policy(
     return {"store_id": store_id, "policy": policy.to_dict()}
 
 
-@router.get("/api/checkout/stores/{store_id}/audit-policy", tags=["admin"])
+@router.get(
+    "/api/checkout/stores/{store_id}/audit-policy", tags=["admin"], dependencies=[RATE_LIMITED]
+)
 async def get_policy(store_id: str, user: CurrentAdmin, state: StateDep) -> dict[str, Any]:
     policy = await state.run_db(lambda s: service.policy_for_store(s, store_id, state.audit_policy))
     return {"store_id": store_id, "policy": policy.to_dict()}
@@ -397,7 +417,14 @@ def _same_origin(websocket: WebSocket) -> bool:
 @router.websocket("/ws/staff")
 async def staff_socket(websocket: WebSocket) -> None:
     """Pushes ``{"type": "queue", "baskets": [...]}`` once, then ``{"type": "basket",
-    "event", "basket": {...}}`` for every change of a basket of the staff's store."""
+    "event", "basket": {...}}`` for every change of a basket of the staff's store.
+
+    The login session is checked again while the socket is open: at once when a logout
+    of the same user is announced on the event bus (from any server process), when the
+    console sends a message, and every ``staff_socket_recheck_seconds`` otherwise (which
+    also catches expiry, a disabled account or a changed role). A session that no longer
+    passes gets an ``error`` message and the close code of a refused connection (4401,
+    or 4403 for a role that lost the right)."""
     state: ServerState = websocket.app.state.caddie
     await websocket.accept()
     token = websocket.cookies.get(SESSION_COOKIE) or ""
@@ -409,13 +436,10 @@ async def staff_socket(websocket: WebSocket) -> None:
             raise Forbidden("cross-origin connection refused")
         actor = await state.run_db(lambda s: staff_actor(auth.user_for_token(s, token)))
     except CaddieError as exc:
-        await websocket.send_json({"type": "error", "code": exc.code, "message": exc.message})
-        await websocket.close(
-            CLOSE_UNAUTHORIZED if isinstance(exc, Unauthorized) else CLOSE_FORBIDDEN, exc.code
-        )
+        await _refuse(websocket, exc)
         return
     try:
-        await _serve_queue(websocket, state, actor)
+        await _serve_queue(websocket, state, actor, token)
     except (WebSocketDisconnect, RuntimeError):
         return
     except Exception:
@@ -424,53 +448,114 @@ async def staff_socket(websocket: WebSocket) -> None:
             await websocket.close(1011, "internal error; reconnect")
 
 
-async def _serve_queue(websocket: WebSocket, state: ServerState, actor: Actor) -> None:
-    async def drain() -> None:
+async def _refuse(websocket: WebSocket, exc: CaddieError) -> None:
+    await websocket.send_json({"type": "error", "code": exc.code, "message": exc.message})
+    await websocket.close(
+        CLOSE_UNAUTHORIZED if isinstance(exc, Unauthorized) else CLOSE_FORBIDDEN, exc.code
+    )
+
+
+# A console's messages trigger a session check, but not more often than this.
+MESSAGE_RECHECK_MIN_S = 1.0
+
+
+async def _serve_queue(websocket: WebSocket, state: ServerState, actor: Actor, token: str) -> None:
+    loop = asyncio.get_running_loop()
+    every = state.settings.staff_socket_recheck_seconds
+    # One inbox for the three things the socket waits on; bounded, so a console that
+    # cannot keep up loses old basket events in the bus's queue, as before.
+    inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(64)
+
+    async def forward(kind: str, source: asyncio.Queue[dict[str, Any]]) -> None:
+        while True:
+            await inbox.put((kind, await source.get()))
+
+    async def listen() -> None:
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
+                await inbox.put(("gone", None))
                 return
+            await inbox.put(("message", None))
 
-    async with state.events.subscribe("baskets") as events:
+    async def still_allowed() -> bool:
+        try:
+            await state.run_db(lambda s: staff_actor(auth.user_for_token(s, token)))
+        except OperationalError as exc:
+            # Nothing says the session ended; the next check tries again.
+            log.warning("staff socket: session not re-checked, database unavailable: %s", exc.orig)
+            return True
+        except CaddieError as exc:
+            log.info("staff socket of %s closed: %s", actor.name, exc.message)
+            await _refuse(websocket, exc)
+            return False
+        return True
+
+    async with (
+        state.events.subscribe("baskets") as events,
+        state.events.subscribe(SESSIONS_CHANNEL) as sessions,
+    ):
         # Subscribed before reading the queue, so no change falls between the two.
         rows = await state.run_db(lambda s: service.queue(s, actor.store_id))
         await websocket.send_json({"type": "queue", "baskets": rows})
-        receiver = asyncio.create_task(drain())
+        tasks = [
+            asyncio.create_task(forward("basket", events)),
+            asyncio.create_task(forward("session", sessions)),
+            asyncio.create_task(listen()),
+        ]
+        checked = loop.time()
         try:
             while True:
-                getter = asyncio.create_task(events.get())
-                done, _ = await asyncio.wait(
-                    {getter, receiver}, return_when=asyncio.FIRST_COMPLETED
-                )
-                if receiver in done:
-                    getter.cancel()
+                try:
+                    kind, item = await asyncio.wait_for(
+                        inbox.get(), timeout=max(0.0, checked + every - loop.time())
+                    )
+                except TimeoutError:
+                    kind, item = "tick", None
+                if kind == "gone":
                     return
-                event = getter.result()
-                if actor.store_id is not None and event.get("store_id") != actor.store_id:
+                if kind == "basket":
+                    await _push_basket(websocket, state, actor, item)
                     continue
-                if event.get("status") == "open":
-                    continue  # scans in the aisles are not the exit's business
-                basket_id = event.get("basket_id")
-
-                def load(session: Session, basket_id: Any = basket_id) -> dict[str, Any] | None:
-                    try:
-                        basket = service.get_basket(session, basket_id, actor)
-                    except CaddieError:
-                        return None
-                    return service.summary(session, basket)
-
-                row = await state.run_db(load)
-                if row is None:
+                if kind == "session" and item.get("user_id") != actor.user_id:
                     continue
-                await websocket.send_json(
-                    {
-                        "type": "basket",
-                        "event": event.get("event"),
-                        "basket": row,
-                        "in_queue": row["status"] in LOCKED_STATUSES,
-                    }
-                )
+                if kind == "message" and loop.time() - checked < MESSAGE_RECHECK_MIN_S:
+                    continue
+                if not await still_allowed():
+                    return
+                checked = loop.time()
         finally:
-            receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await receiver
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
+async def _push_basket(
+    websocket: WebSocket, state: ServerState, actor: Actor, event: dict[str, Any]
+) -> None:
+    if actor.store_id is not None and event.get("store_id") != actor.store_id:
+        return
+    if event.get("status") == "open":
+        return  # scans in the aisles are not the exit's business
+    basket_id = event.get("basket_id")
+
+    def load(session: Session) -> dict[str, Any] | None:
+        try:
+            basket = service.get_basket(session, basket_id, actor)
+        except CaddieError:
+            return None
+        return service.summary(session, basket)
+
+    row = await state.run_db(load)
+    if row is None:
+        return
+    await websocket.send_json(
+        {
+            "type": "basket",
+            "event": event.get("event"),
+            "basket": row,
+            "in_queue": row["status"] in LOCKED_STATUSES,
+        }
+    )

@@ -58,6 +58,7 @@ def test_wrong_password_and_brute_force_throttling(client: TestClient) -> None:
     throttled = client.post("/api/auth/login", json={"username": "cashier", "password": PASSWORD})
     assert throttled.status_code == 429
     assert throttled.json()["error"]["code"] == "rate_limited"
+    assert throttled.headers["retry-after"] == "60"
     other = client.post("/api/auth/login", json={"username": "admin", "password": PASSWORD})
     assert other.status_code == 200  # throttling is per account
 
