@@ -6,6 +6,7 @@ with the idempotency record of the request that caused the change.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from store_server.errors import (
     NotInBasket,
     UnknownProduct,
 )
-from store_server.pricing.gs1 import parse_scan
+from store_server.pricing.gs1 import ScanCode, parse_scan
 from store_server.pricing.promotions import PricedLine, PricingResult, Promotion, evaluate
 from store_server.pricing.variable_measure import VariableMeasureLayout, weight_price_cents
 from store_server.timeutil import utcnow
@@ -62,7 +63,7 @@ def price_code(
     products: ProductCache | None = None,
 ) -> PricedItem:
     """Resolve scanned digits to a catalog item and its price (InvalidCode, UnknownProduct)."""
-    scan = parse_scan(code, layouts)
+    scan = _parse_scan(code, tuple(layouts))
 
     def find(gtins: Sequence[str]) -> dict[str, PricedProduct]:
         if products is not None:
@@ -127,6 +128,13 @@ def price_code(
         product.age_restricted,
         False,
     )
+
+
+@functools.lru_cache(maxsize=65_536)
+def _parse_scan(code: str, layouts: tuple[VariableMeasureLayout, ...]) -> ScanCode:
+    """:func:`parse_scan`, remembered: a store's shoppers scan the same codes all day
+    (the result is immutable; a code that fails to parse is not remembered)."""
+    return parse_scan(code, layouts)
 
 
 def _weighed(product: PricedProduct, weight_g: int, qty: int, *, scanned: str) -> PricedItem:
