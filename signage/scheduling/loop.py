@@ -35,21 +35,32 @@ compare the two. Layers, outermost first:
 * ``_PlanIndex``, per campaign list (by object identity): campaigns sorted once, a
   zone / group / screen-id index to find a screen's campaigns, and the date and
   daypart verdicts, which depend on the campaign and the day, not the screen.
+* Per cut (slot length, slots per loop) of that list, ``_Cut``: each campaign's
+  ``_Entry`` (which creatives fit, slots wanted), the slots made from it, and the
+  ``_Layout`` of every set of counts met so far (arrangement, notes, slot lists) —
+  the same counts recur across segments and screens far more than whole loops do.
 * Per screen and local day, segments: stretches with the same eligible campaigns.
   (Sharing segments between screens with the same eligible campaigns was tried:
   on the benchmark plan only ~20% of segments repeat across screens, and keeping
   every screen's compositions alive for reuse cost more in memory and garbage
   collection than it saved.)
-* Per segment and cap state a ``_Base`` holds what the loop number cannot change;
-  per rotation phase a ``_Composition`` (keyed by which tied standard campaigns get
-  the leftover slots, since many phases pick the same ones) holds counts,
-  arrangement, reasons and notes; per creative phase, the slot list.
+* Per segment and cap state a ``_Base`` holds what the loop number cannot change,
+  and its ``_Composition`` (counts, reasons, layout) per rotation key: which tied
+  standard campaigns get the leftover slots (found by bisection, since the phases
+  that start the turn at the same campaign pick the same ones) and, when it
+  matters, the house phase. ``_walk`` follows caps as the plays left this hour, so
+  a loop whose cap state did not change costs a key and a dictionary lookup.
+
+Each loop's reasons are a tuple over every campaign of the plan, so a new
+composition copies a few thousand references; templates and bases keep only what
+they change, because long-lived copies of those lists cost more in garbage
+collection than the copying saves.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -72,7 +83,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _RANK = {"interrupt": 0, "guaranteed": 1, "standard": 2, "house": 3}
 _SLOT_CACHE_PERIOD = 720  # creative rotation period up to which slot lists are reused
-_VERDICTS = 500_000  # cached date/daypart verdicts per campaign list before starting over
+_VERDICT_ROWS = 256  # cached days / moments of date and daypart verdicts per campaign list
+_LAYOUTS = 100_000  # cached slot layouts per campaign list and cut before starting over
 
 # False makes every loop be computed from scratch by the general allocation: no
 # composition, segment or plan caches, no sharing between screens, no fast path.
@@ -100,6 +112,9 @@ class Reason:
     slots: int
     why: str
     wanted: int = 0
+
+
+_Reasons = list[Reason | None] | dict[int, Reason | None]  # by place in the plan
 
 
 @dataclass
@@ -174,10 +189,17 @@ def loops_for_day(
 
 @dataclass(slots=True, eq=False)
 class _Entry:
-    """A campaign that may play on this screen, with what the screen makes of it."""
+    """A campaign that may play on screens of one cut, with what the cut makes of it.
+
+    The cut (slot length and slots per loop) decides which creatives fit and how
+    many slots the share of voice asks for, so every screen with that cut shares
+    the entry, and the slots made from it (one per loop position and creative).
+    """
 
     campaign: CampaignSpec
     id: str
+    nth: int  # place in the plan's sorted campaigns (its verdicts are kept there)
+    position: int  # place of its reason in every loop's reasons (nth, unless ids repeat)
     rank: int
     want: int
     most: int
@@ -185,6 +207,11 @@ class _Entry:
     category: str | None
     cat: str | None
     cap: int | None
+    group: tuple[str, str]  # what ``_arrange`` keeps apart: ("c", category) or ("k", id)
+    slots: list[Slot | None] = field(default_factory=list)  # [position × creatives + k]
+    # per count c: its layout cells (entry, j, c) for j < c, made once (see ``_arrange``)
+    cells: dict[int, tuple[tuple[_Entry, int, int], ...]] = field(default_factory=dict)
+    left_out: dict[str, Reason] = field(default_factory=dict)  # by date or time reason
 
 
 @dataclass(slots=True, eq=False)
@@ -195,13 +222,10 @@ class _Segment:
     by_rank: tuple[list[_Entry], ...]
     capped: list[_Entry]
     template: list[Reason | None]
-    positions: list[int]
     lo: int  # seconds of the local day the segment covers: lo <= second < hi
     hi: int
     caps: list[tuple[str, int, int]]  # (id, most, cap) of the capped entries
     bases: dict[tuple[int, ...], _Base] = field(default_factory=dict)
-    compositions: dict[tuple[object, ...], _Composition] = field(default_factory=dict)
-    by_picks: dict[tuple[object, ...], _Composition] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False)
@@ -213,33 +237,66 @@ class _Day:
 
 
 @dataclass(slots=True, eq=False)
-class _Composition:
-    """Counts and arrangement for one cap/rotation state of a segment."""
+class _Layout:
+    """Where the counted slots of a composition go, and its slot list per creative phase.
 
-    counts: dict[str, int]
+    A layout depends only on which campaigns get how many slots, so compositions
+    that differ only in their explanations (a cap, a scaled-down share, another
+    segment or another screen of the same cut) share one.
+    """
+
     plan: list[tuple[_Entry | None, int, int]]  # per position: entry, j-th of its c slots, c
-    reasons: tuple[Reason, ...]
     notes: tuple[str, ...]
     period: int
-    counts_all: dict[str, int]
     slot_lists: dict[int, list[Slot]] = field(default_factory=dict)
-    plays: tuple[tuple[str, int], ...] = ()  # (id, slots) of the capped campaigns playing
+
+
+@dataclass(slots=True, eq=False)
+class _Composition:
+    """Counts, explanations and layout for one cap/rotation state of a segment."""
+
+    counts: dict[str, int]
+    reasons: tuple[Reason, ...]
+    layout: _Layout
+    plays: tuple[tuple[int, int], ...] = ()  # (place in segment.caps, slots) of those playing
 
 
 @dataclass(slots=True, eq=False)
 class _Base:
-    """One cap state of a segment: which rotations matter and the fixed part (see _base)."""
+    """One cap state of a segment: which rotations matter and the fixed part (see _base).
+
+    The compositions of the state are kept here by rotation key (see
+    ``_ScreenSchedule._rotation``).
+    """
 
     periods: tuple[int, int, int]
     fast: bool
     rooms: dict[str, int]
     counts: dict[str, int] = field(default_factory=dict)
-    reasons: list[Reason | None] = field(default_factory=list)
-    std_groups: list[list[_Entry]] = field(default_factory=list)
-    std_pos: dict[str, int] = field(default_factory=dict)
-    leftover: int = 0
-    plus: dict[str, Reason] = field(default_factory=dict)
+    reasons: list[tuple[int, Reason | None]] = field(default_factory=list)  # over the template
+    plus: dict[str, Reason] = field(default_factory=dict)  # reason with a leftover slot
+    wants: list[int] = field(default_factory=list)  # of the standard campaigns, capped
+    shares: tuple[int, int] = (0, 0)  # slots left for standard campaigns, slots they want
     house_free: int = 0
+    # leftover standard slots (fast bases): campaigns (by place in id order) that always
+    # get one, the tied ones that take turns, and how many of those get one per loop
+    fixed: tuple[int, ...] = ()
+    turns: list[int] = field(default_factory=list)
+    take: int = 0
+    k: int = 1  # standard campaigns, the period of their rotation
+    ph: int = 1  # period of the house rotation that matters (1: none)
+    compositions: dict[object, _Composition] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class _Cut:
+    """What the screens with one cut share within a campaign list: empty slots, layouts."""
+
+    empty: list[Slot]
+    # per campaign (place in the plan): its creatives as looked up, and its entry or
+    # why it cannot play on this cut
+    entries: list[tuple[tuple[CreativeSpec | None, ...], _Entry | Reason] | None]
+    layouts: dict[tuple[object, ...], _Layout] = field(default_factory=dict)
 
 
 class _ScreenSchedule:
@@ -261,19 +318,21 @@ class _ScreenSchedule:
         self.length = screen.loop_seconds
         self.tz = ZoneInfo(screen.timezone)
         self.signals = signals
-        self._offsets: dict[int, int] = {}
+        self._offsets: dict[int, int] = _offsets(screen.timezone) if _CACHING else {}
         self._days: dict[int, _Day] = {}
-        self._empty = [
-            Slot(p, None, None, None, float(screen.slot_seconds)) for p in range(self.n)
-        ]
-        self._slots: dict[tuple[int, str, str], Slot] = {}
         index = self.index = _plan_index(campaigns)
-        # explanations depend on the campaign and the loop size only: shared by screens
-        self._reasons: dict[tuple[object, ...], Reason] = (
-            index.explained.setdefault(self.n, {}) if _CACHING else {}
-        )
+        cut_key = (screen.slot_seconds, self.n)
+        if _CACHING:
+            # explanations depend on the campaign and the loop size only: shared by screens
+            self._reasons: dict[tuple[object, ...], Reason] = index.explained.setdefault(self.n, {})
+            cut = index.cuts.get(cut_key)
+            if cut is None:
+                cut = index.cuts[cut_key] = _Cut(self._empty_slots(), [None] * len(campaigns))
+        else:
+            self._reasons = {}
+            cut = _Cut(self._empty_slots(), [None] * len(campaigns))
+        self.cut = cut
         prepared = index.prepared
-        self.position = index.position
         template = list(index.template)
         self.entries: list[_Entry] = []
         self.signal_why: dict[str, tuple[bool, str]] = {}
@@ -285,15 +344,29 @@ class _ScreenSchedule:
                 targeted.update(index.by_group.get(group, ()))
         else:
             targeted = {
-                i for i, p in enumerate(prepared)
-                if p.static is None and (
-                    p.everywhere or screen.zone in p.zones or screen.id in p.screens
+                i
+                for i, p in enumerate(prepared)
+                if p.static is None
+                and (
+                    p.everywhere
+                    or screen.zone in p.zones
+                    or screen.id in p.screens
                     or not p.groups.isdisjoint(screen.groups)
                 )
             }
+        position = index.position
+        known = cut.entries
+        get = creatives.get
         for i in sorted(targeted):
             p = prepared[i]
-            entry = self._entry(p, creatives)
+            found = tuple(map(get, p.campaign.creatives))
+            cached = known[i]
+            if cached is not None and cached[0] == found:
+                entry = cached[1]
+            else:
+                entry = self._entry(p, i, position[p.id], found)
+                if _CACHING:
+                    known[i] = (found, entry)
             if isinstance(entry, Reason):
                 template[i] = entry
                 continue
@@ -305,11 +378,17 @@ class _ScreenSchedule:
         self.template = template
         self.any_capped = any(e.cap is not None for e in self.entries)
 
-    def _entry(self, p: _Prepared, creatives: Mapping[str, CreativeSpec]) -> _Entry | Reason:
+    def _empty_slots(self) -> list[Slot]:
+        seconds = float(self.screen.slot_seconds)
+        return [Slot(p, None, None, None, seconds) for p in range(self.n)]
+
+    def _entry(
+        self, p: _Prepared, nth: int, position: int, found: tuple[CreativeSpec | None, ...]
+    ) -> _Entry | Reason:
+        """The entry of ``p`` for this screen's cut, given its creatives as looked up."""
         fitting = []
         longest = 0.0
-        for creative_id in p.campaign.creatives:
-            creative = creatives.get(creative_id)
+        for creative in found:
             if creative is None:
                 continue
             if creative.duration_s <= self.screen.slot_seconds:
@@ -329,6 +408,8 @@ class _ScreenSchedule:
         return _Entry(
             campaign=p.campaign,
             id=p.id,
+            nth=nth,
+            position=position,
             rank=p.rank,
             want=want,
             most=most,
@@ -336,6 +417,7 @@ class _ScreenSchedule:
             category=p.category,
             cat=p.cat,
             cap=p.campaign.max_plays_per_hour,
+            group=("c", p.cat) if p.cat is not None else ("k", p.id),
         )
 
     # -- time
@@ -369,18 +451,31 @@ class _ScreenSchedule:
         template = list(self.template)
         candidates = []
         plan = self.index
+        verdicts: list[str | None] = (
+            plan.dates(ordinal) if _CACHING else [None] * len(plan.prepared)
+        )
         for entry in self.entries:
-            if _CACHING:
-                why = plan.date_why(entry.campaign, day, ordinal)
-            else:
-                why = "" if may_play_on(entry.campaign, day) else date_reason(entry.campaign, day)
+            why = verdicts[entry.nth]
+            if why is None:
+                campaign = entry.campaign
+                why = "" if may_play_on(campaign, day) else date_reason(campaign, day)
+                if _CACHING:
+                    verdicts[entry.nth] = why
             if not why:
                 candidates.append(entry)
             else:
-                template[self.position[entry.id]] = plan.reason(entry.id, why, entry.want)
+                template[entry.position] = self._left_out(entry, why)
         day_info = _Day(template, candidates, daypart_bounds(e.campaign for e in candidates))
         self._days[ordinal] = day_info
         return day_info
+
+    @staticmethod
+    def _left_out(entry: _Entry, why: str) -> Reason:
+        """The (shared) reason ``entry`` is left out for a date or time ``why``."""
+        reason = entry.left_out.get(why)
+        if reason is None:
+            reason = entry.left_out[why] = Reason(entry.id, False, 0, why, entry.want)
+        return reason
 
     def _segment(self, ordinal: int, second: int) -> _Segment:
         day_info = self._day(ordinal)
@@ -393,46 +488,43 @@ class _ScreenSchedule:
         template = list(day_info.template)
         eligible: list[_Entry] = []
         plan = self.index
+        verdicts: list[tuple[bool, str] | None] = (
+            plan.moment(ordinal, start) if _CACHING else [None] * len(plan.prepared)
+        )
+        signal_why = self.signal_why
         for entry in day_info.candidates:
-            if _CACHING:
-                ok, why = plan.active(entry.campaign, day, ordinal, start)
-            else:
-                ok, why = active_at(entry.campaign, day, start)
-            if ok and entry.id in self.signal_why:
-                ok, why = self.signal_why[entry.id]
+            verdict = verdicts[entry.nth]
+            if verdict is None:
+                verdict = active_at(entry.campaign, day, start)
+                if _CACHING:
+                    verdicts[entry.nth] = verdict
+            ok, why = verdict
+            if ok and signal_why and entry.id in signal_why:
+                ok, why = signal_why[entry.id]
             if ok:
                 eligible.append(entry)
             else:
-                template[self.position[entry.id]] = plan.reason(entry.id, why, entry.want)
+                template[entry.position] = self._left_out(entry, why)
         by_rank: tuple[list[_Entry], ...] = ([], [], [], [])
         for entry in eligible:
             by_rank[entry.rank].append(entry)
         capped = [e for e in eligible if e.cap is not None]
-        positions = [self.position[e.id] for e in eligible]
         hi = day_info.bounds[index] if index < len(day_info.bounds) else 86400
         caps = [(e.id, e.most, cast(int, e.cap)) for e in capped]
-        segment = _Segment(eligible, by_rank, capped, template, positions, start, hi, caps)
+        segment = _Segment(eligible, by_rank, capped, template, start, hi, caps)
         day_info.segments[index] = segment
         return segment
 
     # -- loops
 
-    def loop(self, index: int, used: dict[str, int] | None = None) -> Loop:
-        """Loop ``index``; ``used`` carries this clock hour's plays of capped campaigns.
-
-        Without ``used`` the hour's earlier loops are scheduled first to find it.
-        ``used`` is updated with this loop's plays.
-        """
-        ts = index * self.length
-        local = ts + self.offset(ts)
-        if used is None:
-            used = {}
-            if self.any_capped:
-                hour_start = ts - local % 3600
-                for earlier in range(-(-hour_start // self.length), index):
-                    self._composition(earlier, used)
-        segment = self._segment(_EPOCH_ORDINAL + local // 86400, local % 86400)
-        composition = self._composition_in(segment, index, used)
+    def loop(self, index: int) -> Loop:
+        """Loop ``index``, with caps counted from the first loop of its clock hour."""
+        first = index
+        if self.any_capped:
+            ts = index * self.length
+            local = ts + self.offset(ts)
+            first = -(-(ts - local % 3600) // self.length)
+        *_, (_, ts, composition) = self._walk(first, index, None)  # the last is ``index``
         valid_from = EPOCH + timedelta(seconds=ts)
         return Loop(
             screen_id=self.screen.id,
@@ -440,135 +532,210 @@ class _ScreenSchedule:
             valid_from=valid_from,
             valid_until=valid_from + timedelta(seconds=self.length),
             slot_seconds=self.screen.slot_seconds,
-            slots=list(self._slot_list(composition, index)),
+            slots=list(self._slots_of(composition.layout, index)),
             reasons=composition.reasons,
-            notes=composition.notes,
+            notes=composition.layout.notes,
         )
-
-    def _composition(
-        self, index: int, used: dict[str, int], local: int | None = None
-    ) -> _Composition:
-        if local is None:
-            ts = index * self.length
-            local = ts + self.offset(ts)
-        segment = self._segment(_EPOCH_ORDINAL + local // 86400, local % 86400)
-        return self._composition_in(segment, index, used)
-
-    def _composition_in(
-        self, segment: _Segment, index: int, used: dict[str, int]
-    ) -> _Composition:
-        """The composition of loop ``index`` in ``segment``; adds its capped plays to ``used``."""
-        cap_key = (
-            tuple([min(most, max(0, cap - used.get(cid, 0))) for cid, most, cap in segment.caps])
-            if segment.caps
-            else ()
-        )
-        if not _CACHING:  # the reference: everything from scratch, general allocation
-            rooms = dict(zip((e.id for e in segment.capped), cap_key, strict=True))
-            composition = self._compose(segment, rooms, index)
-            for entry in segment.capped:
-                got = composition.counts.get(entry.id)
-                if got:
-                    used[entry.id] = used.get(entry.id, 0) + got
-            return composition
-        base = segment.bases.get(cap_key)
-        if base is None:
-            rooms = dict(zip((e.id for e in segment.capped), cap_key, strict=True))
-            base = self._base(segment, rooms)
-            segment.bases[cap_key] = base
-        p_int, p_std, p_house = base.periods
-        key = (
-            cap_key,
-            index % p_int if p_int else 0,
-            index % p_std if p_std else 0,
-            index % p_house if p_house else 0,
-        )
-        composition = segment.compositions.get(key)
-        if composition is None:
-            if base.fast:
-                # phases that hand the leftover standard slots to the same campaigns
-                # give the same composition: share it (ties rotate over ~k phases,
-                # but the picks usually repeat much sooner)
-                picks = _std_picks(base, segment.by_rank[2], index) if base.leftover else ()
-                alias = (cap_key, picks, key[3])
-                composition = segment.by_picks.get(alias)
-                if composition is None:
-                    composition = self._fast_compose(segment, base, index, picks)
-                    segment.by_picks[alias] = composition
-            else:
-                composition = self._compose(segment, base.rooms, index)
-            counts = composition.counts
-            composition.plays = tuple(
-                (e.id, counts[e.id]) for e in segment.capped if counts.get(e.id)
-            )
-            segment.compositions[key] = composition
-        for cid, got in composition.plays:
-            used[cid] = used.get(cid, 0) + got
-        return composition
 
     def day_loops(self, day: date) -> Iterator[Loop]:
-        """Every loop starting on local ``day``, in order (see ``loops_for_day``).
-
-        The same steps as ``loop`` for each index, with what stays put from one loop
-        to the next (segment, clock hour) carried along instead of looked up again.
-        """
+        """Every loop starting on local ``day``, in order (see ``loops_for_day``)."""
         tz = self.tz
         start = epoch_seconds(datetime.combine(day, time(0), tzinfo=tz))
         end = epoch_seconds(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz))
         length = self.length
-        ordinal = day.toordinal()
         first = -(-start // length) - 1
         last = -(-end // length) + 1
-        used: dict[str, int] = {}
-        hour = None
-        segment = None
-        lo = hi = 0
         screen_id = self.screen.id
         slot_seconds = self.screen.slot_seconds
         span = timedelta(seconds=length)
+        slots_of = self._slots_of
+        after = None
+        until = EPOCH
+        for index, ts, composition in self._walk(first, last, day.toordinal()):
+            layout = composition.layout
+            slots = layout.slot_lists.get(index % layout.period)
+            if slots is None:
+                slots = slots_of(layout, index)
+            # consecutive loops: each starts when the one before ends
+            valid_from = until if index == after else EPOCH + timedelta(seconds=ts)
+            until = valid_from + span
+            after = index + 1
+            yield Loop(
+                screen_id,
+                index,
+                valid_from,
+                until,
+                slot_seconds,
+                list(slots),
+                composition.reasons,
+                layout.notes,
+            )
+
+    def _walk(
+        self, first: int, last: int, ordinal: int | None
+    ) -> Iterator[tuple[int, int, _Composition]]:
+        """``(index, start, composition)`` of loops ``first``…``last`` in order.
+
+        With ``ordinal``, only the loops starting on that local day, and caps start
+        over with each clock hour (``day_loops``); without, every loop, with caps
+        counted from ``first`` on (``loop`` starts at the first loop of the hour).
+
+        Caps are followed as the plays each capped campaign of the segment has left
+        (``rooms``); the cap state (``_base``) only changes when one of them falls
+        below what the campaign could take, so most loops cost a rotation key and a
+        dictionary lookup. ``used`` carries the plays over when the segment changes
+        within the hour.
+        """
+        length = self.length
+        offsets = self._offsets
         offset = self.offset
-        compose = self._composition_in
-        slot_list = self._slot_list
+        epoch_ordinal = _EPOCH_ORDINAL
+        segment: _Segment | None = None
+        base: _Base | None = None
+        rooms: list[int] | None = None
+        used: dict[str, int] = {}
+        hour = None
+        day = lo = hi = 0
+        caps: list[tuple[str, int, int]] = []
+        fast = False
         for index in range(first, last + 1):
             ts = index * length
-            local = ts + offset(ts)
-            if _EPOCH_ORDINAL + local // 86400 != ordinal:
-                continue
-            hour_start = ts - local % 3600
-            if hour_start != hour:
-                hour, used = hour_start, {}
+            shift = offsets.get(ts // 900)
+            local = ts + (shift if shift is not None else offset(ts))
+            here = epoch_ordinal + local // 86400
+            if ordinal is not None:
+                if here != ordinal:
+                    continue
+                hour_start = ts - local % 3600
+                if hour_start != hour:
+                    hour, used, rooms = hour_start, {}, None
             second = local % 86400
-            if segment is None or not lo <= second < hi:
-                segment = self._segment(ordinal, second)
-                lo, hi = segment.lo, segment.hi
-            composition = compose(segment, index, used)
-            phase = index % composition.period
-            slots = composition.slot_lists.get(phase)
-            if slots is None:
-                slots = slot_list(composition, index)
-            valid_from = EPOCH + timedelta(seconds=ts)
-            yield Loop(screen_id, index, valid_from, valid_from + span, slot_seconds,
-                       list(slots), composition.reasons, composition.notes)
+            if segment is None or here != day or not lo <= second < hi:
+                if segment is not None and rooms is not None:
+                    for (cid, _, cap), room in zip(caps, rooms, strict=True):
+                        if room != cap:
+                            used[cid] = cap - room
+                segment = self._segment(here, second)
+                day, lo, hi, caps = here, segment.lo, segment.hi, segment.caps
+                rooms = None
+            if not _CACHING:
+                yield index, ts, self._reference(segment, index, used)
+                continue
+            if rooms is None:
+                rooms = [max(0, cap - used.get(cid, 0)) for cid, _, cap in caps]
+                base = None
+            if base is None:
+                base = self._state(segment, rooms)
+                fast = base.fast
+            key: object
+            if fast:  # what ``_rotation`` computes, inline: most loops come here
+                turn = index % base.ph
+                if base.turns:
+                    start = bisect_left(base.turns, index % base.k)
+                    if start < len(base.turns):
+                        turn += start * base.ph
+                key = turn
+            else:
+                key = self._rotation(base, index)
+            composition = base.compositions.get(key)
+            if composition is None:
+                composition = self._new_composition(segment, base, key, index)
+            for place, got in composition.plays:
+                room = rooms[place] = rooms[place] - got
+                if room < caps[place][1]:
+                    base = None  # the cap state changes
+            yield index, ts, composition
 
-    def _slot_list(self, composition: _Composition, index: int) -> list[Slot]:
-        phase = index % composition.period
-        slots = composition.slot_lists.get(phase)
+    def _reference(self, segment: _Segment, index: int, used: dict[str, int]) -> _Composition:
+        """Loop ``index`` from scratch by the general allocation; adds its capped plays."""
+        rooms = {cid: min(most, max(0, cap - used.get(cid, 0))) for cid, most, cap in segment.caps}
+        composition = self._compose(segment, rooms, index)
+        for entry in segment.capped:
+            got = composition.counts.get(entry.id)
+            if got:
+                used[entry.id] = used.get(entry.id, 0) + got
+        return composition
+
+    def _state(self, segment: _Segment, rooms: list[int]) -> _Base:
+        """The base of the cap state where the capped campaigns have ``rooms`` plays left."""
+        cap_key = tuple(
+            [
+                room if room < most else most
+                for (_, most, _), room in zip(segment.caps, rooms, strict=True)
+            ]
+        )
+        base = segment.bases.get(cap_key)
+        if base is None:
+            limits = dict(zip((cid for cid, _, _ in segment.caps), cap_key, strict=True))
+            base = segment.bases[cap_key] = self._base(segment, limits)
+        return base
+
+    @staticmethod
+    def _rotation(base: _Base, index: int) -> object:
+        """What of loop ``index``'s number the composition depends on, in ``base``."""
+        if not base.fast:
+            p_int, p_std, p_house = base.periods
+            return (
+                index % p_int if p_int else 0,
+                index % p_std if p_std else 0,
+                index % p_house if p_house else 0,
+            )
+        ph = base.ph
+        key = index % ph
+        turns = base.turns
+        if turns:
+            # the tied standard campaigns that get the leftover slots are the next
+            # ``take`` at or after place ``index % k``: phases that start the run at
+            # the same campaign give the same composition
+            start = bisect_left(turns, index % base.k)
+            if start < len(turns):
+                key += start * ph
+        return key
+
+    def _new_composition(
+        self, segment: _Segment, base: _Base, key: object, index: int
+    ) -> _Composition:
+        """The composition of ``base`` for rotation ``key`` (loop ``index`` has that key)."""
+        if base.fast:
+            composition = self._fast_compose(
+                segment, base, index, _picks(base, cast(int, key) // base.ph)
+            )
+        else:
+            composition = self._compose(segment, base.rooms, index)
+        counts = composition.counts
+        composition.plays = tuple(
+            (place, counts[cid])
+            for place, (cid, _, _) in enumerate(segment.caps)
+            if counts.get(cid)
+        )
+        base.compositions[key] = composition
+        return composition
+
+    def _slots_of(self, layout: _Layout, index: int) -> list[Slot]:
+        """The slots of ``layout`` for loop ``index`` (creatives rotate with the number)."""
+        phase = index % layout.period
+        slots = layout.slot_lists.get(phase)
         if slots is not None:
             return slots
+        n = self.n
         slots = []
-        for position, (entry, j, count) in enumerate(composition.plan):
+        for position, (entry, j, count) in enumerate(layout.plan):
             if entry is None:
-                slots.append(self._empty[position])
+                slots.append(self.cut.empty[position])
                 continue
-            creative = entry.creatives[(index * count + j) % len(entry.creatives)]
-            key = (position, entry.id, creative.id)
-            slot = self._slots.get(key)
+            k = len(entry.creatives)
+            pick = (index * count + j) % k
+            cells = entry.slots
+            if not cells:
+                cells.extend([None] * (n * k))
+            slot = cells[position * k + pick]
             if slot is None:
+                creative = entry.creatives[pick]
                 slot = Slot(position, entry.id, creative.id, entry.category, creative.duration_s)
-                self._slots[key] = slot
+                cells[position * k + pick] = slot
             slots.append(slot)
-        if composition.period <= _SLOT_CACHE_PERIOD and _CACHING:
-            composition.slot_lists[phase] = slots
+        if layout.period <= _SLOT_CACHE_PERIOD and _CACHING:
+            layout.slot_lists[phase] = slots
         return slots
 
     def _base(self, segment: _Segment, rooms: dict[str, int]) -> _Base:
@@ -586,7 +753,6 @@ class _ScreenSchedule:
         """
         n = self.n
         interrupts, guaranteed, standard, house = segment.by_rank
-        full = _Base((len(interrupts), len(standard), len(house)), False, rooms)
         limit = n // 2 if n > 1 else n
         free = n
         if interrupts:
@@ -594,7 +760,10 @@ class _ScreenSchedule:
             if active:
                 share = n // len(active)
                 if n % len(active) or any(rooms.get(e.id, n) < share for e in active):
-                    return full
+                    return self._general(segment, rooms)
+                if len(active) > 1 and (guaranteed or standard):
+                    # "no room: interrupt K-2, K-1 took all slots" names them in turn
+                    return self._general(segment, rooms)
                 free = 0
         fixed_free = free
         for e in guaranteed:
@@ -611,7 +780,7 @@ class _ScreenSchedule:
                 most = min(want, want * fixed_free // total + 1) if scaled else want
                 by_cat[e.cat] = by_cat.get(e.cat, 0) + most
         if any(v > limit for v in by_cat.values()):
-            return full  # separation trimming depends on rotation order
+            return self._general(segment, rooms)  # trimming depends on rotation order
         p_std = 0
         leftover = 0
         if scaled and fixed_free > 0:
@@ -627,49 +796,73 @@ class _ScreenSchedule:
             if not uniform:
                 p_house = len(house)
         # the rotation-independent part: phase 0 without the rotating standard picks
-        counts, reasons = self._allocate(segment, rooms, 0, picks=not p_std)
-        result = _Base((0, p_std, p_house), True, rooms)
-        result.counts = counts
-        result.reasons = reasons
+        # a base keeps only what differs from the segment's template: bases are many,
+        # and each with a copy of every campaign's reason cost the garbage collector
+        # more than copying the template again for each composition
+        changes: dict[int, Reason | None] = {}
+        counts, _ = self._allocate(segment, rooms, 0, picks=not p_std, reasons=changes)
+        result = _Base((0, p_std, p_house), True, rooms, counts, list(changes.items()))
         if p_std:
-            groups: dict[int, list[_Entry]] = {}
-            for e, want in zip(standard, wants, strict=True):
+            # leftover slots go by largest remainder; equal remainders take turns
+            groups: dict[int, list[int]] = {}
+            for place, want in enumerate(wants):
                 rest = want * fixed_free % total
                 if rest:
-                    groups.setdefault(rest, []).append(e)
-            result.std_groups = [groups[r] for r in sorted(groups, reverse=True)]
-            result.leftover = leftover
-            result.std_pos = {e.id: i for i, e in enumerate(standard)}
-            for e, want in zip(standard, wants, strict=True):
-                got = counts[e.id] + 1
-                key = (e.id, got, ("standard", want, fixed_free, total, 0))
-                reason = self._reasons.get(key)
-                if reason is None:
-                    reason = Reason(e.id, True, got, _explain(e, got, key[2], n), e.want)
-                    self._reasons[key] = reason
-                result.plus[e.id] = reason
-        result.house_free = house_free if p_house else 0
+                    groups.setdefault(rest, []).append(place)
+            fixed: list[int] = []
+            left = leftover
+            for rest in sorted(groups, reverse=True):
+                group = groups[rest]
+                if left >= len(group):
+                    fixed.extend(group)
+                    left -= len(group)
+                else:
+                    result.turns = group
+                    result.take = left
+                    left = 0
+                if not left:
+                    break
+            result.fixed = tuple(fixed)
+            result.k = p_std
+            result.wants = wants
+            result.shares = (fixed_free, total)
+        if p_house:
+            result.house_free = house_free
+            result.ph = p_house
         return result
 
+    @staticmethod
+    def _general(segment: _Segment, rooms: dict[str, int]) -> _Base:
+        """A base whose compositions take the general path, every rotation kept."""
+        interrupts, _, standard, house = segment.by_rank
+        return _Base((len(interrupts), len(standard), len(house)), False, rooms)
+
     def _fast_compose(
-        self, segment: _Segment, base: _Base, index: int, picks: tuple[int, ...] | None = None
+        self, segment: _Segment, base: _Base, index: int, picks: Sequence[int] | None = None
     ) -> _Composition:
         """A composition from its base plus this loop's rotation (see ``_base``).
 
-        ``picks`` are the standard campaigns (indexes into ``by_rank[2]``) that get a
+        ``picks`` are the standard campaigns (places in ``by_rank[2]``) that get a
         leftover slot this loop, when the caller has them already.
         """
         counts = dict(base.counts)
-        reasons = list(base.reasons)
-        positions = self.position
-        if base.leftover:
+        reasons = list(segment.template)
+        for position, reason in base.reasons:
+            reasons[position] = reason
+        if base.k > 1:
             standard = segment.by_rank[2]
             if picks is None:
-                picks = _std_picks(base, standard, index)
-            for i in picks:
-                e = standard[i]
-                counts[e.id] += 1
-                reasons[positions[e.id]] = base.plus[e.id]
+                picks = _std_picks(base, index)
+            plus = base.plus
+            for place in picks:
+                e = standard[place]
+                got = counts[e.id] = counts[e.id] + 1
+                reason = plus.get(e.id)
+                if reason is None:
+                    fixed_free, total = base.shares
+                    key = ("standard", base.wants[place], fixed_free, total, 0)
+                    reason = plus[e.id] = self._reason(e, got, key)
+                reasons[e.position] = reason
         if base.house_free:
             self._fill_house(segment, base.rooms, index, counts, base.house_free, reasons)
         return self._finish(segment, counts, reasons)
@@ -681,7 +874,7 @@ class _ScreenSchedule:
         index: int,
         counts: dict[str, int],
         free: int,
-        reasons: list[Reason | None] | None,
+        reasons: _Reasons | None,
     ) -> int:
         """Share ``free`` slots among house campaigns round-robin; returns what is left.
 
@@ -727,7 +920,7 @@ class _ScreenSchedule:
                     key = ("capped",)
                 else:
                     key = ("taken",)
-                reasons[self.position[e.id]] = self._reason(e, got, key)
+                reasons[e.position] = self._reason(e, got, key)
         return free
 
     def _reason(self, entry: _Entry, got: int, key: tuple[object, ...]) -> Reason:
@@ -741,40 +934,54 @@ class _ScreenSchedule:
     def _finish(
         self, segment: _Segment, counts: dict[str, int], reasons: list[Reason | None]
     ) -> _Composition:
-        """Arrange the counted slots and wrap everything into a composition."""
-        n = self.n
+        """Wrap counts and explanations into a composition, with the layout of the counts."""
         chosen = [e for e in segment.eligible if counts.get(e.id)]
+        mine = {e.id: counts[e.id] for e in chosen}
+        key = (*chosen, *mine.values())
+        layouts = self.cut.layouts
+        layout = layouts.get(key)
+        if layout is None:
+            layout = self._layout(chosen, counts)
+            if _CACHING:
+                if len(layouts) >= _LAYOUTS:
+                    layouts.clear()
+                layouts[key] = layout
+        return _Composition(mine, tuple(reasons), layout)  # type: ignore[arg-type]
+
+    def _layout(self, chosen: list[_Entry], counts: Mapping[str, int]) -> _Layout:
+        """Arrange the counted slots (see ``_arrange``); creatives rotate with ``period``."""
+        n = self.n
         plan, adjacent, filled = _arrange(n, chosen, counts)
-        notes = _notes(adjacent, n - filled)
         period = 1
         for e in chosen:
             if len(e.creatives) > 1:
                 period = math.lcm(period, len(e.creatives))
-        return _Composition(
-            counts={e.id: counts[e.id] for e in chosen},
-            plan=plan,
-            reasons=tuple(reasons),  # type: ignore[arg-type]
-            notes=notes,
-            period=period,
-            counts_all=counts,
-        )
+        return _Layout(plan, _notes(adjacent, n - filled), period)
 
     def _compose(
         self, segment: _Segment, rooms: Mapping[str, int], index: int, *, picks: bool = True
     ) -> _Composition:
         """The composition of one loop, by the general allocation (see ``_allocate``)."""
-        counts, reasons = self._allocate(segment, rooms, index, picks=picks)
+        reasons: list[Reason | None] = list(segment.template)
+        counts, _ = self._allocate(segment, rooms, index, picks=picks, reasons=reasons)
         return self._finish(segment, counts, reasons)
 
     def _allocate(
-        self, segment: _Segment, rooms: Mapping[str, int], index: int, *, picks: bool = True
-    ) -> tuple[dict[str, int], list[Reason | None]]:
+        self,
+        segment: _Segment,
+        rooms: Mapping[str, int],
+        index: int,
+        *,
+        picks: bool = True,
+        reasons: _Reasons | None = None,
+    ) -> tuple[dict[str, int], _Reasons]:
         """Allocate slots by priority, keep categories apart, and explain every choice.
 
         Explanations are keyed by small tuples and their texts made once per
         schedule, because most loops repeat the same explanations. ``picks=False``
         leaves out the leftover standard slots handed out by rotation (``_base``
-        adds them per loop).
+        adds them per loop). The eligible campaigns' reasons are written into
+        ``reasons`` by place, by default a copy of the segment's template.
         """
         n = self.n
         counts: dict[str, int] = {}
@@ -865,8 +1072,10 @@ class _ScreenSchedule:
             while free and progress:
                 progress = False
                 for e in std_order:
-                    if free and counts[e.id] < wants[e.id] and (
-                        e.cat is None or by_cat.get(e.cat, 0) < limit_per_cat
+                    if (
+                        free
+                        and counts[e.id] < wants[e.id]
+                        and (e.cat is None or by_cat.get(e.cat, 0) < limit_per_cat)
                     ):
                         counts[e.id] += 1
                         free -= 1
@@ -884,16 +1093,17 @@ class _ScreenSchedule:
                 why[e.id] = ("standard", wants[e.id], fixed_free, total, trimmed.get(e.id, 0))
 
         # 4. house fills the rest, round-robin
-        reasons = list(segment.template)
-        for e, position in zip(segment.eligible, segment.positions, strict=True):
+        if reasons is None:
+            reasons = list(segment.template)
+        for e in segment.eligible:
             if e.rank < 3:
-                reasons[position] = self._reason(e, counts.get(e.id, 0), why[e.id])
+                reasons[e.position] = self._reason(e, counts.get(e.id, 0), why[e.id])
         if house:
             if fixed_free == 0:
                 for e in house:
                     counts[e.id] = 0
                     key = ("capped",) if rooms.get(e.id, n) == 0 else ("full",)
-                    reasons[self.position[e.id]] = self._reason(e, 0, key)
+                    reasons[e.position] = self._reason(e, 0, key)
             else:
                 self._fill_house(segment, rooms, index, counts, free, reasons)
         return counts, reasons
@@ -999,51 +1209,52 @@ class _PlanIndex:
             if p.everywhere:
                 self.everywhere.append(i)
                 continue
-            for name, index in ((p.zones, self.by_zone), (p.groups, self.by_group),
-                                (p.screens, self.by_screen)):
+            for name, index in (
+                (p.zones, self.by_zone),
+                (p.groups, self.by_group),
+                (p.screens, self.by_screen),
+            ):
                 for value in name:
                     index.setdefault(value, []).append(i)
         self.explained: dict[int, dict[tuple[object, ...], Reason]] = {}
-        self._dates: dict[tuple[int, int], str] = {}
-        self._active: dict[tuple[int, int, int], tuple[bool, str]] = {}
-        self._reasons: dict[tuple[str, str, int], Reason] = {}
+        self.cuts: dict[tuple[int, int], _Cut] = {}
+        self._dates: dict[int, list[str | None]] = {}
+        self._active: dict[tuple[int, int], list[tuple[bool, str] | None]] = {}
 
-    def date_why(self, campaign: CampaignSpec, day: date, ordinal: int) -> str:
-        """``""`` if ``campaign`` may play on ``day``, else why not."""
-        key = (id(campaign), ordinal)
-        why = self._dates.get(key)
-        if why is None:
-            why = "" if may_play_on(campaign, day) else date_reason(campaign, day)
-            if len(self._dates) >= _VERDICTS:
+    def dates(self, ordinal: int) -> list[str | None]:
+        """Per campaign (place in ``prepared``): ``""`` if it may play on the local day
+        ``ordinal``, why not, or None while nobody has asked."""
+        row = self._dates.get(ordinal)
+        if row is None:
+            if len(self._dates) >= _VERDICT_ROWS:
                 self._dates.clear()
-            self._dates[key] = why
-        return why
+            row = self._dates[ordinal] = [None] * len(self.prepared)
+        return row
 
-    def active(
-        self, campaign: CampaignSpec, day: date, ordinal: int, second: int
-    ) -> tuple[bool, str]:
-        key = (id(campaign), ordinal, second)
-        verdict = self._active.get(key)
-        if verdict is None:
-            verdict = active_at(campaign, day, second)
-            if len(self._active) >= _VERDICTS:
+    def moment(self, ordinal: int, second: int) -> list[tuple[bool, str] | None]:
+        """Per campaign: ``active_at`` at ``second`` of local day ``ordinal`` (None: not
+        asked yet)."""
+        key = (ordinal, second)
+        row = self._active.get(key)
+        if row is None:
+            if len(self._active) >= _VERDICT_ROWS:
                 self._active.clear()
-            self._active[key] = verdict
-        return verdict
-
-    def reason(self, campaign_id: str, why: str, wanted: int) -> Reason:
-        """The (shared) reason a campaign is left out for a date or time ``why``."""
-        key = (campaign_id, why, wanted)
-        reason = self._reasons.get(key)
-        if reason is None:
-            reason = Reason(campaign_id, False, 0, why, wanted)
-            if len(self._reasons) >= _VERDICTS:
-                self._reasons.clear()
-            self._reasons[key] = reason
-        return reason
+            row = self._active[key] = [None] * len(self.prepared)
+        return row
 
 
 _PLANS: dict[tuple[int, ...], _PlanIndex] = {}
+_OFFSETS: dict[str, dict[int, int]] = {}
+
+
+def _offsets(timezone: str) -> dict[int, int]:
+    """The UTC offsets of ``timezone`` by 15-minute bucket, shared by its screens."""
+    cached = _OFFSETS.get(timezone)
+    if cached is None or len(cached) > 200_000:
+        if len(_OFFSETS) >= 64:
+            _OFFSETS.clear()
+        cached = _OFFSETS[timezone] = {}
+    return cached
 
 
 def _plan_index(campaigns: Sequence[CampaignSpec]) -> _PlanIndex:
@@ -1097,30 +1308,24 @@ def _prepare(campaign: CampaignSpec) -> _Prepared:
     return prepared
 
 
-def _std_picks(base: _Base, standard: list[_Entry], index: int) -> tuple[int, ...]:
-    """Which standard campaigns (by place in id order) get this loop's leftover slots.
+def _picks(base: _Base, start: int) -> list[int]:
+    """The standard campaigns (places in id order) that get a leftover slot of ``base``
+    when the turn of the tied ones starts at ``base.turns[start]``."""
+    turns = base.turns
+    end = start + base.take
+    return [*base.fixed, *turns[start:end], *turns[: max(0, end - len(turns))]]
+
+
+def _std_picks(base: _Base, index: int) -> list[int]:
+    """Which standard campaigns (places in id order) get loop ``index``'s leftover slots.
 
     Largest remainder first; among equal remainders the rotation by loop number
-    decides (the order ``_compose`` would rank them in). Sorted, so equal pick sets
-    compare equal whatever the phase.
+    decides, the order ``_compose`` ranks them in: from place ``index % k`` on,
+    wrapping around.
     """
-    k = len(standard)
-    shift = index % k
-    left = base.leftover
-    pos = base.std_pos
-    picked: list[int] = []
-    for group in base.std_groups:
-        if left >= len(group):
-            picked.extend(pos[e.id] for e in group)
-            left -= len(group)
-        else:
-            ranked = sorted(group, key=lambda e: (pos[e.id] - shift) % k)[:left]
-            picked.extend(pos[e.id] for e in ranked)
-            left = 0
-        if not left:
-            break
-    picked.sort()
-    return tuple(picked)
+    turns = base.turns
+    start = bisect_left(turns, index % base.k) if turns else 0
+    return _picks(base, start if start < len(turns) else 0)
 
 
 def _rotated(entries: list[_Entry], index: int) -> list[_Entry]:
@@ -1163,9 +1368,8 @@ def _arrange(
     for entry in chosen:
         count = counts[entry.id]
         filled += count
-        cat = entry.cat
-        if cat is not None:
-            key = ("c", cat)
+        key = entry.group  # ("c", category) or ("k", id)
+        if entry.cat is not None:
             if key in sizes:
                 size = sizes[key] = sizes[key] + count
                 members[key].append((entry, count))
@@ -1175,7 +1379,6 @@ def _arrange(
             if size > biggest:
                 biggest = size
         else:
-            key = ("k", entry.id)
             sizes[key] = count
             members[key] = [(entry, count)]
     order = _ORDERS.get(n)
@@ -1185,8 +1388,11 @@ def _arrange(
     i = 0
     for _size, key in sorted([(-size, key) for key, size in sizes.items()]):
         for member, count in members[key]:
-            for j in range(count):
-                plan[order[i]] = (member, j, count)
+            cells = member.cells.get(count)
+            if cells is None:
+                cells = member.cells[count] = tuple([(member, j, count) for j in range(count)])
+            for cell in cells:
+                plan[order[i]] = cell
                 i += 1
     # the layout is optimal (see above), so the neighbouring pairs follow from the counts
     if n < 2 or biggest <= n // 2:
@@ -1204,8 +1410,7 @@ def _notes(adjacent: int, empty: int) -> tuple[str, ...]:
     notes = []
     if adjacent:
         notes.append(
-            f"competitive separation impossible: {adjacent} neighbouring pair(s) share "
-            "a category"
+            f"competitive separation impossible: {adjacent} neighbouring pair(s) share a category"
         )
     if empty:
         notes.append(f"{empty} empty slot(s): no house content, player shows its fallback")

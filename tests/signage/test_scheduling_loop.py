@@ -98,23 +98,29 @@ def campaigns(draw: st.DrawFn, index: int, *, caps: bool = True) -> CampaignSpec
     rule = draw(
         st.one_of(
             st.none(),
-            st.builds(SignalRule, st.just("footfall"), st.sampled_from([">", "<="]),
-                      st.sampled_from([50.0, 150.0])),
+            st.builds(
+                SignalRule,
+                st.just("footfall"),
+                st.sampled_from([">", "<="]),
+                st.sampled_from([50.0, 150.0]),
+            ),
         )
     )
     return CampaignSpec(
         id=f"K-{index:02d}",
         advertiser="A",
         category=draw(st.sampled_from(CATEGORIES)),
-        creatives=tuple(draw(st.lists(st.sampled_from(sorted(CREATIVES)), min_size=1,
-                                      max_size=3, unique=True))),
+        creatives=tuple(
+            draw(st.lists(st.sampled_from(sorted(CREATIVES)), min_size=1, max_size=3, unique=True))
+        ),
         start=start,
         end=start + timedelta(days=draw(st.integers(0, 40))),
         days=frozenset(draw(st.sets(st.integers(0, 6)))),
         dayparts=draw(dayparts()),
         targets=targets,
-        priority=draw(st.sampled_from(["interrupt", "guaranteed", "standard", "standard",
-                                       "house"])),
+        priority=draw(
+            st.sampled_from(["interrupt", "guaranteed", "standard", "standard", "house"])
+        ),
         share_of_voice=draw(st.sampled_from([0.05, 0.1, 0.125, 0.25, 0.35, 0.5, 1.0])),
         max_plays_per_hour=draw(st.one_of(st.none(), st.integers(1, 12))) if caps else None,
         state=draw(st.sampled_from(["booked", "booked", "booked", "held", "cancelled"])),
@@ -123,8 +129,9 @@ def campaigns(draw: st.DrawFn, index: int, *, caps: bool = True) -> CampaignSpec
 
 
 @st.composite
-def plans(draw: st.DrawFn, *, caps: bool = True, long_loops: bool = False, most: int = 9
-          ) -> tuple[ScreenSpec, list[CampaignSpec]]:
+def plans(
+    draw: st.DrawFn, *, caps: bool = True, long_loops: bool = False, most: int = 9
+) -> tuple[ScreenSpec, list[CampaignSpec]]:
     screen = draw(screens(long_loops=long_loops))
     count = draw(st.integers(0, most))
     return screen, [draw(campaigns(i, caps=caps)) for i in range(count)]
@@ -133,8 +140,9 @@ def plans(draw: st.DrawFn, *, caps: bool = True, long_loops: bool = False, most:
 instants = st.datetimes(
     min_value=datetime(2026, 2, 1), max_value=datetime(2026, 4, 30), timezones=st.just(UTC)
 )
-signal_values = st.one_of(st.none(), st.fixed_dictionaries({"footfall": st.sampled_from(
-    [10.0, 100.0, 200.0])}))
+signal_values = st.one_of(
+    st.none(), st.fixed_dictionaries({"footfall": st.sampled_from([10.0, 100.0, 200.0])})
+)
 
 
 # ---------------------------------------------------------------- oracle
@@ -177,15 +185,22 @@ def signal_ok(c: CampaignSpec, signals: dict[str, float] | None) -> bool:
     if not signals or rule.signal not in signals:
         return False
     v = signals[rule.signal]
-    return {">": v > rule.value, ">=": v >= rule.value, "<": v < rule.value,
-            "<=": v <= rule.value}[rule.op]
+    return {">": v > rule.value, ">=": v >= rule.value, "<": v < rule.value, "<=": v <= rule.value}[
+        rule.op
+    ]
 
 
-def eligible(c: CampaignSpec, screen: ScreenSpec, loop: Loop,
-             signals: dict[str, float] | None) -> bool:
+def eligible(
+    c: CampaignSpec, screen: ScreenSpec, loop: Loop, signals: dict[str, float] | None
+) -> bool:
     local = loop.valid_from.astimezone(ZoneInfo(screen.timezone))
-    return (c.state == "booked" and targeted(c, screen) and playable(c, screen)
-            and timely(c, local) and signal_ok(c, signals))
+    return (
+        c.state == "booked"
+        and targeted(c, screen)
+        and playable(c, screen)
+        and timely(c, local)
+        and signal_ok(c, signals)
+    )
 
 
 def counts(loop: Loop) -> Counter[str | None]:
@@ -234,8 +249,10 @@ def test_priorities(plan, at, signals):
     loop = build_loop(screen, cs, CREATIVES, at, signals=signals)
     live = [c for c in cs if eligible(c, screen, loop, signals)]
     got = counts(loop)
-    of = {p: [c for c in live if c.priority == p] for p in
-          ("interrupt", "guaranteed", "standard", "house")}
+    of = {
+        p: [c for c in live if c.priority == p]
+        for p in ("interrupt", "guaranteed", "standard", "house")
+    }
     if of["interrupt"]:
         # interrupts take every slot, shared as evenly as possible
         assert all(s.campaign_id in {c.id for c in of["interrupt"]} for s in loop.slots)
@@ -274,8 +291,9 @@ def test_priorities(plan, at, signals):
 def test_house_only_fills_what_is_empty(plan, at, signals):
     screen, cs = plan
     with_house = build_loop(screen, cs, CREATIVES, at, signals=signals)
-    without = build_loop(screen, [c for c in cs if c.priority != "house"], CREATIVES, at,
-                         signals=signals)
+    without = build_loop(
+        screen, [c for c in cs if c.priority != "house"], CREATIVES, at, signals=signals
+    )
     a, b = counts(with_house), counts(without)
     house_ids = {c.id for c in cs if c.priority == "house"}
     for cid in set(a) | set(b):
@@ -361,9 +379,18 @@ SCREEN = ScreenSpec("S-01", "north-entrance", frozenset({"food-court"}), 10, 12,
 
 def campaign(cid: str, priority: str = "standard", **kw: object) -> CampaignSpec:
     values: dict[str, object] = dict(
-        id=cid, advertiser="A", category=None, creatives=("CR-0",), start=date(2026, 1, 1),
-        end=date(2026, 12, 31), days=frozenset(), dayparts=(), targets=Targets(),
-        priority=priority, share_of_voice=0.25, max_plays_per_hour=None,
+        id=cid,
+        advertiser="A",
+        category=None,
+        creatives=("CR-0",),
+        start=date(2026, 1, 1),
+        end=date(2026, 12, 31),
+        days=frozenset(),
+        dayparts=(),
+        targets=Targets(),
+        priority=priority,
+        share_of_voice=0.25,
+        max_plays_per_hour=None,
     )
     values.update(kw)
     return CampaignSpec(**values)  # type: ignore[arg-type]
@@ -380,11 +407,16 @@ def why(loop: Loop, cid: str) -> str:
 def test_round_half_up_not_bankers():
     # 0.125 × 12 = 1.5 (round() gives 2 by luck), 0.35 × 10 = 3.5 (float 3.4999…, round() 3)
     screen = ScreenSpec("S", "z", frozenset(), 10, 10, "UTC")
-    loop = build_loop(screen, [campaign("K", "guaranteed", share_of_voice=0.35)], CREATIVES,
-                      datetime(2026, 5, 1, tzinfo=UTC))
+    loop = build_loop(
+        screen,
+        [campaign("K", "guaranteed", share_of_voice=0.35)],
+        CREATIVES,
+        datetime(2026, 5, 1, tzinfo=UTC),
+    )
     assert counts(loop)["K"] == 4
-    loop = build_loop(SCREEN, [campaign("K", "guaranteed", share_of_voice=0.125)], CREATIVES,
-                      paris(2026, 5, 1))
+    loop = build_loop(
+        SCREEN, [campaign("K", "guaranteed", share_of_voice=0.125)], CREATIVES, paris(2026, 5, 1)
+    )
     assert counts(loop)["K"] == 2
 
 
@@ -428,8 +460,10 @@ def test_explanations_name_the_cause():
 def test_cap_stops_a_campaign_within_the_hour_and_resets_next_hour():
     capped = campaign("K", "guaranteed", max_plays_per_hour=6)  # 3 per loop, 30 loops/hour
     cs = [capped, campaign("H", "house")]
-    plays = [counts(build_loop(SCREEN, cs, CREATIVES, paris(2026, 5, 4, 10, m)))["K"]
-             for m in range(0, 60, 2)]
+    plays = [
+        counts(build_loop(SCREEN, cs, CREATIVES, paris(2026, 5, 4, 10, m)))["K"]
+        for m in range(0, 60, 2)
+    ]
     assert plays[:2] == [3, 3] and sum(plays) == 6
     late = build_loop(SCREEN, cs, CREATIVES, paris(2026, 5, 4, 10, 30))
     assert why(late, "K") == "capped: 6/6 plays this hour"
@@ -437,8 +471,10 @@ def test_cap_stops_a_campaign_within_the_hour_and_resets_next_hour():
 
 
 def test_creatives_rotate_with_the_loop_number():
-    cs = [campaign("K", creatives=("CR-0", "CR-1", "CR-2"), share_of_voice=1 / 12),
-          campaign("H", "house")]
+    cs = [
+        campaign("K", creatives=("CR-0", "CR-1", "CR-2"), share_of_voice=1 / 12),
+        campaign("H", "house"),
+    ]
     seen = []
     for minute in range(0, 12, 2):
         loop = build_loop(SCREEN, cs, CREATIVES, paris(2026, 5, 4, 10, minute))
@@ -485,9 +521,9 @@ def test_cached_fast_path_matches_the_general_allocation(plan, at, signals, inde
     general = schedule._compose(segment, rooms, index)
     chosen = schedule._fast_compose(segment, base, index) if base.fast else general
     assert chosen.counts == general.counts
-    assert chosen.plan == general.plan
+    assert chosen.layout.plan == general.layout.plan
     assert chosen.reasons == general.reasons
-    assert chosen.notes == general.notes
+    assert chosen.layout.notes == general.layout.notes
 
 
 # ---------------------------------------------------------------- caches change nothing
@@ -514,19 +550,33 @@ def malls(draw: st.DrawFn) -> tuple[list[ScreenSpec], list[CampaignSpec]]:
     out = []
     for i in range(draw(st.integers(1, 4))):
         slot_seconds, slots = draw(st.sampled_from([cut, cut, (20, 13)]))
-        out.append(ScreenSpec(
-            id=f"S-{i + 1}", zone=draw(st.sampled_from(ZONES[:2])),
-            groups=frozenset(draw(st.sets(st.sampled_from(GROUPS), max_size=1))),
-            slot_seconds=slot_seconds, slots_per_loop=slots,
-            timezone=draw(st.sampled_from(TIMEZONES[:2])),
-        ))
+        out.append(
+            ScreenSpec(
+                id=f"S-{i + 1}",
+                zone=draw(st.sampled_from(ZONES[:2])),
+                groups=frozenset(draw(st.sets(st.sampled_from(GROUPS), max_size=1))),
+                slot_seconds=slot_seconds,
+                slots_per_loop=slots,
+                timezone=draw(st.sampled_from(TIMEZONES[:2])),
+            )
+        )
     count = draw(st.integers(0, 10))
     cs = [draw(campaigns(i)) for i in range(count)]
     # plenty of always-on standard campaigns, so demand is scaled down and ties rotate
-    extra = [replace(draw(campaigns(50 + i)), priority="standard", state="booked",
-                     dayparts=(), days=frozenset(), start=DAY0 - timedelta(days=60),
-                     end=DAY0 + timedelta(days=60), targets=Targets(), signal_rule=None)
-             for i in range(draw(st.integers(0, 8)))]
+    extra = [
+        replace(
+            draw(campaigns(50 + i)),
+            priority="standard",
+            state="booked",
+            dayparts=(),
+            days=frozenset(),
+            start=DAY0 - timedelta(days=60),
+            end=DAY0 + timedelta(days=60),
+            targets=Targets(),
+            signal_rule=None,
+        )
+        for i in range(draw(st.integers(0, 8)))
+    ]
     return out, cs + extra
 
 
@@ -542,7 +592,136 @@ def test_caches_never_change_a_loop(mall, day_offset, signals, ats):
     singles = [build_loop(s, cs, CREATIVES, at, signals=signals) for s in screens_ for at in ats]
     with reference_mode():
         slow = [list(loops_for_day(s, cs, CREATIVES, day, signals=signals)) for s in screens_]
-        slow_singles = [build_loop(s, cs, CREATIVES, at, signals=signals)
-                        for s in screens_ for at in ats]
+        slow_singles = [
+            build_loop(s, cs, CREATIVES, at, signals=signals) for s in screens_ for at in ats
+        ]
     assert fast == slow
     assert singles == slow_singles
+
+
+def test_interrupts_sharing_a_loop_are_named_in_turn_order_with_caches_too():
+    """Two interrupts split the loop evenly whatever their turn, but a campaign they
+    crowd out names them in turn order; the cached path used to keep the first order."""
+    cs = [
+        campaign("K-1", "interrupt"),
+        campaign("K-2", "interrupt"),
+        campaign("K-3", "guaranteed"),
+        campaign("K-4"),
+    ]
+    day = date(2026, 5, 4)
+    fast = list(loops_for_day(SCREEN, cs, CREATIVES, day))
+    with reference_mode():
+        slow = list(loops_for_day(SCREEN, cs, CREATIVES, day))
+    assert fast == slow
+    assert {why(loop, "K-3") for loop in fast} == {
+        "no room: interrupt K-1, K-2 took all slots",
+        "no room: interrupt K-2, K-1 took all slots",
+    }
+
+
+def seeded_mall(seed: int) -> tuple[list[ScreenSpec], list[CampaignSpec], date]:
+    """A random mall heavier than ``malls`` draws: more interrupts, caps and dayparts
+    on quarter hours, zones with half-hour offsets or daylight saving, DST days."""
+    rng = random.Random(seed)
+    zone = rng.choice(
+        [
+            "UTC",
+            "Europe/Paris",
+            "America/New_York",
+            "Asia/Kathmandu",
+            "Australia/Lord_Howe",
+            "America/St_Johns",
+        ]
+    )
+    cut = rng.choice([(15, 12), (20, 12), (15, 16), (10, 7), (30, 5)])
+    screens_ = [
+        ScreenSpec(
+            f"S-{i + 1}",
+            rng.choice(ZONES),
+            frozenset(rng.sample(GROUPS, rng.randint(0, 1))),
+            *rng.choice([cut, cut, (20, 13), (60, 3)]),
+            zone,
+        )
+        for i in range(rng.randint(1, 3))
+    ]
+    cs = []
+    for i in range(rng.randint(0, 16)):
+        start = DAY0 + timedelta(days=rng.randint(-20, 20))
+        parts = []
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            a, b = rng.randrange(96), rng.randrange(96)
+            if a != b:
+                parts.append(Daypart(time(a // 4, a % 4 * 15), time(b // 4, b % 4 * 15)))
+        everywhere = rng.random() < 0.5
+        cs.append(
+            CampaignSpec(
+                id=f"K-{i:02d}",
+                advertiser="A",
+                category=rng.choice(CATEGORIES),
+                creatives=tuple(rng.sample(sorted(CREATIVES), rng.randint(1, 3))),
+                start=start,
+                end=start + timedelta(days=rng.randint(0, 40)),
+                days=frozenset(rng.sample(range(7), rng.randint(0, 7)))
+                if rng.random() < 0.3
+                else frozenset(),
+                dayparts=tuple(parts),
+                targets=Targets()
+                if everywhere
+                else Targets(
+                    zones=frozenset(rng.sample(ZONES, 1)),
+                    screens=frozenset(rng.sample(["S-1", "S-2", "S-9"], rng.randint(0, 1))),
+                ),
+                priority=rng.choice(
+                    [
+                        "interrupt",
+                        "interrupt",
+                        "guaranteed",
+                        "standard",
+                        "standard",
+                        "standard",
+                        "house",
+                        "house",
+                    ]
+                ),
+                share_of_voice=rng.choice([0.05, 0.1, 0.125, 0.25, 0.35, 0.5, 1.0]),
+                max_plays_per_hour=rng.choice([None, None, 1, 2, 3, 5, 8, 12, 30]),
+                state=rng.choice(["booked"] * 6 + ["held", "cancelled"]),
+                signal_rule=rng.choice([None, None, None, SignalRule("footfall", ">", 100.0)]),
+            )
+        )
+    day = DAY0 + timedelta(days=rng.randint(-30, 40))
+    if rng.random() < 0.2:
+        day = rng.choice(
+            [
+                date(2026, 3, 8),
+                date(2026, 3, 29),
+                date(2026, 4, 5),
+                date(2026, 10, 25),
+                date(2026, 11, 1),
+            ]
+        )
+    return screens_, cs, day
+
+
+def test_caches_never_change_a_loop_of_seeded_malls():
+    """Whole days and single loops of many seeded malls, caches on and off (the
+    hypothesis test above explores; this one covers a fixed, larger sample)."""
+    for seed in range(120):
+        screens_, cs, day = seeded_mall(seed)
+        rng = random.Random(seed)
+        signals = rng.choice([None, {"footfall": 150.0}, {"footfall": 50.0}])
+        ats = [
+            datetime.combine(day, time(rng.randrange(24), rng.randrange(60)), tzinfo=UTC)
+            for _ in range(3)
+        ]
+        fast = [list(loops_for_day(s, cs, CREATIVES, day, signals=signals)) for s in screens_]
+        singles = [
+            build_loop(s, cs, CREATIVES, at, signals=signals) for s in screens_ for at in ats
+        ]
+        with reference_mode():
+            slow = [list(loops_for_day(s, cs, CREATIVES, day, signals=signals)) for s in screens_]
+            slow_singles = [
+                build_loop(s, cs, CREATIVES, at, signals=signals) for s in screens_ for at in ats
+            ]
+        assert fast == slow, seed
+        assert singles == slow_singles, seed
