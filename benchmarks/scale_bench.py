@@ -3,7 +3,13 @@ server processes on PostgreSQL (a fresh database) with Redis fan-out, side by si
 the bare WebSocket echo baseline (1 and 2 processes) in the same run.
 
     .venv/bin/python benchmarks/scale_bench.py [--loads 100,300,1000] [--processes 1,2]
-        [--seconds 10] [--client-procs 2]
+        [--seconds 10] [--client-procs 2] [--pace 0]
+
+``--pace S`` makes each handheld wait 0.5-1.5 x S seconds between an ack and its next
+scan, as a shopper walks between items (a real one scans every 20-60 s); the default 0 is
+the closed loop, where latency is bound to be ``handhelds / throughput`` (Little's law)
+for any server, echo included. Paced handhelds connect, say hello and start their basket
+before the measured window, and are held open through it.
 
 Each handheld works as in ``load_bench.py``: hello, start, scans of random products of
 a 2,000-product catalog with one request in flight, and after 30 scans it finishes and
@@ -59,11 +65,13 @@ async def _handheld(
     stop_at: float,
     rng: random.Random,
     out: dict[str, Any],
+    pace: float = 0.0,
 ) -> None:
     import websockets
 
-    await asyncio.sleep(max(0.0, start_at - time.time()))
-    for device, token in devices:
+    if not pace:  # closed loop: everyone connects at the start of the window
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+    for index, (device, token) in enumerate(devices):
         if time.time() >= stop_at:
             return
         try:
@@ -74,7 +82,14 @@ async def _handheld(
                 start = {"type": "start", "id": str(uuid.uuid4()), "loyalty_card": device}
                 await ws.send(json.dumps(start))
                 await asyncio.wait_for(ws.recv(), 30)
+                if pace and index == 0:
+                    # Paced: the handhelds are held open before the window (a store's
+                    # devices are not all picked up in the same second) and their first
+                    # scans are spread over one pace period.
+                    await asyncio.sleep(max(0.0, start_at - time.time()) + rng.uniform(0, pace))
                 for _ in range(SCANS_PER_BASKET):
+                    if pace:  # the shopper walks to the next item: 0.5-1.5 x pace
+                        await asyncio.sleep(rng.uniform(0.5, 1.5) * pace)
                     if time.time() >= stop_at:
                         return
                     scan = {"type": "scan", "id": str(uuid.uuid4()), "code": rng.choice(codes)}
@@ -121,6 +136,7 @@ def client_main(spec_path: str, out_path: str) -> None:
                     spec["stop_at"],
                     random.Random(h["seed"]),
                     out,
+                    spec["pace"],
                 )
                 for h in spec["handhelds"]
             )
@@ -183,6 +199,7 @@ def drive(
     client_procs: int,
     server_pids: list[int],
     work: Path,
+    pace: float = 0.0,
 ) -> Result:
     per = len(devices) // handhelds
     plan = [
@@ -194,7 +211,8 @@ def drive(
         for i in range(handhelds)
     ]
     procs = max(1, min(client_procs, handhelds))
-    start_at = time.time() + 2.0 + handhelds / 1000  # every client ready before the start
+    # Every client ready before the start; paced handhelds also connect before it.
+    start_at = time.time() + 2.0 + handhelds / (200 if pace else 1000)
     stop_at = start_at + seconds
     children = []
     for n in range(procs):
@@ -204,6 +222,7 @@ def drive(
             json.dumps(
                 {
                     "codes": codes,
+                    "pace": pace,
                     "start_at": start_at,
                     "stop_at": stop_at,
                     "handhelds": plan[n::procs],
@@ -310,6 +329,13 @@ def main() -> None:
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--no-redis", action="store_true", help="no CADDIE_PUBSUB_URL")
     parser.add_argument(
+        "--pace",
+        type=float,
+        default=0.0,
+        help="seconds a handheld waits between an ack and its next scan (0.5-1.5 x this, "
+        "random); 0 (default) is the closed loop, every handheld always waiting for a reply",
+    )
+    parser.add_argument(
         "--async-commit",
         action="store_true",
         help="diagnostic only: synchronous_commit=off for the bench database, to tell the "
@@ -415,6 +441,7 @@ def main() -> None:
                         args.client_procs,
                         [p.pid for p in echo],
                         work,
+                        args.pace,
                     )
                     measured = drive(
                         "caddie",
@@ -426,6 +453,7 @@ def main() -> None:
                         args.client_procs,
                         [p.pid for p in servers],
                         work,
+                        args.pace,
                     )
                     check_stored(url, measured)
                     results.append((baseline, measured))
@@ -450,7 +478,9 @@ def print_table(results: list[tuple[Result, Result]], args: argparse.Namespace) 
     load = os.getloadavg()
     print()
     print(
-        f"{args.seconds:.0f} s closed loop per run, {args.products} products, PostgreSQL "
+        f"{args.seconds:.0f} s per run, "
+        f"{f'one scan per ~{args.pace:g} s per handheld' if args.pace else 'closed loop'}, "
+        f"{args.products} products, PostgreSQL "
         f"{'+ Redis fan-out' if not args.no_redis else '(no fan-out)'}"
         f"{', synchronous_commit=off (diagnostic)' if args.async_commit else ''}, "
         f"{os.cpu_count()} cores, "

@@ -154,8 +154,11 @@ class SignalPublisher:
             )
 
         active, scopes = await self.state.run_db(work)
-        messages = aggregate(
-            active, self.window.facts(), scopes=scopes, now=now, config=self.config
+        # Counting a busy store's window (thousands of scans, every open basket) takes
+        # long enough to hold up every socket if done on the event loop: count on a
+        # worker thread (the loop keeps getting the interpreter every few hundred µs).
+        messages = await asyncio.to_thread(
+            aggregate, active, self.window.facts(), scopes=scopes, now=now, config=self.config
         )
         heartbeat = timedelta(seconds=self.settings.interval_s)
         sent: list[dict[str, object]] = []
