@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TypedDict
 
 from sqlalchemy import delete
 from sqlalchemy import select as sa_select
@@ -195,6 +196,17 @@ class ProductRecord:
     effective_from: datetime | None = None
 
 
+class _ProductFields(TypedDict):
+    """The product columns an upsert writes, typed so they can be passed as keywords."""
+
+    name: str
+    category: str
+    tax_rate: str
+    age_restricted: bool
+    sold_by: str
+    currency: str
+
+
 @dataclass(frozen=True)
 class UpsertCounts:
     created: int
@@ -226,7 +238,7 @@ def upsert_products(
     )
     for record in records:
         product = existing.get(record.gtin)
-        fields = {
+        fields: _ProductFields = {
             "name": record.name,
             "category": record.category,
             "tax_rate": record.tax_rate,
@@ -298,7 +310,7 @@ def replace_promotions(session: Session, promotions: Sequence[Promotion]) -> int
 
 
 def delete_promotion(session: Session, promotion_id: str) -> None:
-    result = session.exec(delete(PromotionRow).where(col(PromotionRow.id) == promotion_id))  # type: ignore[call-overload]
+    result = session.exec(delete(PromotionRow).where(col(PromotionRow.id) == promotion_id))
     if not result.rowcount:
         raise NotFound(f"no promotion {promotion_id!r}")
 

@@ -428,6 +428,12 @@ _Type = tuple[str, str, int, Decimal, bool]
 _Group = tuple[Promotion, list[int]]
 """A formed group: its promotion and its members as component type indexes (sorted)."""
 
+_State = tuple[int, ...]
+"""A DP state: the chunk position reached in each open pool slot."""
+
+_Back = tuple[_State, tuple[int, ...], int]
+"""How a DP state was reached: the previous state, units added per entry, spare units."""
+
 
 class _BudgetExceeded(Exception):
     pass
@@ -746,11 +752,11 @@ class _Component:
 
     def _step(
         self, t: int, c: int, states: dict[tuple[int, ...], int], trace: bool
-    ) -> tuple[dict[tuple[int, ...], int], dict[tuple[int, ...], tuple[object, ...]]]:
+    ) -> tuple[dict[_State, int], dict[_State, _Back]]:
         """Spread ``c`` units of type ``t`` over the pools from every state."""
         entries = self.entries[t]
         knap = self.knap[t]
-        back: dict[tuple[int, ...], tuple[object, ...]] = {}
+        back: dict[_State, _Back] = {}
         if not entries:
             add = knap[c]
             if trace:
@@ -829,19 +835,19 @@ class _Component:
         state = self.zero
         for i in range(len(self.order) - 1, -1, -1):
             t = self.order[i]
-            previous, addeds, spare = backs[i][state]  # type: ignore[misc]
-            for q, added in zip(self.entry_pools[t], addeds, strict=True):  # type: ignore[call-overload]
+            previous, addeds, spare = backs[i][state]
+            for q, added in zip(self.entry_pools[t], addeds, strict=True):
                 assigned[q][t] += added
             choice = self.knap_choice[t]
-            while spare > 0:  # type: ignore[operator]
-                k = choice[spare]  # type: ignore[index]
+            while spare > 0:
+                k = choice[spare]
                 if k < 0:
-                    spare -= 1  # type: ignore[operator]
+                    spare -= 1
                     continue
                 size, _, q = self.items[t][k]
                 assigned[q][t] += size
-                spare -= size  # type: ignore[operator]
-            state = previous  # type: ignore[assignment]
+                spare -= size
+            state = previous
         chosen: list[_Group] = []
         for q, (g, _) in enumerate(self.pools):
             size = self.params[g][0]
@@ -892,7 +898,7 @@ class _Component:
                     high = middle - 1
             state[first] = count - low - 1
             needed = value - self.opt(tuple(state))  # what the first unit alone brings
-            found: tuple[int, list[int], int] | None = None
+            found: tuple[int, list[int], int, _State] | None = None
             for g in self.groups_of[first]:
                 size = self.params[g][0]
                 work = list(state)
