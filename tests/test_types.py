@@ -1,4 +1,5 @@
-"""mypy --strict over the pure domain core, so a type slip fails the suite like any bug."""
+"""mypy --strict over the pure domain core and the scan path, so a type slip fails the suite
+like any bug."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# The modules with no I/O: pricing, the catalog service, the loop scheduler, the audit policy.
+# The modules with no I/O (pricing, the catalog service, the loop scheduler, the audit
+# policy) and the scan path that every acknowledged scan goes through.
 STRICT_PATHS = [
     "store_server/pricing",
     "store_server/catalog/service.py",
     "signage/scheduling",
     "store_server/checkout/audit_policy.py",
+    "store_server/baskets/service.py",
+    "store_server/baskets/scan_sql.py",
+    "store_server/handheld",
+    "store_server/group_commit.py",
 ]
 
 

@@ -146,4 +146,6 @@ def scan_cursor(session: Session) -> tuple[ScanStatements, Any]:
     statements = _BY_DIALECT.get(dialect.name)
     if statements is None:
         statements = _BY_DIALECT[dialect.name] = ScanStatements(dialect)
-    return statements, connection.connection.driver_connection.cursor()
+    driver = connection.connection.driver_connection
+    assert driver is not None, "a session's connection is never detached from its driver"
+    return statements, driver.cursor()

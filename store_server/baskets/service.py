@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from store_server.baskets.models import LOCKED_STATUSES, Basket, BasketLine, Shopper
@@ -213,7 +214,7 @@ def start_trip(
 
 BASKET_TABLE = Basket.__table__  # type: ignore[attr-defined]
 _CURRENT_ROW = (
-    select(
+    sa_select(
         BASKET_TABLE.c.id,
         BASKET_TABLE.c.status,
         BASKET_TABLE.c.loyalty_card,
@@ -458,7 +459,9 @@ def write_changes(session: Session, changes: Sequence[LineChange]) -> None:
         else:
             values = {name: getattr(line, name) for name in _LINE_FIELDS if name != "id"}
             result = connection.execute(_INSERT_LINE, {"added_at": utcnow(), **values})
-            line.set_id(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None, "a single-row INSERT always reports its key"
+            line.set_id(key[0])
 
 
 def add_item(
@@ -564,12 +567,16 @@ def snapshot(
 
 
 class BasketHeader(Protocol):
-    """The basket fields a view shows besides its lines."""
+    """The basket fields a view shows besides its lines (read only)."""
 
-    id: str
-    status: str
-    loyalty_card: str | None
-    currency: str
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def loyalty_card(self) -> str | None: ...
+    @property
+    def currency(self) -> str: ...
 
 
 def basket_view(

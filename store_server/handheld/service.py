@@ -144,6 +144,7 @@ def _apply(
     now = utcnow()
     promotions = ctx.promotions.get(session)
     reply: dict[str, Any]
+    event: str | None
     state: BasketState | None = None
     if request.type == "start":
         basket, created = baskets.start_trip(
