@@ -21,9 +21,10 @@ a category nobody touched is simply absent.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sized
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -99,6 +100,44 @@ def _scopes_of(store_id: str, zone: str | None) -> tuple[Scope, ...]:
     return (store,) if zone is None else (store, Scope(store_id, zone))
 
 
+class Momentum:
+    """Momentum counts kept up to date as scan facts enter and leave the window: units
+    per scope and signal name, and how many scans each basket token contributes. A round
+    then costs the number of scopes and categories, not the number of scans in the
+    window (a chain's process may hold hundreds of thousands of them). Matches
+    :func:`aggregate` over the same facts when they are added in time order, none later
+    than the round's ``now``."""
+
+    def __init__(self) -> None:
+        self.units: dict[Scope, dict[str, int]] = {}
+        self.baskets: dict[Scope, dict[str, dict[str, int]]] = {}
+
+    def add(self, fact: ScanFact) -> None:
+        self._apply(fact, 1)
+
+    def remove(self, fact: ScanFact) -> None:
+        self._apply(fact, -1)
+
+    def _apply(self, fact: ScanFact, sign: int) -> None:
+        name = _momentum_name(fact.category)
+        for scope in _scopes_of(fact.store_id, fact.zone):
+            units = self.units.setdefault(scope, {})
+            units[name] = units.get(name, 0) + sign * fact.qty
+            tokens = self.baskets.setdefault(scope, {}).setdefault(name, {})
+            tokens[fact.token] = tokens.get(fact.token, 0) + sign
+            if tokens[fact.token] <= 0:
+                del tokens[fact.token]
+            if not tokens:
+                del units[name], self.baskets[scope][name]
+                if not units:
+                    del self.units[scope], self.baskets[scope]
+
+
+@functools.lru_cache(maxsize=4096)
+def _momentum_name(category: str) -> str:
+    return MOMENTUM_PREFIX + category_slug(category)
+
+
 def aggregate(
     active: Iterable[ActiveBasket],
     scans: Iterable[ScanFact],
@@ -106,8 +145,11 @@ def aggregate(
     scopes: Iterable[Scope],
     now: datetime,
     config: SignalConfig,
+    momentum: Momentum | None = None,
 ) -> list[dict[str, object]]:
-    """One message per scope (sorted by store, then zone), small counts suppressed."""
+    """One message per scope (sorted by store, then zone), small counts suppressed.
+
+    With ``momentum`` (the window's running counts) ``scans`` is not read."""
     now = as_utc(now)
     active_since = now - timedelta(minutes=config.active_minutes)
     scan_since = now - timedelta(minutes=config.momentum_minutes)
@@ -119,17 +161,24 @@ def aggregate(
         for scope in _scopes_of(basket.store_id, basket.zone):
             shoppers[scope].add(basket.token)
             all_scopes.add(scope)
-    units: dict[Scope, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    buyers: dict[Scope, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for fact in scans:
-        at = as_utc(fact.at)
-        if not scan_since <= at <= now:
-            continue
-        name = MOMENTUM_PREFIX + category_slug(fact.category)
-        for scope in _scopes_of(fact.store_id, fact.zone):
-            units[scope][name] += fact.qty
-            buyers[scope][name].add(fact.token)
-            all_scopes.add(scope)
+    units: dict[Scope, dict[str, int]]
+    buyers: Mapping[Scope, Mapping[str, Sized]]
+    if momentum is not None:
+        units, buyers = momentum.units, momentum.baskets
+        all_scopes.update(units)
+    else:
+        units = defaultdict(lambda: defaultdict(int))
+        distinct: dict[Scope, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for fact in scans:
+            at = as_utc(fact.at)
+            if not scan_since <= at <= now:
+                continue
+            name = _momentum_name(fact.category)
+            for scope in _scopes_of(fact.store_id, fact.zone):
+                units[scope][name] += fact.qty
+                distinct[scope][name].add(fact.token)
+                all_scopes.add(scope)
+        buyers = distinct
     local = now.astimezone(ZoneInfo(config.timezone))
     hour = round(local.hour + local.minute / 60 + local.second / 3600, 4)
     messages: list[dict[str, object]] = []

@@ -154,11 +154,15 @@ class SignalPublisher:
             )
 
         active, scopes = await self.state.run_db(work)
-        # Counting a busy store's window (thousands of scans, every open basket) takes
-        # long enough to hold up every socket if done on the event loop: count on a
-        # worker thread (the loop keeps getting the interpreter every few hundred µs).
-        messages = await asyncio.to_thread(
-            aggregate, active, self.window.facts(), scopes=scopes, now=now, config=self.config
+        # The window keeps its momentum counts as facts come and go: a round costs the
+        # scopes and categories, not the (possibly hundreds of thousands of) scans.
+        messages = aggregate(
+            active,
+            (),
+            scopes=scopes,
+            now=now,
+            config=self.config,
+            momentum=self.window.momentum,
         )
         heartbeat = timedelta(seconds=self.settings.interval_s)
         sent: list[dict[str, object]] = []

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from store_server.baskets.models import Basket, BasketLine
 from store_server.devices.models import Device
-from store_server.signals.models import ActiveBasket, ScanFact, Scope
+from store_server.signals.models import ActiveBasket, Momentum, ScanFact, Scope
 from store_server.timeutil import as_utc
 
 BASKETS = Basket.__table__  # type: ignore[attr-defined]
@@ -109,19 +109,22 @@ def store_scopes(session: Session, *, device_zones: Mapping[str, str]) -> set[Sc
 
 
 class ScanWindow:
-    """The scan facts of the last ``minutes``, oldest first."""
+    """The scan facts of the last ``minutes``, oldest first, with their running
+    :class:`Momentum` counts."""
 
     def __init__(self, minutes: int) -> None:
         self.span = timedelta(minutes=minutes)
         self._facts: deque[ScanFact] = deque()
+        self.momentum = Momentum()
 
     def add(self, fact: ScanFact) -> None:
         self._facts.append(fact)
+        self.momentum.add(fact)
 
     def prune(self, now: datetime) -> None:
         cutoff = as_utc(now) - self.span
         while self._facts and as_utc(self._facts[0].at) < cutoff:
-            self._facts.popleft()
+            self.momentum.remove(self._facts.popleft())
 
     def facts(self) -> list[ScanFact]:
         return list(self._facts)
