@@ -34,10 +34,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # The driver's own transaction handling ignores SAVEPOINT and would commit
-            # when a savepoint opened outside a transaction is released; SQLAlchemy
-            # begins every transaction itself instead (the "begin" hook below).
-            dbapi_conn.isolation_level = None
             # WAL with synchronous=NORMAL survives a killed process (the WAL is in the OS
             # page cache); only a power cut can lose the last transactions.
             cur = dbapi_conn.cursor()
@@ -46,10 +42,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN")
 
         return engine
     if "poolclass" not in kwargs:

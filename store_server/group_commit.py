@@ -142,6 +142,12 @@ class GroupCommitter:
     def _together(self, jobs: list[_Job]) -> list[_Result]:
         results: list[_Result] = []
         with session_scope(self.engine) as session:
+            if self.engine.dialect.name == "sqlite":
+                # The SQLite driver begins a transaction only at the first write, and a
+                # savepoint opened before that would commit when released. Begin the
+                # batch's transaction explicitly, taking the write lock now (waiting
+                # for it like any writer) rather than failing to upgrade a read later.
+                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
             for job in jobs:
                 if job.isolated:
                     savepoint = session.begin_nested()
