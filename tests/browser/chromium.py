@@ -10,6 +10,8 @@ Usage::
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +20,21 @@ from typing import Any
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def screenshot_dir() -> Path:
+    """Where browser tests save their screenshots: ``docs/screenshots`` (the README's
+    pictures) only when ``CADDIE_UPDATE_SCREENSHOTS=1``, else a scratch folder, so a test
+    run leaves the checkout as it found it."""
+    if os.environ.get("CADDIE_UPDATE_SCREENSHOTS") == "1":
+        path = REPO / "docs" / "screenshots"
+    else:
+        path = Path(tempfile.gettempdir()) / "caddie-screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from store_server.db import make_engine, migrate
-from tests.browser.chromium import chromium_page
-from tests.servers import REPO, ServerProcess, caddie
+from tests.browser.chromium import chromium_page, screenshot_dir
+from tests.servers import ServerProcess, caddie
 from tests.store_server.factories import (
     COFFEE_ITEM,
     MILK_ITEM,
@@ -26,7 +26,7 @@ from tests.store_server.factories import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
-SHOTS = REPO / "docs" / "screenshots"
+SHOTS = screenshot_dir()
 CHOCOLATE = Item(gtin14("0301111111111"), "Dark chocolate 100 g", "sweets", 250)
 POLICY = {"base_rate": 0.0, "first_trip_always": True, "partial_share": 1.0, "partial_items": 1}
 

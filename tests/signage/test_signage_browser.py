@@ -14,12 +14,12 @@ from sqlmodel import Session, select
 
 from signage.models import ProofOfPlay
 from store_server.db import make_engine
-from tests.browser.chromium import chromium_page
-from tests.servers import REPO, ServerProcess
+from tests.browser.chromium import chromium_page, screenshot_dir
+from tests.servers import ServerProcess
 from tests.signage.signage_helpers import FOREVER, plan_dict, write_plan
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-SCREENSHOTS = REPO / "docs" / "screenshots"
+SCREENSHOTS = screenshot_dir()
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 15, what: str = "condition") -> Any:
@@ -47,8 +47,11 @@ def write_posters(folder: Path) -> None:
 
     media = folder / "media"
     media.mkdir(parents=True, exist_ok=True)
-    posters = (("a", "#c1121f", "Brand A coffee"), ("b", "#2a9d8f", "Brand B shoes"),
-               ("h", "#457b9d", "Mall news"))
+    posters = (
+        ("a", "#c1121f", "Brand A coffee"),
+        ("b", "#2a9d8f", "Brand B shoes"),
+        ("h", "#457b9d", "Mall news"),
+    )
     for name, color, label in posters:
         image = Image.new("RGB", (480, 270), color)
         ImageDraw.Draw(image).text((40, 110), label, fill="white", font_size=40)
@@ -66,12 +69,31 @@ def fast_plan() -> dict[str, Any]:
             {"id": "CR-H", "media": "media/h.png", "duration_s": 1},
         ],
         "campaigns": [
-            {"id": "K-A", "advertiser": "A", "category": "coffee", "creatives": ["CR-A"],
-             **FOREVER, "priority": "guaranteed", "share_of_voice": 0.34},
-            {"id": "K-B", "advertiser": "B", "category": "shoes", "creatives": ["CR-B"],
-             **FOREVER, "priority": "standard", "share_of_voice": 0.34},
-            {"id": "H", "advertiser": "Mall", "creatives": ["CR-H"], **FOREVER,
-             "priority": "house"},
+            {
+                "id": "K-A",
+                "advertiser": "A",
+                "category": "coffee",
+                "creatives": ["CR-A"],
+                **FOREVER,
+                "priority": "guaranteed",
+                "share_of_voice": 0.34,
+            },
+            {
+                "id": "K-B",
+                "advertiser": "B",
+                "category": "shoes",
+                "creatives": ["CR-B"],
+                **FOREVER,
+                "priority": "standard",
+                "share_of_voice": 0.34,
+            },
+            {
+                "id": "H",
+                "advertiser": "Mall",
+                "creatives": ["CR-H"],
+                **FOREVER,
+                "priority": "house",
+            },
         ],
     }
 
@@ -103,8 +125,9 @@ def test_player_rotates_survives_the_server_going_down_and_reports_later(
     token = prepare(db, plan, tmp_path / "media-store", ["S-01"])["S-01"]
     server = ServerProcess(db, env=media_env, log_path=tmp_path / "server.log").start()
     try:
-        loop = httpx.get(server.url + "/signage/screens/S-01/loop",
-                         headers={"Authorization": f"Bearer {token}"}).json()
+        loop = httpx.get(
+            server.url + "/signage/screens/S-01/loop", headers={"Authorization": f"Bearer {token}"}
+        ).json()
         expected = [s["creative_id"] for s in loop["slots"]]
         assert sorted(expected) == ["CR-A", "CR-B", "CR-H"]
         with chromium_page(viewport=(960, 540)) as page:
@@ -148,8 +171,9 @@ def test_player_rotates_survives_the_server_going_down_and_reports_later(
             rows_before = pop_rows(db)
 
             # the server comes back on the same port and database: the proofs go up
-            server = ServerProcess(db, port=server.port, env=media_env,
-                                   log_path=tmp_path / "server.log").start()
+            server = ServerProcess(
+                db, port=server.port, env=media_env, log_path=tmp_path / "server.log"
+            ).start()
             wait_for(lambda: state()["pending_proofs"] == 0, timeout=20, what="upload")
             wait_for(lambda: state()["online"] is True, what="the player to be back online")
             assert pop_rows(db) >= rows_before + offline["played"] - played_at_stop
@@ -193,11 +217,13 @@ def test_operator_books_sees_the_timeline_and_is_refused_overbooking(tmp_path: P
         form.locator("input[name=t_screens][value=S-01]").check()
         availability = page.locator("#availability-list")
         availability.get_by_text(
-            "S-01 has 4 guaranteed slots free on Saturdays 10:00–12:00").wait_for()
+            "S-01 has 4 guaranteed slots free on Saturdays 10:00–12:00"
+        ).wait_for()
         form.locator("button[type=submit]").click()
         page.locator("#booking-ok").get_by_text("booked K-NEW").wait_for()
         availability.get_by_text(
-            "S-01 has 4 guaranteed slots free on Saturdays 10:00–12:00").wait_for()  # own excluded
+            "S-01 has 4 guaranteed slots free on Saturdays 10:00–12:00"
+        ).wait_for()  # own excluded
 
         page.goto(server.url + "/signage/console/screens/S-01/timeline?day=2026-11-07")
         run = page.locator("li.run[data-from='10:00:00']")
@@ -222,11 +248,13 @@ def test_operator_books_sees_the_timeline_and_is_refused_overbooking(tmp_path: P
         form.locator("input[name=creatives][value=CR-B]").check()
         form.locator("input[name=t_screens][value=S-01]").check()
         availability.get_by_text(
-            "S-01 has 1 guaranteed slot free on Saturdays 10:00–12:00").wait_for()
+            "S-01 has 1 guaranteed slot free on Saturdays 10:00–12:00"
+        ).wait_for()
         form.locator("button[type=submit]").click()
         problems = page.locator("#booking-problems")
-        problems.get_by_text("screen S-01: guaranteed bookings need 7 slots of 6",
-                             exact=False).wait_for()
+        problems.get_by_text(
+            "screen S-01: guaranteed bookings need 7 slots of 6", exact=False
+        ).wait_for()
         assert "overbook" in problems.inner_text()
         page.screenshot(path=str(SCREENSHOTS / "signage-operator-overbooking.png"))
         page.goto(server.url + "/signage/console/campaigns")
