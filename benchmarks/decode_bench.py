@@ -52,7 +52,7 @@ from handheld_client.decoding.evaluation import (  # noqa: E402
     totals,
 )
 from handheld_client.decoding.symbols import other_symbol, retail_symbol  # noqa: E402
-from handheld_client.sources import place, render_barcode, synthetic_background  # noqa: E402
+from handheld_client.sources import place, render_barcode, rotate_label, synthetic_background  # noqa: E402
 
 PHOTOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "photos"
 SYMBOLOGIES = ("EAN13", "EAN8", "UPCA", "UPCE", "CODE128", "QR")
@@ -236,14 +236,6 @@ def fit_720p(image: np.ndarray, background: np.ndarray) -> np.ndarray:
     return place(background, label, (FRAME_W - nw) // 2, (FRAME_H - nh) // 2)
 
 
-def _rotated(label: np.ndarray, degrees: float) -> np.ndarray:
-    h, w = label.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    c, s = abs(m[0, 0]), abs(m[0, 1])
-    nw, nh = int(h * s + w * c), int(h * c + w * s)
-    m[0, 2] += nw / 2 - w / 2
-    m[1, 2] += nh / 2 - h / 2
-    return cv2.warpAffine(label, m, (nw, nh), borderValue=(255, 255, 255))
 
 
 def synthetic_frames() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -253,7 +245,7 @@ def synthetic_frames() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     with_barcode = {
         "EAN-13": with_code,
         "EAN-13, blurred": cv2.GaussianBlur(with_code, (0, 0), 1.5),
-        "EAN-13 at 25 degrees": place(background, _rotated(label, 25), 460, 230),
+        "EAN-13 at 25 degrees": place(background, rotate_label(label, 25), 460, 230),
         "UPC-A, 60% size": place(
             background,
             cv2.resize(render_barcode("upca", "03600029145"), None, fx=0.6, fy=0.6),

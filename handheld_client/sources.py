@@ -174,6 +174,19 @@ def render_barcode(kind: str, data: str, *, module_width: float = 0.33) -> np.nd
     return image
 
 
+def rotate_label(label: np.ndarray, degrees: float) -> np.ndarray:
+    """``label`` turned by ``degrees`` on a white canvas just large enough to hold it."""
+    import cv2
+
+    h, w = label.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    c, s = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * s + w * c), int(h * c + w * s)
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    return cv2.warpAffine(label, m, (nw, nh), borderValue=(255, 255, 255))
+
+
 def place(background: np.ndarray, label: np.ndarray, x: int, y: int) -> np.ndarray:
     """Paste ``label`` onto a copy of ``background`` at (x, y), clipped to the frame."""
     frame = background.copy()

@@ -16,17 +16,7 @@ import pytest
 from handheld_client.decoding import Decoder
 from handheld_client.decoding.decoder import RESCUE_GATE_MIN_AREA, aim_zone, to_gray
 from handheld_client.decoding.engines import bar_patches
-from handheld_client.sources import place, render_barcode, synthetic_background
-
-
-def _rotated(label: np.ndarray, degrees: float) -> np.ndarray:
-    h, w = label.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    c, s = abs(m[0, 0]), abs(m[0, 1])
-    nw, nh = int(h * s + w * c), int(h * c + w * s)
-    m[0, 2] += nw / 2 - w / 2
-    m[1, 2] += nh / 2 - h / 2
-    return cv2.warpAffine(label, m, (nw, nh), borderValue=(255, 255, 255))
+from handheld_client.sources import place, render_barcode, rotate_label, synthetic_background
 
 
 def _centred(label: np.ndarray, seed: int = 4) -> np.ndarray:
@@ -41,7 +31,7 @@ def _label(scale: float, degrees: float, data: str = "590123412345") -> np.ndarr
     if scale != 1.0:
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
         label = cv2.resize(label, None, fx=scale, fy=scale, interpolation=interp)
-    return _rotated(label, degrees) if degrees else label
+    return rotate_label(label, degrees) if degrees else label
 
 
 def _gate(frame: np.ndarray) -> list[float]:
