@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -364,6 +365,10 @@ def urls(base: str, prepared: Prepared) -> list[tuple[str, str]]:
     return lines
 
 
+def _stop_like_ctrl_c(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(
     *,
     port: int = 8000,
@@ -397,6 +402,9 @@ def run_demo(
     for name, url in urls(base, prepared):
         console.print(f"  {name + ':':<22}{url}", soft_wrap=True, highlight=False)
     handhelds = Handhelds()
+    # A service manager stops the demo with SIGTERM: stop like Ctrl-C, so the handheld
+    # processes it started go too instead of retrying against a server that is gone.
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     handhelds.start(base, prepared.device_tokens, work, camera)
     screens = ScreenSimulator(base, prepared.screen_tokens)
     screens.start()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -50,3 +55,47 @@ def test_demo_refuses_a_busy_port(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"port {port} is in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def test_sigterm_stops_the_demo_and_its_handhelds(tmp_path: Path) -> None:
+    """A service manager stops the demo with SIGTERM: the handheld processes it started
+    (their outboxes are in the demo's folder) must not outlive it."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "store_server.cli", "demo", "--duration", "0", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and len(_processes_mentioning(str(tmp_path))) < 3:
+            assert proc.poll() is None, "the demo exited on its own"
+            time.sleep(0.5)
+        handhelds = _processes_mentioning(str(tmp_path))
+        assert len(handhelds) >= 3, "the demo's handhelds never started"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _processes_mentioning(str(tmp_path)):
+            time.sleep(0.5)
+        assert _processes_mentioning(str(tmp_path)) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in _processes_mentioning(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)
