@@ -14,15 +14,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from store_server.baskets.service import LineChange
 from store_server.timeutil import utcnow
+
+if TYPE_CHECKING:  # the basket service writes its lines through this module
+    from store_server.baskets.service import LineChange
 
 _SQL = {
     "insert_request": (

@@ -15,11 +15,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from store_server.baskets.models import LOCKED_STATUSES, Basket, BasketLine, Shopper
+from store_server.baskets.scan_sql import scan_cursor
 from store_server.catalog.service import PricedProduct, ProductCache, find_products
 from store_server.errors import (
     BadMessage,
@@ -341,13 +342,6 @@ _SELECT_LINES = (
     .where(LINE_TABLE.c.basket_id == bindparam("p_basket"))
     .order_by(LINE_TABLE.c.id)
 )
-_UPDATE_LINE = (
-    update(LINE_TABLE)
-    .where(LINE_TABLE.c.id == bindparam("p_id"))
-    .values(qty=bindparam("p_qty"), line_total_cents=bindparam("p_total"))
-)
-_INSERT_LINE = insert(LINE_TABLE)
-_DELETE_LINE = delete(LINE_TABLE).where(LINE_TABLE.c.id == bindparam("p_id"))
 
 
 def basket_lines(session: Session, basket_id: str) -> list[LineRecord]:
@@ -447,21 +441,9 @@ def plan_remove(
 
 
 def write_changes(session: Session, changes: Sequence[LineChange]) -> None:
-    connection = session.connection()
-    for change in changes:
-        line = change.line
-        if change.kind == "update":
-            connection.execute(
-                _UPDATE_LINE, {"p_id": line.id, "p_qty": line.qty, "p_total": line.line_total_cents}
-            )
-        elif change.kind == "delete":
-            connection.execute(_DELETE_LINE, {"p_id": line.id})
-        else:
-            values = {name: getattr(line, name) for name in _LINE_FIELDS if name != "id"}
-            result = connection.execute(_INSERT_LINE, {"added_at": utcnow(), **values})
-            key = result.inserted_primary_key
-            assert key is not None, "a single-row INSERT always reports its key"
-            line.set_id(key[0])
+    """Write planned line changes in the session's transaction (new lines get their id)."""
+    statements, cursor = scan_cursor(session)
+    statements.write_changes(cursor, changes)
 
 
 def add_item(
