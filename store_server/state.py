@@ -22,25 +22,10 @@ from store_server.db import is_sqlite, make_engine, session_scope
 from store_server.events import EventBus, make_event_bus
 from store_server.group_commit import GroupCommitter
 from store_server.pricing.variable_measure import DEFAULT_LAYOUTS, VariableMeasureLayout
+from store_server.ratelimit import RateLimiter
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-
-class TokenBucket:
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens = float(burst)
-        self.at = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 
 @dataclass
@@ -54,7 +39,6 @@ class ServerState:
     products: ProductCache = field(default_factory=ProductCache)
     executor: ThreadPoolExecutor | None = None
     rng: random.Random = field(default_factory=random.SystemRandom)
-    buckets: dict[str, TokenBucket] = field(default_factory=dict)
     connected_devices: dict[str, int] = field(default_factory=dict)
     # Graceful shutdown: open handheld connections, and whether the server is draining
     # (set on SIGTERM: no new requests are applied, connections are told to reconnect).
@@ -62,8 +46,13 @@ class ServerState:
     draining: bool = False
     drain_task: asyncio.Task[None] | None = None
     committer: GroupCommitter = field(init=False)
+    # Per-device request budget on the handheld socket (the event loop's only).
+    handheld_limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
+        self.handheld_limiter = RateLimiter(
+            self.settings.rate_limit_per_second, self.settings.rate_limit_burst
+        )
         sqlite = self.engine.dialect.name == "sqlite"
         self.committer = GroupCommitter(
             self.engine,
@@ -109,16 +98,6 @@ class ServerState:
         if self.executor is None:
             return job()
         return await asyncio.get_running_loop().run_in_executor(self.executor, job)
-
-    def bucket(self, device_id: str) -> TokenBucket:
-        bucket = self.buckets.get(device_id)
-        if bucket is None:
-            if len(self.buckets) > 100_000:
-                self.buckets.clear()
-            bucket = self.buckets[device_id] = TokenBucket(
-                self.settings.rate_limit_per_second, self.settings.rate_limit_burst
-            )
-        return bucket
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Finish the requests being applied, then close every handheld socket with

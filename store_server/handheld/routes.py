@@ -138,7 +138,7 @@ class HandheldConnection:
             await self.error(Unauthorized("send hello with the device token first"), rid)
             await self.ws.close(CLOSE_UNAUTHORIZED, "unauthorized")
             return False
-        if not self.state.bucket(self.device.id).take():
+        if self.state.handheld_limiter.check(self.device.id):
             await self.error(RateLimited("too many requests from this device; slow down"), rid)
             return True
         kind = data["type"] if data["type"] in REQUEST_TYPES else "other"
