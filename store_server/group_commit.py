@@ -72,7 +72,7 @@ class GroupCommitter:
         self.max_in_flight = max_in_flight
         self._pending: list[_Job] = []
         self._in_flight = 0
-        # Counters for /metrics and the benchmark: transactions and jobs committed.
+        # Transactions committed and the requests in them (the tests read these).
         self.batches = 0
         self.jobs = 0
 
