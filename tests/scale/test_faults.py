@@ -14,7 +14,7 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -128,6 +128,33 @@ def test_kill_one_of_two_servers_while_50_handhelds_stream(
     assert_exact(store, fleet)
 
 
+def stream_through_outage(
+    fleet: Sequence[SimHandheld],
+    seed: int,
+    outage: Callable[[], Awaitable[None]],
+    restore: Callable[[], None],
+) -> None:
+    """The fleet streams its scans; midway ``outage`` runs, and ``restore`` brings the
+    service back whatever happened (again at the end, should the stream itself fail)."""
+
+    async def scenario() -> None:
+        midway = asyncio.Event()
+        run = asyncio.create_task(
+            stream(fleet, CODES, scans_each=30, pace_s=0.15, seed=seed, midway=midway)
+        )
+        await midway.wait()
+        try:
+            await outage()
+        finally:
+            await asyncio.to_thread(restore)
+        await run
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        restore()
+
+
 @pytest.fixture
 def restartable() -> None:
     reason = can_restart_services()
@@ -174,22 +201,7 @@ def test_postgres_restart_mid_stream(
             during["hello"] = (ws.close_code, ws.close_reason)
             await asyncio.sleep(1.0)  # the streaming handhelds meet the outage too
 
-    async def scenario() -> None:
-        midway = asyncio.Event()
-        run = asyncio.create_task(
-            stream(fleet, CODES, scans_each=30, pace_s=0.15, seed=2, midway=midway)
-        )
-        await midway.wait()
-        try:
-            await outage()
-        finally:
-            await asyncio.to_thread(ensure_postgres_running)
-        await run
-
-    try:
-        asyncio.run(scenario())
-    finally:
-        ensure_postgres_running()
+    stream_through_outage(fleet, 2, outage, ensure_postgres_running)
     status, body = during["readyz"]  # type: ignore[misc]
     assert status == 503 and body["status"] == "unavailable"
     assert body["database"].startswith("unavailable") and body["pubsub"].startswith("ok")
@@ -224,22 +236,7 @@ def test_redis_restart_mid_stream(
             await asyncio.sleep(1.0)
             during["acked while down"] = sum(h.acked for h in fleet) - acked
 
-    async def scenario() -> None:
-        midway = asyncio.Event()
-        run = asyncio.create_task(
-            stream(fleet, CODES, scans_each=30, pace_s=0.15, seed=3, midway=midway)
-        )
-        await midway.wait()
-        try:
-            await outage()
-        finally:
-            await asyncio.to_thread(ensure_redis_running)
-        await run
-
-    try:
-        asyncio.run(scenario())
-    finally:
-        ensure_redis_running()
+    stream_through_outage(fleet, 3, outage, ensure_redis_running)
     status, body = during["readyz"]  # type: ignore[misc]
     assert status == 503 and body["pubsub"].startswith("unavailable")
     assert body["database"] == "ok"

@@ -22,6 +22,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 SCREENSHOTS = screenshot_dir()
 
 
+def fill_saturday_booking(form: Any, campaign: str, advertiser: str, share: str) -> None:
+    """The booking form for Saturdays 10:00-12:00 in November on S-01 with creative CR-B."""
+    form.locator("input[name=id]").fill(campaign)
+    form.locator("input[name=advertiser]").fill(advertiser)
+    form.locator("input[name=share_of_voice]").fill(share)
+    form.locator("input[name=start]").fill("2026-11-01")
+    form.locator("input[name=end]").fill("2026-11-30")
+    form.locator("input[name=daypart_start]").fill("10:00")
+    form.locator("input[name=daypart_end]").fill("12:00")
+    form.locator("input[name=days][value=sat]").check()
+    form.locator("input[name=creatives][value=CR-B]").check()
+    form.locator("input[name=t_screens][value=S-01]").check()
+
+
 def wait_for(check: Callable[[], Any], timeout: float = 15, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -203,18 +217,9 @@ def test_operator_books_sees_the_timeline_and_is_refused_overbooking(tmp_path: P
 
         page.goto(server.url + "/signage/console/campaigns")
         form = page.locator("#booking-form")
-        form.locator("input[name=id]").fill("K-NEW")
-        form.locator("input[name=advertiser]").fill("Brand C")
         form.locator("input[name=category]").fill("tea")
         form.locator("select[name=priority]").select_option("guaranteed")
-        form.locator("input[name=share_of_voice]").fill("0.5")
-        form.locator("input[name=start]").fill("2026-11-01")
-        form.locator("input[name=end]").fill("2026-11-30")
-        form.locator("input[name=daypart_start]").fill("10:00")
-        form.locator("input[name=daypart_end]").fill("12:00")
-        form.locator("input[name=days][value=sat]").check()
-        form.locator("input[name=creatives][value=CR-B]").check()
-        form.locator("input[name=t_screens][value=S-01]").check()
+        fill_saturday_booking(form, "K-NEW", "Brand C", "0.5")
         availability = page.locator("#availability-list")
         availability.get_by_text(
             "S-01 has 4 guaranteed slots free on Saturdays 10:00–12:00"
@@ -237,16 +242,7 @@ def test_operator_books_sees_the_timeline_and_is_refused_overbooking(tmp_path: P
         page.goto(server.url + "/signage/console/campaigns")
         assert page.locator("#campaigns tr[data-campaign=K-NEW]").count() == 1
         form = page.locator("#booking-form")
-        form.locator("input[name=id]").fill("K-MORE")
-        form.locator("input[name=advertiser]").fill("Brand D")
-        form.locator("input[name=share_of_voice]").fill("0.34")
-        form.locator("input[name=start]").fill("2026-11-01")
-        form.locator("input[name=end]").fill("2026-11-30")
-        form.locator("input[name=daypart_start]").fill("10:00")
-        form.locator("input[name=daypart_end]").fill("12:00")
-        form.locator("input[name=days][value=sat]").check()
-        form.locator("input[name=creatives][value=CR-B]").check()
-        form.locator("input[name=t_screens][value=S-01]").check()
+        fill_saturday_booking(form, "K-MORE", "Brand D", "0.34")
         availability.get_by_text(
             "S-01 has 1 guaranteed slot free on Saturdays 10:00–12:00"
         ).wait_for()
