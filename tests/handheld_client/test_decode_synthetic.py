@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import segno
+import zxingcpp
 
 from handheld_client.decoding import ALL_SYMBOLOGIES, Decoder, Symbol
 from handheld_client.decoding.symbols import other_symbol, retail_symbol
@@ -107,6 +108,26 @@ def test_gs1_digital_link_qr_gives_gtin_batch_expiry() -> None:
     s = symbols[0]
     assert (s.symbology, s.text, s.gtin14) == ("QR", uri, "09506000134352")
     assert s.batch == "ABC123" and s.expiry == date(2027, 12, 31)
+
+
+def _zxing_label(content: str, fmt: str, **options: object) -> np.ndarray:
+    """A label rendered by zxing-cpp's own writer (BGR, on white)."""
+    symbol = zxingcpp.create_barcode(content, getattr(zxingcpp.BarcodeFormat, fmt), **options)
+    gray = np.array(zxingcpp.write_barcode_to_image(symbol, scale=4))
+    return cv2.cvtColor(np.pad(gray, 24, constant_values=255), cv2.COLOR_GRAY2BGR)
+
+
+def test_gs1_datamatrix_gives_gtin_batch_expiry() -> None:
+    label = _zxing_label("(01)09506000134352(17)260131(10)L7", "DataMatrix", gs1=True)
+    [s] = Decoder(["DATAMATRIX"]).decode(_frame(label))
+    assert (s.symbology, s.gtin14) == ("DATAMATRIX", "09506000134352")
+    assert (s.batch, s.expiry) == ("L7", date(2026, 1, 31))
+
+
+def test_gs1_databar_expanded_gives_gtin_and_weight() -> None:
+    label = _zxing_label("(01)09506000134352(3103)001250", "DataBarExpanded")
+    [s] = Decoder(["DATABAR"]).decode(_frame(label, x=200))
+    assert (s.symbology, s.gtin14, s.weight_g) == ("DATABAR", "09506000134352", 1250)
 
 
 def test_plain_qr_has_no_gtin() -> None:
