@@ -126,9 +126,6 @@ class ScanWindow:
         while self._facts and as_utc(self._facts[0].at) < cutoff:
             self.momentum.remove(self._facts.popleft())
 
-    def facts(self) -> list[ScanFact]:
-        return list(self._facts)
-
 
 def promoted_scan_counts(
     session: Session,
