@@ -12,17 +12,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import OperationalError
 
 from signage.config import SignageSettings
 from signage.deps import StateHolder
 from signage.signals.board import SignalBoard
 from store_server.config import Settings, get_settings
-from store_server.errors import CaddieError
-from store_server.http_errors import error_response, install_error_handlers
+from store_server.http_errors import install_error_handlers
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +53,7 @@ def create_signage_app(
     )
     app.state.signage = holder
 
-    @app.exception_handler(CaddieError)
-    async def caddie_error(request: Request, exc: CaddieError) -> JSONResponse:
-        return error_response(exc)
-
     install_error_handlers(app)
-
-    @app.exception_handler(OperationalError)
-    async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable: %s", exc.orig)
-        return JSONResponse(
-            {"error": {"code": "unavailable", "message": "the database is unavailable; retry"}},
-            status_code=503,
-            headers={"Retry-After": "2"},
-        )
 
     from signage.console import router as console_router
     from signage.player import STATIC_DIR
@@ -117,10 +101,6 @@ def create_standalone_app(settings: Settings | None = None) -> FastAPI:
             signage_app.state.signage.close()
 
     app = FastAPI(title="Caddie signage (standalone)", version="1", lifespan=lifespan)
-
-    @app.exception_handler(CaddieError)
-    async def caddie_error(request: Request, exc: CaddieError) -> JSONResponse:
-        return error_response(exc)
 
     install_error_handlers(app)
 

@@ -115,7 +115,9 @@ def get_session(state: StateDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens before the response is sent, so a client never
+# sees a success whose commit later fails, and its next request sees what it wrote.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def bearer(request: Request) -> str | None:

@@ -18,15 +18,13 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, text
-from sqlalchemy.exc import OperationalError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from store_server import metrics
 from store_server.config import Settings, get_settings
-from store_server.errors import CaddieError
 from store_server.http_errors import error_body as error_body
-from store_server.http_errors import error_response, install_error_handlers
+from store_server.http_errors import install_error_handlers
 from store_server.logging_setup import configure_logging, connection_id_var, request_id_var
 from store_server.ratelimit import RateLimiter
 from store_server.state import ServerState
@@ -207,29 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.api_rate_limit_per_second, settings.api_rate_limit_burst
     )
 
-    @app.exception_handler(CaddieError)
-    async def caddie_error(request: Request, exc: CaddieError) -> JSONResponse:
-        return error_response(exc)
-
-    install_error_handlers(app)  # validation failures and refusals: the same error body
-
-    @app.exception_handler(OperationalError)
-    async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable: %s", exc.orig)
-        return JSONResponse(
-            {"error": {"code": "unavailable", "message": "the database is unavailable; retry"}},
-            status_code=503,
-            headers={"Retry-After": "2"},
-        )
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        request_id = request_id_var.get() or str(uuid.uuid4())
-        log.exception("unexpected error (request %s)", request_id)
-        return JSONResponse(
-            {"error": {"code": "internal", "message": f"internal error (request {request_id})"}},
-            status_code=500,
-        )
+    install_error_handlers(app)  # one error body, whichever layer refused
 
     app.add_middleware(RequestIds)
 

@@ -102,7 +102,9 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 StateDep = Annotated[ServerState, Depends(get_state)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens before the response is sent, so a client never
+# sees a success whose commit later fails, and its next request sees what it wrote.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def bearer_token(request: Request) -> str:

@@ -10,16 +10,22 @@ internals.
 
 from __future__ import annotations
 
+import logging
 import math
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from store_server.errors import BadMessage, CaddieError, InvalidInput
+from store_server.logging_setup import request_id_var
+
+log = logging.getLogger(__name__)
 
 MAX_PROBLEMS = 20
 MAX_PROBLEM_CHARS = 200
@@ -84,7 +90,31 @@ def validation_error(errors: Sequence[Any]) -> CaddieError:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer framework validation failures and refusals with the Caddie error body."""
+    """Answer service errors, framework validation failures and refusals, a database that is
+    down (503, retry) and anything unexpected (500, logged with its request id, no
+    traceback to the client) with the Caddie error body."""
+
+    @app.exception_handler(CaddieError)
+    async def caddie_error(request: Request, exc: CaddieError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(OperationalError)
+    async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", exc.orig)
+        return JSONResponse(
+            {"error": {"code": "unavailable", "message": "the database is unavailable; retry"}},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        request_id = request_id_var.get() or str(uuid.uuid4())
+        log.exception("unexpected error (request %s)", request_id)
+        return JSONResponse(
+            {"error": {"code": "internal", "message": f"internal error (request {request_id})"}},
+            status_code=500,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

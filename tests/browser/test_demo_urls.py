@@ -84,8 +84,8 @@ def test_every_printed_url_renders_with_data(tmp_path: Path) -> None:
             page.fill("input[name=username]", user or "")
             page.fill("input[name=password]", password or "")
             page.click("button[type=submit]")
-            page.wait_for_load_state("networkidle")
-            assert "S-01" in page.content()  # the mall's screens are listed
+            page.wait_for_url(url)  # logged in: back from the login page to the screens
+            page.locator("#screens tr[data-screen=S-01]").wait_for()  # the mall's screens
 
             for name in ("screen player S-01", "screen player S-02"):
                 page = browser.new_page()

@@ -344,3 +344,24 @@ def test_report_counts_booked_and_delivered(client: Any, loaded: Any) -> None:
                         "delivery_pct,booked_sov,delivered_sov")
     assert "2026-11-07,S-01,K-1,Brand A,240,3," in csv.text
     assert client.get("/signage/api/reports.csv", headers=bearer(loaded.staff)).status_code == 403
+
+
+def test_a_booking_whose_commit_fails_is_not_booked(loaded: Any) -> None:
+    """The reply waits for the commit (see tests/store_server/test_commit_before_reply.py)."""
+    from fastapi.testclient import TestClient
+
+    from store_server.app import create_app
+    from store_server.config import load_settings
+    from tests.store_server.test_commit_before_reply import commits_refused, internal_error
+
+    headers = bearer(loaded.operator)
+    app = create_app(load_settings(database_url=loaded.url, environment="test"))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        with commits_refused() as refusals:
+            reply = client.post("/signage/api/campaigns", json=campaign(), headers=headers)
+        assert refusals, "the booking never tried to commit"
+        internal_error(reply)
+        names = [c["id"] for c in client.get("/signage/api/campaigns", headers=headers).json()]
+        assert "K-NEW" not in names
+        again = client.post("/signage/api/campaigns", json=campaign(), headers=headers)
+        assert again.status_code == 201, again.text
