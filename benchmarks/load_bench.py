@@ -57,6 +57,20 @@ def catalog_csv(path: Path, products: int, rng: random.Random) -> list[str]:
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server's worker processes), from Linux /proc."""
+    tree, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        tree.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                queue.extend(int(child) for child in (task / "children").read_text().split())
+            except OSError:
+                continue
+    return tree
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds of these processes so far (Linux /proc)."""
     total = 0
@@ -190,7 +204,8 @@ async def drive(
     server_pid: int,
 ) -> tuple[Result, dict[str, int]]:
     result = Result(label)
-    cpu_before = cpu_seconds([server_pid])
+    pids = process_tree(server_pid)
+    cpu_before = cpu_seconds(pids)
     acked: dict[str, int] = {}
     per = len(devices) // handhelds
     start = time.monotonic()
@@ -204,7 +219,7 @@ async def drive(
         )
     )
     result.seconds = time.monotonic() - start
-    result.server_cpu = cpu_seconds([server_pid]) - cpu_before
+    result.server_cpu = cpu_seconds(pids) - cpu_before
     return result, acked
 
 
@@ -213,6 +228,7 @@ def main() -> None:
     parser.add_argument("--handhelds", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--products", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=1, help="caddie serve processes")
     args = parser.parse_args()
 
     from store_server.db import make_engine, migrate, session_scope
@@ -270,6 +286,8 @@ def main() -> None:
             str(caddie_port),
             "--database-url",
             url,
+            "--workers",
+            str(args.workers),
         ],
         env=env,
     )
@@ -291,7 +309,7 @@ def main() -> None:
         print(f"timed run against caddie serve (pid {server.pid})", flush=True)
         caddie, acked = asyncio.run(
             drive(
-                "caddie serve (SQLite)",
+                f"caddie serve (SQLite{f', {args.workers} procs' if args.workers > 1 else ''})",
                 f"ws://127.0.0.1:{caddie_port}/ws/handheld",
                 args.handhelds,
                 devices,

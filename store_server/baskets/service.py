@@ -6,6 +6,7 @@ with the idempotency record of the request that caused the change.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import uuid
@@ -15,9 +16,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from store_server.baskets.models import LOCKED_STATUSES, Basket, BasketLine, Shopper
 from store_server.baskets.scan_sql import scan_cursor
@@ -155,37 +156,20 @@ def _weighed(product: PricedProduct, weight_g: int, qty: int, *, scanned: str) -
     )
 
 
-def current_basket(session: Session, device_id: str, *, for_update: bool = False) -> Basket | None:
+def current_basket(
+    session: Session, device_id: str, *, for_update: bool = False
+) -> BasketRow | None:
     """The device's basket that is open or waiting at the exit (a device has at most one)."""
-    query = (
-        select(Basket)
-        .where(Basket.device_id == device_id, col(Basket.status).in_(("open", *LOCKED_STATUSES)))
-        .order_by(col(Basket.created_at).desc())
-        .limit(1)
-    )
-    if for_update:
-        query = query.with_for_update()
-    return session.exec(query).first()
-
-
-def open_basket(
-    session: Session, *, device_id: str, store_id: str, loyalty_card: object, currency: str
-) -> Basket:
-    """Start a trip; a device that already has an open basket gets it back."""
-    basket, _created = start_trip(
-        session,
-        device_id=device_id,
-        store_id=store_id,
-        loyalty_card=loyalty_card,
-        currency=currency,
-    )
-    return basket
+    query = _CURRENT_ROW_FOR_UPDATE if for_update else _CURRENT_ROW
+    row = session.connection().execute(query, {"device_id": device_id}).first()
+    return None if row is None else BasketRow(*row)
 
 
 def start_trip(
     session: Session, *, device_id: str, store_id: str, loyalty_card: object, currency: str
-) -> tuple[Basket, bool]:
-    """:func:`open_basket`, also telling whether the basket is new (then it is empty)."""
+) -> tuple[BasketRow, bool]:
+    """Start a trip: a device that already has an open basket gets it back. Also tells
+    whether the basket is new (then it is empty)."""
     if not isinstance(loyalty_card, str) or not LOYALTY_CARD.match(loyalty_card):
         raise BadMessage("loyalty_card must be 1-32 letters, digits or dashes")
     basket = current_basket(session, device_id, for_update=True)
@@ -195,21 +179,30 @@ def start_trip(
                 "this device's last basket is waiting at the exit; it is freed once paid"
             )
         return basket, False
-    shopper = session.exec(select(Shopper).where(Shopper.loyalty_card == loyalty_card)).first()
-    if shopper is None:
-        shopper = Shopper(loyalty_card=loyalty_card)
-        session.add(shopper)
-        session.flush()
-    basket = Basket(
+    connection = session.connection()
+    now = utcnow()
+    shopper_id = connection.execute(_SHOPPER_BY_CARD, {"card": loyalty_card}).scalar()
+    if shopper_id is None:
+        shopper_id = connection.execute(
+            _INSERT_SHOPPER,
+            {"loyalty_card": loyalty_card, "created_at": now, "trips": 0, "audits_passed": 0,
+             "discrepancies": 0},
+        ).scalar_one()
+    basket = BasketRow(
         id=str(uuid.uuid4()),
-        device_id=device_id,
-        store_id=store_id,
-        shopper_id=shopper.id,
+        status="open",
         loyalty_card=loyalty_card,
         currency=currency,
+        updated_at=now,
+        device_id=device_id,
+        store_id=store_id,
+        shopper_id=shopper_id,
     )
-    session.add(basket)
-    session.flush()
+    connection.execute(
+        _INSERT_BASKET,
+        {**dataclasses.asdict(basket), "total_cents": 0, "tax_cents": 0, "item_count": 0,
+         "created_at": now},
+    )
     return basket, True
 
 
@@ -221,6 +214,9 @@ _CURRENT_ROW = (
         BASKET_TABLE.c.loyalty_card,
         BASKET_TABLE.c.currency,
         BASKET_TABLE.c.updated_at,
+        BASKET_TABLE.c.device_id,
+        BASKET_TABLE.c.store_id,
+        BASKET_TABLE.c.shopper_id,
     )
     .where(
         BASKET_TABLE.c.device_id == bindparam("device_id"),
@@ -229,6 +225,13 @@ _CURRENT_ROW = (
     .order_by(BASKET_TABLE.c.created_at.desc())
     .limit(1)
 )
+_CURRENT_ROW_FOR_UPDATE = _CURRENT_ROW.with_for_update()
+SHOPPER_TABLE = Shopper.__table__  # type: ignore[attr-defined]
+_SHOPPER_BY_CARD = sa_select(SHOPPER_TABLE.c.id).where(
+    SHOPPER_TABLE.c.loyalty_card == bindparam("card")
+)
+_INSERT_SHOPPER = insert(SHOPPER_TABLE).returning(SHOPPER_TABLE.c.id)
+_INSERT_BASKET = insert(BASKET_TABLE)
 
 
 _UPDATE_TOTALS = (
@@ -245,13 +248,16 @@ _UPDATE_TOTALS = (
 
 @dataclass
 class BasketRow:
-    """The basket fields the scan path needs, read without the ORM."""
+    """The basket fields the handheld paths need, read and written without the ORM."""
 
     id: str
     status: str
     loyalty_card: str | None
     currency: str
     updated_at: datetime
+    device_id: str
+    store_id: str
+    shopper_id: int | None
 
 
 def changeable_basket_row(session: Session, device_id: str) -> BasketRow:
@@ -259,16 +265,15 @@ def changeable_basket_row(session: Session, device_id: str) -> BasketRow:
     path writes it only if its ``updated_at`` is unchanged (optimistic), and takes its
     locks in one order — request log, then basket — so two processes serving one
     device cannot deadlock."""
-    row = session.connection().execute(_CURRENT_ROW, {"device_id": device_id}).first()
-    if row is None:
-        raise NoBasket("no open basket on this device; send start with a loyalty card")
-    if row.status != "open":
-        raise BasketLocked("the basket is finished and can no longer change")
-    return BasketRow(*row)
+    return _changeable(current_basket(session, device_id))
 
 
-def open_basket_for_change(session: Session, device_id: str) -> Basket:
-    basket = current_basket(session, device_id, for_update=True)
+def open_basket_for_change(session: Session, device_id: str) -> BasketRow:
+    """The device's open basket, its row locked (finish, offers)."""
+    return _changeable(current_basket(session, device_id, for_update=True))
+
+
+def _changeable(basket: BasketRow | None) -> BasketRow:
     if basket is None:
         raise NoBasket("no open basket on this device; send start with a loyalty card")
     if basket.status != "open":

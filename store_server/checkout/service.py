@@ -21,8 +21,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy import func as sa_func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from store_server.baskets import service as baskets
@@ -86,19 +89,37 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else as_utc(value).isoformat()
 
 
+class BasketRef(Protocol):
+    """The basket fields an audit-log entry names."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def store_id(self) -> str: ...
+
+
+ACTION_TABLE = StaffAction.__table__  # type: ignore[attr-defined]
+AUDIT_TABLE = CheckoutAudit.__table__  # type: ignore[attr-defined]
+_INSERT_ACTION = insert(ACTION_TABLE)
+_INSERT_AUDIT = insert(AUDIT_TABLE)
+
+
 def log_action(
-    session: Session, basket: Basket, actor: Actor, action: str, **detail: object
-) -> StaffAction:
-    row = StaffAction(
-        basket_id=basket.id,
-        store_id=basket.store_id,
-        actor=actor.name,
-        user_id=actor.user_id,
-        action=action,
-        detail=_dumps(detail),
+    session: Session, basket: BasketRef, actor: Actor, action: str, **detail: object
+) -> None:
+    """Append to the basket's audit log (written at once, in the session's transaction)."""
+    session.connection().execute(
+        _INSERT_ACTION,
+        {
+            "basket_id": basket.id,
+            "store_id": basket.store_id,
+            "actor": actor.name,
+            "user_id": actor.user_id,
+            "action": action,
+            "detail": _dumps(detail),
+            "at": utcnow(),
+        },
     )
-    session.add(row)
-    return row
 
 
 # --- finishing: the audit decision -------------------------------------------------------
@@ -127,40 +148,77 @@ def set_store_policy(
     return policy
 
 
-def shopper_history(session: Session, shopper: Shopper | None) -> ShopperHistory:
-    if shopper is None:
-        return ShopperHistory.first_trip()
-    last_discrepancy = session.exec(
-        select(func.max(CheckoutAudit.closed_at)).where(
-            CheckoutAudit.shopper_id == shopper.id, CheckoutAudit.outcome == "discrepancy"
+SHOPPER_TABLE = Shopper.__table__  # type: ignore[attr-defined]
+_SHOPPER_HISTORY = (
+    sa_select(
+        SHOPPER_TABLE.c.trips,
+        SHOPPER_TABLE.c.audits_passed,
+        SHOPPER_TABLE.c.discrepancies,
+        SHOPPER_TABLE.c.last_audit_at,
+        sa_select(sa_func.max(AUDIT_TABLE.c.closed_at))
+        .where(
+            AUDIT_TABLE.c.shopper_id == SHOPPER_TABLE.c.id,
+            AUDIT_TABLE.c.outcome == "discrepancy",
         )
-    ).one()
+        .scalar_subquery(),
+    )
+    .where(SHOPPER_TABLE.c.id == bindparam("id"))
+)
+_COUNT_TRIP = (
+    update(SHOPPER_TABLE)
+    .where(SHOPPER_TABLE.c.id == bindparam("p_id"))
+    .values(trips=SHOPPER_TABLE.c.trips + 1)
+)
+_FINISH_BASKET = (
+    update(baskets.BASKET_TABLE)
+    .where(baskets.BASKET_TABLE.c.id == bindparam("p_id"))
+    .values(
+        status=bindparam("status"),
+        total_cents=bindparam("total_cents"),
+        tax_cents=bindparam("tax_cents"),
+        item_count=bindparam("item_count"),
+        finished_at=bindparam("finished_at"),
+        updated_at=bindparam("updated_at"),
+        audit=bindparam("audit"),
+    )
+)
+
+
+def shopper_history(session: Session, shopper_id: int | None) -> ShopperHistory:
+    """What the audit policy knows of a shopper (a first trip when unknown)."""
+    row = (
+        None
+        if shopper_id is None
+        else session.connection().execute(_SHOPPER_HISTORY, {"id": shopper_id}).first()
+    )
+    if row is None:
+        return ShopperHistory.first_trip()
+    trips, passed, discrepancies, last_audit, last_discrepancy = row
     return ShopperHistory(
-        trips=shopper.trips,
-        audits_passed=shopper.audits_passed,
-        discrepancies=shopper.discrepancies,
-        last_audit_at=as_utc(shopper.last_audit_at) if shopper.last_audit_at else None,
+        trips=trips,
+        audits_passed=passed,
+        discrepancies=discrepancies,
+        last_audit_at=as_utc(last_audit) if last_audit else None,
         last_discrepancy_at=as_utc(last_discrepancy) if last_discrepancy else None,
     )
 
 
 def finish_basket(
     session: Session,
-    basket: Basket,
+    basket: baskets.BasketRow,
     view: dict[str, Any],
     *,
     policy: AuditPolicy,
     rng: random.Random,
     lines: Sequence[baskets.LineRecord] | None = None,
 ) -> dict[str, Any]:
-    """Lock the basket and decide its audit; returns the protocol's ``audit`` object.
-    ``lines`` are the basket's lines when the caller has them already.
+    """Lock the basket with the totals of ``view`` and decide its audit; returns the
+    protocol's ``audit`` object. ``lines`` are the basket's lines when the caller has them.
 
     The decision is stored with its inputs, the policy and the reasons so staff can
-    tell the shopper why they were picked.
+    tell the shopper why they were picked. ``basket`` is updated to what was written.
     """
     now = utcnow()
-    shopper = session.get(Shopper, basket.shopper_id) if basket.shopper_id else None
     policy = policy_for_store(session, basket.store_id, policy)
     if lines is None:
         lines = baskets.basket_lines(session, basket.id)
@@ -176,35 +234,43 @@ def finish_basket(
             for line in lines
         ),
         total_cents=int(view["total_cents"]),
-        history=shopper_history(session, shopper),
+        history=shopper_history(session, basket.shopper_id),
         now=now,
         currency=basket.currency,
     )
     decision = decide(inputs, policy, rng)
     basket.status = "finishing" if decision.decision == "none" else "audit"
-    basket.finished_at = now
     basket.updated_at = now
-    basket.audit = _dumps(decision.to_dict())
-    session.add(basket)
-    session.add(
-        CheckoutAudit(
-            basket_id=basket.id,
-            store_id=basket.store_id,
-            shopper_id=basket.shopper_id,
-            decision=decision.decision,
-            initial_decision=decision.decision,
-            rescan=_dumps(list(decision.rescan)),
-            reasons=_dumps(list(decision.reasons)),
-            inputs=_dumps(inputs.to_dict()),
-            policy=_dumps(policy.to_dict()),
-            probability=decision.probability,
-            trust_score=decision.trust_score,
-            decided_at=now,
-        )
+    connection = session.connection()
+    connection.execute(
+        _FINISH_BASKET,
+        {
+            "p_id": basket.id,
+            "status": basket.status,
+            **baskets.basket_totals(view, now),
+            "finished_at": now,
+            "audit": _dumps(decision.to_dict()),
+        },
     )
-    if shopper is not None:
-        shopper.trips += 1
-        session.add(shopper)
+    connection.execute(
+        _INSERT_AUDIT,
+        {
+            "basket_id": basket.id,
+            "store_id": basket.store_id,
+            "shopper_id": basket.shopper_id,
+            "decision": decision.decision,
+            "initial_decision": decision.decision,
+            "rescan": _dumps(list(decision.rescan)),
+            "reasons": _dumps(list(decision.reasons)),
+            "inputs": _dumps(inputs.to_dict()),
+            "policy": _dumps(policy.to_dict()),
+            "probability": decision.probability,
+            "trust_score": decision.trust_score,
+            "decided_at": now,
+        },
+    )
+    if basket.shopper_id is not None:
+        connection.execute(_COUNT_TRIP, {"p_id": basket.shopper_id})
     log_action(
         session,
         basket,
@@ -213,7 +279,6 @@ def finish_basket(
         decision=decision.decision,
         rescan=list(decision.rescan),
     )
-    session.flush()
     return {"decision": decision.decision, "rescan": list(decision.rescan)}
 
 

@@ -242,7 +242,6 @@ class HandheldConnection:
 
         def work(session: Session) -> tuple[Device, dict[str, Any] | None]:
             device = devices.authenticate(session, device_id, token)
-            session.expunge(device)
             return device, service.open_basket_view(session, device, self.ctx)
 
         try:

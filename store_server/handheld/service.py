@@ -177,8 +177,8 @@ def _apply(
             lines = baskets.basket_lines(session, basket.id)
             personal = offers.accepted_promotions(session, basket.id)
         promotions = [*promotions, *personal]
-        view = baskets.snapshot(session, basket, promotions, at=now, lines=lines)
-        audit = ctx.finish(session, basket, view, lines)
+        view = baskets.basket_view(basket, lines, promotions, at=now)
+        audit = ctx.finish(session, basket, view, lines)  # stores the totals with the lock
         view["status"] = basket.status
         reply = {"type": "checkout", "id": request.id, "basket": view, "audit": audit}
         event = "basket.finished"

@@ -214,7 +214,7 @@ def apply_request(
     promotions: Sequence[Promotion],
     *,
     at: datetime,
-) -> tuple[Basket, dict[str, Any], str | None]:
+) -> tuple[baskets.BasketRow, dict[str, Any], str | None]:
     """``consent`` or ``accept_offer`` for the handheld service: (basket, reply, event)."""
     if request.type == "consent":
         basket = baskets.current_basket(session, device.id)
