@@ -13,6 +13,7 @@ Every function takes the session first and only flushes; the caller commits once
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import secrets
@@ -125,11 +126,20 @@ def log_action(
 # --- finishing: the audit decision -------------------------------------------------------
 
 
+POLICY_TABLE = StoreAuditPolicy.__table__  # type: ignore[attr-defined]
+_STORE_POLICY = sa_select(POLICY_TABLE.c.policy).where(
+    POLICY_TABLE.c.store_id == bindparam("store_id")
+)
+
+
 def policy_for_store(session: Session, store_id: str, default: AuditPolicy) -> AuditPolicy:
-    row = session.get(StoreAuditPolicy, store_id)
-    if row is None:
-        return default
-    return AuditPolicy.from_config(json.loads(row.policy))
+    text = session.connection().execute(_STORE_POLICY, {"store_id": store_id}).scalar()
+    return default if text is None else _policy_from_text(text)
+
+
+@functools.lru_cache(maxsize=64)  # a store's policy, parsed once per version
+def _policy_from_text(text: str) -> AuditPolicy:
+    return AuditPolicy.from_config(json.loads(text))
 
 
 def set_store_policy(

@@ -8,6 +8,7 @@ process that starts seeds that window from the basket lines added recently.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections import deque
@@ -26,6 +27,7 @@ BASKETS = Basket.__table__  # type: ignore[attr-defined]
 LINES = BasketLine.__table__  # type: ignore[attr-defined]
 
 
+@functools.lru_cache(maxsize=4096)  # a basket's scans ask again and again
 def basket_token(secret: str, basket_id: str) -> str:
     """A stand-in for a basket id, used only to count distinct baskets.
 
