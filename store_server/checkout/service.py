@@ -158,7 +158,7 @@ def set_store_policy(
     return policy
 
 
-SHOPPER_TABLE = Shopper.__table__  # type: ignore[attr-defined]
+SHOPPER_TABLE = baskets.SHOPPER_TABLE
 _SHOPPER_HISTORY = (
     sa_select(
         SHOPPER_TABLE.c.trips,
