@@ -239,10 +239,11 @@
     const slot = on.loop.slots[position];
     const previous = st.current;
     const entry = { key: key, slot: slot, loopStart: on.start, position: position,
-                    shown: false, play: null, t0: performance.now() };
+                    shown: false, switching: true, play: null, t0: performance.now() };
     st.current = entry;
     finishPlay(previous);
     const shown = await show(slot);
+    entry.switching = false;
     if (st.current !== entry) return;
     entry.shown = shown;
     if (shown) {
@@ -309,6 +310,8 @@
         last_error: st.lastError,
         loop_start: c ? new Date(c.loopStart).toISOString() : null,
         position: c ? c.position : null,
+        // true while the slot's media is being decoded (the previous one stays on air)
+        switching: c ? c.switching : false,
         creative_id: c && c.shown ? c.slot.creative_id : null,
         campaign_id: c && c.shown ? c.slot.campaign_id : null,
         played: st.played,
