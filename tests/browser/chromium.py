@@ -35,6 +35,8 @@ def screenshot_dir() -> Path:
     return path
 
 
+EXPECT_TIMEOUT_MS = 20_000
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -51,8 +53,11 @@ def chromium_browser(**launch: Any) -> Iterator[Any]:
     """A headless system Chromium; skips the test when it is not installed."""
     if not CHROMIUM.exists():
         pytest.skip(f"no system Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # A busy CI machine can take seconds to push a live update; waiting longer costs
+    # nothing when the page is quick and only delays the report of a real failure.
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, **launch
