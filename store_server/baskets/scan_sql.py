@@ -51,6 +51,32 @@ _SQL = {
     "delete_line": "DELETE FROM basket_line WHERE id = :id",
 }
 
+# PostgreSQL: a scan's three writes in one statement, so one round trip. Each step runs
+# only if the one before it wrote (a logged request id stops it, and so does a basket
+# changed since it was read), which keeps the lock order of the three statements:
+# request log, then basket, then line. The request row is written even when the
+# basket turns out stale; the caller deletes it then, as with separate statements.
+_ONE_SCAN_HEAD = (
+    "WITH req AS (" + _SQL["insert_request"] + "),"
+    " bsk AS (" + _SQL["update_totals"] + " AND EXISTS (SELECT 1 FROM req) RETURNING id),"
+)
+_ONE_SCAN_TAIL = (
+    " SELECT EXISTS (SELECT 1 FROM req), EXISTS (SELECT 1 FROM bsk), (SELECT id FROM line)"
+)
+_ONE_SCAN = {
+    "insert": _ONE_SCAN_HEAD
+    + " line AS (INSERT INTO basket_line (basket_id, gtin, scanned_gtin, name, category, qty,"
+    " unit_price_cents, weight_g, line_total_cents, tax_rate, age_restricted, added_at)"
+    " SELECT :basket_id, :gtin, :scanned_gtin, :name, :category, :qty, :unit_price_cents,"
+    " :weight_g, :line_total_cents, :tax_rate, :age_restricted, :added_at"
+    " WHERE EXISTS (SELECT 1 FROM bsk) RETURNING id)"
+    + _ONE_SCAN_TAIL,
+    "update": _ONE_SCAN_HEAD
+    + " line AS (UPDATE basket_line SET qty = :qty, line_total_cents = :line_total_cents"
+    " WHERE id = :line_id AND EXISTS (SELECT 1 FROM bsk) RETURNING id)"
+    + _ONE_SCAN_TAIL,
+}
+
 
 def _pyformat(sql: str) -> str:
     return re.sub(r":(\w+)", r"%(\1)s", sql)
@@ -62,8 +88,12 @@ class ScanStatements:
     def __init__(self, dialect: Dialect) -> None:
         if dialect.name == "postgresql":
             self.sql = {name: _pyformat(text) for name, text in _SQL.items()}
+            self.sql.update({f"scan_{k}": _pyformat(text) for k, text in _ONE_SCAN.items()})
+            # Several statements in one: a round trip to the server each saved.
+            self.one_statement_scans = True
         elif dialect.name == "sqlite":
             self.sql = dict(_SQL)
+            self.one_statement_scans = False  # in-process: no round trips to save
         else:
             raise ValueError(f"no scan statements for {dialect.name}")
         process = DateTime().dialect_impl(dialect).bind_processor(dialect)
@@ -104,6 +134,52 @@ class ScanStatements:
             },
         )
         return bool(cursor.rowcount == 1)
+
+    def write_scan(
+        self,
+        cursor: Any,
+        row: dict[str, Any],
+        basket_id: str,
+        *,
+        seen: datetime,
+        totals: dict[str, Any],
+        change: LineChange,
+    ) -> tuple[bool, bool]:
+        """A scan's request log row, basket totals and line in one statement (PostgreSQL,
+        one inserted or updated line): (request logged, basket current). Nothing is
+        written when the request was logged before; only the request row when the
+        basket changed since ``seen``."""
+        line = change.line
+        params = {
+            **row,
+            "created_at": self._time(row["created_at"]),
+            **totals,
+            "updated_at": self._time(totals["updated_at"]),
+            "id": basket_id,
+            "seen": self._time(seen),
+            "qty": line.qty,
+            "line_total_cents": line.line_total_cents,
+        }
+        if change.kind == "update":
+            params["line_id"] = line.id
+        else:
+            params.update(
+                basket_id=line.basket_id,
+                gtin=line.gtin,
+                scanned_gtin=line.scanned_gtin,
+                name=line.name,
+                category=line.category,
+                unit_price_cents=line.unit_price_cents,
+                weight_g=line.weight_g,
+                tax_rate=line.tax_rate,
+                age_restricted=line.age_restricted,
+                added_at=self._time(utcnow()),
+            )
+        self._execute(cursor, f"scan_{change.kind}", params)
+        logged, current, line_id = cursor.fetchone()
+        if current and change.kind == "insert":
+            line.set_id(line_id)
+        return bool(logged), bool(current)
 
     def write_changes(self, cursor: Any, changes: Sequence[LineChange]) -> None:
         for change in changes:

@@ -262,19 +262,30 @@ def apply_line_change(
     reply = {"type": "ack", "id": request.id, "line": baskets.line_view(line), "basket": view}
     text = orjson.dumps(reply).decode()
     sql, cursor = scan_cursor(session)
-    if not sql.insert_request(cursor, _request_row(device, request, state.id, text, now)):
+    row = _request_row(device, request, state.id, text, now)
+    # Strictly later than the version seen, even within one clock tick.
+    version = max(now, state.version + _TICK)
+    totals = baskets.basket_totals(view, version)
+    if sql.one_statement_scans and len(changes) == 1 and changes[0].kind != "delete":
+        logged, current = sql.write_scan(
+            cursor, row, state.id, seen=state.version, totals=totals, change=changes[0]
+        )
+    else:
+        logged = sql.insert_request(cursor, row)
+        current = logged and sql.update_totals_if_current(
+            cursor, state.id, seen=state.version, totals=totals
+        )
+        if current:
+            sql.write_changes(cursor, changes)
+    if not logged:
         # Applied before: the stored reply, and nothing written.
         previous = replay(session, device, request)
         if previous is None:
             raise StaleBasket("the request log changed under this request")
         return previous
-    # Strictly later than the version seen, even within one clock tick.
-    version = max(now, state.version + _TICK)
-    totals = baskets.basket_totals(view, version)
-    if not sql.update_totals_if_current(cursor, state.id, seen=state.version, totals=totals):
+    if not current:
         sql.delete_request(cursor, device.id, request.id)
         raise StaleBasket("the basket changed on another connection")
-    sql.write_changes(cursor, changes)
     after = BasketState(
         state.id, state.loyalty_card, state.currency, version, tuple(lines), state.personal
     )
