@@ -26,6 +26,23 @@ from store_server.timeutil import utcnow
 if TYPE_CHECKING:  # the basket service writes its lines through this module
     from store_server.baskets.service import LineChange
 
+_LINE_COLUMNS = (
+    "basket_id",
+    "gtin",
+    "scanned_gtin",
+    "name",
+    "category",
+    "qty",
+    "unit_price_cents",
+    "weight_g",
+    "line_total_cents",
+    "tax_rate",
+    "age_restricted",
+    "added_at",
+)
+_LINE_INTO = f"INSERT INTO basket_line ({', '.join(_LINE_COLUMNS)})"
+_LINE_VALUES = ", ".join(f":{column}" for column in _LINE_COLUMNS)
+
 _SQL = {
     "insert_request": (
         "INSERT INTO handheld_request (device_id, request_id, type, basket_id, reply, created_at)"
@@ -40,15 +57,12 @@ _SQL = {
         " item_count = :item_count, updated_at = :updated_at"
         " WHERE id = :id AND status = 'open' AND updated_at = :seen"
     ),
-    "insert_line": (
-        "INSERT INTO basket_line (basket_id, gtin, scanned_gtin, name, category, qty,"
-        " unit_price_cents, weight_g, line_total_cents, tax_rate, age_restricted, added_at)"
-        " VALUES (:basket_id, :gtin, :scanned_gtin, :name, :category, :qty,"
-        " :unit_price_cents, :weight_g, :line_total_cents, :tax_rate, :age_restricted,"
-        " :added_at) RETURNING id"
+    "insert_line": f"{_LINE_INTO} VALUES ({_LINE_VALUES}) RETURNING id",
+    "update_line": (
+        "UPDATE basket_line SET qty = :qty, line_total_cents = :line_total_cents"
+        " WHERE id = :line_id"
     ),
-    "update_line": "UPDATE basket_line SET qty = :qty, line_total_cents = :total WHERE id = :id",
-    "delete_line": "DELETE FROM basket_line WHERE id = :id",
+    "delete_line": "DELETE FROM basket_line WHERE id = :line_id",
 }
 
 # PostgreSQL: a scan's three writes in one statement, so one round trip. Each step runs
@@ -64,16 +78,12 @@ _ONE_SCAN_TAIL = (
     " SELECT EXISTS (SELECT 1 FROM req), EXISTS (SELECT 1 FROM bsk), (SELECT id FROM line)"
 )
 _ONE_SCAN = {
-    "insert": _ONE_SCAN_HEAD
-    + " line AS (INSERT INTO basket_line (basket_id, gtin, scanned_gtin, name, category, qty,"
-    " unit_price_cents, weight_g, line_total_cents, tax_rate, age_restricted, added_at)"
-    " SELECT :basket_id, :gtin, :scanned_gtin, :name, :category, :qty, :unit_price_cents,"
-    " :weight_g, :line_total_cents, :tax_rate, :age_restricted, :added_at"
-    " WHERE EXISTS (SELECT 1 FROM bsk) RETURNING id)"
-    + _ONE_SCAN_TAIL,
+    "insert": _ONE_SCAN_HEAD + f" line AS ({_LINE_INTO} SELECT {_LINE_VALUES}"
+    " WHERE EXISTS (SELECT 1 FROM bsk) RETURNING id)" + _ONE_SCAN_TAIL,
     "update": _ONE_SCAN_HEAD
-    + " line AS (UPDATE basket_line SET qty = :qty, line_total_cents = :line_total_cents"
-    " WHERE id = :line_id AND EXISTS (SELECT 1 FROM bsk) RETURNING id)"
+    + " line AS ("
+    + _SQL["update_line"]
+    + " AND EXISTS (SELECT 1 FROM bsk) RETURNING id)"
     + _ONE_SCAN_TAIL,
 }
 
@@ -108,34 +118,7 @@ class ScanStatements:
         except self._dbapi_error as exc:
             raise DBAPIError.instance(self.sql[name], params, exc, self._dbapi_error) from exc
 
-    def insert_request(self, cursor: Any, row: dict[str, Any]) -> bool:
-        """Log a request with its reply; False (nothing written) if its id is logged."""
-        self._execute(
-            cursor, "insert_request", {**row, "created_at": self._time(row["created_at"])}
-        )
-        return cursor.fetchone() is not None
-
-    def delete_request(self, cursor: Any, device_id: str, request_id: str) -> None:
-        self._execute(cursor, "delete_request", {"device_id": device_id, "request_id": request_id})
-
-    def update_totals_if_current(
-        self, cursor: Any, basket_id: str, *, seen: datetime, totals: dict[str, Any]
-    ) -> bool:
-        """Store totals on an open basket still at version ``seen`` (locks its row);
-        False, with nothing written, when another writer has changed it since."""
-        self._execute(
-            cursor,
-            "update_totals",
-            {
-                **totals,
-                "updated_at": self._time(totals["updated_at"]),
-                "id": basket_id,
-                "seen": self._time(seen),
-            },
-        )
-        return bool(cursor.rowcount == 1)
-
-    def write_scan(
+    def write_line_change(
         self,
         cursor: Any,
         row: dict[str, Any],
@@ -143,75 +126,80 @@ class ScanStatements:
         *,
         seen: datetime,
         totals: dict[str, Any],
-        change: LineChange,
+        changes: Sequence[LineChange],
     ) -> tuple[bool, bool]:
-        """A scan's request log row, basket totals and line in one statement (PostgreSQL,
-        one inserted or updated line): (request logged, basket current). Nothing is
-        written when the request was logged before; only the request row when the
-        basket changed since ``seen``."""
-        line = change.line
-        params = {
-            **row,
-            "created_at": self._time(row["created_at"]),
+        """A scan or removal: its request log row, the basket's totals and its line
+        changes, in lock order (request log, basket, lines). Returns (request logged,
+        basket current): nothing else is written when the request was logged before,
+        and only the request row when the basket changed since ``seen`` (the caller
+        then deletes it with :meth:`delete_request`).
+
+        On PostgreSQL one inserted or updated line goes with the rest in one statement."""
+        request = self._request_params(row)
+        basket = self._totals_params(basket_id, seen, totals)
+        if self.one_statement_scans and len(changes) == 1 and changes[0].kind != "delete":
+            change = changes[0]
+            self._execute(
+                cursor, f"scan_{change.kind}", {**request, **basket, **self._line_params(change)}
+            )
+            logged, current, line_id = cursor.fetchone()
+            if current and change.kind == "insert":
+                change.line.set_id(line_id)
+            return bool(logged), bool(current)
+        self._execute(cursor, "insert_request", request)
+        if cursor.fetchone() is None:
+            return False, False
+        self._execute(cursor, "update_totals", basket)
+        if cursor.rowcount != 1:
+            return True, False
+        self.write_changes(cursor, changes)
+        return True, True
+
+    def delete_request(self, cursor: Any, device_id: str, request_id: str) -> None:
+        self._execute(cursor, "delete_request", {"device_id": device_id, "request_id": request_id})
+
+    def write_changes(self, cursor: Any, changes: Sequence[LineChange]) -> None:
+        for change in changes:
+            self._execute(cursor, f"{change.kind}_line", self._line_params(change))
+            if change.kind == "insert":
+                change.line.set_id(cursor.fetchone()[0])
+
+    def _request_params(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The request log row (``insert_request``)."""
+        return {**row, "created_at": self._time(row["created_at"])}
+
+    def _totals_params(
+        self, basket_id: str, seen: datetime, totals: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The basket's new totals, written only at version ``seen`` (``update_totals``)."""
+        return {
             **totals,
             "updated_at": self._time(totals["updated_at"]),
             "id": basket_id,
             "seen": self._time(seen),
-            "qty": line.qty,
-            "line_total_cents": line.line_total_cents,
         }
-        if change.kind == "update":
-            params["line_id"] = line.id
-        else:
-            params.update(
-                basket_id=line.basket_id,
-                gtin=line.gtin,
-                scanned_gtin=line.scanned_gtin,
-                name=line.name,
-                category=line.category,
-                unit_price_cents=line.unit_price_cents,
-                weight_g=line.weight_g,
-                tax_rate=line.tax_rate,
-                age_restricted=line.age_restricted,
-                added_at=self._time(utcnow()),
-            )
-        self._execute(cursor, f"scan_{change.kind}", params)
-        logged, current, line_id = cursor.fetchone()
-        if current and change.kind == "insert":
-            line.set_id(line_id)
-        return bool(logged), bool(current)
 
-    def write_changes(self, cursor: Any, changes: Sequence[LineChange]) -> None:
-        for change in changes:
-            line = change.line
-            if change.kind == "update":
-                self._execute(
-                    cursor,
-                    "update_line",
-                    {"id": line.id, "qty": line.qty, "total": line.line_total_cents},
-                )
-            elif change.kind == "delete":
-                self._execute(cursor, "delete_line", {"id": line.id})
-            else:
-                self._execute(
-                    cursor,
-                    "insert_line",
-                    {
-                        "basket_id": line.basket_id,
-                        "gtin": line.gtin,
-                        "scanned_gtin": line.scanned_gtin,
-                        "name": line.name,
-                        "category": line.category,
-                        "qty": line.qty,
-                        "unit_price_cents": line.unit_price_cents,
-                        "weight_g": line.weight_g,
-                        "line_total_cents": line.line_total_cents,
-                        "tax_rate": line.tax_rate,
-                        "age_restricted": line.age_restricted,
-                        "added_at": self._time(utcnow()),
-                    },
-                )
-                line.set_id(cursor.fetchone()[0])
+    def _line_params(self, change: LineChange) -> dict[str, Any]:
+        """The values ``{kind}_line`` takes for a line change."""
+        line = change.line
+        if change.kind == "delete":
+            return {"line_id": line.id}
+        if change.kind == "update":
+            return {"line_id": line.id, "qty": line.qty, "line_total_cents": line.line_total_cents}
+        return {
+            "basket_id": line.basket_id,
+            "gtin": line.gtin,
+            "scanned_gtin": line.scanned_gtin,
+            "name": line.name,
+            "category": line.category,
+            "qty": line.qty,
+            "unit_price_cents": line.unit_price_cents,
+            "weight_g": line.weight_g,
+            "line_total_cents": line.line_total_cents,
+            "tax_rate": line.tax_rate,
+            "age_restricted": line.age_restricted,
+            "added_at": self._time(utcnow()),
+        }
 
 
 _BY_DIALECT: dict[str, ScanStatements] = {}

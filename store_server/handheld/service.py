@@ -266,17 +266,9 @@ def apply_line_change(
     # Strictly later than the version seen, even within one clock tick.
     version = max(now, state.version + _TICK)
     totals = baskets.basket_totals(view, version)
-    if sql.one_statement_scans and len(changes) == 1 and changes[0].kind != "delete":
-        logged, current = sql.write_scan(
-            cursor, row, state.id, seen=state.version, totals=totals, change=changes[0]
-        )
-    else:
-        logged = sql.insert_request(cursor, row)
-        current = logged and sql.update_totals_if_current(
-            cursor, state.id, seen=state.version, totals=totals
-        )
-        if current:
-            sql.write_changes(cursor, changes)
+    logged, current = sql.write_line_change(
+        cursor, row, state.id, seen=state.version, totals=totals, changes=changes
+    )
     if not logged:
         # Applied before: the stored reply, and nothing written.
         previous = replay(session, device, request)
