@@ -9,12 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func
-from sqlmodel import Session, select
 
 from signage.models import ProofOfPlay
 from store_server.db import make_engine
 from tests.browser.chromium import chromium_page, screenshot_dir
+from tests.dbrows import row_count
 from tests.servers import ServerProcess
 from tests.signage.signage_helpers import FOREVER, plan_dict, write_plan
 
@@ -47,12 +46,7 @@ def wait_for(check: Callable[[], Any], timeout: float = 15, what: str = "conditi
 
 
 def pop_rows(url: str) -> int:
-    engine = make_engine(url)
-    try:
-        with Session(engine) as session:
-            return int(session.exec(select(func.count()).select_from(ProofOfPlay)).one())
-    finally:
-        engine.dispose()
+    return row_count(url, ProofOfPlay)
 
 
 def write_posters(folder: Path) -> None:

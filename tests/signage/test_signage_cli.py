@@ -10,26 +10,18 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from signage.models import Campaign, CampaignCreative, Creative, Screen
 from store_server.db import make_engine
+from tests.dbrows import rows_in
 from tests.servers import CADDIE, REPO, caddie, free_port
 
 pytestmark = pytest.mark.integration
 
 
 def counts(url: str) -> dict[str, int]:
-    engine = make_engine(url)
-    try:
-        with Session(engine) as session:
-            return {
-                model.__name__: int(session.exec(select(func.count()).select_from(model)).one())
-                for model in (Screen, Creative, Campaign, CampaignCreative)
-            }
-    finally:
-        engine.dispose()
+    return rows_in(url, Screen, Creative, Campaign, CampaignCreative)
 
 
 def env(media: Path) -> dict[str, str]:

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func
-from sqlmodel import Session, select
 
 from store_server.catalog.models import Product
-from store_server.db import make_engine
+from tests.dbrows import row_count
 from tests.servers import caddie
 
 HEADER = "gtin,name,category,price_cents,tax_rate,age_restricted,sold_by\n"
@@ -24,11 +22,7 @@ GOOD_ROWS = (
 
 
 def products_in(url: str) -> int:
-    engine = make_engine(url)
-    with Session(engine) as session:
-        count = session.exec(select(func.count()).select_from(Product)).one()
-    engine.dispose()
-    return count
+    return row_count(url, Product)
 
 
 def write(tmp_path: Path, text: str | bytes, name: str = "catalog.csv") -> Path:

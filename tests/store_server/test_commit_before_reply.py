@@ -13,14 +13,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import event, func
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session, select
 
 from store_server.app import create_app
 from store_server.auth.models import AuthSession
 from store_server.config import Settings
 from store_server.db import make_engine
+from tests.dbrows import row_count
 from tests.security.world import make_user
 from tests.store_server.checkout.conftest import PASSWORD
 
@@ -48,12 +48,7 @@ def internal_error(reply: Any) -> None:
 
 
 def sessions_stored(url: str) -> int:
-    engine = make_engine(url)
-    try:
-        with Session(engine) as session:
-            return int(session.exec(select(func.count()).select_from(AuthSession)).one())
-    finally:
-        engine.dispose()
+    return row_count(url, AuthSession)
 
 
 def test_a_login_whose_commit_fails_is_not_a_success(sqlite_url: str) -> None:
