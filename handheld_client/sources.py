@@ -21,6 +21,7 @@ import numpy as np
 from handheld_client.decoding.evaluation import IMAGE_SUFFIXES
 from handheld_client.decoding.files import ImageError, load_image
 from handheld_client.decoding.symbols import gtin14_of
+from store_server.digits import is_ascii_digits
 from store_server.errors import CaddieError
 
 FOLDER_STEP_S = 0.1
@@ -45,7 +46,7 @@ class Frame:
     name: str = ""
 
 
-_CAMERA = re.compile(r"^(\d+|/dev/video\d+)$")
+_CAMERA = re.compile(r"^([0-9]+|/dev/video[0-9]+)$")
 
 
 def is_live_source(spec: str) -> bool:
@@ -74,7 +75,7 @@ def open_source(spec: str) -> Iterator[Frame]:
 
 
 def _camera(spec: str) -> Iterator[Frame]:
-    device: int | str = int(spec) if spec.isdigit() else spec
+    device: int | str = int(spec) if is_ascii_digits(spec) else spec
     capture = cv2.VideoCapture(device)
     if not capture.isOpened():
         capture.release()
@@ -211,7 +212,7 @@ def _synthetic(codes_spec: str) -> Iterator[Frame]:
     labels = []
     for code in codes:
         digits = code[1:] if len(code) == 14 and code.startswith("0") else code
-        kind = _BARCODE_KIND.get(len(digits)) if digits.isdigit() else None
+        kind = _BARCODE_KIND.get(len(digits)) if is_ascii_digits(digits) else None
         if kind is None or gtin14_of(digits) is None:
             raise SourceError(f"synthetic source: {code!r} is not a valid GTIN-8/12/13")
         try:

@@ -36,6 +36,7 @@ from signage.deps import (
 )
 from signage.models import Creative, Screen
 from store_server.deps import error_responses as errors
+from store_server.digits import is_ascii_digits
 from store_server.errors import InvalidInput
 from store_server.metrics import record_plays as count_plays
 from store_server.timeutil import utcnow
@@ -142,7 +143,7 @@ async def upload_creative(
     """Multipart: ``id``, ``file``, ``duration_s`` and optional targets to check slot length."""
     limit = state.signage.max_upload_bytes
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit + 64 * 1024:
+    if length and is_ascii_digits(length) and int(length) > limit + 64 * 1024:
         message = f"the upload is larger than the limit of {limit} bytes"
         raise InvalidInput(message, problems=[message])
     form = await request.form(max_files=1, max_fields=20)

@@ -19,6 +19,8 @@ from biip.gs1_messages import GS1Message
 from biip.gtin import Gtin
 from biip.upc import Upc
 
+from store_server.digits import is_ascii_digits
+
 ALL_SYMBOLOGIES: tuple[str, ...] = (
     "EAN13",
     "EAN8",
@@ -66,7 +68,7 @@ def check_symbologies(symbologies: object) -> tuple[str, ...]:
 
 def gtin14_of(digits: str) -> str | None:
     """GTIN-14 of ``digits`` if it is a GTIN-8/12/13/14 with a correct check digit."""
-    if not digits.isdigit() or len(digits) not in (8, 12, 13, 14):
+    if not is_ascii_digits(digits) or len(digits) not in (8, 12, 13, 14):
         return None
     try:
         Gtin.parse(digits)
@@ -98,7 +100,7 @@ def retail_symbol(
     Specifications 5.2.1), so it is reported as UPCA with 12 digits whichever decoder
     read it: output then matches the symbol that is printed.
     """
-    if not digits.isdigit():
+    if not is_ascii_digits(digits):
         return None
     if symbology == "UPCE":
         upca: str | None

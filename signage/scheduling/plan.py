@@ -46,6 +46,7 @@ from signage.scheduling.model import (
     SignalRule,
     Targets,
 )
+from store_server.digits import is_ascii_digits
 from store_server.errors import InvalidInput
 from store_server.pricing.gs1 import is_valid_gtin, normalize_gtin
 
@@ -609,7 +610,7 @@ def _promoted_gtins(read: _Reader, obj: dict[str, Any], path: str) -> tuple[str,
         return ()
     out: list[str] = []
     for j, code in enumerate(items):
-        if not code.isdigit() or len(code) not in (8, 12, 13, 14) or not is_valid_gtin(code):
+        if not is_ascii_digits(code) or len(code) not in (8, 12, 13, 14) or not is_valid_gtin(code):
             read.p.add(f"{path}.promoted_gtins[{j}]",
                        f"must be a GTIN-8/12/13/14 with its check digit, got {_show(code)}")
             continue

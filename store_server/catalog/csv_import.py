@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from store_server.catalog.service import ProductRecord
+from store_server.digits import is_ascii_digits
 from store_server.errors import InvalidCode, InvalidInput
 from store_server.pricing.gs1 import normalize_gtin
 
@@ -55,7 +56,7 @@ def _parse_row(row: dict[str, str | None], line: int, problems: list[str]) -> Pr
         problems.append(f"line {line}: category must have 1 to 80 characters")
     price = 0
     raw_price = field("price_cents")
-    if not raw_price.isdigit() or not raw_price.isascii():
+    if not is_ascii_digits(raw_price):
         problems.append(f"line {line}: price_cents {raw_price!r} is not a whole number of cents")
     else:
         price = int(raw_price)

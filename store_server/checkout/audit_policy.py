@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
+from store_server.digits import is_ascii_digits
 from store_server.errors import InvalidInput
 
 Decision = Literal["none", "partial", "full"]
@@ -282,7 +283,7 @@ class AuditLine:
     age_restricted: bool = False
 
     def __post_init__(self) -> None:
-        if not (len(self.gtin) == 14 and self.gtin.isdigit()):
+        if not (len(self.gtin) == 14 and is_ascii_digits(self.gtin)):
             raise InvalidInput(f"audit line: gtin must be 14 digits, not {self.gtin!r}")
         if self.qty < 1:
             raise InvalidInput(f"audit line {self.gtin}: qty must be at least 1")

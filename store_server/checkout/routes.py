@@ -67,6 +67,7 @@ from store_server.deps import (
     StateDep,
 )
 from store_server.devices import service as devices
+from store_server.digits import is_ascii_digits
 from store_server.errors import CaddieError, Forbidden, NotFound, Unauthorized
 from store_server.offers.service import promotions_for_basket
 from store_server.pricing.promotions import Promotion
@@ -89,7 +90,7 @@ def staff_actor(user: User) -> Actor:
 
 
 def _int_id(value: str, what: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    if not is_ascii_digits(value) or len(value) > 18:
         raise NotFound(f"no {what} {value[:40]}")
     return int(value)
 

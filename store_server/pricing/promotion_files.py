@@ -19,6 +19,7 @@ import io
 import json
 from pathlib import Path
 
+from store_server.digits import is_ascii_digits
 from store_server.errors import InvalidInput
 from store_server.pricing.promotions import Promotion
 
@@ -95,7 +96,7 @@ def _raise(path: Path, problems: list[str]) -> None:
 
 def _line_of(problem: str) -> int:
     head = problem.split(":", 1)[0]
-    return int(head[5:]) if head.startswith("line ") and head[5:].isdigit() else 0
+    return int(head[5:]) if head.startswith("line ") and is_ascii_digits(head[5:]) else 0
 
 
 def _problems_of(exc: InvalidInput) -> list[str]:

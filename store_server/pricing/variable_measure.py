@@ -29,6 +29,7 @@ from typing import Literal, cast
 
 from biip.checksums import gs1_price_weight_check_digit, gs1_standard_check_digit
 
+from store_server.digits import is_ascii_digits
 from store_server.errors import InvalidCode, InvalidInput
 from store_server.pricing.money import round_half_up_div
 
@@ -181,7 +182,8 @@ def _config_prefixes(raw: object, problems: list[str]) -> frozenset[str]:
         low, sep, high = text.partition("-")
         if not sep:
             high = low
-        if not (len(low) == len(high) == 2 and low.isdigit() and high.isdigit()) or low > high:
+        two_digits = len(low) == len(high) == 2 and is_ascii_digits(low + high)
+        if not two_digits or low > high:
             problems.append(f"bad prefix {text!r}: expected two digits or a range like '20-24'")
             continue
         out.update(f"{n:02d}" for n in range(int(low), int(high) + 1))
@@ -266,7 +268,7 @@ def match_variable(gtin14: str, layouts: Sequence[VariableMeasureLayout]) -> Var
     prefix decides. The catalog knows the item by its code with the value (and value
     check digit) zeroed and the GTIN check digit recomputed: that is ``lookup_gtin14``.
     """
-    if len(gtin14) != 14 or not gtin14.isascii() or not gtin14.isdigit():
+    if len(gtin14) != 14 or not is_ascii_digits(gtin14):
         raise InvalidCode(f"not a GTIN-14: {gtin14!r}")
     expected = gs1_standard_check_digit(gtin14[:-1])
     if int(gtin14[-1]) != expected:

@@ -75,6 +75,7 @@ def test_single_image_is_one_frame(tmp_path: Path) -> None:
 def test_live_sources() -> None:
     assert is_live_source("0") and is_live_source("/dev/video2")
     assert not is_live_source("clip.mp4") and not is_live_source("synthetic:96385074")
+    assert not is_live_source("\u00b2") and not is_live_source("\u0663")  # "²", Arabic 3
 
 
 def test_synthetic_frames_show_each_code_then_a_gap() -> None:
@@ -88,7 +89,16 @@ def test_synthetic_frames_show_each_code_then_a_gap() -> None:
     assert shown[5] - shown[4] >= 0.5  # the gap is long enough to rescan
 
 
-@pytest.mark.parametrize("spec", ["synthetic:", "synthetic:4006381333932", "synthetic:abc"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "synthetic:",
+        "synthetic:4006381333932",
+        "synthetic:abc",
+        "synthetic:" + "96385074".translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+        "synthetic:" + "\u00b2" * 8,  # "²" passes str.isdigit()
+    ],
+)
 def test_bad_synthetic_spec(spec: str) -> None:
     with pytest.raises(SourceError):
         list(islice(open_source(spec), 1))

@@ -84,6 +84,9 @@ def test_extra_columns_and_a_bom_are_fine(sqlite_url: str, tmp_path: Path) -> No
         ("4006381333931,,x,1,0.2,false,unit\n", ["line 3", "name"]),
         ("4006381333931,Pen,x,1.50,0.2,false,unit\n", ["line 3", "price_cents"]),
         ("4006381333931,Pen,x,-5,0.2,false,unit\n", ["line 3", "price_cents"]),
+        ("4006381333931,Pen,x,\u00b2,0.2,false,unit\n", ["line 3", "price_cents"]),  # "²"
+        ("4006381333931,Pen,x,\u0663,0.2,false,unit\n", ["line 3", "price_cents"]),  # Arabic 3
+        ("\u0664006381333931,Pen,x,1,0.2,false,unit\n", ["line 3", "gtin"]),
         ("4006381333931,Pen,x,99999999999999,0.2,false,unit\n", ["line 3", "price_cents"]),
         ("4006381333931,Pen,x,1,20%,false,unit\n", ["line 3", "tax_rate"]),
         ("4006381333931,Pen,x,1,1.5,false,unit\n", ["line 3", "tax_rate"]),

@@ -83,6 +83,10 @@ def test_staff_only_see_their_own_store(checkout: Checkout) -> None:
         ),
         ("lines/999999/remove", '{"qty": 1, "reason": "staff_error"}', 404, "not_found"),
         ("lines/abc/remove", '{"qty": 1, "reason": "staff_error"}', 404, "not_found"),
+        # str.isdigit() is true for these, int() refuses the first and reads the second
+        ("lines/%C2%B2/remove", '{"qty": 1, "reason": "staff_error"}', 404, "not_found"),
+        ("lines/%D9%A3/remove", '{"qty": 1, "reason": "staff_error"}', 404, "not_found"),
+        ("extras/%C2%B2/resolve", '{"resolution": "staff_error"}', 404, "not_found"),
         ("extras/5/resolve", '{"resolution": "staff_error"}', 404, "not_found"),
         ("extras/5/resolve", '{"resolution": "shrug"}', 422, "invalid_input"),
     ],

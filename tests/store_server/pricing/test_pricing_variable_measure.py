@@ -173,6 +173,8 @@ def test_layout_round_trips_through_config() -> None:
         ({"prefixes": ["50"]}, "restricted-circulation"),
         ({"prefixes": ["2"]}, "bad prefix"),
         ({"prefixes": ["25-21"]}, "bad prefix"),
+        ({"prefixes": ["2\u00b2"]}, "bad prefix"),  # "2²": isdigit() but not a digit
+        ({"prefixes": ["\u0662\u0662"]}, "bad prefix"),  # Arabic-Indic "22"
         ({"prefixes": []}, "prefixes"),
         ({"item_digits": 5}, "must be 10"),
         ({"item_digits": "4"}, "whole number"),
