@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from biip import ParseError, parse
+from biip import parse
 from biip.gs1_messages import GS1Message
 from biip.gtin import Gtin
 from biip.upc import Upc
 
 from store_server.digits import is_ascii_digits
+from store_server.pricing.gs1 import PARSE_ERRORS
 
 ALL_SYMBOLOGIES: tuple[str, ...] = (
     "EAN13",
@@ -72,7 +73,7 @@ def gtin14_of(digits: str) -> str | None:
         return None
     try:
         Gtin.parse(digits)
-    except ParseError:
+    except PARSE_ERRORS:
         return None
     return digits.zfill(14)
 
@@ -80,14 +81,14 @@ def gtin14_of(digits: str) -> str | None:
 def _upce_to_upca(upce: str) -> str | None:
     try:
         return Upc.parse(upce).as_upc_a()
-    except ParseError:
+    except PARSE_ERRORS:
         return None
 
 
 def _upca_to_upce(upca: str) -> str | None:
     try:
         return Upc.parse(upca).as_upc_e()
-    except (ParseError, Exception):  # biip raises EncodeError when not compressible
+    except Exception:  # ParseError, or biip's EncodeError when not compressible
         return None
 
 
@@ -156,7 +157,7 @@ def gs1_symbol(
                 element_strings = result.gs1_digital_link_uri.element_strings
             elif result.gs1_message is not None and symbology != "QR":
                 element_strings = result.gs1_message.element_strings
-    except ParseError:
+    except PARSE_ERRORS:
         return None
     if not element_strings:
         return None

@@ -30,9 +30,19 @@ from store_server.pricing.variable_measure import (
     match_variable,
 )
 
-__all__ = ["ScanCode", "gtin_candidates", "is_valid_gtin", "normalize_gtin", "parse_scan"]
+__all__ = [
+    "PARSE_ERRORS",
+    "ScanCode",
+    "gtin_candidates",
+    "is_valid_gtin",
+    "normalize_gtin",
+    "parse_scan",
+]
 
 _DIGITS = re.compile(r"[0-9]+")
+# biip raises ParseError for input it recognises as malformed, and on some truncated
+# input (a lone "]", for one) an IndexError or ValueError: each means "not a valid code".
+PARSE_ERRORS = (ParseError, IndexError, ValueError)
 _GTIN_LENGTHS = (8, 12, 13, 14)
 _GS1_SEPARATOR = "\x1d"
 
@@ -87,14 +97,14 @@ def _plain_candidates(digits: str) -> tuple[str, ...]:
         problems.append(f"not an EAN-8 ({ean8_problem})")
     try:
         found.append(Upc.parse(digits).as_gtin_14())
-    except ParseError as exc:
+    except PARSE_ERRORS as exc:
         problems.append(f"not a UPC-E ({_upc_e_reason(exc)})")
     if not found:
         raise InvalidCode(f"bad check digit in {digits}: " + "; ".join(problems))
     return tuple(dict.fromkeys(found))
 
 
-def _upc_e_reason(exc: ParseError) -> str:
+def _upc_e_reason(exc: Exception) -> str:
     text = str(exc)
     if "number system" in text:
         return "number system must be 0 or 1"
@@ -112,7 +122,7 @@ def _split_code(code: str) -> tuple[str | None, GS1ElementStrings | None]:
     if text.startswith("]"):
         try:
             identifier = SymbologyIdentifier.extract(text)
-        except ParseError as exc:
+        except PARSE_ERRORS as exc:
             raise InvalidCode(f"bad symbology identifier in {code!r}: {exc}") from exc
         text = text[len(identifier) :]
         symbology = identifier.gs1_symbology
@@ -125,7 +135,7 @@ def _split_code(code: str) -> tuple[str | None, GS1ElementStrings | None]:
     if text.startswith("("):
         try:
             return None, GS1Message.parse_hri(text).element_strings
-        except ParseError as exc:
+        except PARSE_ERRORS as exc:
             raise InvalidCode(f"not a GS1 element string: {exc}") from exc
     if _DIGITS.fullmatch(text) and len(text) in _GTIN_LENGTHS:
         return text, None
@@ -133,7 +143,7 @@ def _split_code(code: str) -> tuple[str | None, GS1ElementStrings | None]:
     if _DIGITS.fullmatch(text) and len(text) > 14 and text.startswith("01"):
         try:  # a raw element string such as "0109506000134352" + more AIs
             return None, GS1Message.parse(text).element_strings
-        except ParseError as exc:
+        except PARSE_ERRORS as exc:
             raise InvalidCode(length_problem) from exc
     if _GS1_SEPARATOR in text or text.startswith("01") and _DIGITS.match(text):
         return None, _message(text)
@@ -145,14 +155,14 @@ def _split_code(code: str) -> tuple[str | None, GS1ElementStrings | None]:
 def _message(text: str) -> GS1ElementStrings:
     try:
         return GS1Message.parse(text).element_strings
-    except ParseError as exc:
+    except PARSE_ERRORS as exc:
         raise InvalidCode(f"not a GS1 element string: {exc}") from exc
 
 
 def _digital_link(text: str) -> GS1ElementStrings:
     try:
         return GS1DigitalLinkURI.parse(text).element_strings
-    except ParseError as exc:
+    except PARSE_ERRORS as exc:
         raise InvalidCode(f"not a GS1 Digital Link: {exc}") from exc
 
 

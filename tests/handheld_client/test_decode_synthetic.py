@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 import segno
 import zxingcpp
+from hypothesis import given
+from hypothesis import strategies as st
 
 from handheld_client.decoding import ALL_SYMBOLOGIES, Decoder, Symbol
 from handheld_client.decoding.symbols import other_symbol, retail_symbol
 from handheld_client.sources import place, render_barcode, synthetic_background
+from tests.hostile import scanner_text
 
 LIVE = Decoder(ALL_SYMBOLOGIES)
 
@@ -167,6 +170,15 @@ def test_upce_is_eight_digits_with_expanded_gtin() -> None:
 )
 def test_bad_check_digit_or_length_is_rejected(symbology: str, digits: str) -> None:
     assert retail_symbol(symbology, digits) is None
+
+
+@given(st.sampled_from(ALL_SYMBOLOGIES), scanner_text())
+def test_any_decoded_text_is_a_symbol_or_nothing(symbology: str, text: str) -> None:
+    """A QR code or Code 128 can carry anything; what the decoder reports never raises."""
+    retail = retail_symbol(symbology, text)
+    assert retail is None or (retail.gtin14 is not None and len(retail.gtin14) == 14)
+    other = other_symbol(symbology, text)
+    assert other.gtin14 is None or (len(other.gtin14) == 14 and other.gtin14.isascii())
 
 
 def test_gs1_element_string_weight_price() -> None:

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from tests.hostile import scanner_text
 from tests.security.world import COFFEE, fresh_database, populate
 from tests.servers import ServerProcess
 
@@ -126,8 +127,10 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
-codes = st.sampled_from([COFFEE, COFFEE[1:], "4006381333931", "1234567890128", "0"]) | st.text(
-    alphabet="0123456789", max_size=20
+codes = (
+    st.sampled_from([COFFEE, COFFEE[1:], "4006381333931", "1234567890128", "0", "]"])
+    | st.text(alphabet="0123456789", max_size=20)
+    | scanner_text()
 )
 MESSAGE_FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "hello": {"protocol": st.just(1) | json_values, "device_id": json_values, "token": json_values},

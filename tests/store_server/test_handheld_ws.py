@@ -191,6 +191,9 @@ def test_remove_takes_items_out(handheld: Handheld) -> None:
         ({"type": "scan", "id": "x", "code": "4006381333932"}, "invalid_code"),  # bad check digit
         ({"type": "scan", "id": "x", "code": "12345"}, "invalid_code"),
         ({"type": "scan", "id": "x", "code": "abcdefghijklm"}, "invalid_code"),
+        ({"type": "scan", "id": "x", "code": "]"}, "invalid_code"),  # a lone symbology flag
+        ({"type": "scan", "id": "x", "code": "]C"}, "invalid_code"),
+        ({"type": "scan", "id": "x", "code": "\u00b2" * 13}, "invalid_code"),
         ({"type": "scan", "id": "x", "code": "4006381333931"}, "unknown_product"),
         ({"type": "scan", "id": "x", "code": COFFEE_13, "qty": 0}, "bad_quantity"),
         ({"type": "scan", "id": "x", "code": COFFEE_13, "qty": -3}, "bad_quantity"),

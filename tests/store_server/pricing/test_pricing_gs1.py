@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from store_server.errors import InvalidCode
 from store_server.pricing.gs1 import gtin_candidates, is_valid_gtin, normalize_gtin, parse_scan
 from store_server.pricing.variable_measure import DEFAULT_LAYOUTS
+from tests.hostile import scanner_text
 
 
 def mod10(payload: str) -> str:
@@ -195,3 +196,17 @@ def test_any_single_digit_change_is_detected(payload: str, delta: int) -> None:
     position = len(payload) // 2
     changed = code[:position] + str((int(code[position]) + delta) % 10) + code[position + 1 :]
     assert not is_valid_gtin(changed)
+
+
+@given(scanner_text())
+def test_any_text_is_a_scan_code_or_invalid_code(text: str) -> None:
+    """Whatever a scanner or an API client sends, the answer is a code or InvalidCode
+    (an unexpected exception would be a 500 over REST and a lost frame on the socket)."""
+    try:
+        scan = parse_scan(text, DEFAULT_LAYOUTS)
+    except InvalidCode as exc:
+        assert exc.message
+        return
+    assert scan.candidates
+    assert all(len(c) == 14 and c.isascii() and c.isdigit() for c in scan.candidates)
+    assert normalize_gtin(text) == scan.candidates[0]
