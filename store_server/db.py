@@ -23,7 +23,9 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, autocheckpoint_pages: int | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url``. On SQLite, ``autocheckpoint_pages`` raises the WAL size at
+    which a commit checkpoints (the server checkpoints on a thread of its own)."""
     url = normalise_url(url)
     if is_sqlite(url):
         engine = create_engine(
@@ -41,6 +43,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            if autocheckpoint_pages is not None:
+                cur.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")
             cur.close()
 
         return engine

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
 from store_server.catalog.service import ProductCache, PromotionCache
@@ -23,6 +23,7 @@ from store_server.events import EventBus, make_event_bus
 from store_server.group_commit import GroupCommitter
 from store_server.pricing.variable_measure import DEFAULT_LAYOUTS, VariableMeasureLayout
 from store_server.ratelimit import RateLimiter
+from store_server.wal_checkpoint import BACKSTOP_PAGES, WalCheckpointer
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class ServerState:
     draining: bool = False
     drain_task: asyncio.Task[None] | None = None
     committer: GroupCommitter = field(init=False)
+    # SQLite file databases: WAL checkpoints on their own thread, not in a commit.
+    checkpointer: WalCheckpointer | None = None
     # Per-device request budget on the handheld socket (the event loop's only).
     handheld_limiter: RateLimiter = field(init=False)
 
@@ -69,7 +72,13 @@ class ServerState:
             if settings.variable_measure_layouts is not None
             else DEFAULT_LAYOUTS
         )
-        engine = make_engine(settings.database_url)
+        sqlite_file = _sqlite_file(settings.database_url)
+        engine = make_engine(
+            settings.database_url, autocheckpoint_pages=BACKSTOP_PAGES if sqlite_file else None
+        )
+        checkpointer = WalCheckpointer(sqlite_file) if sqlite_file else None
+        if checkpointer is not None:
+            checkpointer.start()
         # Database work never runs on the event loop: a SQLite write waiting for a lock
         # held by a request thread would stall every socket, and that thread may itself
         # wait for the loop to commit. SQLite serialises writers anyway, so one thread;
@@ -86,6 +95,7 @@ class ServerState:
             audit_policy=AuditPolicy.from_config(settings.audit_policy),
             events=make_event_bus(settings.pubsub_url),
             executor=executor,
+            checkpointer=checkpointer,
         )
 
     async def run_db(self, work: Callable[[Session], T]) -> T:
@@ -121,6 +131,8 @@ class ServerState:
     def close(self) -> None:
         if self.executor is not None:
             self.executor.shutdown(wait=True)
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
     def finish_callback(
@@ -136,3 +148,11 @@ class ServerState:
             )
 
         return finish
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The file of an SQLite URL; None for PostgreSQL and in-memory databases."""
+    if not is_sqlite(url):
+        return None
+    database = make_url(url).database
+    return database if database and database != ":memory:" and "mode=memory" not in url else None
