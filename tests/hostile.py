@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import strategies as st
+
+
+def examples(default: int) -> int:
+    """Examples per fuzz test: ``default`` in every run, ``CADDIE_FUZZ_EXAMPLES`` (e.g.
+    5000) for a deep run by hand."""
+    return int(os.environ.get("CADDIE_FUZZ_EXAMPLES") or default)
 
 # Pieces of what scanners send (symbology identifiers, AIs, Digital Link paths, the GS
 # separator) and of what they should not, put together at random: hostile input that

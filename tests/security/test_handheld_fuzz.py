@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.hostile import scanner_text
+from tests.hostile import examples, scanner_text
 from tests.security.world import COFFEE, fresh_database, populate
 from tests.servers import ServerProcess
 
@@ -202,7 +202,12 @@ def link(server: Server) -> Iterator[Link]:
     shared.ws.close()
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(
+    max_examples=examples(400),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+)
 @given(frame=frames)
 def test_random_frames_get_documented_answers_and_keep_the_socket(link: Link, frame: str) -> None:
     link.exchange(frame)

@@ -8,7 +8,6 @@ as admin (who may call everything) and once as staff (who is refused much of it)
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -19,12 +18,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from store_server.app import create_app
+from tests.hostile import examples
 from tests.security.world import Credential, World, running_world, settings_for
 
 pytestmark = pytest.mark.slow
 
-# A few per operation in every run; CADDIE_FUZZ_EXAMPLES=1000 for a deep run by hand.
-EXAMPLES = int(os.environ.get("CADDIE_FUZZ_EXAMPLES", "12"))
+EXAMPLES = examples(12)  # per operation
 # The schema is deliberately looser than the code in places (a ``gtin`` path parameter is
 # any string; the code answers 422 invalid_code), so "schema-valid input must be accepted"
 # is not a property of this API. The ``Allow`` header of a 405 is the framework's.
