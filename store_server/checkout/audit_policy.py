@@ -290,6 +290,17 @@ class AuditLine:
         if self.line_total_cents < 0:
             raise InvalidInput(f"audit line {self.gtin}: line_total_cents must not be negative")
 
+    def to_dict(self) -> dict[str, object]:
+        # By hand: dataclasses.asdict deep-copies every value, a cost paid per line at
+        # every finish.
+        return {
+            "gtin": self.gtin,
+            "category": self.category,
+            "qty": self.qty,
+            "line_total_cents": self.line_total_cents,
+            "age_restricted": self.age_restricted,
+        }
+
 
 @dataclass(frozen=True)
 class AuditInputs:
@@ -314,7 +325,7 @@ class AuditInputs:
         """JSON-safe form, stored beside the decision so staff can see what it was based on."""
         h = self.history
         return {
-            "lines": [asdict(line) for line in self.lines],
+            "lines": [line.to_dict() for line in self.lines],
             "total_cents": self.total_cents,
             "currency": self.currency,
             "item_count": self.item_count,

@@ -142,6 +142,11 @@ def _policy_from_text(text: str) -> AuditPolicy:
     return AuditPolicy.from_config(json.loads(text))
 
 
+@functools.lru_cache(maxsize=64)  # stored with every audit; a policy never changes
+def _policy_text(policy: AuditPolicy) -> str:
+    return _dumps(policy.to_dict())
+
+
 def set_store_policy(
     session: Session, store_id: str, config: dict[str, Any], *, actor: Actor
 ) -> AuditPolicy:
@@ -273,7 +278,7 @@ def finish_basket(
             "rescan": _dumps(list(decision.rescan)),
             "reasons": _dumps(list(decision.reasons)),
             "inputs": _dumps(inputs.to_dict()),
-            "policy": _dumps(policy.to_dict()),
+            "policy": _policy_text(policy),
             "probability": decision.probability,
             "trust_score": decision.trust_score,
             "decided_at": now,

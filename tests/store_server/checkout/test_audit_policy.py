@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections import Counter
@@ -276,6 +277,13 @@ def test_decision_round_trips_through_json() -> None:
     assert json.loads(json.dumps(inputs().to_dict()))["history"]["trips"] == 5
     with pytest.raises(InvalidInput):
         AuditDecision.from_dict({"decision": "partial"})
+
+
+def test_stored_inputs_carry_every_field_of_every_line() -> None:
+    """The lines are written out by hand (no deep copy): a new field must be stored too."""
+    sample = inputs()
+    assert sample.lines
+    assert sample.to_dict()["lines"] == [dataclasses.asdict(line) for line in sample.lines]
 
 
 def test_policy_config_round_trips() -> None:
