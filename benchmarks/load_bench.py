@@ -4,7 +4,7 @@ side by side with a bare FastAPI/uvicorn WebSocket echo server in the same run.
     .venv/bin/python benchmarks/load_bench.py [--handhelds 100] [--seconds 15]
 
 Each handheld says hello, starts a basket, scans random items of a 2,000-product catalog
-(one request in flight, the next sent on the ack), and after 30 scans finishes and moves to
+(one request in flight, the next sent on the ack), and after 20 to 40 scans finishes and moves to
 the next device, as a shopper hands the device back. Prints scans/s, p50/p99/p99.9 ack
 latency and the ratios to the echo baseline, then checks that every acknowledged scan is in
 the database and that none is left unacknowledged.
@@ -32,7 +32,8 @@ from biip.checksums import gs1_standard_check_digit
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-SCANS_PER_BASKET = 30
+SCANS_PER_BASKET = 30  # on average: each basket gets 20 to 40 scans
+FEWEST_SCANS = SCANS_PER_BASKET - 10
 
 
 def ean13(body12: str) -> str:
@@ -150,7 +151,9 @@ async def handheld(
                 json.dumps({"type": "start", "id": str(uuid.uuid4()), "loyalty_card": device})
             )
             await ws.recv()
-            for _ in range(SCANS_PER_BASKET):
+            # Basket sizes vary, as shoppers' do: with one size for all, every handheld
+            # would finish (and start again) in the same instant, all run after run.
+            for _ in range(rng.randint(FEWEST_SCANS, 2 * SCANS_PER_BASKET - FEWEST_SCANS)):
                 if time.monotonic() >= stop:
                     return
                 sent = time.perf_counter()
@@ -262,7 +265,7 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
     )
     # Enough devices for every basket the run can fill.
-    needed = args.handhelds * max(4, int(args.seconds * 60 / SCANS_PER_BASKET))
+    needed = args.handhelds * max(4, int(args.seconds * 60 / FEWEST_SCANS))
     engine = make_engine(url)
     with session_scope(engine) as session:
         devices = enroll(session, [f"B-{i}" for i in range(needed)], store_id="bench")
