@@ -77,8 +77,6 @@ class ServerState:
             settings.database_url, autocheckpoint_pages=BACKSTOP_PAGES if sqlite_file else None
         )
         checkpointer = WalCheckpointer(sqlite_file) if sqlite_file else None
-        if checkpointer is not None:
-            checkpointer.start()
         # Database work never runs on the event loop: a SQLite write waiting for a lock
         # held by a request thread would stall every socket, and that thread may itself
         # wait for the loop to commit. SQLite serialises writers anyway, so one thread;
@@ -88,7 +86,7 @@ class ServerState:
         # The loop thread and the database thread hand the GIL to each other on every
         # request; with the default 5 ms switch interval each hand-off can wait that long.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
-        return cls(
+        state = cls(
             settings=settings,
             engine=engine,
             layouts=layouts,
@@ -97,6 +95,9 @@ class ServerState:
             executor=executor,
             checkpointer=checkpointer,
         )
+        if checkpointer is not None:
+            checkpointer.start()
+        return state
 
     async def run_db(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one transaction on the database threads."""

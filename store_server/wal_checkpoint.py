@@ -30,6 +30,7 @@ class WalCheckpointer:
         self.interval_s = interval_s
         self.checkpoints = 0
         self.frames_copied = 0
+        self.failures = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -52,15 +53,23 @@ class WalCheckpointer:
 
     def _run(self) -> None:
         connection: sqlite3.Connection | None = None
+        failing = False
         while not self._stop.wait(self.interval_s):
             try:
                 if connection is None:
                     connection = sqlite3.connect(self.path, timeout=1, check_same_thread=False)
                 self.checkpoint_once(connection)
             except sqlite3.Error as exc:  # a locked or vanished file: try again next round
-                log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
+                self.failures += 1
+                if not failing:  # once per spell of failures, not twice a second
+                    log.warning("WAL checkpoints of %s failing: %s", self.path, exc)
+                failing = True
                 if connection is not None:
                     connection.close()
                     connection = None
+                continue
+            if failing:
+                log.info("WAL checkpoints of %s work again", self.path)
+                failing = False
         if connection is not None:
             connection.close()

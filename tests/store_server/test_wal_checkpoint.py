@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -81,6 +82,21 @@ def test_the_server_checkpoints_its_sqlite_file_on_its_own_thread(sqlite_url: st
     finally:
         state.close()
     assert not any(t.name == "caddie-wal" for t in threading.enumerate())
+
+
+def test_a_checkpointer_that_cannot_open_its_file_warns_once_and_keeps_trying(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    checkpointer = WalCheckpointer(str(tmp_path), interval_s=0.01)  # a folder, not a file
+    with caplog.at_level(logging.WARNING, logger="store_server.wal_checkpoint"):
+        checkpointer.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and checkpointer.failures < 5:
+            time.sleep(0.01)
+        checkpointer.stop()
+    assert checkpointer.failures >= 5 and checkpointer.checkpoints == 0
+    warnings = [r for r in caplog.records if r.name == "store_server.wal_checkpoint"]
+    assert len(warnings) == 1 and "failing" in warnings[0].getMessage()
 
 
 @pytest.mark.postgres
