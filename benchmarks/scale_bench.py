@@ -48,6 +48,7 @@ from load_bench import (  # noqa: E402
     cpu_seconds,
     free_port,
     wait_healthy,
+    warm_up,  # once per server process: every process's caches are warm
 )
 
 PG_ADMIN_URL = os.environ.get("CADDIE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -298,31 +299,6 @@ def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-async def warm_up(url: str, devices: list[tuple[str, str]], codes: list[str]) -> None:
-    """Scan every product once per server process, untimed (a store's caches are warm)."""
-    import websockets
-
-    chunks = [codes[i : i + SCANS_PER_BASKET] for i in range(0, len(codes), SCANS_PER_BASKET)]
-
-    async def one(device: str, token: str, chunk: list[str]) -> None:
-        async with websockets.connect(url, max_size=2**20) as ws:
-            await ws.send(
-                json.dumps({"type": "hello", "protocol": 1, "device_id": device, "token": token})
-            )
-            await ws.recv()
-            await ws.send(
-                json.dumps({"type": "start", "id": str(uuid.uuid4()), "loyalty_card": device})
-            )
-            await ws.recv()
-            for code in chunk:
-                await ws.send(json.dumps({"type": "scan", "id": str(uuid.uuid4()), "code": code}))
-                await ws.recv()
-            await ws.send(json.dumps({"type": "finish", "id": str(uuid.uuid4())}))
-            await ws.recv()
-
-    await asyncio.gather(*(one(d, t, c) for (d, t), c in zip(devices, chunks, strict=False)))
 
 
 def main() -> None:
