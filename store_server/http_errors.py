@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from store_server.errors import BadMessage, CaddieError, InvalidInput
+from store_server.errors import BadMessage, CaddieError, InvalidInput, Unavailable
 from store_server.logging_setup import request_id_var
 
 log = logging.getLogger(__name__)
@@ -101,11 +101,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable: %s", exc.orig)
-        return JSONResponse(
-            {"error": {"code": "unavailable", "message": "the database is unavailable; retry"}},
-            status_code=503,
-            headers={"Retry-After": "2"},
-        )
+        return error_response(Unavailable("the database is unavailable; retry", retry_after=2))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
