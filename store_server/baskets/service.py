@@ -234,7 +234,7 @@ _INSERT_SHOPPER = insert(SHOPPER_TABLE).returning(SHOPPER_TABLE.c.id)
 _INSERT_BASKET = insert(BASKET_TABLE)
 
 
-_UPDATE_TOTALS = (
+UPDATE_TOTALS = (
     update(BASKET_TABLE)
     .where(BASKET_TABLE.c.id == bindparam("p_id"))
     .values(
@@ -532,14 +532,12 @@ def snapshot(
     promotions: Sequence[Promotion],
     *,
     at: datetime | None = None,
-    lines: Sequence[LineRecord | BasketLine] | None = None,
     persist: bool = True,
 ) -> dict[str, Any]:
     """The protocol's ``basket`` object; also stores the totals on the basket row
     (``persist=False`` for a read-only view, e.g. a reconnecting handheld's welcome)."""
     at = at or utcnow()
-    lines = basket_lines(session, basket.id) if lines is None else lines
-    view = basket_view(basket, lines, promotions, at=at)
+    view = basket_view(basket, basket_lines(session, basket.id), promotions, at=at)
     if not persist:
         return view
     totals = basket_totals(view, at)
@@ -548,7 +546,7 @@ def snapshot(
             setattr(basket, key, value)
         session.add(basket)
     else:
-        session.connection().execute(_UPDATE_TOTALS, {"p_id": basket.id, **totals})
+        session.connection().execute(UPDATE_TOTALS, {"p_id": basket.id, **totals})
         basket.updated_at = at
     return view
 

@@ -184,18 +184,9 @@ _COUNT_TRIP = (
     .where(SHOPPER_TABLE.c.id == bindparam("p_id"))
     .values(trips=SHOPPER_TABLE.c.trips + 1)
 )
-_FINISH_BASKET = (
-    update(baskets.BASKET_TABLE)
-    .where(baskets.BASKET_TABLE.c.id == bindparam("p_id"))
-    .values(
-        status=bindparam("status"),
-        total_cents=bindparam("total_cents"),
-        tax_cents=bindparam("tax_cents"),
-        item_count=bindparam("item_count"),
-        finished_at=bindparam("finished_at"),
-        updated_at=bindparam("updated_at"),
-        audit=bindparam("audit"),
-    )
+# The totals update of every basket change, plus what finishing sets.
+_FINISH_BASKET = baskets.UPDATE_TOTALS.values(
+    status=bindparam("status"), finished_at=bindparam("finished_at"), audit=bindparam("audit")
 )
 
 
