@@ -352,7 +352,7 @@ def test_a_booking_whose_commit_fails_is_not_booked(loaded: Any) -> None:
 
     from store_server.app import create_app
     from store_server.config import load_settings
-    from tests.store_server.test_commit_before_reply import commits_refused, internal_error
+    from tests.commits import commits_refused, internal_error
 
     headers = bearer(loaded.operator)
     app = create_app(load_settings(database_url=loaded.url, environment="test"))

@@ -8,43 +8,16 @@ every commit for one request: the reply must say so, and nothing of it may be st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 from fastapi.testclient import TestClient
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
 
 from store_server.app import create_app
 from store_server.auth.models import AuthSession
 from store_server.config import Settings
 from store_server.db import make_engine
+from tests.commits import commits_refused, internal_error
 from tests.dbrows import row_count
 from tests.security.world import make_user
 from tests.store_server.checkout.conftest import PASSWORD
-
-
-@contextmanager
-def commits_refused() -> Iterator[list[str]]:
-    """Every engine refuses to commit while inside; yields the refusals seen."""
-    refusals: list[str] = []
-
-    def refuse(conn: Connection) -> None:
-        refusals.append(str(conn.engine.url))
-        raise RuntimeError("commit refused by the test")
-
-    event.listen(Engine, "commit", refuse)
-    try:
-        yield refusals
-    finally:
-        event.remove(Engine, "commit", refuse)
-
-
-def internal_error(reply: Any) -> None:
-    assert reply.status_code == 500, reply.text
-    assert reply.json()["error"]["code"] == "internal"
-    assert "Traceback" not in reply.text and "refused by the test" not in reply.text
 
 
 def sessions_stored(url: str) -> int:
