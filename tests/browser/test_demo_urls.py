@@ -111,6 +111,7 @@ def test_every_printed_url_renders_with_data(tmp_path: Path) -> None:
                 )
                 state = page.evaluate("window.caddiePlayer.state()")
                 assert state["visible"]["src"], state  # an image is on screen, never black
+                page.close()  # a playing screen keeps decoding; the next pages need not wait
 
             page = browser.new_page()
             page.goto(urls["API docs"][0])
@@ -126,3 +127,5 @@ def test_every_printed_url_renders_with_data(tmp_path: Path) -> None:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        # Shown by pytest only when the test fails: what the demo and its server said.
+        print("--- demo output (last lines) ---\n" + output.tail())
