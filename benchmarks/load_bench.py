@@ -84,6 +84,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
+def idle_seconds() -> float:
+    """Seconds all cores have spent idle since boot (the ``cpu`` line of /proc/stat)."""
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()
+    return (int(fields[4]) + int(fields[5])) / TICKS  # idle + iowait
+
+
 def free_port() -> int:
     import socket
 
@@ -114,10 +121,16 @@ class Result:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     server_cpu: float = 0.0  # CPU seconds the server process used during the run
+    client_cpu: float = 0.0  # and this benchmark's own process (the handhelds)
+    idle_cores: float = 0.0  # cores the machine left idle, on average, during the run
 
     @property
     def cpu_ms_per_scan(self) -> float:
         return self.server_cpu * 1000 / self.scans if self.scans else float("nan")
+
+    @property
+    def client_ms_per_scan(self) -> float:
+        return self.client_cpu * 1000 / self.scans if self.scans else float("nan")
 
     def pct(self, p: float) -> float:
         if not self.latencies:
@@ -208,7 +221,7 @@ async def drive(
 ) -> tuple[Result, dict[str, int]]:
     result = Result(label)
     pids = process_tree(server_pid)
-    cpu_before = cpu_seconds(pids)
+    cpu_before, client_before, idle_before = cpu_seconds(pids), time.process_time(), idle_seconds()
     acked: dict[str, int] = {}
     per = len(devices) // handhelds
     start = time.monotonic()
@@ -223,6 +236,8 @@ async def drive(
     )
     result.seconds = time.monotonic() - start
     result.server_cpu = cpu_seconds(pids) - cpu_before
+    result.client_cpu = time.process_time() - client_before
+    result.idle_cores = (idle_seconds() - idle_before) / result.seconds
     return result, acked
 
 
@@ -349,7 +364,7 @@ def main() -> None:
     )
     header = (
         f"{'server':<24}{'scans/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}"
-        f"{'errors':>8}{'unacked':>9}{'CPU ms/scan':>13}"
+        f"{'errors':>8}{'unacked':>9}{'CPU ms/scan':>13}{'client ms/scan':>16}{'idle cores':>12}"
     )
     print(header)
     print("-" * len(header))
@@ -357,6 +372,7 @@ def main() -> None:
         print(
             f"{r.label:<24}{r.rate:>10.0f}{r.pct(50):>9.1f}{r.pct(99):>9.1f}{r.pct(99.9):>10.1f}"
             f"{r.errors:>8}{r.unacked:>9}{r.cpu_ms_per_scan:>13.3f}"
+            f"{r.client_ms_per_scan:>16.3f}{r.idle_cores:>12.2f}"
         )
     print("-" * len(header))
     print(
@@ -368,6 +384,13 @@ def main() -> None:
     print(
         f"\nacknowledged scans {caddie.scans}, units stored in {baskets} baskets: {stored} "
         f"({'exact' if stored == caddie.scans else 'MISMATCH'})"
+    )
+    # What the CPU allows: every core busy with the server and the handhelds, at the
+    # cost per scan each was measured at (the server's processes perfectly parallel).
+    ceiling = (os.cpu_count() or 1) * 1000 / (caddie.cpu_ms_per_scan + caddie.client_ms_per_scan)
+    print(
+        f"CPU ceiling for caddie on {os.cpu_count()} cores at these costs per scan: "
+        f"{ceiling:.0f} scans/s ({ceiling / baseline.rate:.2f}x echo)"
     )
     throughput_met = caddie.rate >= 0.6 * baseline.rate
     print(
