@@ -56,6 +56,10 @@ _SQL = {
         "UPDATE basket SET total_cents = :total_cents, tax_cents = :tax_cents,"
         " item_count = :item_count, updated_at = :updated_at"
         " WHERE id = :id AND status = 'open' AND updated_at = :seen"
+        # The device still holds the token it said hello with (not revoked, not enrolled
+        # again since): checked in the write itself, so it costs the scan no statement.
+        " AND EXISTS (SELECT 1 FROM device WHERE id = :device_id"
+        " AND token_hash = :token_hash AND revoked_at IS NULL)"
     ),
     "insert_line": f"{_LINE_INTO} VALUES ({_LINE_VALUES}) RETURNING id",
     "update_line": (
@@ -125,18 +129,21 @@ class ScanStatements:
         basket_id: str,
         *,
         seen: datetime,
+        token_hash: str,
         totals: dict[str, Any],
         changes: Sequence[LineChange],
     ) -> tuple[bool, bool]:
         """A scan or removal: its request log row, the basket's totals and its line
         changes, in lock order (request log, basket, lines). Returns (request logged,
         basket current): nothing else is written when the request was logged before,
-        and only the request row when the basket changed since ``seen`` (the caller
-        then deletes it with :meth:`delete_request`).
+        and only the request row when the basket changed since ``seen`` or the device
+        no longer holds ``token_hash`` (the caller then deletes it with
+        :meth:`delete_request`).
 
         On PostgreSQL one inserted or updated line goes with the rest in one statement."""
         request = self._request_params(row)
         basket = self._totals_params(basket_id, seen, totals)
+        basket.update(device_id=row["device_id"], token_hash=token_hash)
         if self.one_statement_scans and len(changes) == 1 and changes[0].kind != "delete":
             change = changes[0]
             self._execute(

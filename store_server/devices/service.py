@@ -16,6 +16,7 @@ from store_server.timeutil import utcnow
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 DEVICE_TABLE = Device.__table__  # type: ignore[attr-defined]
+REVOKED = "this device's token was revoked; enrol it again"
 _DEVICE_BY_ID = sa_select(DEVICE_TABLE).where(DEVICE_TABLE.c.id == bindparam("id"))
 
 
@@ -51,6 +52,14 @@ def revoke(session: Session, device_id: str) -> None:
     if device is not None:
         device.revoked_at = utcnow()
         session.flush()
+
+
+def ensure_current(session: Session, device: Device) -> None:
+    """Unauthorized unless ``device``, as authenticated at hello, still holds its token:
+    once revoked or enrolled again, its open connection may do nothing more."""
+    row = session.connection().execute(_DEVICE_BY_ID, {"id": device.id}).first()
+    if row is None or row.revoked_at is not None or row.token_hash != device.token_hash:
+        raise Unauthorized(REVOKED)
 
 
 def authenticate(session: Session, device_id: object, token: object) -> Device:

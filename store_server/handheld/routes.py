@@ -148,6 +148,9 @@ class HandheldConnection:
         except CaddieError as exc:
             await self.error(exc, rid)
             metrics.record_reply(kind, "error", started)
+            if isinstance(exc, Unauthorized):  # revoked or enrolled again since hello
+                await self.close(CLOSE_UNAUTHORIZED, "unauthorized")
+                return False
             return True
         except OperationalError as exc:
             log.warning("database unavailable while applying %s: %s", kind, exc.orig)

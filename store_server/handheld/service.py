@@ -21,6 +21,7 @@ from store_server.baskets.models import HandheldRequest
 from store_server.baskets.scan_sql import scan_cursor
 from store_server.baskets.service import LineRecord
 from store_server.catalog.service import ProductCache, PromotionCache
+from store_server.devices import service as devices
 from store_server.devices.models import Device
 from store_server.errors import CaddieError
 from store_server.group_commit import JobRetry
@@ -122,6 +123,7 @@ def apply(
     with the check (replays are rare; the look-up on every scan is not)."""
     if request.type in LINE_REQUEST_TYPES:
         return apply_line_change(session, device, request, ctx, known)
+    devices.ensure_current(session, device)
     if check_replay and (previous := replay(session, device, request)) is not None:
         return previous
     try:
@@ -252,6 +254,7 @@ def apply_line_change(
             lines, changes, line = baskets.plan_remove(state.lines, item, qty=qty)
             event = "basket.removed"
     except CaddieError:
+        devices.ensure_current(session, device)  # a revoked device learns nothing more
         # A request applied before may fail now (e.g. a replayed scan on a basket that
         # has since been finished): it still gets its original reply.
         if (previous := replay(session, device, request)) is not None:
@@ -267,7 +270,13 @@ def apply_line_change(
     version = max(now, state.version + _TICK)
     totals = baskets.basket_totals(view, version)
     logged, current = sql.write_line_change(
-        cursor, row, state.id, seen=state.version, totals=totals, changes=changes
+        cursor,
+        row,
+        state.id,
+        seen=state.version,
+        token_hash=device.token_hash,
+        totals=totals,
+        changes=changes,
     )
     if not logged:
         # Applied before: the stored reply, and nothing written.
@@ -277,6 +286,7 @@ def apply_line_change(
         return previous
     if not current:
         sql.delete_request(cursor, device.id, request.id)
+        devices.ensure_current(session, device)  # revoked since hello: Unauthorized
         raise StaleBasket("the basket changed on another connection")
     after = BasketState(
         state.id, state.loyalty_card, state.currency, version, tuple(lines), state.personal

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
+from store_server.baskets.models import BasketLine
 from store_server.catalog.models import Product
 from tests.dbrows import row_count
-from tests.servers import caddie
+from tests.servers import ServerProcess, caddie
 
 HEADER = "gtin,name,category,price_cents,tax_rate,age_restricted,sold_by\n"
 GOOD_ROWS = (
@@ -40,6 +44,37 @@ def test_device_enroll_prints_one_tab_line_per_device_in_order(db_url: str) -> N
     assert all(len(t) >= 32 for t in tokens) and len(set(tokens)) == 3
     again = caddie("device", "enroll", "H-1", "--database-url", db_url)
     assert again.stdout.split("\t")[1].strip() != tokens[1]
+
+
+def test_device_revoke_stops_a_connected_handheld_at_its_next_request(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Revoked from the command line while the store serves it: the server process
+    refuses the open connection's next request and closes it with 4401."""
+    catalog = write(tmp_path, HEADER + GOOD_ROWS)
+    assert caddie("catalog", "import", str(catalog), "--database-url", db_url).returncode == 0
+    token = caddie("device", "enroll", "H-1", "--database-url", db_url).stdout.split("\t")[1]
+
+    def ask(ws: ClientConnection, message: dict[str, object]) -> dict[str, object]:
+        ws.send(json.dumps(message))
+        reply: dict[str, object] = json.loads(ws.recv(timeout=10))
+        return reply
+
+    with ServerProcess(db_url) as server, connect(server.ws_url) as ws:
+        hello = {"type": "hello", "protocol": 1, "device_id": "H-1", "token": token.strip()}
+        assert ask(ws, hello)["type"] == "welcome"
+        assert ask(ws, {"type": "start", "id": "s1", "loyalty_card": "2900000000017"})["type"] == (
+            "basket"
+        )
+        assert ask(ws, {"type": "scan", "id": "c1", "code": "4006381333931"})["type"] == "ack"
+        revoked = caddie("device", "revoke", "H-1", "--database-url", db_url)
+        assert revoked.returncode == 0, revoked.stderr
+        refused = ask(ws, {"type": "scan", "id": "c2", "code": "4006381333931"})
+        assert (refused["code"], refused["id"]) == ("unauthorized", "c2")
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert row_count(db_url, BasketLine) == 1
 
 
 def test_device_enroll_rejects_bad_ids(sqlite_url: str) -> None:

@@ -14,10 +14,13 @@ from sqlalchemy.engine import Engine
 from starlette.websockets import WebSocketDisconnect
 
 from store_server.app import create_app
+from store_server.baskets.models import Basket, HandheldRequest
 from store_server.catalog.models import ProductPrice
 from store_server.config import Settings
 from store_server.db import session_scope
+from store_server.devices.service import revoke
 from store_server.timeutil import utcnow
+from tests.dbrows import row_count
 from tests.store_server.factories import (
     APPLES_ITEM,
     CHEESE_ITEM,
@@ -33,6 +36,7 @@ from tests.store_server.wsclient import Handheld
 
 COFFEE_13 = COFFEE_ITEM.gtin[1:]
 MILK_13 = MILK_ITEM.gtin[1:]
+UNKNOWN_13 = "4006381333931"  # a valid EAN-13 the test catalog does not hold
 
 
 def ean13(body12: str) -> str:
@@ -90,6 +94,48 @@ def test_reenrolling_revokes_the_old_token(
     enroll_devices(engine, "H-1")
     with client.websocket_connect("/ws/handheld") as ws:
         assert Handheld(ws).hello("H-1", setup["H-1"])["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("how", ["revoke", "enroll again"])
+@pytest.mark.parametrize(
+    "kind, code",
+    [
+        ("scan", COFFEE_13),
+        ("scan", UNKNOWN_13),  # no unknown_product either: a revoked device learns nothing
+        ("remove", COFFEE_13),
+        ("finish", None),
+        ("start", None),
+    ],
+)
+def test_a_device_revoked_while_connected_can_change_nothing_more(
+    handheld: Handheld, engine: Engine, db_url: str, how: str, kind: str, code: str | None
+) -> None:
+    handheld.start()
+    before = handheld.scan(COFFEE_13, qty=2)["basket"]
+    requests = row_count(db_url, HandheldRequest)
+    if how == "revoke":
+        with session_scope(engine) as session:
+            revoke(session, "H-1")
+    else:
+        enroll_devices(engine, "H-1")
+    fields = {"code": code} if code else {}
+    reply = handheld.request(kind, id="after", **fields)
+    assert reply == {
+        "type": "error",
+        "id": "after",
+        "code": "unauthorized",
+        "message": "this device's token was revoked; enrol it again",
+    }
+    with pytest.raises(WebSocketDisconnect) as closed:
+        handheld.ws.receive_json()
+    assert closed.value.code == 4401
+    # Nothing of the refused request was written: the basket is as the last ack said.
+    assert row_count(db_url, HandheldRequest) == requests
+    with session_scope(engine) as session:
+        basket = session.get(Basket, before["basket_id"])
+        assert basket is not None
+        assert (basket.status, basket.item_count) == ("open", 2)
+        assert basket.total_cents == before["total_cents"]
 
 
 def test_requests_before_hello_are_unauthorized(client: TestClient) -> None:
