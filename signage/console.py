@@ -22,14 +22,20 @@ from sqlmodel import Session, col, select
 from signage import service
 from signage.attribution import render_chart_svg
 from signage.attribution.service import attributable_campaigns
-from signage.deps import OPERATOR_ROLES, SESSION_COOKIE, SessionDep, StateDep, _operator_from
+from signage.deps import (
+    OPERATOR_ROLES,
+    SESSION_COOKIE,
+    SessionDep,
+    StateDep,
+    _operator_from,
+    in_transaction,
+)
 from signage.models import Creative
 from signage.player import templates
 from signage.routes import attribution_for, live_signals
 from signage.scheduling.model import DAY_NAMES
 from store_server.auth import service as auth
 from store_server.auth.models import User
-from store_server.db import session_scope
 from store_server.errors import CaddieError, Forbidden, InvalidInput, Unauthorized
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -73,7 +79,8 @@ async def login_submit(request: Request, state: StateDep) -> Response:
     try:
         if not username or not password:
             raise Unauthorized("enter your username and password")
-        with session_scope(state.engine) as session:
+
+        def log_in(session: Session) -> str:
             token, user = auth.login(
                 session, username=username, password=password[:256],
                 hours=settings.session_hours,
@@ -82,6 +89,13 @@ async def login_submit(request: Request, state: StateDep) -> Response:
             if user.role not in OPERATOR_ROLES:
                 auth.logout(session, token)
                 raise Forbidden(f"this account ({user.role}) cannot use the operator console")
+            return token
+
+        try:
+            token = await in_transaction(state, log_in)
+        except Unauthorized:  # a wrong password counts towards the per-minute limit
+            await in_transaction(state, lambda s: auth.record_failed_login(s, username))
+            raise
     except CaddieError as exc:
         return templates.TemplateResponse(
             request, "signage/login.html",

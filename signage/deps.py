@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from signage import service
 from signage.config import SignageSettings
@@ -33,6 +34,7 @@ from store_server.config import Settings, get_settings
 from store_server.db import make_engine, session_scope
 from store_server.errors import Forbidden, Unauthorized
 
+T = TypeVar("T")
 SCREEN_COOKIE = "caddie_screen"
 SESSION_COOKIE = "caddie_session"
 OPERATOR_ROLES = ("operator", "admin")
@@ -118,6 +120,21 @@ def get_session(state: StateDep) -> Iterator[Session]:
 # scope="function": the commit happens before the response is sent, so a client never
 # sees a success whose commit later fails, and its next request sees what it wrote.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+async def in_transaction(state: SignageState, work: Callable[[Session], T]) -> T:
+    """``work`` in a transaction of its own, run and committed on a worker thread.
+
+    An ``async`` route never touches the database on the event loop: a SQLite write
+    waiting there for the lock stalls every request of the process until the busy
+    timeout, including the one that holds the lock, whose commit waits for the loop;
+    a password check (argon2, about half a second) stalls them too."""
+
+    def job() -> T:
+        with session_scope(state.engine) as session:
+            return work(session)
+
+    return await run_in_threadpool(job)
 
 
 def bearer(request: Request) -> str | None:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, UploadFile
 from fastapi.responses import Response
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from signage import service
 from signage.attribution import (
@@ -32,6 +32,7 @@ from signage.deps import (
     SessionDep,
     SignageState,
     StateDep,
+    in_transaction,
     screen_or_operator,
 )
 from signage.models import Creative, Screen
@@ -97,7 +98,7 @@ def screen_loop(
 
 @router.post("/proof-of-play", responses=errors(401, 403, 422, 503))
 async def proof_of_play(
-    request: Request, state: StateDep, session: SessionDep, screen: CurrentScreen
+    request: Request, state: StateDep, screen: CurrentScreen
 ) -> dict[str, int]:
     """Store a batch of plays, idempotent by ``play_id``; all or nothing."""
     raw = await request.body()
@@ -107,8 +108,11 @@ async def proof_of_play(
         body = json.loads(raw or b"null")
     except ValueError:
         raise InvalidInput("the body is not JSON", problems=["the body is not JSON"]) from None
-    accepted, duplicates = service.record_plays(
-        session, screen, body, max_batch=state.signage.max_plays_per_batch
+    accepted, duplicates = await in_transaction(
+        state,
+        lambda session: service.record_plays(
+            session, screen, body, max_batch=state.signage.max_plays_per_batch
+        ),
     )
     count_plays(accepted)
     return {"accepted": accepted, "duplicates": duplicates}
@@ -138,7 +142,7 @@ def list_creatives(session: SessionDep, user: CurrentOperator) -> list[dict[str,
 
 @router.post("/api/creatives", status_code=201, responses=errors(400, 401, 403, 422, 503))
 async def upload_creative(
-    request: Request, state: StateDep, session: SessionDep, user: CurrentOperator
+    request: Request, state: StateDep, user: CurrentOperator
 ) -> dict[str, Any]:
     """Multipart: ``id``, ``file``, ``duration_s`` and optional targets to check slot length."""
     limit = state.signage.max_upload_bytes
@@ -156,20 +160,25 @@ async def upload_creative(
         duration = float(duration_text) if duration_text else None
     except ValueError:
         duration = -1.0
-    row = service.save_upload(
-        session,
-        creative_id=str(form.get("id") or "").strip(),
-        data=data,
-        file_name=getattr(upload, "filename", None),
-        duration_s=duration,
-        targets={
-            "zones": _split(str(form.get("zones") or "")),
-            "groups": _split(str(form.get("groups") or "")),
-            "screens": _split(str(form.get("screens") or "")),
-        },
-        settings=state.signage,
-    )
-    return creative_public(row)
+    targets = {
+        "zones": _split(str(form.get("zones") or "")),
+        "groups": _split(str(form.get("groups") or "")),
+        "screens": _split(str(form.get("screens") or "")),
+    }
+
+    def save(session: Session) -> dict[str, Any]:
+        row = service.save_upload(
+            session,
+            creative_id=str(form.get("id") or "").strip(),
+            data=data,
+            file_name=getattr(upload, "filename", None),
+            duration_s=duration,
+            targets=targets,
+            settings=state.signage,
+        )
+        return creative_public(row)
+
+    return await in_transaction(state, save)
 
 
 @router.get("/api/availability", responses=errors(401, 403, 422, 503))
@@ -194,15 +203,18 @@ def availability(
 
 @router.post("/api/campaigns", status_code=201, responses=errors(401, 403, 422, 503))
 async def book_campaign(
-    request: Request, state: StateDep, session: SessionDep, user: CurrentOperator
+    request: Request, state: StateDep, user: CurrentOperator
 ) -> dict[str, Any]:
     """Book (or change) a campaign; refused with every problem, overbooking included."""
     try:
         body = json.loads(await request.body() or b"null")
     except ValueError:
         raise InvalidInput("the body is not JSON", problems=["the body is not JSON"]) from None
-    row = service.book_campaign(session, body, timezone=state.settings.timezone)
-    return {"id": row.id, "state": row.state, "priority": row.priority}
+    def book(session: Session) -> dict[str, Any]:
+        row = service.book_campaign(session, body, timezone=state.settings.timezone)
+        return {"id": row.id, "state": row.state, "priority": row.priority}
+
+    return await in_transaction(state, book)
 
 
 @router.get("/api/campaigns", responses=OPERATOR_ERRORS)

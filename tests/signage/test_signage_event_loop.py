@@ -1,0 +1,98 @@
+"""Signage requests that write never wait for the database on the event loop.
+
+A real server process on SQLite, and a transaction of the test holding the database's
+write lock: each writing request of the signage app must wait for the lock on a worker
+thread, so that the server keeps answering everything else meanwhile. Waiting on the
+event loop, it would stall the whole process until SQLite's busy timeout failed it.
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.security.world import make_user
+from tests.servers import ServerProcess
+from tests.signage.conftest import Loaded, bearer
+from tests.store_server.checkout.conftest import PASSWORD
+
+pytestmark = [pytest.mark.integration]
+
+# How long a request is given to reach the lock before the test checks that the server
+# still answers. A machine slow enough to need more makes this test pass without
+# proving anything; it cannot make it fail.
+REACH_LOCK_S = 1.0
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 18), "teal").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _requests(loaded: Loaded) -> dict[str, Callable[[httpx.Client], httpx.Response]]:
+    play = {
+        "play_id": str(uuid.uuid4()), "creative_id": "CR-A", "campaign_id": "K-1",
+        "started_at": "2026-11-07T09:30:00Z", "duration_ms": 10_000,
+    }
+    campaign = {
+        "id": "K-LOCKED", "advertiser": "Brand C", "category": "tea", "creatives": ["CR-B"],
+        "start": "2026-11-01", "end": "2026-11-30", "days": ["sat"],
+        "dayparts": [["10:00", "12:00"]], "targets": {"screens": ["S-01"]},
+        "priority": "guaranteed", "share_of_voice": 0.5,
+    }
+    operator = bearer(loaded.operator)
+    return {
+        "proof of play": lambda c: c.post(
+            "/signage/proof-of-play", json={"plays": [play]},
+            headers=bearer(loaded.tokens["S-01"]),
+        ),
+        "campaign booking": lambda c: c.post(
+            "/signage/api/campaigns", json=campaign, headers=operator
+        ),
+        "creative upload": lambda c: c.post(
+            "/signage/api/creatives", headers=operator,
+            data={"id": "CR-LOCKED", "duration_s": "10"},
+            files={"file": ("locked.png", _png(), "image/png")},
+        ),
+        "operator login form": lambda c: c.post(
+            "/signage/console/login", data={"username": "opal", "password": PASSWORD},
+            follow_redirects=False,
+        ),
+    }
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the write lock is SQLite's
+def test_writes_wait_for_the_lock_off_the_event_loop(loaded: Loaded) -> None:
+    make_user(loaded.engine, "opal", "operator", None)
+    database = loaded.url.removeprefix("sqlite:///")
+    with ServerProcess(loaded.url) as server, httpx.Client(
+        base_url=server.url, timeout=60
+    ) as client:
+        for name, send in _requests(loaded).items():
+            holder = sqlite3.connect(database, isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")  # the write lock, as a long writer holds it
+            replies: list[Any] = []
+            writer = threading.Thread(target=lambda s=send, r=replies: r.append(s(client)))
+            writer.start()
+            time.sleep(REACH_LOCK_S)
+            try:
+                # Answered while the write waits: the event loop is free.
+                assert client.get("/healthz").status_code == 200, name
+                assert writer.is_alive(), f"{name} did not wait for the lock"
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+                writer.join(60)
+            assert replies and replies[0].status_code in (200, 201, 303), (
+                name, replies and replies[0].text,
+            )
