@@ -87,7 +87,11 @@ async def login_submit(request: Request, state: StateDep) -> Response:
     try:
         if not username or not password:
             raise Unauthorized("enter your username and password")
-        token = await state.run_db(job)
+        try:
+            token = await state.run_db(job)
+        except Unauthorized:  # a wrong password counts towards the per-minute limit
+            await state.run_db(lambda s: auth.record_failed_login(s, username))
+            raise
     except CaddieError as exc:
         return templates.TemplateResponse(
             request, "checkout/login.html", {"error": exc.message}, status_code=exc.http_status

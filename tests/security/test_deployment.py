@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -49,6 +50,42 @@ def test_login_throttling_holds_across_two_server_processes(
             assert throttled.status_code == 429, throttled.text
             assert throttled.json()["error"]["code"] == "rate_limited"
         assert _login(b, "bob", PASSWORD).status_code == 200  # per account, not global
+
+
+def _form_login(path: str) -> Callable[[ServerProcess, str, str], httpx.Response]:
+    def post(server: ServerProcess, username: str, password: str) -> httpx.Response:
+        form = {"username": username, "password": password}
+        return httpx.post(server.url + path, data=form, timeout=10)
+
+    return post
+
+
+LOGIN_DOORS = {
+    "API": _login,
+    "staff console form": _form_login("/staff/login"),
+    "operator console form": _form_login("/signage/console/login"),
+}
+
+
+def test_every_login_door_counts_wrong_passwords_towards_one_limit(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    """Guessing through the consoles' login forms instead of the API gains nothing."""
+    from store_server.db import make_engine
+
+    url = fresh_database(sqlite_template, tmp_path)
+    engine = make_engine(url)
+    make_user(engine, "olga", "operator", None)
+    engine.dispose()
+    doors = list(LOGIN_DOORS.values())
+    with ServerProcess(url, env={"CADDIE_LOGIN_ATTEMPTS_PER_MINUTE": str(ATTEMPTS)}) as server:
+        for n in range(ATTEMPTS):
+            guess = doors[n % len(doors)](server, "olga", f"guess-{n}")
+            assert guess.status_code == 401, guess.text
+        for name, door in LOGIN_DOORS.items():
+            throttled = door(server, "olga", PASSWORD)  # even the right password
+            assert throttled.status_code == 429, (name, throttled.text)
+            assert "too many failed logins" in throttled.text, name
 
 
 def _without_secret() -> dict[str, str]:
