@@ -280,6 +280,7 @@ def apply_line_change(
     )
     if not logged:
         # Applied before: the stored reply, and nothing written.
+        devices.ensure_current(session, device)
         previous = replay(session, device, request)
         if previous is None:
             raise StaleBasket("the request log changed under this request")

@@ -98,20 +98,28 @@ def test_reenrolling_revokes_the_old_token(
 
 @pytest.mark.parametrize("how", ["revoke", "enroll again"])
 @pytest.mark.parametrize(
-    "kind, code",
+    "kind, code, rid",
     [
-        ("scan", COFFEE_13),
-        ("scan", UNKNOWN_13),  # no unknown_product either: a revoked device learns nothing
-        ("remove", COFFEE_13),
-        ("finish", None),
-        ("start", None),
+        ("scan", COFFEE_13, "after"),
+        # Neither unknown_product nor a stored reply: a revoked device learns nothing.
+        ("scan", UNKNOWN_13, "after"),
+        ("scan", COFFEE_13, "before"),
+        ("remove", COFFEE_13, "after"),
+        ("finish", None, "after"),
+        ("start", None, "after"),
     ],
 )
 def test_a_device_revoked_while_connected_can_change_nothing_more(
-    handheld: Handheld, engine: Engine, db_url: str, how: str, kind: str, code: str | None
+    handheld: Handheld,
+    engine: Engine,
+    db_url: str,
+    how: str,
+    kind: str,
+    code: str | None,
+    rid: str,
 ) -> None:
     handheld.start()
-    before = handheld.scan(COFFEE_13, qty=2)["basket"]
+    before = handheld.scan(COFFEE_13, qty=2, id="before")["basket"]
     requests = row_count(db_url, HandheldRequest)
     if how == "revoke":
         with session_scope(engine) as session:
@@ -119,10 +127,10 @@ def test_a_device_revoked_while_connected_can_change_nothing_more(
     else:
         enroll_devices(engine, "H-1")
     fields = {"code": code} if code else {}
-    reply = handheld.request(kind, id="after", **fields)
+    reply = handheld.request(kind, id=rid, **fields)
     assert reply == {
         "type": "error",
-        "id": "after",
+        "id": rid,
         "code": "unauthorized",
         "message": "this device's token was revoked; enrol it again",
     }
