@@ -108,12 +108,13 @@ async def proof_of_play(
         body = json.loads(raw or b"null")
     except ValueError:
         raise InvalidInput("the body is not JSON", problems=["the body is not JSON"]) from None
-    accepted, duplicates = await in_transaction(
-        state,
-        lambda session: service.record_plays(
-            session, screen, body, max_batch=state.signage.max_plays_per_batch
-        ),
-    )
+    def record(session: Session) -> tuple[int, int]:
+        # This transaction's own copy of the screen: recording also notes when it called.
+        here = session.merge(screen)
+        limit = state.signage.max_plays_per_batch
+        return service.record_plays(session, here, body, max_batch=limit)
+
+    accepted, duplicates = await in_transaction(state, record)
     count_plays(accepted)
     return {"accepted": accepted, "duplicates": duplicates}
 
@@ -210,6 +211,7 @@ async def book_campaign(
         body = json.loads(await request.body() or b"null")
     except ValueError:
         raise InvalidInput("the body is not JSON", problems=["the body is not JSON"]) from None
+
     def book(session: Session) -> dict[str, Any]:
         row = service.book_campaign(session, body, timezone=state.settings.timezone)
         return {"id": row.id, "state": row.state, "priority": row.priority}

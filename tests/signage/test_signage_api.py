@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from signage.models import ProofOfPlay
+from signage.models import ProofOfPlay, Screen
 from signage.scheduling import build_loop, parse_plan
 
 SAT_1030 = "2026-11-07T10:30:00+01:00"  # K-1 (guaranteed, weekends 10-12) is on air
@@ -148,6 +148,9 @@ def test_proof_of_play_is_idempotent_by_play_id(client: Any, loaded: Any) -> Non
     with Session(loaded.engine) as session:
         row = session.get(ProofOfPlay, uuid.UUID(plays[0]["play_id"]))
         assert row is not None and row.screen_id == "S-01" and row.duration_ms == 10_000
+        # Reporting plays is calling in: the screen's last contact is noted.
+        screens = {s.id: s.last_seen for s in session.exec(select(Screen)).all()}
+        assert screens["S-01"] is not None and screens["S-02"] is None
 
 
 BAD_PLAYS = [
