@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from rich.table import Table
 
 from store_server.config import Settings, load_settings
 from store_server.errors import ConfigurationError
+from store_server.pricing.money import format_cents
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DEMO_DB = "caddie-demo.db"
@@ -325,7 +327,53 @@ def counts(engine: Any) -> dict[str, int]:
     return out
 
 
-def panel(stats: dict[str, int], scans_per_s: float, shoppers: int, elapsed: float) -> Panel:
+@dataclass(frozen=True)
+class ShopperBasket:
+    """A demo shopper's newest basket as the store server priced it."""
+
+    device: str
+    status: str
+    items: int
+    total_cents: int
+    lines_cents: int  # the lines before promotions
+    currency: str
+
+    def text(self) -> str:
+        saved = self.lines_cents - self.total_cents
+        promotions = f" (promotions -{format_cents(saved, self.currency)})" if saved > 0 else ""
+        return (
+            f"{self.status}, {self.items} item{'s' if self.items != 1 else ''}, "
+            f"total {format_cents(self.total_cents, self.currency)}{promotions}"
+        )
+
+
+_NEWEST_BASKETS = """
+SELECT b.device_id, b.status, b.item_count, b.total_cents,
+       (SELECT coalesce(sum(l.line_total_cents), 0) FROM basket_line l WHERE l.basket_id = b.id),
+       b.currency
+FROM basket b
+WHERE b.created_at = (SELECT max(n.created_at) FROM basket n WHERE n.device_id = b.device_id)
+ORDER BY b.device_id
+"""
+
+
+def shopper_baskets(engine: Any) -> list[ShopperBasket]:
+    """Each demo shopper's running total, promotions applied (what the handheld shows)."""
+    from sqlalchemy import text
+
+    shoppers = {device for device, *_ in SHOPPERS}
+    with engine.connect() as conn:
+        rows = conn.execute(text(_NEWEST_BASKETS)).all()
+    return [ShopperBasket(*row) for row in rows if row[0] in shoppers]
+
+
+def panel(
+    stats: dict[str, int],
+    scans_per_s: float,
+    shoppers: int,
+    elapsed: float,
+    baskets: Sequence[ShopperBasket] = (),
+) -> Panel:
     table = Table.grid(padding=(0, 3))
     table.add_column(justify="left")
     table.add_column(justify="right")
@@ -340,6 +388,7 @@ def panel(stats: dict[str, int], scans_per_s: float, shoppers: int, elapsed: flo
         ("audits", str(stats["audits"])),
         ("ads played (proof of play)", str(stats["ads played"])),
     ]
+    rows += [(f"basket of {b.device}", b.text()) for b in baskets]
     for name, value in rows:
         table.add_row(name, value)
     return Panel(table, title=f"Caddie demo — {elapsed:.0f} s", border_style="green")
@@ -428,7 +477,9 @@ def run_demo(
                 now = time.monotonic()
                 rate = (stats["scans"] - last_scans) / max(now - last_at, 1e-6)
                 last_scans, last_at = stats["scans"], now
-                view = panel(stats, rate, handhelds.running(), now - started)
+                view = panel(
+                    stats, rate, handhelds.running(), now - started, shopper_baskets(engine)
+                )
                 if live is not None:
                     live.update(Group(view))
                 elif int(now - started) % 5 == 0:
@@ -440,6 +491,7 @@ def run_demo(
         handhelds.stop()
         screens.join(5)
         stats = counts(engine)
+        baskets = shopper_baskets(engine)
         engine.dispose()
         server.stop()
     console.print(
@@ -447,3 +499,5 @@ def run_demo(
         f"{stats['waiting at checkout']} waiting at checkout, {stats['audits']} audits, "
         f"{stats['ads played']} ads played"
     )
+    for basket in baskets:
+        console.print(f"  basket of {basket.device}: {basket.text()}", highlight=False)

@@ -44,6 +44,27 @@ def test_demo_runs_the_whole_system(tmp_path: Path) -> None:
     assert plays[0] >= 20 and plays[1] >= 10  # loops played on the mall's screens
     summary = re.search(r"demo summary: (\d+) items in (\d+) baskets, (\d+) waiting", out)
     assert summary and int(summary.group(1)) > 0 and int(summary.group(3)) >= 1
+    # Each shopper's running total, promotions applied, as the store server priced it.
+    printed = {
+        m["device"]: (m["status"], int(m["items"]), m["total"], m["saved"])
+        for m in re.finditer(
+            r"basket of (?P<device>DEMO-\d): (?P<status>\w+), (?P<items>\d+) items?, "
+            r"total (?P<total>\d+\.\d\d) EUR(?: \(promotions -(?P<saved>\d+\.\d\d) EUR\))?\n",
+            out.split("demo summary:")[-1],
+        )
+    }
+    stored = {
+        device: (status, items, f"{total / 100:.2f}", f"{(gross - total) / 100:.2f}"
+                 if gross > total else None)
+        for device, status, items, total, gross in db.execute(
+            "SELECT b.device_id, b.status, b.item_count, b.total_cents,"
+            " (SELECT coalesce(sum(line_total_cents), 0) FROM basket_line WHERE basket_id = b.id)"
+            " FROM basket b WHERE b.created_at ="
+            " (SELECT max(created_at) FROM basket WHERE device_id = b.device_id)"
+        )
+    }
+    assert printed == stored and len(printed) == 3, (printed, stored)
+    assert "basket of DEMO-" in out.split("demo summary:")[0]  # the live panel shows them too
 
 
 def test_demo_refuses_a_busy_port(tmp_path: Path) -> None:
