@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from signage import service
 from signage.config import SignageSettings
 from signage.models import Screen
+from signage.plan_cache import PlanCache
 from signage.signals.board import SignalBoard
 from signage.signals.subscriber import DEFAULT_BOARD, start_signal_subscriber
 from store_server.auth import service as auth
@@ -46,6 +47,7 @@ class SignageState:
     signage: SignageSettings
     engine: Engine
     board: SignalBoard = DEFAULT_BOARD
+    plans: PlanCache = field(default_factory=PlanCache)  # the plan the loops are built from
 
     def close(self) -> None:
         self.engine.dispose()

@@ -125,3 +125,13 @@ class ProofOfPlay(SQLModel, table=True):
     started_at: datetime
     duration_ms: int
     received_at: datetime = Field(default_factory=utcnow)
+
+
+class PlanRevision(SQLModel, table=True):
+    """One row (``id`` 1) whose ``revision`` moves with every change to the plan tables
+    above (see :mod:`signage.plan_cache`): server processes keep the plan until it does."""
+
+    __tablename__ = "signage_plan_revision"
+
+    id: int = Field(primary_key=True)
+    revision: int = 0

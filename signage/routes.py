@@ -89,7 +89,7 @@ def screen_loop(
     instant = service.parse_instant(at)
     view = service.loop_view(
         session, screen_id, instant,
-        signals=live_signals(state), default_store=state.settings.store_id,
+        signals=live_signals(state), default_store=state.settings.store_id, plans=state.plans,
     )
     if isinstance(caller, Screen):
         service.touch(session, caller)

@@ -33,6 +33,7 @@ from signage.models import (
     ProofOfPlay,
     Screen,
 )
+from signage.plan_cache import PlanCache  # its session events move the plan revision
 from signage.scheduling import (
     CampaignSpec,
     CreativeSpec,
@@ -247,6 +248,15 @@ def load_specs(session: Session) -> Specs:
         creative_rows=creative_rows,
         advertisers=by_campaign,
     )
+
+
+def kept_specs(session: Session) -> Specs:
+    """:func:`load_specs` for keeping beyond this session: its creative rows leave the
+    session, so that a rollback of it later in the request cannot expire them."""
+    specs = load_specs(session)
+    for row in specs.creative_rows.values():
+        session.expunge(row)
+    return specs
 
 
 def media_url(row: Creative | None) -> str | None:
@@ -542,13 +552,15 @@ def build_screen_loop(
 def loop_view(
     session: Session, screen_id: str, at: datetime, *,
     signals: SignalSource | None = None, default_store: str = "store-1",
+    plans: PlanCache | None = None,
 ) -> dict[str, Any]:
     """The PROTOCOL.md loop reply for ``screen_id`` at ``at``.
 
     ``signals`` gives the live store signals (read when the request arrives, so a
     screen switches within one loop of a change); ``reasons`` is an extra field the
-    protocol allows, naming the rule that let each signal-ruled campaign in."""
-    specs = load_specs(session)
+    protocol allows, naming the rule that let each signal-ruled campaign in. With
+    ``plans`` the plan is read from the database only when it has changed."""
+    specs = plans.get(session, kept_specs) if plans is not None else load_specs(session)
     screen = specs.screens.get(screen_id)
     if screen is None:
         raise NotFound(f"no screen {screen_id!r}")
