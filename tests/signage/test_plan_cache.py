@@ -33,26 +33,20 @@ def _revision(loaded: Loaded) -> int:
         return plan_revision(session)
 
 
-def _book(session: Session) -> None:
+def _book(session: Session, creatives: tuple[str, ...] = ("CR-B",)) -> None:
     from signage.service import book_campaign
 
     book_campaign(session, {
-        "id": "K-NEW", "advertiser": "Brand C", "category": "tea", "creatives": ["CR-B"],
+        "id": "K-NEW", "advertiser": "Brand C", "category": "tea", "creatives": list(creatives),
         "start": "2026-11-01", "end": "2026-11-30", "priority": "standard",
         "share_of_voice": 0.2,
     }, timezone="Europe/Paris")
 
 
 def _rebook_with_other_creatives(session: Session) -> None:
-    from signage.service import book_campaign
-
     _book(session)
     session.flush()
-    book_campaign(session, {
-        "id": "K-NEW", "advertiser": "Brand C", "category": "tea", "creatives": ["CR-A"],
-        "start": "2026-11-01", "end": "2026-11-30", "priority": "standard",
-        "share_of_voice": 0.2,
-    }, timezone="Europe/Paris")
+    _book(session, ("CR-A",))
 
 
 def _enroll_new_screen(session: Session) -> None:
