@@ -32,7 +32,7 @@ from signage.signals.subscriber import DEFAULT_BOARD, start_signal_subscriber
 from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.config import Settings, get_settings
-from store_server.db import make_engine, session_scope
+from store_server.db import make_engine, run_in_transaction, session_scope
 from store_server.errors import Forbidden, Unauthorized
 
 T = TypeVar("T")
@@ -129,14 +129,8 @@ async def in_transaction(state: SignageState, work: Callable[[Session], T]) -> T
 
     An ``async`` route never touches the database on the event loop: a SQLite write
     waiting there for the lock stalls every request of the process until the busy
-    timeout, including the one that holds the lock, whose commit waits for the loop;
-    a password check (argon2, about half a second) stalls them too."""
-
-    def job() -> T:
-        with session_scope(state.engine) as session:
-            return work(session)
-
-    return await run_in_threadpool(job)
+    timeout, including the one that holds the lock, whose commit waits for the loop."""
+    return await run_in_threadpool(run_in_transaction, state.engine, work)
 
 
 def bearer(request: Request) -> str | None:

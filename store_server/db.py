@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
+
+T = TypeVar("T")
 
 
 def normalise_url(url: str) -> str:
@@ -66,6 +68,12 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def run_in_transaction(engine: Engine, work: Callable[[Session], T]) -> T:
+    """``work`` in a transaction of its own, committed when it returns."""
+    with session_scope(engine) as session:
+        return work(session)
 
 
 def alembic_config(url: str) -> Any:

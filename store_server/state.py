@@ -18,7 +18,7 @@ from sqlmodel import Session
 from store_server.catalog.service import ProductCache, PromotionCache
 from store_server.checkout.audit_policy import AuditPolicy
 from store_server.config import Settings
-from store_server.db import is_sqlite, make_engine, session_scope
+from store_server.db import is_sqlite, make_engine, run_in_transaction
 from store_server.events import EventBus, make_event_bus
 from store_server.group_commit import GroupCommitter
 from store_server.pricing.variable_measure import DEFAULT_LAYOUTS, VariableMeasureLayout
@@ -101,14 +101,11 @@ class ServerState:
 
     async def run_db(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one transaction on the database threads."""
-
-        def job() -> T:
-            with session_scope(self.engine) as session:
-                return work(session)
-
         if self.executor is None:
-            return job()
-        return await asyncio.get_running_loop().run_in_executor(self.executor, job)
+            return run_in_transaction(self.engine, work)
+        return await asyncio.get_running_loop().run_in_executor(
+            self.executor, run_in_transaction, self.engine, work
+        )
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Finish the requests being applied, then close every handheld socket with
