@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
 
 from signage import service
 from signage.attribution import render_chart_svg
@@ -28,7 +29,6 @@ from signage.deps import (
     SessionDep,
     StateDep,
     _operator_from,
-    in_transaction,
 )
 from signage.models import Creative
 from signage.player import templates
@@ -80,22 +80,15 @@ async def login_submit(request: Request, state: StateDep) -> Response:
         if not username or not password:
             raise Unauthorized("enter your username and password")
 
-        def log_in(session: Session) -> str:
-            token, user = auth.login(
-                session, username=username, password=password[:256],
-                hours=settings.session_hours,
-                attempts_per_minute=settings.login_attempts_per_minute,
-            )
+        def admit(user: User) -> None:
             if user.role not in OPERATOR_ROLES:
-                auth.logout(session, token)
                 raise Forbidden(f"this account ({user.role}) cannot use the operator console")
-            return token
 
-        try:
-            token = await in_transaction(state, log_in)
-        except Unauthorized:  # a wrong password counts towards the per-minute limit
-            await in_transaction(state, lambda s: auth.record_failed_login(s, username))
-            raise
+        token, _user = await run_in_threadpool(
+            auth.log_in, state.engine, username=username, password=password[:256],
+            hours=settings.session_hours,
+            attempts_per_minute=settings.login_attempts_per_minute, admit=admit,
+        )
     except CaddieError as exc:
         return templates.TemplateResponse(
             request, "signage/login.html",

@@ -6,16 +6,13 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from store_server.auth import service
-from store_server.db import session_scope
 from store_server.deps import (
     ERROR_RESPONSES,
     SESSION_COOKIE,
     CurrentUser,
-    SessionDep,
     StateDep,
     bearer_token,
 )
-from store_server.errors import Unauthorized
 from store_server.state import ServerState
 
 router = APIRouter(prefix="/api/auth", tags=["auth"], responses=ERROR_RESPONSES)
@@ -42,19 +39,14 @@ class Me(BaseModel):
 
 
 @router.post("/login", response_model=LoginReply)
-def login(body: LoginBody, session: SessionDep, state: StateDep, response: Response) -> LoginReply:
-    try:
-        token, user = service.login(
-            session,
-            username=body.username,
-            password=body.password,
-            hours=state.settings.session_hours,
-            attempts_per_minute=state.settings.login_attempts_per_minute,
-        )
-    except Unauthorized:
-        with session_scope(state.engine) as attempts:
-            service.record_failed_login(attempts, body.username)
-        raise
+def login(body: LoginBody, state: StateDep, response: Response) -> LoginReply:
+    token, user = service.log_in(
+        state.engine,
+        username=body.username,
+        password=body.password,
+        hours=state.settings.session_hours,
+        attempts_per_minute=state.settings.login_attempts_per_minute,
+    )
     response.set_cookie(
         SESSION_COOKIE,
         token,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import delete, func
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from store_server.auth.models import ROLES, AuthSession, LoginAttempt, User
+from store_server.db import run_in_transaction, session_scope
 from store_server.errors import Conflict, InvalidInput, RateLimited, Unauthorized
 from store_server.security import hash_password, hash_token, new_token, verify_password
 from store_server.timeutil import as_utc, utcnow
@@ -78,6 +81,38 @@ def login(
     )
     session.flush()
     return token, user
+
+
+def log_in(
+    engine: Engine,
+    *,
+    username: str,
+    password: str,
+    hours: int,
+    attempts_per_minute: int,
+    admit: Callable[[User], object] = lambda user: None,
+) -> tuple[str, User]:
+    """:func:`login` as every login route runs it (the API and the consoles' forms): in
+    a transaction of its own, with a wrong password counted in another (the login's own
+    rolls back), so that no route can be used to guess past the limit. ``admit`` may
+    refuse the user (``Forbidden``); the session just opened is then not kept.
+
+    The password check costs about half a second of CPU: call this on a worker thread,
+    never on the event loop or the store's database thread."""
+    try:
+        with session_scope(engine) as session:
+            token, user = login(
+                session,
+                username=username,
+                password=password,
+                hours=hours,
+                attempts_per_minute=attempts_per_minute,
+            )
+            admit(user)
+            return token, user
+    except Unauthorized:
+        run_in_transaction(engine, lambda session: record_failed_login(session, username))
+        raise
 
 
 def record_failed_login(session: Session, username: str) -> None:

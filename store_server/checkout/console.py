@@ -14,8 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from store_server.auth import service as auth
+from store_server.auth.models import User
 from store_server.auth.routes import end_session
 from store_server.checkout import receipts, service
 from store_server.checkout.routes import staff_actor
@@ -70,28 +72,23 @@ async def login_submit(request: Request, state: StateDep) -> Response:
     username, password = str(form.get("username") or ""), str(form.get("password") or "")
     settings = state.settings
 
-    def job(session: Session) -> str:
-        token, user = auth.login(
-            session,
-            username=username[:80],
-            password=password[:256],
-            hours=settings.session_hours,
-            attempts_per_minute=settings.login_attempts_per_minute,
-        )
+    def admit(user: User) -> None:
         if user.role not in ("staff", "admin"):
-            auth.logout(session, token)
             raise Forbidden("this account cannot use the checkout console")
         staff_actor(user)
-        return token
 
     try:
         if not username or not password:
             raise Unauthorized("enter your username and password")
-        try:
-            token = await state.run_db(job)
-        except Unauthorized:  # a wrong password counts towards the per-minute limit
-            await state.run_db(lambda s: auth.record_failed_login(s, username))
-            raise
+        token, _user = await run_in_threadpool(
+            auth.log_in,
+            state.engine,
+            username=username[:80],
+            password=password[:256],
+            hours=settings.session_hours,
+            attempts_per_minute=settings.login_attempts_per_minute,
+            admit=admit,
+        )
     except CaddieError as exc:
         return templates.TemplateResponse(
             request, "checkout/login.html", {"error": exc.message}, status_code=exc.http_status
