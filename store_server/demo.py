@@ -372,7 +372,7 @@ def panel(
     scans_per_s: float,
     shoppers: int,
     elapsed: float,
-    baskets: Sequence[ShopperBasket] = (),
+    baskets: Sequence[ShopperBasket],
 ) -> Panel:
     table = Table.grid(padding=(0, 3))
     table.add_column(justify="left")
