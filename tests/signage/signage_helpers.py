@@ -18,6 +18,17 @@ def write_png(path: Path, color: str, size: tuple[int, int] = (64, 36)) -> Path:
     return path
 
 
+def png_bytes(color: str = "purple") -> bytes:
+    """A small PNG image, as an upload carries it."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 18), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def plan_dict(*, slot_seconds: int = 10, slots: int = 6) -> dict[str, Any]:
     """Two screens with the same loop length, three file creatives and one URL creative."""
     return {

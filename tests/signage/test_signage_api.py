@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from signage.models import ProofOfPlay, Screen
 from signage.scheduling import build_loop, parse_plan
+from tests.signage.signage_helpers import png_bytes
 
 SAT_1030 = "2026-11-07T10:30:00+01:00"  # K-1 (guaranteed, weekends 10-12) is on air
 INSTANTS = [SAT_1030, "2026-11-07T09:00:00+01:00", "2026-11-11T11:00:00Z",
@@ -214,16 +215,6 @@ def upload(client: Any, token: str, name: str, data: bytes, **fields: str) -> An
     form = {"id": "CR-NEW", "duration_s": "10", **fields}
     return client.post("/signage/api/creatives", headers=bearer(token), data=form,
                        files={"file": (name, data, "image/png")})
-
-
-def png_bytes(color: str = "purple") -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 18), color).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def test_upload_sniffs_content_and_serves_it(client: Any, loaded: Any, media_dir: Any) -> None:

@@ -8,7 +8,6 @@ event loop, it would stall the whole process until SQLite's busy timeout failed 
 
 from __future__ import annotations
 
-import io
 import sqlite3
 import threading
 import time
@@ -18,11 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from tests.security.world import make_user
 from tests.servers import ServerProcess
 from tests.signage.conftest import Loaded, bearer
+from tests.signage.signage_helpers import png_bytes
 from tests.store_server.checkout.conftest import PASSWORD
 
 pytestmark = [pytest.mark.integration]
@@ -31,12 +30,6 @@ pytestmark = [pytest.mark.integration]
 # still answers. A machine slow enough to need more makes this test pass without
 # proving anything; it cannot make it fail.
 REACH_LOCK_S = 1.0
-
-
-def _png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 18), "teal").save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _requests(loaded: Loaded) -> dict[str, Callable[[httpx.Client], httpx.Response]]:
@@ -62,7 +55,7 @@ def _requests(loaded: Loaded) -> dict[str, Callable[[httpx.Client], httpx.Respon
         "creative upload": lambda c: c.post(
             "/signage/api/creatives", headers=operator,
             data={"id": "CR-LOCKED", "duration_s": "10"},
-            files={"file": ("locked.png", _png(), "image/png")},
+            files={"file": ("locked.png", png_bytes("teal"), "image/png")},
         ),
         "operator login form": lambda c: c.post(
             "/signage/console/login", data={"username": "opal", "password": PASSWORD},
