@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,24 @@ def write_png(path: Path, color: str, size: tuple[int, int] = (64, 36)) -> Path:
 
     Image.new("RGB", size, color).save(path)
     return path
+
+
+def play(**overrides: Any) -> dict[str, Any]:
+    """One proof-of-play entry of the plan's K-1 on air, with a fresh play id."""
+    body = {"play_id": str(uuid.uuid4()), "creative_id": "CR-A", "campaign_id": "K-1",
+            "started_at": "2026-11-07T09:30:00Z", "duration_ms": 10_000}
+    body.update(overrides)
+    return body
+
+
+def campaign(**overrides: Any) -> dict[str, Any]:
+    """A booking the plan has room for: guaranteed, S-01, Saturdays 10:00-12:00."""
+    body = {"id": "K-NEW", "advertiser": "Brand C", "category": "tea", "creatives": ["CR-B"],
+            "start": "2026-11-01", "end": "2026-11-30", "days": ["sat"],
+            "dayparts": [["10:00", "12:00"]], "targets": {"screens": ["S-01"]},
+            "priority": "guaranteed", "share_of_voice": 0.5}
+    body.update(overrides)
+    return body
 
 
 def png_bytes(color: str = "purple") -> bytes:

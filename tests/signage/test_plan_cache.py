@@ -23,7 +23,7 @@ from signage.scheduling import build_loop, parse_plan
 from store_server.db import session_scope
 from tests.servers import ServerProcess, caddie
 from tests.signage.conftest import Loaded, bearer
-from tests.signage.signage_helpers import write_plan, write_png
+from tests.signage.signage_helpers import campaign, play, write_plan, write_png
 
 SAT_1030 = "2026-11-07T10:30:00+01:00"  # K-1 (guaranteed, weekends 10-12) is on air
 
@@ -36,11 +36,7 @@ def _revision(loaded: Loaded) -> int:
 def _book(session: Session, creatives: tuple[str, ...] = ("CR-B",)) -> None:
     from signage.service import book_campaign
 
-    book_campaign(session, {
-        "id": "K-NEW", "advertiser": "Brand C", "category": "tea", "creatives": list(creatives),
-        "start": "2026-11-01", "end": "2026-11-30", "priority": "standard",
-        "share_of_voice": 0.2,
-    }, timezone="Europe/Paris")
+    book_campaign(session, campaign(creatives=list(creatives)), timezone="Europe/Paris")
 
 
 def _rebook_with_other_creatives(session: Session) -> None:
@@ -85,9 +81,7 @@ def _report_play(session: Session) -> None:
 
     screen = session.get(Screen, "S-02")
     assert screen is not None
-    play = {"play_id": "6f1f4c5e-8a64-4c35-9d2b-6a3d6f0b3c11", "creative_id": "CR-A",
-            "campaign_id": "K-1", "started_at": "2026-11-07T09:30:00Z", "duration_ms": 10_000}
-    assert record_plays(session, screen, {"plays": [play]}, max_batch=100) == (1, 0)
+    assert record_plays(session, screen, {"plays": [play()]}, max_batch=100) == (1, 0)
 
 
 PLAN_CHANGES: dict[str, Callable[[Loaded, Path], Callable[[Session], None]]] = {

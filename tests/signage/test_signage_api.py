@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from signage.models import ProofOfPlay, Screen
 from signage.scheduling import build_loop, parse_plan
-from tests.signage.signage_helpers import png_bytes
+from tests.signage.signage_helpers import campaign, play, png_bytes
 
 SAT_1030 = "2026-11-07T10:30:00+01:00"  # K-1 (guaranteed, weekends 10-12) is on air
 INSTANTS = [SAT_1030, "2026-11-07T09:00:00+01:00", "2026-11-11T11:00:00Z",
@@ -26,13 +26,6 @@ def bearer(token: str) -> dict[str, str]:
 def pop_count(loaded: Any) -> int:
     with Session(loaded.engine) as session:
         return int(session.exec(select(func.count()).select_from(ProofOfPlay)).one())
-
-
-def play(**overrides: Any) -> dict[str, Any]:
-    body = {"play_id": str(uuid.uuid4()), "creative_id": "CR-A", "campaign_id": "K-1",
-            "started_at": "2026-11-07T09:30:00Z", "duration_ms": 10_000}
-    body.update(overrides)
-    return body
 
 
 # --------------------------------------------------------------------------- loops
@@ -259,15 +252,6 @@ def test_upload_size_limit(client: Any, loaded: Any, monkeypatch: pytest.MonkeyP
     reply = upload(client, loaded.operator, "big.png", png_bytes() + b"\x00" * 200)
     assert reply.status_code == 422
     assert "limit of 100" in reply.json()["error"]["message"]
-
-
-def campaign(**overrides: Any) -> dict[str, Any]:
-    body = {"id": "K-NEW", "advertiser": "Brand C", "category": "tea", "creatives": ["CR-B"],
-            "start": "2026-11-01", "end": "2026-11-30", "days": ["sat"],
-            "dayparts": [["10:00", "12:00"]], "targets": {"screens": ["S-01"]},
-            "priority": "guaranteed", "share_of_voice": 0.5}
-    body.update(overrides)
-    return body
 
 
 def test_availability_then_booking_then_overbooking(client: Any, loaded: Any) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 from tests.security.world import make_user
 from tests.servers import ServerProcess
 from tests.signage.conftest import Loaded, bearer
-from tests.signage.signage_helpers import png_bytes
+from tests.signage.signage_helpers import campaign, play, png_bytes
 from tests.store_server.checkout.conftest import PASSWORD
 
 pytestmark = [pytest.mark.integration]
@@ -33,24 +32,14 @@ REACH_LOCK_S = 1.0
 
 
 def _requests(loaded: Loaded) -> dict[str, Callable[[httpx.Client], httpx.Response]]:
-    play = {
-        "play_id": str(uuid.uuid4()), "creative_id": "CR-A", "campaign_id": "K-1",
-        "started_at": "2026-11-07T09:30:00Z", "duration_ms": 10_000,
-    }
-    campaign = {
-        "id": "K-LOCKED", "advertiser": "Brand C", "category": "tea", "creatives": ["CR-B"],
-        "start": "2026-11-01", "end": "2026-11-30", "days": ["sat"],
-        "dayparts": [["10:00", "12:00"]], "targets": {"screens": ["S-01"]},
-        "priority": "guaranteed", "share_of_voice": 0.5,
-    }
     operator = bearer(loaded.operator)
     return {
         "proof of play": lambda c: c.post(
-            "/signage/proof-of-play", json={"plays": [play]},
+            "/signage/proof-of-play", json={"plays": [play()]},
             headers=bearer(loaded.tokens["S-01"]),
         ),
         "campaign booking": lambda c: c.post(
-            "/signage/api/campaigns", json=campaign, headers=operator
+            "/signage/api/campaigns", json=campaign(id="K-LOCKED"), headers=operator
         ),
         "creative upload": lambda c: c.post(
             "/signage/api/creatives", headers=operator,
