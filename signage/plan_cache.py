@@ -22,36 +22,30 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy import insert as sa_insert
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select as sa_select
-from sqlalchemy import update as sa_update
 from sqlalchemy.orm import ORMExecuteState, UOWTransaction
 from sqlmodel import Session
 
 from signage.models import Advertiser, Campaign, CampaignCreative, Creative, PlanRevision, Screen
+from store_server.db import ChangeCounter
 
 PLAN_MODELS: tuple[type[Any], ...] = (Screen, Creative, Advertiser, Campaign, CampaignCreative)
 _PLAN_TABLES = frozenset(model.__tablename__ for model in PLAN_MODELS)
 # Columns of plan rows that no loop depends on.
 _NOT_PLAN = {Screen: frozenset({"last_seen", "token_hash", "enrolled_at"})}
 
-_REVISION = PlanRevision.__table__  # type: ignore[attr-defined]
-_READ = sa_select(_REVISION.c.revision).where(_REVISION.c.id == 1)
-_BUMP = sa_update(_REVISION).where(_REVISION.c.id == 1).values(revision=_REVISION.c.revision + 1)
+_REVISION = ChangeCounter(PlanRevision.__table__, "revision")  # type: ignore[attr-defined]
 _BUMPED = "signage_plan_bumped"  # in session.info: moved once per transaction is enough
 
 
 def plan_revision(session: Session) -> int:
-    return int(session.connection().execute(_READ).scalar() or 0)
+    return _REVISION.read(session.connection())
 
 
 def _bump(session: Any) -> None:
     if session.info.get(_BUMPED):
         return
-    connection = session.connection()
-    if not connection.execute(_BUMP).rowcount:  # the row the migration wrote is gone
-        connection.execute(sa_insert(_REVISION).values(id=1, revision=1))
+    _REVISION.move(session.connection())
     session.info[_BUMPED] = True
 
 

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 T = TypeVar("T")
@@ -74,6 +74,25 @@ def run_in_transaction(engine: Engine, work: Callable[[Session], T]) -> T:
     """``work`` in a transaction of its own, committed when it returns."""
     with session_scope(engine) as session:
         return work(session)
+
+
+class ChangeCounter:
+    """A one-row table (``id`` 1) whose ``column`` counts the changes to something that
+    server processes keep in memory (the catalog, the mall plan): a writer moves it in
+    its own transaction, a process reads it to know whether what it keeps is current."""
+
+    def __init__(self, table: Any, column: str) -> None:
+        value = table.c[column]
+        self._read = select(value).where(table.c.id == 1)
+        self._move = update(table).where(table.c.id == 1).values({column: value + 1})
+        self._first = insert(table).values({"id": 1, column: 1})
+
+    def read(self, connection: Connection) -> int:
+        return int(connection.execute(self._read).scalar() or 0)
+
+    def move(self, connection: Connection) -> None:
+        if not connection.execute(self._move).rowcount:  # the row the migration wrote is gone
+            connection.execute(self._first)
 
 
 def alembic_config(url: str) -> Any:

@@ -11,11 +11,10 @@ from datetime import datetime
 from typing import TypedDict
 
 from sqlalchemy import delete
-from sqlalchemy import select as sa_select
-from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, select
 
 from store_server.catalog.models import CatalogVersion, Product, ProductPrice, PromotionRow
+from store_server.db import ChangeCounter
 from store_server.errors import NotFound
 from store_server.pricing.promotions import Promotion
 from store_server.timeutil import as_utc, utcnow
@@ -53,18 +52,12 @@ class _CachedProduct:
     schedule: tuple[tuple[datetime, int], ...]  # (effective_from, price), oldest first
 
 
-_VERSION = CatalogVersion.__table__  # type: ignore[attr-defined]
-_READ_VERSION = sa_select(_VERSION.c.version).where(_VERSION.c.id == 1)
+_VERSION = ChangeCounter(CatalogVersion.__table__, "version")  # type: ignore[attr-defined]
 
 
 def bump_catalog_version(session: Session) -> None:
     """Tell every server process that products or prices changed."""
-    updated = session.connection().execute(
-        sa_update(_VERSION).where(_VERSION.c.id == 1).values(version=_VERSION.c.version + 1)
-    )
-    if not updated.rowcount:
-        session.add(CatalogVersion(id=1, version=1))
-        session.flush()
+    _VERSION.move(session.connection())
 
 
 class ProductCache:
@@ -95,7 +88,7 @@ class ProductCache:
     def _check_version(self, session: Session, now: float) -> None:
         if now - self._checked_at < self._check_s:
             return
-        version = session.connection().execute(_READ_VERSION).scalar() or 0
+        version = _VERSION.read(session.connection())
         with self._lock:
             if version != self._version:
                 self._entries.clear()
