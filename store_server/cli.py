@@ -103,7 +103,7 @@ def serve(
     run_guarded(lambda: make_event_bus(settings.pubsub_url))  # a bad URL fails here, once
     if workers > 1 and settings.database_url.startswith("sqlite"):
         logging.getLogger(__name__).warning(
-            "several workers on SQLite serialise on one file; use PostgreSQL to scale out"
+            "workers on SQLite take turns writing to one file; use PostgreSQL to scale out"
         )
     prepared_engine(settings).dispose()
     os.environ["CADDIE_DATABASE_URL"] = settings.database_url

@@ -20,7 +20,7 @@ from store_server.checkout.audit_policy import AuditPolicy
 from store_server.config import Settings
 from store_server.db import is_sqlite, make_engine, run_in_transaction
 from store_server.events import EventBus, make_event_bus
-from store_server.group_commit import GroupCommitter
+from store_server.group_commit import GroupCommitter, WriterLock
 from store_server.pricing.variable_measure import DEFAULT_LAYOUTS, VariableMeasureLayout
 from store_server.ratelimit import RateLimiter
 from store_server.wal_checkpoint import BACKSTOP_PAGES, WalCheckpointer
@@ -49,6 +49,8 @@ class ServerState:
     committer: GroupCommitter = field(init=False)
     # SQLite file databases: WAL checkpoints on their own thread, not in a commit.
     checkpointer: WalCheckpointer | None = None
+    # and a file lock its group commits take, for other processes on the same file.
+    writer_lock: WriterLock | None = None
     # Per-device request budget on the handheld socket (the event loop's only).
     handheld_limiter: RateLimiter = field(init=False)
 
@@ -63,6 +65,7 @@ class ServerState:
             max_batch=self.settings.group_commit_max,
             # SQLite has one writer; PostgreSQL overlaps transactions on several threads.
             max_in_flight=1 if sqlite else 4,
+            writer_lock=self.writer_lock,
         )
 
     @classmethod
@@ -94,6 +97,7 @@ class ServerState:
             events=make_event_bus(settings.pubsub_url),
             executor=executor,
             checkpointer=checkpointer,
+            writer_lock=WriterLock(f"{sqlite_file}-writer") if sqlite_file else None,
         )
         if checkpointer is not None:
             checkpointer.start()
@@ -131,6 +135,8 @@ class ServerState:
             self.executor.shutdown(wait=True)
         if self.checkpointer is not None:
             self.checkpointer.stop()
+        if self.writer_lock is not None:
+            self.writer_lock.close()
         self.engine.dispose()
 
     def finish_callback(

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from store_server.auth.models import User
-from store_server.db import make_engine, session_scope
+from store_server.db import is_sqlite, make_engine, session_scope
 from store_server.security import hash_password
 from tests.conftest import _truncate_all
 from tests.servers import ServerProcess
@@ -58,7 +58,7 @@ def redis_available() -> bool:
 
 @dataclass
 class Store:
-    """A migrated, emptied PostgreSQL database with products, handhelds and a staff account."""
+    """A migrated database with products, handhelds and a staff account."""
 
     url: str
     tokens: dict[str, str]
@@ -111,7 +111,10 @@ class Store:
 
 
 def make_store(url: str, tmp: Path, devices: int) -> Store:
-    _truncate_all(url)
+    """Products, handhelds and a staff account in a migrated database (PostgreSQL's is
+    emptied first; an SQLite one is a fresh copy)."""
+    if not is_sqlite(url):
+        _truncate_all(url)
     engine = make_engine(url)
     try:
         add_products(engine, UNIT_ITEMS)

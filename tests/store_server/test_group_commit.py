@@ -4,8 +4,11 @@ failing request never takes its neighbours' writes with it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +21,7 @@ from store_server.app import create_app
 from store_server.baskets.models import Basket, BasketLine, Shopper
 from store_server.config import Settings
 from store_server.errors import NotFound
-from store_server.group_commit import GroupCommitter
+from store_server.group_commit import GroupCommitter, WriterLock
 from store_server.handheld import service
 from tests.store_server.factories import COFFEE_ITEM, MILK_ITEM, add_products, enroll_devices
 from tests.store_server.wsclient import Handheld
@@ -168,3 +171,84 @@ def test_two_connections_of_one_device_never_lose_a_scan(
     # first scan, right after its start, and b's second milk scan right after its first):
     # never a scan on an old copy.
     assert len(reads) == 8
+
+
+# --- processes sharing one SQLite file ----------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    from store_server.db import make_engine
+
+    engine = make_engine(sqlite_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def locked_committer(
+    sqlite_engine: Engine, tmp_path: Path
+) -> Iterator[tuple[GroupCommitter, Path]]:
+    path = tmp_path / "caddie.db-writer"
+    lock = WriterLock(str(path))
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        yield GroupCommitter(sqlite_engine, executor, writer_lock=lock), path
+    lock.close()
+
+
+@contextlib.contextmanager
+def other_process_holding(path: Path) -> Iterator[None]:
+    """The writer lock taken through a descriptor of its own, as another server process
+    takes it (flock treats separately opened descriptors as separate holders)."""
+    with open(path, "a+b") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(other, fcntl.LOCK_UN)
+
+
+def lock_is_free(path: Path) -> bool:
+    with open(path, "a+b") as probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        return True
+
+
+def test_a_batch_waits_while_another_process_holds_the_writer_lock(
+    sqlite_engine: Engine, locked_committer: tuple[GroupCommitter, Path]
+) -> None:
+    committer, path = locked_committer
+
+    async def scenario() -> None:
+        with other_process_holding(path):
+            pending = asyncio.ensure_future(committer.run(add_shopper("WL-1"), isolated=False))
+            done, _ = await asyncio.wait([pending], timeout=0.5)
+            assert not done, "a batch ran while another process held the writer lock"
+            assert cards(sqlite_engine) == []
+        assert await asyncio.wait_for(pending, 30) == "WL-1"
+
+    asyncio.run(scenario())
+    assert cards(sqlite_engine) == ["WL-1"]
+    assert lock_is_free(path)
+
+
+def test_the_writer_lock_is_released_when_a_batch_fails(
+    sqlite_engine: Engine, locked_committer: tuple[GroupCommitter, Path]
+) -> None:
+    """A batch that fails as a whole, and each job run again alone, all give the lock
+    back: the other processes are never left waiting on a dead batch."""
+    committer, path = locked_committer
+
+    def crash() -> None:
+        raise RuntimeError("bug")
+
+    jobs = [(add_shopper("OK-1"), False), (add_shopper("BAD", then=crash), False)]
+    results = asyncio.run(run_all(committer, jobs))
+    assert results[0] == "OK-1" and isinstance(results[1], RuntimeError)
+    assert lock_is_free(path)
+    assert asyncio.run(run_all(committer, [(add_shopper("OK-2"), True)])) == ["OK-2"]
+    assert cards(sqlite_engine) == ["OK-1", "OK-2"]
