@@ -236,8 +236,6 @@ def fit_720p(image: np.ndarray, background: np.ndarray) -> np.ndarray:
     return place(background, label, (FRAME_W - nw) // 2, (FRAME_H - nh) // 2)
 
 
-
-
 def synthetic_frames() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     background = synthetic_background(21)
     label = render_barcode("ean13", "590123412345")

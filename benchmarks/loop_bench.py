@@ -40,26 +40,49 @@ def plan_file(screens: int, campaigns: int, seed: int) -> dict[str, Any]:
     return {
         "timezone": "Europe/Paris",
         "screens": [
-            {"id": s.id, "zone": s.zone, "groups": sorted(s.groups),
-             "slot_seconds": s.slot_seconds, "slots_per_loop": s.slots_per_loop}
+            {
+                "id": s.id,
+                "zone": s.zone,
+                "groups": sorted(s.groups),
+                "slot_seconds": s.slot_seconds,
+                "slots_per_loop": s.slots_per_loop,
+            }
             for s in screen_specs
         ],
         "creatives": [
-            {"id": c.id, "media": f"https://cdn.example/{c.id}.png",
-             "duration_s": min(c.duration_s, 10)}
+            {
+                "id": c.id,
+                "media": f"https://cdn.example/{c.id}.png",
+                "duration_s": min(c.duration_s, 10),
+            }
             for c in creatives
         ],
         "campaigns": [
             {
-                "id": c.id, "advertiser": c.advertiser, "category": c.category or "misc",
-                "creatives": list(c.creatives), "start": c.start.isoformat(),
-                "end": c.end.isoformat(), "priority": c.priority,
-                "share_of_voice": c.share_of_voice, "max_plays_per_hour": c.max_plays_per_hour,
-                "targets": {"zones": sorted(c.targets.zones), "groups": sorted(c.targets.groups),
-                            "screens": sorted(c.targets.screens)},
+                "id": c.id,
+                "advertiser": c.advertiser,
+                "category": c.category or "misc",
+                "creatives": list(c.creatives),
+                "start": c.start.isoformat(),
+                "end": c.end.isoformat(),
+                "priority": c.priority,
+                "share_of_voice": c.share_of_voice,
+                "max_plays_per_hour": c.max_plays_per_hour,
+                "targets": {
+                    "zones": sorted(c.targets.zones),
+                    "groups": sorted(c.targets.groups),
+                    "screens": sorted(c.targets.screens),
+                },
                 **({"days": [DAYS[d] for d in sorted(c.days)]} if c.days else {}),
-                **({"dayparts": [[p.start.strftime("%H:%M"), p.end.strftime("%H:%M")]
-                                 for p in c.dayparts]} if c.dayparts else {}),
+                **(
+                    {
+                        "dayparts": [
+                            [p.start.strftime("%H:%M"), p.end.strftime("%H:%M")] for p in c.dayparts
+                        ]
+                    }
+                    if c.dayparts
+                    else {}
+                ),
             }
             for c in booked
         ],
@@ -87,8 +110,11 @@ def measure(
         day, hour, minute = rng.randint(1, 28), rng.randint(8, 21), rng.randint(0, 59)
         at = f"2026-06-{day:02d}T{hour:02d}:{minute:02d}:00+02:00"
         started = time.perf_counter()
-        reply = client.get(f"/signage/screens/{screen}/loop", params={"at": at},
-                           headers={"Authorization": f"Bearer {tokens[screen]}"})
+        reply = client.get(
+            f"/signage/screens/{screen}/loop",
+            params={"at": at},
+            headers={"Authorization": f"Bearer {tokens[screen]}"},
+        )
         latencies.append(time.perf_counter() - started)
         if reply.status_code != 200:
             raise SystemExit(f"loop request failed: {reply.status_code} {reply.text[:200]}")
@@ -126,11 +152,21 @@ def main() -> None:
     (work / "plan.json").write_text(json.dumps(plan))
     engine = make_engine(url)
     with session_scope(engine) as session:
-        load_plan(session, (work / "plan.json").read_bytes(), base_dir=work,
-                  settings=SignageSettings(media_dir=work / "media"))
+        load_plan(
+            session,
+            (work / "plan.json").read_bytes(),
+            base_dir=work,
+            settings=SignageSettings(media_dir=work / "media"),
+        )
     with session_scope(engine) as session:
-        tokens = dict(enroll(session, [s["id"] for s in plan["screens"]][:50],
-                             settings=SignageSettings(), timezone="Europe/Paris"))
+        tokens = dict(
+            enroll(
+                session,
+                [s["id"] for s in plan["screens"]][:50],
+                settings=SignageSettings(),
+                timezone="Europe/Paris",
+            )
+        )
     engine.dispose()
 
     results = {}
@@ -145,8 +181,10 @@ def main() -> None:
             results[label] = measure(client, tokens, args.requests, random.Random(args.seed))
         state.plans = kept
 
-    print(f"\n{args.screens} screens, {len(plan['campaigns'])} booked campaigns, "
-          f"{args.requests} loop requests over {len(tokens)} screens, in process")
+    print(
+        f"\n{args.screens} screens, {len(plan['campaigns'])} booked campaigns, "
+        f"{args.requests} loop requests over {len(tokens)} screens, in process"
+    )
     header = f"{'':<26}{'p50 ms':>9}{'p99 ms':>9}{'requests/s':>12}{'CPU ms/request':>16}"
     print(header)
     print("-" * len(header))
@@ -154,9 +192,11 @@ def main() -> None:
         print(f"{label:<26}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['rate']:>12.0f}{r['cpu']:>16.2f}")
     base, kept_r = results["plan read every request"], results["plan kept"]
     print("-" * len(header))
-    print(f"{'ratio kept / every':<26}{kept_r['p50'] / base['p50']:>9.3f}"
-          f"{kept_r['p99'] / base['p99']:>9.3f}{kept_r['rate'] / base['rate']:>12.1f}"
-          f"{kept_r['cpu'] / base['cpu']:>16.3f}")
+    print(
+        f"{'ratio kept / every':<26}{kept_r['p50'] / base['p50']:>9.3f}"
+        f"{kept_r['p99'] / base['p99']:>9.3f}{kept_r['rate'] / base['rate']:>12.1f}"
+        f"{kept_r['cpu'] / base['cpu']:>16.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -185,8 +185,13 @@ def start_trip(
     if shopper_id is None:
         shopper_id = connection.execute(
             _INSERT_SHOPPER,
-            {"loyalty_card": loyalty_card, "created_at": now, "trips": 0, "audits_passed": 0,
-             "discrepancies": 0},
+            {
+                "loyalty_card": loyalty_card,
+                "created_at": now,
+                "trips": 0,
+                "audits_passed": 0,
+                "discrepancies": 0,
+            },
         ).scalar_one()
     basket = BasketRow(
         id=str(uuid.uuid4()),
@@ -200,8 +205,13 @@ def start_trip(
     )
     connection.execute(
         _INSERT_BASKET,
-        {**dataclasses.asdict(basket), "total_cents": 0, "tax_cents": 0, "item_count": 0,
-         "created_at": now},
+        {
+            **dataclasses.asdict(basket),
+            "total_cents": 0,
+            "tax_cents": 0,
+            "item_count": 0,
+            "created_at": now,
+        },
     )
     return basket, True
 

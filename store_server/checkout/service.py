@@ -164,21 +164,18 @@ def set_store_policy(
 
 
 SHOPPER_TABLE = baskets.SHOPPER_TABLE
-_SHOPPER_HISTORY = (
-    sa_select(
-        SHOPPER_TABLE.c.trips,
-        SHOPPER_TABLE.c.audits_passed,
-        SHOPPER_TABLE.c.discrepancies,
-        SHOPPER_TABLE.c.last_audit_at,
-        sa_select(sa_func.max(AUDIT_TABLE.c.closed_at))
-        .where(
-            AUDIT_TABLE.c.shopper_id == SHOPPER_TABLE.c.id,
-            AUDIT_TABLE.c.outcome == "discrepancy",
-        )
-        .scalar_subquery(),
+_SHOPPER_HISTORY = sa_select(
+    SHOPPER_TABLE.c.trips,
+    SHOPPER_TABLE.c.audits_passed,
+    SHOPPER_TABLE.c.discrepancies,
+    SHOPPER_TABLE.c.last_audit_at,
+    sa_select(sa_func.max(AUDIT_TABLE.c.closed_at))
+    .where(
+        AUDIT_TABLE.c.shopper_id == SHOPPER_TABLE.c.id,
+        AUDIT_TABLE.c.outcome == "discrepancy",
     )
-    .where(SHOPPER_TABLE.c.id == bindparam("id"))
-)
+    .scalar_subquery(),
+).where(SHOPPER_TABLE.c.id == bindparam("id"))
 _COUNT_TRIP = (
     update(SHOPPER_TABLE)
     .where(SHOPPER_TABLE.c.id == bindparam("p_id"))
