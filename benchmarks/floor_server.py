@@ -1,0 +1,207 @@
+"""The floor: the least a store server must do per scan, as a bare FastAPI/uvicorn app.
+
+It answers like ``echo_server.py`` (the same basket-sized reply) but first makes each scan
+durable the way PROTOCOL.md requires of any server: the reply is stored under the
+device's request id together with the basket change, in one SQLite transaction, and is
+sent only once that transaction is committed. Requests arriving while a transaction
+runs share the next one (group commit) on a database thread, as in Caddie.
+
+``--writes 3`` writes what Caddie writes per scan (the request log row, the basket's
+totals, the line); ``--writes 1`` only the request log row, as a server that kept its
+baskets as a log of requests might. ``--workers N`` runs N processes on the one file,
+taking turns through a file lock.
+
+Nothing else: no token check, no catalog lookup, no pricing, no promotions, no
+validation. A server keeping the protocol's promise on SQLite does at least this much per
+scan, so the floor's throughput bounds what Caddie could reach on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from echo_server import LINES
+from fastapi import FastAPI, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS request (device_id TEXT NOT NULL, request_id TEXT NOT NULL,"
+    " reply TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (device_id, request_id))",
+    "CREATE TABLE IF NOT EXISTS basket (id TEXT PRIMARY KEY, device_id TEXT NOT NULL,"
+    " total_cents INTEGER NOT NULL, item_count INTEGER NOT NULL, updated_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS line (id INTEGER PRIMARY KEY, basket_id TEXT NOT NULL,"
+    " gtin TEXT NOT NULL, qty INTEGER NOT NULL, line_total_cents INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS line_basket ON line (basket_id)",
+)
+INSERT_REQUEST = (
+    "INSERT INTO request VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING request_id"
+)
+UPDATE_BASKET = (
+    "UPDATE basket SET total_cents = total_cents + ?, item_count = item_count + 1,"
+    " updated_at = ? WHERE id = ?"
+)
+INSERT_LINE = "INSERT INTO line (basket_id, gtin, qty, line_total_cents) VALUES (?, ?, 1, ?)"
+
+Write = tuple[str, tuple[Any, ...], "asyncio.Future[bool]"]
+
+
+class Writer:
+    """Group commit on one SQLite connection: each ``write`` waits for its transaction."""
+
+    def __init__(self, path: str, writes: int) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # Caddie's settings, checkpoints aside: Caddie copies the log back on a thread of
+        # its own; here it is never copied back during a run.
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+            self.db.execute(f"PRAGMA {pragma}")
+        self.db.execute("PRAGMA wal_autocheckpoint=0")
+        for statement in SCHEMA:
+            self.db.execute(statement)
+        self.writes = writes
+        # Several processes on one file take turns through a file lock: a process waiting
+        # for it sleeps in the kernel and wakes as soon as it is free, where SQLite's
+        # own busy handler polls with growing sleeps.
+        self.lock = os.open(path + ".writer", os.O_CREAT | os.O_RDWR)
+        self.executor = ThreadPoolExecutor(1)
+        self.pending: list[Write] = []
+        self.running = False
+
+    async def write(self, kind: str, params: tuple[Any, ...]) -> bool:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+        self.pending.append((kind, params, done))
+        if not self.running:
+            self.running = True
+            self._launch(loop)
+        return await done
+
+    def _launch(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self.pending = self.pending, []
+        future = loop.run_in_executor(self.executor, self._commit, batch)
+        future.add_done_callback(lambda f: self._done(loop, batch, f.result()))
+
+    def _done(
+        self, loop: asyncio.AbstractEventLoop, batch: list[Write], results: list[bool]
+    ) -> None:
+        for (_, _, done), result in zip(batch, results, strict=True):
+            if not done.done():
+                done.set_result(result)
+        if self.pending:
+            self._launch(loop)
+        else:
+            self.running = False
+
+    def _commit(self, batch: list[Write]) -> list[bool]:
+        db = self.db
+        results = []
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for kind, params, _ in batch:
+                if kind == "start":
+                    db.execute("INSERT INTO basket VALUES (?, ?, 0, 0, ?)", params)
+                elif kind == "finish":
+                    db.execute("UPDATE basket SET updated_at = ? WHERE id = ?", params)
+                else:
+                    device, request_id, reply, basket, gtin, cents = params
+                    now = time.time()
+                    row = (device, request_id, reply, now)
+                    if db.execute(INSERT_REQUEST, row).fetchone() is None:
+                        results.append(False)  # a replay: its stored reply stands
+                        continue
+                    if self.writes > 1:
+                        db.execute(UPDATE_BASKET, (cents, now, basket))
+                        db.execute(INSERT_LINE, (basket, gtin, cents))
+                results.append(True)
+            db.execute("COMMIT")
+        finally:
+            fcntl.flock(self.lock, fcntl.LOCK_UN)
+        return results
+
+
+writer: Writer | None = None
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    global writer
+    writer = Writer(os.environ["FLOOR_DATABASE"], int(os.environ["FLOOR_WRITES"]))
+    yield
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.websocket("/ws/handheld")
+async def handheld(websocket: WebSocket) -> None:
+    assert writer is not None
+    await websocket.accept()
+    device, basket_id = "", ""
+    try:
+        while True:
+            request = json.loads(await websocket.receive_text())
+            kind = request.get("type")
+            basket = {
+                "basket_id": basket_id,
+                "status": "open",
+                "lines": LINES,
+                "discounts": [{"label": "3 for 2", "amount_cents": 199}],
+                "total_cents": 12345,
+                "tax_cents": 643,
+                "currency": "EUR",
+                "item_count": 30,
+            }
+            if kind == "hello":
+                device = str(request.get("device_id"))
+                reply: dict[str, Any] = {"type": "welcome", "device_id": device, "basket": None}
+            elif kind == "start":
+                basket_id = basket["basket_id"] = str(uuid.uuid4())
+                await writer.write("start", (basket_id, device, time.time()))
+                reply = {"type": "basket", "id": request.get("id"), "basket": basket}
+            elif kind == "finish":
+                await writer.write("finish", (time.time(), basket_id))
+                reply = {"type": "checkout", "id": request.get("id"), "basket": basket}
+            else:  # a scan: durable before its ack, its reply stored with it
+                reply = {"type": "ack", "id": request.get("id"), "line": LINES[0], "basket": basket}
+                text = json.dumps(reply, separators=(",", ":"))
+                params = (device, str(request.get("id")), text, basket_id, request.get("code"), 199)
+                await writer.write("scan", params)
+                await websocket.send_text(text)
+                continue
+            await websocket.send_text(json.dumps(reply, separators=(",", ":")))
+    except WebSocketDisconnect:
+        return
+
+
+if __name__ == "__main__":
+    import uvicorn
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--database", required=True, help="an SQLite file")
+    parser.add_argument("--writes", type=int, choices=(1, 3), default=3)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    os.environ["FLOOR_DATABASE"] = args.database
+    os.environ["FLOOR_WRITES"] = str(args.writes)
+    Writer(args.database, args.writes)  # the schema, once, before the workers start
+    uvicorn.run(
+        "floor_server:app",
+        workers=args.workers,
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        ws_max_size=65536,
+    )
