@@ -361,8 +361,12 @@ def main() -> None:
     )
     results: list[Result] = []
     try:
-        for label, (at, proc) in [("echo baseline", (echo_at, echo)), *floors.items()]:
+        # Every server up before the first measured second: one still starting would
+        # take CPU from the one being measured.
+        for at, proc in [(echo_at, echo), *floors.values()]:
             wait_healthy(f"http://{at}/docs", proc)
+        wait_healthy(f"http://{caddie_at}/healthz", server)
+        for label, (at, proc) in [("echo baseline", (echo_at, echo)), *floors.items()]:
             results.append(
                 asyncio.run(
                     drive(
@@ -379,7 +383,6 @@ def main() -> None:
             )
             if proc is not echo:
                 proc.terminate()  # leave the machine to the next server
-        wait_healthy(f"http://{caddie_at}/healthz", server)
         asyncio.run(warm_up(f"ws://{caddie_at}/ws/handheld", warm_devices, codes, client))
         print(f"timed run against caddie serve (pid {server.pid})", flush=True)
         caddie = asyncio.run(
