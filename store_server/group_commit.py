@@ -56,8 +56,8 @@ _Result = tuple[bool, Any]  # (ok, value or exception)
 
 
 class WriterLock:
-    """A file lock that server processes sharing one SQLite file take around each group
-    commit, so they write in turns.
+    """A file lock (``<database>-writer``) that server processes sharing one SQLite file
+    take around each group commit, so they write in turns.
 
     SQLite lets one writer in at a time and makes the others wait by polling: its busy
     handler sleeps 1, 2, 5, 10 … up to 100 ms between tries, so with two processes
@@ -66,9 +66,14 @@ class WriterLock:
     moment the lock is released. Only the group commits take it (the scan path); other
     writers still wait on SQLite's own lock."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    def __init__(self, database: str) -> None:
+        self.path = f"{database}-writer"
+        self._fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o644)
+        if os.geteuid() == 0:
+            # As SQLite does for its -wal and -shm files: a server started once as root
+            # must not leave a file the store's own service user cannot open.
+            owner = os.stat(database)
+            os.fchown(self._fd, owner.st_uid, owner.st_gid)
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:

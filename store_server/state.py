@@ -97,7 +97,7 @@ class ServerState:
             events=make_event_bus(settings.pubsub_url),
             executor=executor,
             checkpointer=checkpointer,
-            writer_lock=WriterLock(f"{sqlite_file}-writer") if sqlite_file else None,
+            writer_lock=WriterLock(sqlite_file) if sqlite_file else None,
         )
         if checkpointer is not None:
             checkpointer.start()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, col, select
 
 from store_server.app import create_app
@@ -186,11 +187,9 @@ def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def locked_committer(
-    sqlite_engine: Engine, tmp_path: Path
-) -> Iterator[tuple[GroupCommitter, Path]]:
-    path = tmp_path / "caddie.db-writer"
-    lock = WriterLock(str(path))
+def locked_committer(sqlite_engine: Engine) -> Iterator[tuple[GroupCommitter, Path]]:
+    lock = WriterLock(str(make_url(str(sqlite_engine.url)).database))
+    path = Path(lock.path)
     with ThreadPoolExecutor(max_workers=1) as executor:
         yield GroupCommitter(sqlite_engine, executor, writer_lock=lock), path
     lock.close()
@@ -252,3 +251,17 @@ def test_the_writer_lock_is_released_when_a_batch_fails(
     assert lock_is_free(path)
     assert asyncio.run(run_all(committer, [(add_shopper("OK-2"), True)])) == ["OK-2"]
     assert cards(sqlite_engine) == ["OK-1", "OK-2"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file away")
+def test_a_lock_file_made_by_root_belongs_to_the_database_owner(tmp_path: Path) -> None:
+    """A server started once as root leaves a lock file the service user can still open."""
+    database = tmp_path / "caddie.db"
+    database.touch()
+    os.chown(database, 65534, 65534)  # nobody
+    lock = WriterLock(str(database))
+    try:
+        made = os.stat(lock.path)
+        assert (made.st_uid, made.st_gid) == (65534, 65534)
+    finally:
+        lock.close()
