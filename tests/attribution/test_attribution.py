@@ -38,20 +38,30 @@ def scans_at(store: str, gtin: str, start: datetime, n: int) -> list[ScanCount]:
 
 
 def report(plays: list[Play], scans: list[ScanCount], **kw: object):  # type: ignore[no-untyped-def]
-    options: dict[str, object] = {"screen_stores": {"S-1": ["store-1"]}, "observed": OBSERVED,
-                                  "timezone": PARIS, "window_minutes": 30, "replicates": 200}
+    options: dict[str, object] = {
+        "screen_stores": {"S-1": ["store-1"]},
+        "observed": OBSERVED,
+        "timezone": PARIS,
+        "window_minutes": 30,
+        "replicates": 200,
+    }
     options.update(kw)
     return attribution_report(CAMPAIGN, plays, scans, **options)  # type: ignore[arg-type]
 
 
 def test_one_window_against_three_control_weeks() -> None:
     plays = [Play("K-1", "S-1", T), Play("K-OTHER", "S-1", T), Play("K-1", "S-9", T)]
-    scans = (scans_at("store-1", G1, T, 12) + scans_at("store-1", G2, T, 3)
-             + scans_at("store-2", G1, T, 50)  # not near the screen
-             + scans_at("store-1", "09999999999994", T, 40)  # not promoted
-             + scans_at("store-1", G1, T + timedelta(minutes=30), 9)  # after the window
-             + scans_at("store-1", G1, T - WEEK, 8) + scans_at("store-1", G1, T - 2 * WEEK, 10)
-             + scans_at("store-1", G1, T - 3 * WEEK, 6) + scans_at("store-1", G2, T - WEEK, 3))
+    scans = (
+        scans_at("store-1", G1, T, 12)
+        + scans_at("store-1", G2, T, 3)
+        + scans_at("store-2", G1, T, 50)  # not near the screen
+        + scans_at("store-1", "09999999999994", T, 40)  # not promoted
+        + scans_at("store-1", G1, T + timedelta(minutes=30), 9)  # after the window
+        + scans_at("store-1", G1, T - WEEK, 8)
+        + scans_at("store-1", G1, T - 2 * WEEK, 10)
+        + scans_at("store-1", G1, T - 3 * WEEK, 6)
+        + scans_at("store-1", G2, T - WEEK, 3)
+    )
     r = report(plays, scans)
     assert r.plays == 2  # the campaign's plays, the one on a screen near no store too
     assert r.stores == ("store-1",) and r.exposed_minutes == 30
@@ -66,8 +76,12 @@ def test_one_window_against_three_control_weeks() -> None:
 def test_controls_skip_weeks_when_the_campaign_also_played() -> None:
     earlier = T - WEEK + timedelta(minutes=10)
     plays = [Play("K-1", "S-1", T), Play("K-1", "S-1", earlier)]
-    scans = (scans_at("store-1", G1, T, 10) + scans_at("store-1", G1, T - WEEK, 30)
-             + scans_at("store-1", G1, T - 2 * WEEK, 4) + scans_at("store-1", G1, T - 3 * WEEK, 6))
+    scans = (
+        scans_at("store-1", G1, T, 10)
+        + scans_at("store-1", G1, T - WEEK, 30)
+        + scans_at("store-1", G1, T - 2 * WEEK, 4)
+        + scans_at("store-1", G1, T - 3 * WEEK, 6)
+    )
     r = report(plays, scans)
     assert r.exposed_minutes == 60
     # [T, T+30): week -1 overlaps the earlier play's window, weeks +1.. are unobserved,
@@ -80,8 +94,11 @@ def test_controls_skip_weeks_when_the_campaign_also_played() -> None:
 
 
 def test_an_interval_without_any_control_is_reported_unmatched() -> None:
-    r = report([Play("K-1", "S-1", T)], scans_at("store-1", G1, T, 5),
-               observed=(T - timedelta(days=1), T + timedelta(days=1)))
+    r = report(
+        [Play("K-1", "S-1", T)],
+        scans_at("store-1", G1, T, 5),
+        observed=(T - timedelta(days=1), T + timedelta(days=1)),
+    )
     assert r.unmatched_minutes == 30 and r.clusters == 0 and r.uplift is None
 
 
@@ -96,7 +113,9 @@ def test_weekly_shift_keeps_local_clock_time_across_dst() -> None:
 def test_merge_unions_overlapping_windows() -> None:
     h = timedelta(minutes=30)
     assert merge([(T + h, T + 3 * h), (T, T + 2 * h), (T + 4 * h, T + 5 * h)]) == [
-        (T, T + 3 * h), (T + 4 * h, T + 5 * h)]
+        (T, T + 3 * h),
+        (T + 4 * h, T + 5 * h),
+    ]
 
 
 def test_wilson_interval_brackets_the_rate() -> None:
@@ -110,9 +129,16 @@ def test_wilson_interval_brackets_the_rate() -> None:
 
 def mall_report(mall: SyntheticMall, seed: int, replicates: int = 1000):  # type: ignore[no-untyped-def]
     return attribution_report(
-        mall.campaign, mall.plays, mall.scans, mall.offers, screen_stores=mall.screen_stores,
-        observed=mall.observed, timezone=mall.timezone, window_minutes=mall.window_minutes,
-        replicates=replicates, seed=seed,
+        mall.campaign,
+        mall.plays,
+        mall.scans,
+        mall.offers,
+        screen_stores=mall.screen_stores,
+        observed=mall.observed,
+        timezone=mall.timezone,
+        window_minutes=mall.window_minutes,
+        replicates=replicates,
+        seed=seed,
     )
 
 
@@ -208,8 +234,12 @@ def test_the_chart_is_a_well_formed_svg_with_plays_and_scans(week_report) -> Non
 
 def test_the_chart_escapes_campaign_ids() -> None:
     r = attribution_report(
-        CampaignInput("<K&1>", frozenset({G1})), [Play("<K&1>", "S-1", T)], [],
-        screen_stores={"S-1": ["store-1"]}, observed=OBSERVED, replicates=10,
+        CampaignInput("<K&1>", frozenset({G1})),
+        [Play("<K&1>", "S-1", T)],
+        [],
+        screen_stores={"S-1": ["store-1"]},
+        observed=OBSERVED,
+        replicates=10,
     )
     ET.fromstring(render_chart_svg(r))  # parses: the id is escaped
 

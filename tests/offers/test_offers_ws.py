@@ -26,15 +26,26 @@ from tests.store_server.factories import COFFEE_ITEM, MILK_ITEM, add_products, e
 from tests.store_server.wsclient import Handheld
 
 TEMPLATES = [
-    {"id": "coffee-biscuits", "kind": "complement", "label": "Half price biscuits",
-     "when_categories": ["coffee"],
-     "promotion": {"kind": "percent_off", "categories": ["biscuits"], "percent": "50"}},
-    {"id": "coffee-tea", "kind": "complement", "label": "50c off tea",
-     "when_categories": ["coffee"],
-     "promotion": {"kind": "amount_off", "categories": ["tea"], "amount_cents": 50}},
-    {"id": "milk-3for2", "kind": "one_away", "label": "Milk: 3 for 2",
-     "promotion": {"kind": "multi_buy", "gtins": [MILK_ITEM.gtin], "buy_qty": 3,
-                   "pay_qty": 2}},
+    {
+        "id": "coffee-biscuits",
+        "kind": "complement",
+        "label": "Half price biscuits",
+        "when_categories": ["coffee"],
+        "promotion": {"kind": "percent_off", "categories": ["biscuits"], "percent": "50"},
+    },
+    {
+        "id": "coffee-tea",
+        "kind": "complement",
+        "label": "50c off tea",
+        "when_categories": ["coffee"],
+        "promotion": {"kind": "amount_off", "categories": ["tea"], "amount_cents": 50},
+    },
+    {
+        "id": "milk-3for2",
+        "kind": "one_away",
+        "label": "Milk: 3 for 2",
+        "promotion": {"kind": "multi_buy", "gtins": [MILK_ITEM.gtin], "buy_qty": 3, "pay_qty": 2},
+    },
 ]
 
 
@@ -84,8 +95,12 @@ class Shopper:
 
 
 @contextmanager
-def connect(client: TestClient, tokens: dict[str, str], device: str = "H-1",
-            features: list[str] | None = None) -> Iterator[Shopper]:
+def connect(
+    client: TestClient,
+    tokens: dict[str, str],
+    device: str = "H-1",
+    features: list[str] | None = None,
+) -> Iterator[Shopper]:
     extra = {} if features is None else {"features": features}
     with client.websocket_connect("/ws/handheld") as ws:
         yield Shopper(hello(ws, device, tokens[device], **extra))
@@ -143,7 +158,8 @@ def test_an_accepted_offer_is_priced_into_the_basket_and_kept_to_the_end(
         ack = shopper.scan(BISCUITS_ITEM)
         half = (BISCUITS_ITEM.price_cents + 1) // 2  # half up per unit
         assert ack["basket"]["discounts"] == [
-            {"label": "Half price biscuits", "amount_cents": half}]
+            {"label": "Half price biscuits", "amount_cents": half}
+        ]
         full = COFFEE_ITEM.price_cents + BISCUITS_ITEM.price_cents
         assert ack["basket"]["total_cents"] == full - half
         again = shopper.request("accept_offer", offer_id=offer["offer_id"], id="acc-1")
@@ -154,11 +170,14 @@ def test_an_accepted_offer_is_priced_into_the_basket_and_kept_to_the_end(
         assert checkout["type"] == "checkout"
         assert checkout["basket"]["total_cents"] == ack["basket"]["total_cents"]
     with session_scope(engine) as session:
-        records = offer_outcomes(session, since=utcnow() - timedelta(hours=1),
-                                 until=utcnow() + timedelta(minutes=1))
+        records = offer_outcomes(
+            session, since=utcnow() - timedelta(hours=1), until=utcnow() + timedelta(minutes=1)
+        )
     # the biscuits offer, taken; then (after the biscuits scan) the tea offer, not taken
     assert [(r.offer_id == offer["offer_id"], r.accepted, r.categories) for r in records] == [
-        (True, True, frozenset({"biscuits"})), (False, False, frozenset({"tea"}))]
+        (True, True, frozenset({"biscuits"})),
+        (False, False, frozenset({"tea"})),
+    ]
     assert {r.store_id for r in records} == {"store-1"}
 
 
@@ -233,8 +252,11 @@ def test_consent_and_offers_need_a_basket_and_valid_fields(
     with connect(client, tokens, device="H-2", features=["offers"]) as shopper:
         assert shopper.consent(True)["code"] == "no_basket"
         shopper.request("start", loyalty_card="CARD-7")
-        for fields in ({"opt_in": "yes", "wording_version": "v1"}, {"opt_in": True},
-                       {"opt_in": True, "wording_version": "x" * 33}):
+        for fields in (
+            {"opt_in": "yes", "wording_version": "v1"},
+            {"opt_in": True},
+            {"opt_in": True, "wording_version": "x" * 33},
+        ):
             assert shopper.request("consent", **fields)["code"] == "bad_message"
         assert shopper.request("accept_offer")["code"] == "bad_message"
         assert shopper.request("accept_offer", offer_id="nope")["code"] == "bad_message"

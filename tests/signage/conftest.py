@@ -44,10 +44,15 @@ def loaded(db_url: str, tmp_path: Path, media_dir: Path) -> Iterator[Loaded]:
     with session_scope(engine) as session:
         load_plan(session, path.read_bytes(), base_dir=path.parent, settings=settings)
     with session_scope(engine) as session:
-        tokens = dict(enroll(session, ["S-01", "S-02"], settings=settings,
-                             timezone="Europe/Paris"))
-    yield Loaded(db_url, engine, plan, tokens, user_token(engine, "olga", "operator"),
-                 user_token(engine, "sam", "staff"))
+        tokens = dict(enroll(session, ["S-01", "S-02"], settings=settings, timezone="Europe/Paris"))
+    yield Loaded(
+        db_url,
+        engine,
+        plan,
+        tokens,
+        user_token(engine, "olga", "operator"),
+        user_token(engine, "sam", "staff"),
+    )
     engine.dispose()
 
 

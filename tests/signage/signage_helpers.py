@@ -21,18 +21,32 @@ def write_png(path: Path, color: str, size: tuple[int, int] = (64, 36)) -> Path:
 
 def play(**overrides: Any) -> dict[str, Any]:
     """One proof-of-play entry of the plan's K-1 on air, with a fresh play id."""
-    body = {"play_id": str(uuid.uuid4()), "creative_id": "CR-A", "campaign_id": "K-1",
-            "started_at": "2026-11-07T09:30:00Z", "duration_ms": 10_000}
+    body = {
+        "play_id": str(uuid.uuid4()),
+        "creative_id": "CR-A",
+        "campaign_id": "K-1",
+        "started_at": "2026-11-07T09:30:00Z",
+        "duration_ms": 10_000,
+    }
     body.update(overrides)
     return body
 
 
 def campaign(**overrides: Any) -> dict[str, Any]:
     """A booking the plan has room for: guaranteed, S-01, Saturdays 10:00-12:00."""
-    body = {"id": "K-NEW", "advertiser": "Brand C", "category": "tea", "creatives": ["CR-B"],
-            "start": "2026-11-01", "end": "2026-11-30", "days": ["sat"],
-            "dayparts": [["10:00", "12:00"]], "targets": {"screens": ["S-01"]},
-            "priority": "guaranteed", "share_of_voice": 0.5}
+    body = {
+        "id": "K-NEW",
+        "advertiser": "Brand C",
+        "category": "tea",
+        "creatives": ["CR-B"],
+        "start": "2026-11-01",
+        "end": "2026-11-30",
+        "days": ["sat"],
+        "dayparts": [["10:00", "12:00"]],
+        "targets": {"screens": ["S-01"]},
+        "priority": "guaranteed",
+        "share_of_voice": 0.5,
+    }
     body.update(overrides)
     return body
 
@@ -53,28 +67,51 @@ def plan_dict(*, slot_seconds: int = 10, slots: int = 6) -> dict[str, Any]:
     return {
         "timezone": "Europe/Paris",
         "screens": [
-            {"id": "S-01", "zone": "north", "groups": ["food-court"],
-             "slot_seconds": slot_seconds, "slots_per_loop": slots},
+            {
+                "id": "S-01",
+                "zone": "north",
+                "groups": ["food-court"],
+                "slot_seconds": slot_seconds,
+                "slots_per_loop": slots,
+            },
             {"id": "S-02", "zone": "south", "slot_seconds": slot_seconds, "slots_per_loop": slots},
         ],
         "creatives": [
             {"id": "CR-A", "media": "media/a.png", "duration_s": slot_seconds},
             {"id": "CR-B", "media": "media/b.png", "duration_s": slot_seconds},
             {"id": "CR-H", "media": "media/h.png", "duration_s": slot_seconds},
-            {"id": "CR-URL", "media": "https://cdn.example.com/ad.png",
-             "duration_s": slot_seconds},
+            {"id": "CR-URL", "media": "https://cdn.example.com/ad.png", "duration_s": slot_seconds},
         ],
         "campaigns": [
-            {"id": "K-1", "advertiser": "Brand A", "category": "coffee",
-             "creatives": ["CR-A", "CR-URL"], **FOREVER,
-             "days": ["sat", "sun"], "dayparts": [["10:00", "12:00"]],
-             "targets": {"zones": ["north"]},
-             "priority": "guaranteed", "share_of_voice": 0.34},
-            {"id": "K-2", "advertiser": "Brand B", "category": "shoes", "creatives": ["CR-B"],
-             **FOREVER, "priority": "standard", "share_of_voice": 0.34,
-             "max_plays_per_hour": 200},
-            {"id": "H", "advertiser": "Mall", "creatives": ["CR-H"], **FOREVER,
-             "priority": "house"},
+            {
+                "id": "K-1",
+                "advertiser": "Brand A",
+                "category": "coffee",
+                "creatives": ["CR-A", "CR-URL"],
+                **FOREVER,
+                "days": ["sat", "sun"],
+                "dayparts": [["10:00", "12:00"]],
+                "targets": {"zones": ["north"]},
+                "priority": "guaranteed",
+                "share_of_voice": 0.34,
+            },
+            {
+                "id": "K-2",
+                "advertiser": "Brand B",
+                "category": "shoes",
+                "creatives": ["CR-B"],
+                **FOREVER,
+                "priority": "standard",
+                "share_of_voice": 0.34,
+                "max_plays_per_hour": 200,
+            },
+            {
+                "id": "H",
+                "advertiser": "Mall",
+                "creatives": ["CR-H"],
+                **FOREVER,
+                "priority": "house",
+            },
         ],
     }
 
@@ -109,6 +146,12 @@ def user_token(engine: Engine, username: str, role: str) -> str:
         session.add(user)
         session.flush()
         now = utcnow()
-        session.add(AuthSession(token_hash=hash_token(token), user_id=user.id or 0,
-                                created_at=now, expires_at=now + timedelta(hours=1)))
+        session.add(
+            AuthSession(
+                token_hash=hash_token(token),
+                user_id=user.id or 0,
+                created_at=now,
+                expires_at=now + timedelta(hours=1),
+            )
+        )
     return token

@@ -62,8 +62,15 @@ def _upload(media_dir: Path) -> Callable[[Session], None]:
         from signage.service import save_upload
 
         path = write_png(media_dir.parent / "new.png", "purple", (32, 18))
-        save_upload(session, creative_id="CR-NEW", data=path.read_bytes(), file_name="new.png",
-                    duration_s=10.0, targets={}, settings=SignageSettings(media_dir=media_dir))
+        save_upload(
+            session,
+            creative_id="CR-NEW",
+            data=path.read_bytes(),
+            file_name="new.png",
+            duration_s=10.0,
+            targets={},
+            settings=SignageSettings(media_dir=media_dir),
+        )
 
     return upload
 
@@ -130,8 +137,7 @@ def test_the_loop_endpoint_reads_the_plan_once_until_it_changes(
     headers = bearer(loaded.tokens["S-01"])
 
     def slots() -> list[str | None]:
-        reply = client.get("/signage/screens/S-01/loop", params={"at": SAT_1030},
-                           headers=headers)
+        reply = client.get("/signage/screens/S-01/loop", params={"at": SAT_1030}, headers=headers)
         assert reply.status_code == 200, reply.text
         return [slot["campaign_id"] for slot in reply.json()["slots"]]
 
@@ -162,9 +168,7 @@ def test_a_kept_plan_outlives_a_request_that_rolls_back(loaded: Loaded) -> None:
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_loops_follow_a_plan_loaded_by_another_process(
-    loaded: Loaded, tmp_path: Path
-) -> None:
+def test_loops_follow_a_plan_loaded_by_another_process(loaded: Loaded, tmp_path: Path) -> None:
     """A real server keeps its plan; ``caddie signage load`` run beside it changes the
     loops it serves from the next request on."""
     changed = json.loads(json.dumps(loaded.plan))
@@ -175,8 +179,12 @@ def test_loops_follow_a_plan_loaded_by_another_process(
     with ServerProcess(loaded.url) as server:
 
         def campaigns_on_air() -> list[str | None]:
-            reply = httpx.get(f"{server.url}/signage/screens/S-01/loop",
-                              params={"at": SAT_1030}, headers=headers, timeout=30)
+            reply = httpx.get(
+                f"{server.url}/signage/screens/S-01/loop",
+                params={"at": SAT_1030},
+                headers=headers,
+                timeout=30,
+            )
             assert reply.status_code == 200, reply.text
             return [slot["campaign_id"] for slot in reply.json()["slots"]]
 
@@ -188,8 +196,12 @@ def test_loops_follow_a_plan_loaded_by_another_process(
         screen = next(s for s in plan.screens if s.id == "S-01")
         from datetime import datetime
 
-        expected = build_loop(screen, plan.campaigns, {c.id: c for c in plan.creatives},
-                              datetime.fromisoformat(SAT_1030))
+        expected = build_loop(
+            screen,
+            plan.campaigns,
+            {c.id: c for c in plan.creatives},
+            datetime.fromisoformat(SAT_1030),
+        )
         assert campaigns_on_air() == [s.campaign_id for s in expected.slots]
         assert set(campaigns_on_air()) == {"K-1"}
     with Session(loaded.engine) as session:

@@ -24,9 +24,18 @@ SCREEN = ScreenSpec("S-01", "north", frozenset(), 10, 12, "Europe/Paris")
 
 def guaranteed(cid: str, share: float, **kw: object) -> CampaignSpec:
     values: dict[str, object] = dict(
-        id=cid, advertiser="A", category=None, creatives=("CR",), start=date(2026, 11, 1),
-        end=date(2026, 12, 31), days=frozenset(), dayparts=(), targets=Targets(),
-        priority="guaranteed", share_of_voice=share, max_plays_per_hour=None,
+        id=cid,
+        advertiser="A",
+        category=None,
+        creatives=("CR",),
+        start=date(2026, 11, 1),
+        end=date(2026, 12, 31),
+        days=frozenset(),
+        dayparts=(),
+        targets=Targets(),
+        priority="guaranteed",
+        share_of_voice=share,
+        max_plays_per_hour=None,
     )
     values.update(kw)
     return CampaignSpec(**values)  # type: ignore[arg-type]
@@ -74,12 +83,17 @@ def bookings(draw: st.DrawFn) -> list[CampaignSpec]:
         a, b = draw(hours), draw(hours)
         parts = () if a == b else (Daypart(time(a), time(b)),)
         start = date(2026, 11, 1) + timedelta(days=draw(st.integers(0, 20)))
-        out.append(guaranteed(
-            f"K-{i}", draw(st.sampled_from([1 / 12, 0.25, 0.5])), dayparts=parts,
-            days=frozenset(draw(st.sets(st.integers(0, 6)))), start=start,
-            end=start + timedelta(days=draw(st.integers(0, 30))),
-            state=draw(st.sampled_from(["booked", "held"])),
-        ))
+        out.append(
+            guaranteed(
+                f"K-{i}",
+                draw(st.sampled_from([1 / 12, 0.25, 0.5])),
+                dayparts=parts,
+                days=frozenset(draw(st.sets(st.integers(0, 6)))),
+                start=start,
+                end=start + timedelta(days=draw(st.integers(0, 30))),
+                state=draw(st.sampled_from(["booked", "held"])),
+            )
+        )
     return out
 
 
@@ -94,8 +108,9 @@ def test_selling_exactly_the_free_slots_never_overbooks(cs, day, a, b):
     assume_clean = not check_overbooking([SCREEN], cs)
     part = (Daypart(time(a), time(b)),)
     extra_days = frozenset({day})
-    new = guaranteed("NEW", 0, days=extra_days, dayparts=part, start=date(2026, 1, 1),
-                     end=date(2027, 12, 31))
+    new = guaranteed(
+        "NEW", 0, days=extra_days, dayparts=part, start=date(2026, 1, 1), end=date(2027, 12, 31)
+    )
     if assume_clean and free:
         assert not check_overbooking([SCREEN], [*cs, replace(new, share_of_voice=free / 12)])
     if free < 12:

@@ -15,8 +15,12 @@ from signage.scheduling import build_loop, parse_plan
 from tests.signage.signage_helpers import campaign, play, png_bytes
 
 SAT_1030 = "2026-11-07T10:30:00+01:00"  # K-1 (guaranteed, weekends 10-12) is on air
-INSTANTS = [SAT_1030, "2026-11-07T09:00:00+01:00", "2026-11-11T11:00:00Z",
-            "2026-11-08T11:59:59+01:00"]
+INSTANTS = [
+    SAT_1030,
+    "2026-11-07T09:00:00+01:00",
+    "2026-11-11T11:00:00Z",
+    "2026-11-08T11:59:59+01:00",
+]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -42,8 +46,9 @@ def check_loop(client: Any, loaded: Any, at: str) -> None:
     instant = datetime.fromisoformat(at)
     expected = build_loop(screen, plan.campaigns, {c.id: c for c in plan.creatives}, instant)
 
-    reply = client.get("/signage/screens/S-01/loop", params={"at": at},
-                       headers=bearer(loaded.tokens["S-01"]))
+    reply = client.get(
+        "/signage/screens/S-01/loop", params={"at": at}, headers=bearer(loaded.tokens["S-01"])
+    )
 
     assert reply.status_code == 200, reply.text
     body = reply.json()
@@ -52,10 +57,10 @@ def check_loop(client: Any, loaded: Any, at: str) -> None:
     assert datetime.fromisoformat(body["valid_from"]) == expected.valid_from
     assert datetime.fromisoformat(body["valid_until"]) == expected.valid_until
     assert len(body["slots"]) == 6
-    got = [(s["position"], s["campaign_id"], s["creative_id"], s["duration_s"])
-           for s in body["slots"]]
-    assert got == [(s.position, s.campaign_id, s.creative_id, s.duration_s)
-                   for s in expected.slots]
+    got = [
+        (s["position"], s["campaign_id"], s["creative_id"], s["duration_s"]) for s in body["slots"]
+    ]
+    assert got == [(s.position, s.campaign_id, s.creative_id, s.duration_s) for s in expected.slots]
     for slot in body["slots"]:
         if slot["creative_id"] == "CR-URL":
             assert slot["media_url"] == "https://cdn.example.com/ad.png"
@@ -66,18 +71,21 @@ def check_loop(client: Any, loaded: Any, at: str) -> None:
 def test_the_guaranteed_campaign_is_on_air_only_in_its_daypart(client: Any, loaded: Any) -> None:
     headers = bearer(loaded.tokens["S-01"])
     inside = client.get("/signage/screens/S-01/loop", params={"at": SAT_1030}, headers=headers)
-    before = client.get("/signage/screens/S-01/loop",
-                        params={"at": "2026-11-07T09:00:00+01:00"}, headers=headers)
+    before = client.get(
+        "/signage/screens/S-01/loop", params={"at": "2026-11-07T09:00:00+01:00"}, headers=headers
+    )
     assert [s["campaign_id"] for s in inside.json()["slots"]].count("K-1") == 2
     assert "K-1" not in [s["campaign_id"] for s in before.json()["slots"]]
 
 
 def test_two_screens_are_in_step(client: Any, loaded: Any) -> None:
     for at in INSTANTS:
-        one = client.get("/signage/screens/S-01/loop", params={"at": at},
-                         headers=bearer(loaded.tokens["S-01"])).json()
-        two = client.get("/signage/screens/S-02/loop", params={"at": at},
-                         headers=bearer(loaded.tokens["S-02"])).json()
+        one = client.get(
+            "/signage/screens/S-01/loop", params={"at": at}, headers=bearer(loaded.tokens["S-01"])
+        ).json()
+        two = client.get(
+            "/signage/screens/S-02/loop", params={"at": at}, headers=bearer(loaded.tokens["S-02"])
+        ).json()
         assert (one["valid_from"], one["valid_until"]) == (two["valid_from"], two["valid_until"])
         start = datetime.fromisoformat(one["valid_from"]).timestamp()
         assert start % 60 == 0  # 6 slots x 10 s, aligned on the epoch
@@ -93,8 +101,9 @@ def test_the_default_instant_is_now(client: Any, loaded: Any) -> None:
 
 def test_a_bad_instant_is_a_clear_422(client: Any, loaded: Any) -> None:
     for at in ["yesterday", "2026-13-01T00:00:00Z", "2026-11-07T10:00:00", "", "0001-01-01Z"]:
-        reply = client.get("/signage/screens/S-01/loop", params={"at": at},
-                           headers=bearer(loaded.tokens["S-01"]))
+        reply = client.get(
+            "/signage/screens/S-01/loop", params={"at": at}, headers=bearer(loaded.tokens["S-01"])
+        )
         assert reply.status_code == 422, at
         assert reply.json()["error"]["message"].startswith("at: "), at
 
@@ -108,8 +117,9 @@ def test_loop_access_by_role(client: Any, loaded: Any) -> None:
     assert "another screen" in other.json()["error"]["message"]
     assert client.get(url, headers=bearer(loaded.staff)).status_code == 403
     assert client.get(url, headers=bearer(loaded.operator)).status_code == 200
-    assert client.get("/signage/screens/S-99/loop",
-                      headers=bearer(loaded.operator)).status_code == 404
+    assert (
+        client.get("/signage/screens/S-99/loop", headers=bearer(loaded.operator)).status_code == 404
+    )
 
 
 def test_re_enrolling_revokes_the_old_token(client: Any, loaded: Any) -> None:
@@ -132,8 +142,7 @@ def test_proof_of_play_is_idempotent_by_play_id(client: Any, loaded: Any) -> Non
     plays = [play(), play(creative_id="CR-H", campaign_id="H"), play(campaign_id=None)]
     first = client.post("/signage/proof-of-play", json={"plays": plays}, headers=headers)
     assert first.json() == {"accepted": 3, "duplicates": 0}
-    again = client.post("/signage/proof-of-play", json={"plays": [*plays, play()]},
-                        headers=headers)
+    again = client.post("/signage/proof-of-play", json={"plays": [*plays, play()]}, headers=headers)
     assert again.json() == {"accepted": 1, "duplicates": 3}
     same = play()
     twice = client.post("/signage/proof-of-play", json={"plays": [same, same]}, headers=headers)
@@ -160,9 +169,11 @@ BAD_PLAYS = [
 
 def test_a_bad_play_rejects_the_whole_batch(client: Any, loaded: Any) -> None:
     for bad, message in BAD_PLAYS:
-        reply = client.post("/signage/proof-of-play",
-                            json={"plays": [play(), play(**bad), play()]},
-                            headers=bearer(loaded.tokens["S-01"]))
+        reply = client.post(
+            "/signage/proof-of-play",
+            json={"plays": [play(), play(**bad), play()]},
+            headers=bearer(loaded.tokens["S-01"]),
+        )
         assert reply.status_code == 422
         problems = reply.json()["error"]["problems"]
         assert any(p.startswith(message) for p in problems), problems
@@ -171,22 +182,29 @@ def test_a_bad_play_rejects_the_whole_batch(client: Any, loaded: Any) -> None:
 
 def test_batch_size_and_shape_limits(client: Any, loaded: Any) -> None:
     headers = bearer(loaded.tokens["S-01"])
-    too_many = client.post("/signage/proof-of-play",
-                           json={"plays": [play() for _ in range(1001)]}, headers=headers)
+    too_many = client.post(
+        "/signage/proof-of-play", json={"plays": [play() for _ in range(1001)]}, headers=headers
+    )
     assert too_many.status_code == 422
     assert "too many plays" in too_many.json()["error"]["message"]
     assert client.post("/signage/proof-of-play", json=[1], headers=headers).status_code == 422
     assert client.post("/signage/proof-of-play", content=b"{", headers=headers).status_code == 422
-    assert client.post("/signage/proof-of-play", json={"plays": []},
-                       headers=headers).json() == {"accepted": 0, "duplicates": 0}
+    assert client.post("/signage/proof-of-play", json={"plays": []}, headers=headers).json() == {
+        "accepted": 0,
+        "duplicates": 0,
+    }
     assert pop_count(loaded) == 0
 
 
 def test_only_screens_report_plays(client: Any, loaded: Any) -> None:
     body = {"plays": [play()]}
     assert client.post("/signage/proof-of-play", json=body).status_code == 401
-    assert client.post("/signage/proof-of-play", json=body,
-                       headers=bearer(loaded.operator)).status_code == 401
+    assert (
+        client.post(
+            "/signage/proof-of-play", json=body, headers=bearer(loaded.operator)
+        ).status_code
+        == 401
+    )
     assert pop_count(loaded) == 0
 
 
@@ -206,8 +224,12 @@ def test_operator_api_roles(client: Any, loaded: Any) -> None:
 
 def upload(client: Any, token: str, name: str, data: bytes, **fields: str) -> Any:
     form = {"id": "CR-NEW", "duration_s": "10", **fields}
-    return client.post("/signage/api/creatives", headers=bearer(token), data=form,
-                       files={"file": (name, data, "image/png")})
+    return client.post(
+        "/signage/api/creatives",
+        headers=bearer(token),
+        data=form,
+        files={"file": (name, data, "image/png")},
+    )
 
 
 def test_upload_sniffs_content_and_serves_it(client: Any, loaded: Any, media_dir: Any) -> None:
@@ -224,12 +246,20 @@ def test_upload_sniffs_content_and_serves_it(client: Any, loaded: Any, media_dir
 
 
 BAD_UPLOADS: list[tuple[str, bytes | None, dict[str, str], str]] = [
-    ("offer.png", b"<!doctype html><html><script>alert(1)</script></html>", {},
-     "file name 'offer.png' says image/png but the content is text/html"),
+    (
+        "offer.png",
+        b"<!doctype html><html><script>alert(1)</script></html>",
+        {},
+        "file name 'offer.png' says image/png but the content is text/html",
+    ),
     ("notes.txt", b"just some words", {}, "unsupported content"),
     ("broken.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, {}, "damaged or truncated"),
-    ("offer.png", None, {"duration_s": "15", "screens": "S-01"},
-     "duration_s: 15 s is longer than the 10 s slots of screen S-01"),
+    (
+        "offer.png",
+        None,
+        {"duration_s": "15", "screens": "S-01"},
+        "duration_s: 15 s is longer than the 10 s slots of screen S-01",
+    ),
     ("offer.png", None, {"id": "bad id!"}, "id: use 1-200 letters"),
     ("empty.png", b"", {}, "the file is empty"),
 ]
@@ -237,8 +267,9 @@ BAD_UPLOADS: list[tuple[str, bytes | None, dict[str, str], str]] = [
 
 def test_upload_refuses_bad_input(client: Any, loaded: Any, media_dir: Any) -> None:
     for name, data, fields, message in BAD_UPLOADS:
-        reply = upload(client, loaded.operator, name, png_bytes() if data is None else data,
-                       **fields)
+        reply = upload(
+            client, loaded.operator, name, png_bytes() if data is None else data, **fields
+        )
         assert reply.status_code == 422
         assert any(message in p for p in reply.json()["error"]["problems"]), reply.text
     listed = client.get("/signage/api/creatives", headers=bearer(loaded.operator)).json()
@@ -256,20 +287,32 @@ def test_upload_size_limit(client: Any, loaded: Any, monkeypatch: pytest.MonkeyP
 
 def test_availability_then_booking_then_overbooking(client: Any, loaded: Any) -> None:
     headers = bearer(loaded.operator)
-    free = client.get("/signage/api/availability", headers=headers,
-                      params={"day": "sat", "start": "10:00", "end": "12:00", "screens": "S-01"})
-    assert free.json() == [{
-        "screen_id": "S-01", "zone": "north", "slots_per_loop": 6, "free": 4,
-        "text": "S-01 has 4 guaranteed slots free on Saturdays 10:00–12:00",
-    }]
+    free = client.get(
+        "/signage/api/availability",
+        headers=headers,
+        params={"day": "sat", "start": "10:00", "end": "12:00", "screens": "S-01"},
+    )
+    assert free.json() == [
+        {
+            "screen_id": "S-01",
+            "zone": "north",
+            "slots_per_loop": 6,
+            "free": 4,
+            "text": "S-01 has 4 guaranteed slots free on Saturdays 10:00–12:00",
+        }
+    ]
     booked = client.post("/signage/api/campaigns", json=campaign(), headers=headers)
     assert booked.status_code == 201, booked.text
-    after = client.get("/signage/api/availability", headers=headers,
-                       params={"day": "sat", "start": "10:00", "end": "12:00"})
+    after = client.get(
+        "/signage/api/availability",
+        headers=headers,
+        params={"day": "sat", "start": "10:00", "end": "12:00"},
+    )
     assert {r["screen_id"]: r["free"] for r in after.json()} == {"S-01": 1, "S-02": 6}
 
-    refused = client.post("/signage/api/campaigns", headers=headers,
-                          json=campaign(id="K-MORE", share_of_voice=0.34))
+    refused = client.post(
+        "/signage/api/campaigns", headers=headers, json=campaign(id="K-MORE", share_of_voice=0.34)
+    )
     assert refused.status_code == 422
     error = refused.json()["error"]
     assert "overbook" in error["message"]
@@ -280,15 +323,21 @@ def test_availability_then_booking_then_overbooking(client: Any, loaded: Any) ->
     names = [c["id"] for c in client.get("/signage/api/campaigns", headers=headers).json()]
     assert "K-NEW" in names and "K-MORE" not in names
 
-    bad = client.post("/signage/api/campaigns", headers=headers,
-                      json=campaign(id="K-BAD", creatives=["CR-ZZZ"], priority="loud"))
+    bad = client.post(
+        "/signage/api/campaigns",
+        headers=headers,
+        json=campaign(id="K-BAD", creatives=["CR-ZZZ"], priority="loud"),
+    )
     assert bad.status_code == 422
     assert len(bad.json()["error"]["problems"]) == 2
 
 
 def test_timeline_explains_each_run(client: Any, loaded: Any) -> None:
-    reply = client.get("/signage/api/screens/S-01/timeline", params={"day": "2026-11-07"},
-                       headers=bearer(loaded.operator))
+    reply = client.get(
+        "/signage/api/screens/S-01/timeline",
+        params={"day": "2026-11-07"},
+        headers=bearer(loaded.operator),
+    )
     runs = reply.json()["runs"]
     assert runs[0]["from"] == "00:00:00" and runs[-1]["until"] == "00:00:00"
     assert sum(r["loops"] for r in runs) == 24 * 60
@@ -298,28 +347,33 @@ def test_timeline_explains_each_run(client: Any, loaded: Any) -> None:
     assert why["K-1"] == "included: guaranteed 2 of 6 slots"
     night = next(r for r in runs if r["from"] == "00:00:00")
     assert {r["campaign_id"]: r["why"] for r in night["reasons"]}["K-1"].startswith(
-        "outside daypart")
+        "outside daypart"
+    )
 
 
 def test_report_counts_booked_and_delivered(client: Any, loaded: Any) -> None:
     paris_morning = datetime(2026, 11, 7, 9, 30, tzinfo=UTC)
-    plays = [play(started_at=(paris_morning + timedelta(seconds=10 * i)).isoformat())
-             for i in range(3)]
-    plays.append(play(creative_id="CR-H", campaign_id="H",
-                      started_at=paris_morning.isoformat()))
-    client.post("/signage/proof-of-play", json={"plays": plays},
-                headers=bearer(loaded.tokens["S-01"]))
+    plays = [
+        play(started_at=(paris_morning + timedelta(seconds=10 * i)).isoformat()) for i in range(3)
+    ]
+    plays.append(play(creative_id="CR-H", campaign_id="H", started_at=paris_morning.isoformat()))
+    client.post(
+        "/signage/proof-of-play", json={"plays": plays}, headers=bearer(loaded.tokens["S-01"])
+    )
     headers = bearer(loaded.operator)
-    rows = client.get("/signage/api/reports", params={"from": "2026-11-07", "screen": "S-01"},
-                      headers=headers).json()
+    rows = client.get(
+        "/signage/api/reports", params={"from": "2026-11-07", "screen": "S-01"}, headers=headers
+    ).json()
     k1 = next(r for r in rows if r["campaign_id"] == "K-1")
     assert k1["booked_plays"] == 2 * 120  # 2 slots per 1-minute loop for 2 hours
     assert k1["delivered_plays"] == 3
     assert k1["delivered_sov"] == 0.75
     csv = client.get("/signage/api/reports.csv", params={"from": "2026-11-07"}, headers=headers)
     lines = csv.text.splitlines()
-    assert lines[0] == ("day,screen_id,campaign_id,advertiser,booked_plays,delivered_plays,"
-                        "delivery_pct,booked_sov,delivered_sov")
+    assert lines[0] == (
+        "day,screen_id,campaign_id,advertiser,booked_plays,delivered_plays,"
+        "delivery_pct,booked_sov,delivered_sov"
+    )
     assert "2026-11-07,S-01,K-1,Brand A,240,3," in csv.text
     assert client.get("/signage/api/reports.csv", headers=bearer(loaded.staff)).status_code == 403
 

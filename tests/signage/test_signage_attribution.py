@@ -44,14 +44,22 @@ class World:
 
 def _basket(session: Any, store: str, at: datetime, qty: int, status: str = "paid") -> str:
     basket_id = str(uuid.uuid4())
-    session.add(Basket(id=basket_id, device_id="H-1", store_id=store, status=status,
-                       created_at=at))
+    session.add(Basket(id=basket_id, device_id="H-1", store_id=store, status=status, created_at=at))
     session.flush()
-    session.add(BasketLine(basket_id=basket_id, gtin=COFFEE_ITEM.gtin,
-                           scanned_gtin=COFFEE_ITEM.gtin, name=COFFEE_ITEM.name,
-                           category="coffee", qty=qty, unit_price_cents=COFFEE_ITEM.price_cents,
-                           line_total_cents=qty * COFFEE_ITEM.price_cents, tax_rate="0.055",
-                           added_at=at))
+    session.add(
+        BasketLine(
+            basket_id=basket_id,
+            gtin=COFFEE_ITEM.gtin,
+            scanned_gtin=COFFEE_ITEM.gtin,
+            name=COFFEE_ITEM.name,
+            category="coffee",
+            qty=qty,
+            unit_price_cents=COFFEE_ITEM.price_cents,
+            line_total_cents=qty * COFFEE_ITEM.price_cents,
+            tax_rate="0.055",
+            added_at=at,
+        )
+    )
     return basket_id
 
 
@@ -59,11 +67,18 @@ def _basket(session: Any, store: str, at: datetime, qty: int, status: str = "pai
 def world(db_url: str, tmp_path: Path, media_dir: Path) -> Iterator[World]:
     plan = plan_dict()
     plan["screens"][0]["store"] = "store-1"
-    plan["campaigns"].append({
-        "id": "K-P", "advertiser": "Brand C", "category": "coffee", "creatives": ["CR-B"],
-        **FOREVER, "priority": "standard", "share_of_voice": 0.2,
-        "promoted_gtins": [COFFEE_ITEM.gtin[1:]],
-    })
+    plan["campaigns"].append(
+        {
+            "id": "K-P",
+            "advertiser": "Brand C",
+            "category": "coffee",
+            "creatives": ["CR-B"],
+            **FOREVER,
+            "priority": "standard",
+            "share_of_voice": 0.2,
+            "promoted_gtins": [COFFEE_ITEM.gtin[1:]],
+        }
+    )
     path = write_plan(tmp_path / "plan", plan)
     engine = make_engine(db_url)
     settings = SignageSettings(media_dir=media_dir)
@@ -78,10 +93,17 @@ def world(db_url: str, tmp_path: Path, media_dir: Path) -> Iterator[World]:
         session.flush()
         offers_basket = ""
         for day in DAYS:
-            session.add(ProofOfPlay(play_id=uuid.uuid4(), screen_id="S-01", creative_id="CR-B",
-                                    campaign_id="K-P", started_at=day, duration_ms=10_000))
-            offers_basket = _basket(session, "store-1", day + timedelta(minutes=5),
-                                    EXPOSED_UNITS)
+            session.add(
+                ProofOfPlay(
+                    play_id=uuid.uuid4(),
+                    screen_id="S-01",
+                    creative_id="CR-B",
+                    campaign_id="K-P",
+                    started_at=day,
+                    duration_ms=10_000,
+                )
+            )
+            offers_basket = _basket(session, "store-1", day + timedelta(minutes=5), EXPOSED_UNITS)
             _basket(session, "store-2", day + timedelta(minutes=5), 50)  # near no screen
             _basket(session, "store-1", day + timedelta(minutes=6), 70, status="abandoned")
             for week in range(1, 5):
@@ -89,14 +111,29 @@ def world(db_url: str, tmp_path: Path, media_dir: Path) -> Iterator[World]:
                 _basket(session, "store-1", control, CONTROL_UNITS)
         for n, taken in enumerate((True, True, False)):
             offered = DAYS[0] + timedelta(minutes=20 + n)
-            session.add(OfferGrant(
-                id=str(uuid.uuid4()), basket_id=offers_basket, shopper_id=shopper.id or 0,
-                store_id="store-1", template_id="t", label="coffee deal", reason="r",
-                promotion=json.dumps({"kind": "percent_off", "categories": ["coffee"],
-                                      "percent": "10"}),
-                offered_at=offered, accepted_at=offered if taken else None))
-    yield World(db_url, engine, user_token(engine, "olga", "operator"),
-                user_token(engine, "sam", "staff"), tokens["S-01"])
+            session.add(
+                OfferGrant(
+                    id=str(uuid.uuid4()),
+                    basket_id=offers_basket,
+                    shopper_id=shopper.id or 0,
+                    store_id="store-1",
+                    template_id="t",
+                    label="coffee deal",
+                    reason="r",
+                    promotion=json.dumps(
+                        {"kind": "percent_off", "categories": ["coffee"], "percent": "10"}
+                    ),
+                    offered_at=offered,
+                    accepted_at=offered if taken else None,
+                )
+            )
+    yield World(
+        db_url,
+        engine,
+        user_token(engine, "olga", "operator"),
+        user_token(engine, "sam", "staff"),
+        tokens["S-01"],
+    )
     engine.dispose()
 
 
@@ -105,8 +142,9 @@ def client(world: World) -> Iterator[TestClient]:
     from store_server.app import create_app
     from store_server.config import load_settings
 
-    with TestClient(create_app(load_settings(database_url=world.url,
-                                             environment="test"))) as test_client:
+    with TestClient(
+        create_app(load_settings(database_url=world.url, environment="test"))
+    ) as test_client:
         yield test_client
 
 
@@ -127,11 +165,14 @@ def test_the_attribution_page_shows_uplift_offers_revenue_and_the_chart(
     assert f"{100 * uplift:+.1f}%" in text  # +200.0%
     assert "95% interval" in text
     revenue = 3 * (EXPOSED_UNITS - CONTROL_UNITS) * COFFEE_ITEM.price_cents
-    assert f"{revenue / 100:.2f}" in text, text[text.find("revenue"):][:300]
+    assert f"{revenue / 100:.2f}" in text, text[text.find("revenue") :][:300]
     assert "66.7% of 3 offers" in text
     assert "<svg" in text and "</svg>" in text
-    for link in ("K-P.json?from=2026-11-18", "K-P.csv?from=2026-11-18",
-                 "K-P/series.csv?from=2026-11-18"):
+    for link in (
+        "K-P.json?from=2026-11-18",
+        "K-P.csv?from=2026-11-18",
+        "K-P/series.csv?from=2026-11-18",
+    ):
         assert link in text
 
 
@@ -146,12 +187,17 @@ def test_exports_carry_the_same_figures(client: TestClient, world: World) -> Non
     assert report["uplift"] == pytest.approx(EXPOSED_UNITS / CONTROL_UNITS - 1)
     assert report["uplift_ci"] is not None
     assert (report["offers_made"], report["offers_accepted"]) == (3, 2)
-    summary = list(csv.DictReader(io.StringIO(
-        client.get("/signage/api/attribution/K-P.csv", params=PERIOD, headers=auth).text)))
+    summary = list(
+        csv.DictReader(
+            io.StringIO(
+                client.get("/signage/api/attribution/K-P.csv", params=PERIOD, headers=auth).text
+            )
+        )
+    )
     assert [(r["campaign_id"], r["plays"], r["offers_made"]) for r in summary] == [
-        ("K-P", "3", "3")]
-    series = client.get("/signage/api/attribution/K-P/series.csv", params=PERIOD,
-                        headers=auth)
+        ("K-P", "3", "3")
+    ]
+    series = client.get("/signage/api/attribution/K-P/series.csv", params=PERIOD, headers=auth)
     rows = list(csv.DictReader(io.StringIO(series.text)))
     assert sum(int(r["plays"]) for r in rows) == 3
     assert sum(int(r["scans"]) for r in rows) == 3 * EXPOSED_UNITS
@@ -159,11 +205,17 @@ def test_exports_carry_the_same_figures(client: TestClient, world: World) -> Non
 
 def test_attribution_needs_the_operator_role(client: TestClient, world: World) -> None:
     for token, status in ((world.staff, 403), (world.screen, 403), ("nope", 401)):
-        reply = client.get("/signage/api/attribution/K-P.json", params=PERIOD,
-                           headers={"Authorization": f"Bearer {token}"})
+        reply = client.get(
+            "/signage/api/attribution/K-P.json",
+            params=PERIOD,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert reply.status_code == status, (token, reply.text)
     page = client.get("/signage/console/attribution", follow_redirects=False)
     assert page.status_code == 303  # to the login page
-    missing = client.get("/signage/api/attribution/K-NONE.json", params=PERIOD,
-                         headers={"Authorization": f"Bearer {world.operator}"})
+    missing = client.get(
+        "/signage/api/attribution/K-NONE.json",
+        params=PERIOD,
+        headers={"Authorization": f"Bearer {world.operator}"},
+    )
     assert missing.status_code == 404

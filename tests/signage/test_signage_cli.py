@@ -63,8 +63,7 @@ def test_load_applies_a_plan_and_copies_media(sqlite_url: str, tmp_path: Path) -
     done = caddie("signage", "load", str(plan), "--database-url", sqlite_url, env=env(media))
     assert done.returncode == 0, done.stderr
     assert "2 screens, 4 creatives, 3 campaigns; 3 media files" in done.stdout
-    assert counts(sqlite_url) == {"Screen": 2, "Creative": 4, "Campaign": 3,
-                                  "CampaignCreative": 4}
+    assert counts(sqlite_url) == {"Screen": 2, "Creative": 4, "Campaign": 3, "CampaignCreative": 4}
     engine = make_engine(sqlite_url)
     with Session(engine) as session:
         creative = session.get(Creative, "CR-A")
@@ -78,8 +77,12 @@ def test_load_applies_a_plan_and_copies_media(sqlite_url: str, tmp_path: Path) -
         assert screen.timezone == "Europe/Paris"
     engine.dispose()
     # loading again upserts: same counts
-    assert caddie("signage", "load", str(plan), "--database-url", sqlite_url,
-                  env=env(media)).returncode == 0
+    assert (
+        caddie(
+            "signage", "load", str(plan), "--database-url", sqlite_url, env=env(media)
+        ).returncode
+        == 0
+    )
     assert counts(sqlite_url)["Campaign"] == 3
 
 
@@ -90,8 +93,12 @@ def test_a_bad_plan_prints_every_problem_and_changes_nothing(
 
     media = tmp_path / "media-store"
     good = write_plan(tmp_path / "good")
-    assert caddie("signage", "load", str(good), "--database-url", sqlite_url,
-                  env=env(media)).returncode == 0
+    assert (
+        caddie(
+            "signage", "load", str(good), "--database-url", sqlite_url, env=env(media)
+        ).returncode
+        == 0
+    )
     before = counts(sqlite_url)
     files_before = sorted(p.name for p in media.iterdir())
 
@@ -100,21 +107,36 @@ def test_a_bad_plan_prints_every_problem_and_changes_nothing(
     broken["creatives"].append({"id": "CR-X", "media": "media/missing.png", "duration_s": 5})
     broken["creatives"].append({"id": "CR-S", "media": "media/spoof.png", "duration_s": 5})
     broken["campaigns"][1]["creatives"] = ["CR-B", "CR-NOPE"]
-    broken["campaigns"].append({
-        "id": "K-3", "advertiser": "Brand C", "creatives": ["CR-S"], "start": "2026-11-01",
-        "end": "2026-11-30", "priority": "guaranteed", "share_of_voice": 0.9,
-        "targets": {"screens": ["S-02"]},
-    })
-    broken["campaigns"].append({
-        "id": "K-4", "advertiser": "Brand D", "creatives": ["CR-S"], "start": "2026-11-01",
-        "end": "2026-11-30", "priority": "guaranteed", "share_of_voice": 0.5,
-        "targets": {"screens": ["S-02"]},
-    })
+    broken["campaigns"].append(
+        {
+            "id": "K-3",
+            "advertiser": "Brand C",
+            "creatives": ["CR-S"],
+            "start": "2026-11-01",
+            "end": "2026-11-30",
+            "priority": "guaranteed",
+            "share_of_voice": 0.9,
+            "targets": {"screens": ["S-02"]},
+        }
+    )
+    broken["campaigns"].append(
+        {
+            "id": "K-4",
+            "advertiser": "Brand D",
+            "creatives": ["CR-S"],
+            "start": "2026-11-01",
+            "end": "2026-11-30",
+            "priority": "guaranteed",
+            "share_of_voice": 0.5,
+            "targets": {"screens": ["S-02"]},
+        }
+    )
     folder = tmp_path / "broken"
     write_plan(folder, broken)
     (folder / "media" / "spoof.png").write_text("<!doctype html><html><body>hi</body></html>")
-    done = caddie("signage", "load", str(folder / "plan.json"), "--database-url", sqlite_url,
-                  env=env(media))
+    done = caddie(
+        "signage", "load", str(folder / "plan.json"), "--database-url", sqlite_url, env=env(media)
+    )
     assert done.returncode == 1
     err = done.stderr
     for expected in (
@@ -131,8 +153,9 @@ def test_a_bad_plan_prints_every_problem_and_changes_nothing(
     assert sorted(p.name for p in media.iterdir()) == files_before
 
     (folder / "plan.json").write_text('{"timezone": "Europe/Paris", "screens": [')
-    malformed = caddie("signage", "load", str(folder / "plan.json"), "--database-url",
-                       sqlite_url, env=env(media))
+    malformed = caddie(
+        "signage", "load", str(folder / "plan.json"), "--database-url", sqlite_url, env=env(media)
+    )
     assert malformed.returncode == 1 and "not valid JSON" in malformed.stderr
     assert counts(sqlite_url) == before
 
@@ -141,25 +164,55 @@ def test_overbooking_counts_what_is_already_stored(sqlite_url: str, tmp_path: Pa
     from tests.signage.signage_helpers import FOREVER, plan_dict, write_plan
 
     media = tmp_path / "media-store"
-    assert caddie("signage", "load", str(write_plan(tmp_path / "a")), "--database-url",
-                  sqlite_url, env=env(media)).returncode == 0
+    assert (
+        caddie(
+            "signage",
+            "load",
+            str(write_plan(tmp_path / "a")),
+            "--database-url",
+            sqlite_url,
+            env=env(media),
+        ).returncode
+        == 0
+    )
     before = counts(sqlite_url)
     second = plan_dict()
-    second["campaigns"] = [{
-        "id": "K-9", "advertiser": "Brand Z", "creatives": ["CR-B"], **FOREVER,
-        "days": ["sat"], "dayparts": [["11:00", "13:00"]], "targets": {"zones": ["north"]},
-        "priority": "guaranteed", "share_of_voice": 0.75,
-    }]
-    done = caddie("signage", "load", str(write_plan(tmp_path / "b", second)),
-                  "--database-url", sqlite_url, env=env(media))
+    second["campaigns"] = [
+        {
+            "id": "K-9",
+            "advertiser": "Brand Z",
+            "creatives": ["CR-B"],
+            **FOREVER,
+            "days": ["sat"],
+            "dayparts": [["11:00", "13:00"]],
+            "targets": {"zones": ["north"]},
+            "priority": "guaranteed",
+            "share_of_voice": 0.75,
+        }
+    ]
+    done = caddie(
+        "signage",
+        "load",
+        str(write_plan(tmp_path / "b", second)),
+        "--database-url",
+        sqlite_url,
+        env=env(media),
+    )
     assert done.returncode == 1
-    expected = ("screen S-01: guaranteed bookings need 7 slots of 6 on Saturdays 11:00–12:00 "
-                "(K-1 2, K-9 5)")
+    expected = (
+        "screen S-01: guaranteed bookings need 7 slots of 6 on Saturdays 11:00–12:00 (K-1 2, K-9 5)"
+    )
     assert expected in " ".join(done.stderr.split()), done.stderr
     assert counts(sqlite_url) == before
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
-    alone = caddie("signage", "load", str(tmp_path / "b" / "plan.json"), "--database-url", fresh,
-                   env=env(media))
+    alone = caddie(
+        "signage",
+        "load",
+        str(tmp_path / "b" / "plan.json"),
+        "--database-url",
+        fresh,
+        env=env(media),
+    )
     assert alone.returncode == 0, alone.stderr  # the same plan fits an empty database
 
 
@@ -167,14 +220,25 @@ def test_signage_serve_runs_the_signage_app_alone(sqlite_url: str, tmp_path: Pat
     from tests.signage.signage_helpers import write_plan
 
     media = tmp_path / "media-store"
-    assert caddie("signage", "load", str(write_plan(tmp_path / "p")), "--database-url",
-                  sqlite_url, env=env(media)).returncode == 0
+    assert (
+        caddie(
+            "signage",
+            "load",
+            str(write_plan(tmp_path / "p")),
+            "--database-url",
+            sqlite_url,
+            env=env(media),
+        ).returncode
+        == 0
+    )
     token = caddie("screen", "enroll", "S-01", "--database-url", sqlite_url).stdout.split()[1]
     port = free_port()
     proc = subprocess.Popen(
         [*CADDIE, "signage", "serve", "--port", str(port), "--database-url", sqlite_url],
-        cwd=REPO, env={**__import__("os").environ, **env(media)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        env={**__import__("os").environ, **env(media)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -185,8 +249,9 @@ def test_signage_serve_runs_the_signage_app_alone(sqlite_url: str, tmp_path: Pat
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        loop = httpx.get(base + "/signage/screens/S-01/loop",
-                         headers={"Authorization": f"Bearer {token}"})
+        loop = httpx.get(
+            base + "/signage/screens/S-01/loop", headers={"Authorization": f"Bearer {token}"}
+        )
         assert loop.status_code == 200 and len(loop.json()["slots"]) == 6
         media_url = next(s["media_url"] for s in loop.json()["slots"] if s["sha256"])
         assert httpx.get(base + media_url).status_code == 200
@@ -202,20 +267,37 @@ def test_plan_json_in_protocol_is_accepted(sqlite_url: str, tmp_path: Path) -> N
     """The PROTOCOL.md example (with a URL creative) loads as written."""
     plan = {
         "timezone": "Europe/Paris",
-        "screens": [{"id": "S-01", "zone": "north-entrance", "groups": ["food-court"],
-                     "slot_seconds": 10, "slots_per_loop": 12}],
+        "screens": [
+            {
+                "id": "S-01",
+                "zone": "north-entrance",
+                "groups": ["food-court"],
+                "slot_seconds": 10,
+                "slots_per_loop": 12,
+            }
+        ],
         "creatives": [{"id": "CR-1", "media": "https://example.com/a.png", "duration_s": 10}],
-        "campaigns": [{"id": "K-1", "advertiser": "Brand A", "category": "coffee",
-                       "creatives": ["CR-1"], "start": "2026-11-01", "end": "2026-12-31",
-                       "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-                       "dayparts": [["08:00", "12:00"]],
-                       "targets": {"zones": ["north-entrance"], "groups": [], "screens": []},
-                       "priority": "guaranteed", "share_of_voice": 0.25,
-                       "max_plays_per_hour": None}],
+        "campaigns": [
+            {
+                "id": "K-1",
+                "advertiser": "Brand A",
+                "category": "coffee",
+                "creatives": ["CR-1"],
+                "start": "2026-11-01",
+                "end": "2026-12-31",
+                "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                "dayparts": [["08:00", "12:00"]],
+                "targets": {"zones": ["north-entrance"], "groups": [], "screens": []},
+                "priority": "guaranteed",
+                "share_of_voice": 0.25,
+                "max_plays_per_hour": None,
+            }
+        ],
     }
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan))
-    done = caddie("signage", "load", str(path), "--database-url", sqlite_url,
-                  env=env(tmp_path / "m"))
+    done = caddie(
+        "signage", "load", str(path), "--database-url", sqlite_url, env=env(tmp_path / "m")
+    )
     assert done.returncode == 0, done.stderr
     assert counts(sqlite_url)["Campaign"] == 1

@@ -35,19 +35,22 @@ def _requests(loaded: Loaded) -> dict[str, Callable[[httpx.Client], httpx.Respon
     operator = bearer(loaded.operator)
     return {
         "proof of play": lambda c: c.post(
-            "/signage/proof-of-play", json={"plays": [play()]},
+            "/signage/proof-of-play",
+            json={"plays": [play()]},
             headers=bearer(loaded.tokens["S-01"]),
         ),
         "campaign booking": lambda c: c.post(
             "/signage/api/campaigns", json=campaign(id="K-LOCKED"), headers=operator
         ),
         "creative upload": lambda c: c.post(
-            "/signage/api/creatives", headers=operator,
+            "/signage/api/creatives",
+            headers=operator,
             data={"id": "CR-LOCKED", "duration_s": "10"},
             files={"file": ("locked.png", png_bytes("teal"), "image/png")},
         ),
         "operator login form": lambda c: c.post(
-            "/signage/console/login", data={"username": "opal", "password": PASSWORD},
+            "/signage/console/login",
+            data={"username": "opal", "password": PASSWORD},
             follow_redirects=False,
         ),
     }
@@ -57,9 +60,10 @@ def _requests(loaded: Loaded) -> dict[str, Callable[[httpx.Client], httpx.Respon
 def test_writes_wait_for_the_lock_off_the_event_loop(loaded: Loaded) -> None:
     make_user(loaded.engine, "opal", "operator", None)
     database = loaded.url.removeprefix("sqlite:///")
-    with ServerProcess(loaded.url) as server, httpx.Client(
-        base_url=server.url, timeout=60
-    ) as client:
+    with (
+        ServerProcess(loaded.url) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
         for name, send in _requests(loaded).items():
             holder = sqlite3.connect(database, isolation_level=None)
             holder.execute("BEGIN IMMEDIATE")  # the write lock, as a long writer holds it
@@ -76,5 +80,6 @@ def test_writes_wait_for_the_lock_off_the_event_loop(loaded: Loaded) -> None:
                 holder.close()
                 writer.join(60)
             assert replies and replies[0].status_code in (200, 201, 303), (
-                name, replies and replies[0].text,
+                name,
+                replies and replies[0].text,
             )

@@ -33,36 +33,53 @@ def signal_plan(store: str, rule: dict[str, Any]) -> dict[str, Any]:
     """The helper plan, screen S-01 in ``store``, plus an interrupt that needs ``rule``."""
     plan = plan_dict()
     plan["screens"][0]["store"] = store
-    plan["campaigns"].append({
-        "id": "K-SIG", "advertiser": "Brand C", "category": "coffee",
-        "creatives": ["CR-B"], **FOREVER, "priority": "interrupt",
-        "targets": {"screens": ["S-01"]}, "signal_rule": rule,
-        "promoted_gtins": [COFFEE_13],
-    })
+    plan["campaigns"].append(
+        {
+            "id": "K-SIG",
+            "advertiser": "Brand C",
+            "category": "coffee",
+            "creatives": ["CR-B"],
+            **FOREVER,
+            "priority": "interrupt",
+            "targets": {"screens": ["S-01"]},
+            "signal_rule": rule,
+            "promoted_gtins": [COFFEE_13],
+        }
+    )
     return plan
 
 
 def message(store: str, at: datetime, **signals: float) -> dict[str, Any]:
-    return {"type": "store_signals", "store_id": store, "zone": None,
-            "at": at.isoformat(), "signals": signals}
+    return {
+        "type": "store_signals",
+        "store_id": store,
+        "zone": None,
+        "at": at.isoformat(),
+        "signals": signals,
+    }
 
 
 # --------------------------------------------------------------------------- the plan
 
 
 def test_a_store_signal_rule_in_a_plan_becomes_a_rule_over_the_boards_key() -> None:
-    rule = {"signal": "momentum:coffee", "store": "store-1", "op": ">",
-            "value": "daily_median"}
+    rule = {"signal": "momentum:coffee", "store": "store-1", "op": ">", "value": "daily_median"}
     plan = parse_plan(signal_plan("store-1", rule))
     campaign = next(c for c in plan.campaigns if c.id == "K-SIG")
     assert campaign.signal_rule == SignalRule("store-1/momentum:coffee-daily_median", ">", 0.0)
     assert campaign.promoted_gtins == ("0" + COFFEE_13,)  # stored as GTIN-14
     assert next(s for s in plan.screens if s.id == "S-01").store == "store-1"
     assert next(s for s in plan.screens if s.id == "S-02").store is None  # optional field
-    numeric = {"signal": "active_shoppers", "store": "store-2", "zone": "north", "op": ">=",
-               "value": 40}
-    campaign = next(c for c in parse_plan(signal_plan("store-2", numeric)).campaigns
-                    if c.id == "K-SIG")
+    numeric = {
+        "signal": "active_shoppers",
+        "store": "store-2",
+        "zone": "north",
+        "op": ">=",
+        "value": 40,
+    }
+    campaign = next(
+        c for c in parse_plan(signal_plan("store-2", numeric)).campaigns if c.id == "K-SIG"
+    )
     assert campaign.signal_rule == SignalRule("store-2/north/active_shoppers", ">=", 40.0)
 
 
@@ -73,8 +90,9 @@ def test_the_bare_rule_form_of_earlier_plans_still_loads() -> None:
 
 
 def test_bad_rules_and_gtins_are_reported_with_their_place() -> None:
-    plan = signal_plan("store-1", {"signal": "weather", "store": "store-1", "op": "~",
-                                   "value": "lots"})
+    plan = signal_plan(
+        "store-1", {"signal": "weather", "store": "store-1", "op": "~", "value": "lots"}
+    )
     plan["campaigns"][-1]["promoted_gtins"] = ["3012345678903", "abc"]
     plan["screens"][1]["store"] = 7
     with pytest.raises(InvalidInput) as caught:
@@ -89,16 +107,26 @@ def test_bad_rules_and_gtins_are_reported_with_their_place() -> None:
     assert "screens[1].store: must be a string" in text
 
 
-def test_store_rules_survive_the_database_round_trip(db_url: str, tmp_path: Path,
-                                                     media_dir: Path) -> None:
-    rule = {"signal": "momentum:coffee", "store": "store-9", "zone": "north", "op": "<=",
-            "value": "daily_median"}
+def test_store_rules_survive_the_database_round_trip(
+    db_url: str, tmp_path: Path, media_dir: Path
+) -> None:
+    rule = {
+        "signal": "momentum:coffee",
+        "store": "store-9",
+        "zone": "north",
+        "op": "<=",
+        "value": "daily_median",
+    }
     path = write_plan(tmp_path / "plan", signal_plan("store-9", rule))
     engine = make_engine(db_url)
     try:
         with session_scope(engine) as session:
-            load_plan(session, path.read_bytes(), base_dir=path.parent,
-                      settings=SignageSettings(media_dir=media_dir))
+            load_plan(
+                session,
+                path.read_bytes(),
+                base_dir=path.parent,
+                settings=SignageSettings(media_dir=media_dir),
+            )
         with session_scope(engine) as session:
             row = session.get(Campaign, "K-SIG")
             assert row is not None and row.signal_rule == rule  # as the operator wrote it
@@ -138,15 +166,12 @@ def signal_world(db_url: str, tmp_path: Path, media_dir: Path) -> Iterator[Signa
         load_plan(session, path.read_bytes(), base_dir=path.parent, settings=settings)
     with session_scope(engine) as session:
         tokens = dict(enroll(session, ["S-01"], settings=settings, timezone="Europe/Paris"))
-    yield SignalWorld(db_url, engine, store, user_token(engine, "olga", "operator"),
-                      tokens["S-01"])
+    yield SignalWorld(db_url, engine, store, user_token(engine, "olga", "operator"), tokens["S-01"])
     engine.dispose()
 
 
 @pytest.fixture
-def app_client(
-    signal_world: SignalWorld, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TestClient]:
+def app_client(signal_world: SignalWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The real store app: its lifespan starts the signage subscriber on its event bus."""
     from store_server.app import create_app
     from store_server.config import load_settings
@@ -163,8 +188,11 @@ def _publish(client: TestClient, event: dict[str, Any]) -> None:
 
 def _loop(client: TestClient, world: SignalWorld, at: str | None = None) -> dict[str, Any]:
     params = {"at": at} if at else {}
-    reply = client.get("/signage/screens/S-01/loop", params=params,
-                       headers={"Authorization": f"Bearer {world.screen_token}"})
+    reply = client.get(
+        "/signage/screens/S-01/loop",
+        params=params,
+        headers={"Authorization": f"Bearer {world.screen_token}"},
+    )
     assert reply.status_code == 200, reply.text
     data: dict[str, Any] = reply.json()
     return data
@@ -178,12 +206,17 @@ def test_a_published_store_signal_switches_the_next_loop_and_says_why(
     (reason,) = [r for r in quiet["reasons"] if r["campaign_id"] == "K-SIG"]
     assert reason["included"] is False and "not met" in reason["why"]
     upcoming = quiet["valid_until"]  # loop n+1, as the player asks for it
-    assert "K-SIG" not in {s["campaign_id"] for s in _loop(app_client, signal_world,
-                                                           upcoming)["slots"]}
+    assert "K-SIG" not in {
+        s["campaign_id"] for s in _loop(app_client, signal_world, upcoming)["slots"]
+    }
 
     _publish(app_client, message(signal_world.store, datetime.now(UTC), active_shoppers=55))
-    wait_for(lambda: "K-SIG" in {s["campaign_id"] for s in _loop(
-        app_client, signal_world, upcoming)["slots"]})
+    wait_for(
+        lambda: (
+            "K-SIG"
+            in {s["campaign_id"] for s in _loop(app_client, signal_world, upcoming)["slots"]}
+        )
+    )
     busy = _loop(app_client, signal_world, upcoming)
     assert {s["campaign_id"] for s in busy["slots"]} == {"K-SIG"}  # interrupt: every slot
     (reason,) = [r for r in busy["reasons"] if r["campaign_id"] == "K-SIG"]
@@ -193,14 +226,24 @@ def test_a_published_store_signal_switches_the_next_loop_and_says_why(
 
     # a store that is not the screen's does not count, and the quiet store ends it
     _publish(app_client, message(signal_world.store, datetime.now(UTC), active_shoppers=12))
-    wait_for(lambda: "K-SIG" not in {s["campaign_id"] for s in _loop(
-        app_client, signal_world, upcoming)["slots"]})
+    wait_for(
+        lambda: (
+            "K-SIG"
+            not in {s["campaign_id"] for s in _loop(app_client, signal_world, upcoming)["slots"]}
+        )
+    )
 
-    timeline = app_client.get("/signage/api/screens/S-01/timeline",
-                              headers={"Authorization": f"Bearer {signal_world.operator}"})
+    timeline = app_client.get(
+        "/signage/api/screens/S-01/timeline",
+        headers={"Authorization": f"Bearer {signal_world.operator}"},
+    )
     assert timeline.status_code == 200
-    whys = [r["why"] for run in timeline.json()["runs"] for r in run["reasons"]
-            if r["campaign_id"] == "K-SIG"]
+    whys = [
+        r["why"]
+        for run in timeline.json()["runs"]
+        for r in run["reasons"]
+        if r["campaign_id"] == "K-SIG"
+    ]
     assert whys and all("not met" in w and "= 12" in w for w in whys)
 
 
@@ -211,8 +254,13 @@ def test_another_stores_signal_does_not_move_the_screen(
     _publish(app_client, message(other, datetime.now(UTC), active_shoppers=99))
     # published after the first: once it has arrived, so has the first
     _publish(app_client, message(signal_world.store, datetime.now(UTC), active_shoppers=3))
-    wait_for(lambda: any("= 3" in r["why"] for r in _loop(app_client, signal_world)["reasons"]
-                         if r["campaign_id"] == "K-SIG"))
+    wait_for(
+        lambda: any(
+            "= 3" in r["why"]
+            for r in _loop(app_client, signal_world)["reasons"]
+            if r["campaign_id"] == "K-SIG"
+        )
+    )
     assert "K-SIG" not in {s["campaign_id"] for s in _loop(app_client, signal_world)["slots"]}
 
 
@@ -224,16 +272,25 @@ def test_a_daily_median_rule_names_the_signal_and_its_distance(
     with session_scope(signal_world.engine) as session:
         row = session.get(Campaign, "K-SIG")
         assert row is not None
-        row.signal_rule = {"signal": "momentum:coffee", "store": store, "op": ">",
-                           "value": "daily_median"}
+        row.signal_rule = {
+            "signal": "momentum:coffee",
+            "store": store,
+            "op": ">",
+            "value": "daily_median",
+        }
     board = SignalBoard(stale_after_s=120)
     now = datetime.now(UTC)
     for minute in range(40, 0, -1):
         board.ingest(message(store, now - timedelta(minutes=minute), **{"momentum:coffee": 4}))
 
     def view(session: Session) -> dict[str, Any]:
-        return loop_view(session, "S-01", now, default_store="unused",
-                         signals=lambda stores: board.current_signals(stores, at=now))
+        return loop_view(
+            session,
+            "S-01",
+            now,
+            default_store="unused",
+            signals=lambda stores: board.current_signals(stores, at=now),
+        )
 
     with session_scope(signal_world.engine) as session:
         assert "K-SIG" not in {s["campaign_id"] for s in view(session)["slots"]}  # = median
@@ -259,8 +316,13 @@ def test_a_screen_without_a_store_reads_the_servers_own_store(
 
     def slots(default_store: str) -> set[str | None]:
         with session_scope(signal_world.engine) as session:
-            view = loop_view(session, "S-01", now, default_store=default_store,
-                             signals=lambda stores: board.current_signals(stores, at=now))
+            view = loop_view(
+                session,
+                "S-01",
+                now,
+                default_store=default_store,
+                signals=lambda stores: board.current_signals(stores, at=now),
+            )
         return {s["campaign_id"] for s in view["slots"]}
 
     assert slots(signal_world.store) == {"K-SIG"}

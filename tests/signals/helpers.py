@@ -63,7 +63,6 @@ def wait_for(condition: Callable[[], bool], *, timeout: float = 15.0) -> None:
 
 def hello(ws: Any, device: str, token: str, **extra: Any) -> Handheld:
     hh = Handheld(ws)
-    reply = hh.send({"type": "hello", "protocol": 1, "device_id": device, "token": token,
-                     **extra})
+    reply = hh.send({"type": "hello", "protocol": 1, "device_id": device, "token": token, **extra})
     assert reply["type"] == "welcome", reply
     return hh

@@ -23,11 +23,25 @@ from store_server.events import EventBus
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 
 
-def message(at: datetime, signals: dict[str, Any], *, store: str = "store-1",
-            zone: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"type": "store_signals", "store_id": store, "zone": zone, "at": at.isoformat(),
-            "window_minutes": 15, "active_minutes": 10, "min_count": 5, "signals": signals,
-            **extra}
+def message(
+    at: datetime,
+    signals: dict[str, Any],
+    *,
+    store: str = "store-1",
+    zone: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "type": "store_signals",
+        "store_id": store,
+        "zone": zone,
+        "at": at.isoformat(),
+        "window_minutes": 15,
+        "active_minutes": 10,
+        "min_count": 5,
+        "signals": signals,
+        **extra,
+    }
 
 
 # -- rule language -----------------------------------------------------------------------
@@ -39,17 +53,21 @@ def test_a_number_rule_reads_the_store_signal() -> None:
     )
     assert rule.key == "store-1/active_shoppers"
     assert rule.holds({"store-1/active_shoppers": 41}) == (
-        True, "signal rule store-1/active_shoppers > 40 met (store-1/active_shoppers = 41)")
+        True,
+        "signal rule store-1/active_shoppers > 40 met (store-1/active_shoppers = 41)",
+    )
     assert not rule.holds({"store-1/active_shoppers": 40})[0]
     assert not rule.holds({"store-2/active_shoppers": 99})[0]  # another store's crowd
 
 
 def test_a_zone_rule_and_a_median_rule_have_their_own_keys() -> None:
-    zoned = StoreSignalRule.parse({"signal": "momentum:coffee", "store": "store-1",
-                                   "zone": "north", "op": ">=", "value": 3})
+    zoned = StoreSignalRule.parse(
+        {"signal": "momentum:coffee", "store": "store-1", "zone": "north", "op": ">=", "value": 3}
+    )
     assert zoned.key == "store-1/north/momentum:coffee"
-    median = StoreSignalRule.parse({"signal": "momentum:coffee", "store": "store-1",
-                                    "op": ">", "value": "daily_median"})
+    median = StoreSignalRule.parse(
+        {"signal": "momentum:coffee", "store": "store-1", "op": ">", "value": "daily_median"}
+    )
     assert median.key == "store-1/momentum:coffee-daily_median"
     assert median.scheduler_rule().value == 0
     assert StoreSignalRule.parse(median.to_dict()) == median
@@ -63,10 +81,14 @@ def test_a_zone_rule_and_a_median_rule_have_their_own_keys() -> None:
         ({"signal": "active_shoppers", "store": "s", "op": "==", "value": 1}, "op must be"),
         ({"signal": "active_shoppers", "store": "s", "op": ">", "value": "lots"}, "value must"),
         ({"signal": "active_shoppers", "store": "s", "op": ">", "value": True}, "value must"),
-        ({"signal": "hour_of_day", "store": "s", "op": ">", "value": "daily_median"},
-         "no daily median"),
-        ({"signal": "active_shoppers", "store": "s", "op": ">", "value": 1, "shopper": 7},
-         "unknown keys shopper"),
+        (
+            {"signal": "hour_of_day", "store": "s", "op": ">", "value": "daily_median"},
+            "no daily median",
+        ),
+        (
+            {"signal": "active_shoppers", "store": "s", "op": ">", "value": 1, "shopper": 7},
+            "unknown keys shopper",
+        ),
     ],
 )
 def test_bad_rules_are_refused_with_the_reason(raw: dict[str, Any], problem: str) -> None:
@@ -99,8 +121,9 @@ def test_an_older_message_does_not_replace_a_newer_one() -> None:
 def test_a_silent_store_stops_meeting_rules() -> None:
     board = SignalBoard(stale_after_s=60)
     board.ingest(message(T0, {"active_shoppers": 50}))
-    rule = StoreSignalRule.parse({"signal": "active_shoppers", "store": "store-1", "op": ">",
-                                  "value": 40})
+    rule = StoreSignalRule.parse(
+        {"signal": "active_shoppers", "store": "store-1", "op": ">", "value": 40}
+    )
     assert rule.holds(board.current_signals(at=T0 + timedelta(seconds=59)))[0]
     ok, why = rule.holds(board.current_signals(at=T0 + timedelta(seconds=61)))
     assert not ok and "no store-1/active_shoppers signal" in why
@@ -108,9 +131,19 @@ def test_a_silent_store_stops_meeting_rules() -> None:
 
 def test_the_board_keeps_only_whitelisted_numbers() -> None:
     board = SignalBoard()
-    assert board.ingest(message(T0, {"active_shoppers": 9, "shopper:LOYAL-1": 1,
-                                     "momentum:coffee": "7", "momentum:tea": True},
-                                basket_id="b-1", loyalty_card="LOYAL-1"))
+    assert board.ingest(
+        message(
+            T0,
+            {
+                "active_shoppers": 9,
+                "shopper:LOYAL-1": 1,
+                "momentum:coffee": "7",
+                "momentum:tea": True,
+            },
+            basket_id="b-1",
+            loyalty_card="LOYAL-1",
+        )
+    )
     assert board.current_signals(at=T0) == {"store-1/active_shoppers": 9}
     assert not board.ingest({"type": "basket.scanned", "basket_id": "b-1"})
     assert not board.ingest(message(T0, ["not", "a", "mapping"]))  # type: ignore[arg-type]
@@ -132,8 +165,9 @@ def test_daily_median_is_over_minutes_and_counts_suppressed_momentum_as_zero() -
     signals = board.current_signals(at=at)
     # 21 samples: 10 × 4, 10 × 0, 1 × 9 → median 4
     assert signals["store-1/momentum:coffee-daily_median"] == 9 - 4
-    rule = StoreSignalRule.parse({"signal": "momentum:coffee", "store": "store-1", "op": ">",
-                                  "value": "daily_median"})
+    rule = StoreSignalRule.parse(
+        {"signal": "momentum:coffee", "store": "store-1", "op": ">", "value": "daily_median"}
+    )
     ok, why = rule.holds(signals)
     assert ok and "store-1/momentum:coffee-daily_median > 0 met" in why
 
@@ -153,28 +187,45 @@ def test_no_median_before_enough_minutes_and_samples_expire_after_a_day() -> Non
 
 # -- with the scheduler ------------------------------------------------------------------
 
-SCREEN = ScreenSpec(id="S-1", zone="north", groups=frozenset(), slot_seconds=10,
-                    slots_per_loop=6, timezone="Europe/Paris")
+SCREEN = ScreenSpec(
+    id="S-1",
+    zone="north",
+    groups=frozenset(),
+    slot_seconds=10,
+    slots_per_loop=6,
+    timezone="Europe/Paris",
+)
 CREATIVES = {"CR-1": CreativeSpec(id="CR-1", media="a.png", duration_s=10)}
 
 
 def coffee_campaign(rule: StoreSignalRule) -> CampaignSpec:
     return CampaignSpec(
-        id="K-COFFEE", advertiser="Brand A", category="coffee", creatives=("CR-1",),
-        start=date(2026, 1, 1), end=date(2026, 12, 31), days=frozenset(), dayparts=(),
-        targets=Targets(), priority="standard", share_of_voice=0.5, max_plays_per_hour=None,
+        id="K-COFFEE",
+        advertiser="Brand A",
+        category="coffee",
+        creatives=("CR-1",),
+        start=date(2026, 1, 1),
+        end=date(2026, 12, 31),
+        days=frozenset(),
+        dayparts=(),
+        targets=Targets(),
+        priority="standard",
+        share_of_voice=0.5,
+        max_plays_per_hour=None,
         signal_rule=rule.scheduler_rule(),
     )
 
 
 def test_a_signal_change_switches_the_next_loop_and_the_reason_names_the_rule() -> None:
-    rule = StoreSignalRule.parse({"signal": "momentum:coffee", "store": "store-1", "op": ">",
-                                  "value": 20})
+    rule = StoreSignalRule.parse(
+        {"signal": "momentum:coffee", "store": "store-1", "op": ">", "value": 20}
+    )
     campaign = coffee_campaign(rule)
     board = SignalBoard()
     board.ingest(message(T0, {"momentum:coffee": 12}))
-    loop = build_loop(SCREEN, [campaign], CREATIVES, T0,
-                      signals=current_signals(["store-1"], at=T0, board=board))
+    loop = build_loop(
+        SCREEN, [campaign], CREATIVES, T0, signals=current_signals(["store-1"], at=T0, board=board)
+    )
     assert all(slot.campaign_id is None for slot in loop.slots)
     (reason,) = [r for r in loop.reasons if r.campaign_id == "K-COFFEE"]
     assert not reason.included and "store-1/momentum:coffee > 20 not met" in reason.why
@@ -185,8 +236,12 @@ def test_a_signal_change_switches_the_next_loop_and_the_reason_names_the_rule() 
     assert sum(slot.campaign_id == "K-COFFEE" for slot in loop.slots) == 3
     (reason,) = [r for r in loop.reasons if r.campaign_id == "K-COFFEE"]
     assert reason.included
-    assert explain_rules({"K-COFFEE": rule}, signals) == {"K-COFFEE": (
-        True, "signal rule store-1/momentum:coffee > 20 met (store-1/momentum:coffee = 25)")}
+    assert explain_rules({"K-COFFEE": rule}, signals) == {
+        "K-COFFEE": (
+            True,
+            "signal rule store-1/momentum:coffee > 20 met (store-1/momentum:coffee = 25)",
+        )
+    }
 
 
 def test_the_subscriber_fills_the_board_from_the_bus() -> None:

@@ -42,19 +42,33 @@ NOW = datetime(2026, 11, 27, 13, 30, tzinfo=UTC)  # 14:30 in Paris
 CONFIG = SignalConfig(active_minutes=10, momentum_minutes=15, min_count=5)
 
 
-def baskets(n: int, *, store: str = "store-1", zone: str | None = None,
-            ago: timedelta = timedelta(minutes=1)) -> list[ActiveBasket]:
+def baskets(
+    n: int,
+    *,
+    store: str = "store-1",
+    zone: str | None = None,
+    ago: timedelta = timedelta(minutes=1),
+) -> list[ActiveBasket]:
     return [ActiveBasket(store, zone, f"{store}-{zone}-b{i}", NOW - ago) for i in range(n)]
 
 
-def scans(category: str, shoppers: int, units_each: int = 1, *, store: str = "store-1",
-          zone: str | None = None, ago: timedelta = timedelta(minutes=2)) -> list[ScanFact]:
-    return [ScanFact(store, zone, f"tok{i}", category, units_each, NOW - ago)
-            for i in range(shoppers)]
+def scans(
+    category: str,
+    shoppers: int,
+    units_each: int = 1,
+    *,
+    store: str = "store-1",
+    zone: str | None = None,
+    ago: timedelta = timedelta(minutes=2),
+) -> list[ScanFact]:
+    return [
+        ScanFact(store, zone, f"tok{i}", category, units_each, NOW - ago) for i in range(shoppers)
+    ]
 
 
-def only(messages: list[dict[str, object]], store: str = "store-1",
-         zone: str | None = None) -> dict[str, float]:
+def only(
+    messages: list[dict[str, object]], store: str = "store-1", zone: str | None = None
+) -> dict[str, float]:
     found = [m for m in messages if m["store_id"] == store and m["zone"] == zone]
     assert len(found) == 1
     signals = found[0]["signals"]
@@ -95,9 +109,11 @@ def test_momentum_counts_only_the_window() -> None:
 def test_zones_publish_alongside_their_store() -> None:
     facts = scans("coffee", 5, zone="north") + scans("coffee", 2, zone="south")
     messages = aggregate(
-        baskets(6, zone="north"), facts,
+        baskets(6, zone="north"),
+        facts,
         scopes={Scope("store-1"), Scope("store-1", "north"), Scope("store-1", "south")},
-        now=NOW, config=CONFIG,
+        now=NOW,
+        config=CONFIG,
     )
     assert only(messages)["momentum:coffee"] == 7  # store level: 7 shoppers
     assert only(messages, zone="north")["momentum:coffee"] == 5
@@ -110,13 +126,14 @@ def test_time_of_day_is_local_store_time() -> None:
     messages = aggregate([], [], scopes={Scope("store-1")}, now=NOW, config=CONFIG)
     assert only(messages)["hour_of_day"] == 14.5
     tokyo = SignalConfig(timezone="Asia/Tokyo")
-    assert only(aggregate([], [], scopes={Scope("store-1")}, now=NOW,
-                          config=tokyo))["hour_of_day"] == 22.5
+    assert (
+        only(aggregate([], [], scopes={Scope("store-1")}, now=NOW, config=tokyo))["hour_of_day"]
+        == 22.5
+    )
 
 
 def test_a_message_carries_only_the_allowed_keys_and_names() -> None:
-    messages = aggregate(baskets(6), scans("Hot Drinks", 6), scopes=set(), now=NOW,
-                         config=CONFIG)
+    messages = aggregate(baskets(6), scans("Hot Drinks", 6), scopes=set(), now=NOW, config=CONFIG)
     (message,) = messages
     assert set(message) == MESSAGE_KEYS
     assert only(messages)["momentum:hot-drinks"] == 6
@@ -131,8 +148,9 @@ def test_category_slugs_are_signal_safe() -> None:
 
 def test_counts_changed_ignores_the_clock() -> None:
     first = aggregate(baskets(5), [], scopes=set(), now=NOW, config=CONFIG)[0]
-    later = aggregate(baskets(5), [], scopes=set(), now=NOW + timedelta(seconds=30),
-                      config=CONFIG)[0]
+    later = aggregate(baskets(5), [], scopes=set(), now=NOW + timedelta(seconds=30), config=CONFIG)[
+        0
+    ]
     more = aggregate(baskets(6), [], scopes=set(), now=NOW, config=CONFIG)[0]
     assert counts_changed(None, first)
     assert not counts_changed(first, later)
@@ -164,8 +182,7 @@ def signals_client(
         yield client, tokens
 
 
-def shop(client: TestClient, tokens: dict[str, str], device: str, n: int,
-         items: list[str]) -> None:
+def shop(client: TestClient, tokens: dict[str, str], device: str, n: int, items: list[str]) -> None:
     with client.websocket_connect("/ws/handheld") as ws:
         hh = hello(ws, device, tokens[device])
         assert hh.start(card(n))["type"] == "basket"
@@ -193,8 +210,11 @@ def test_the_signals_feed_carries_no_shopper_and_suppresses_small_counts(
             secrets.add(card(n))
         shop(client, tokens, DEVICES[6], 6, [ean13(TEA_ITEM)] * 6)  # one shopper, six teas
         secrets.add(card(6))
-        wait_for(lambda: any(m["signals"].get("momentum:coffee") == 6 and m["zone"] is None
-                             for m in list(feed)))
+        wait_for(
+            lambda: any(
+                m["signals"].get("momentum:coffee") == 6 and m["zone"] is None for m in list(feed)
+            )
+        )
         wait_for(lambda: board.current_signals(["store-1"]).get("store-1/momentum:coffee") == 6)
     subscriber.cancel()
     secrets |= {e["basket_id"] for e in basket_events}
@@ -242,12 +262,15 @@ def test_promoted_scan_counts_are_bucketed_units_per_store(
 ) -> None:
     client, tokens = signals_client
     for n, device in enumerate(DEVICES[:3]):
-        shop(client, tokens, device, n, [ean13(COFFEE_ITEM), ean13(COFFEE_ITEM),
-                                          ean13(TEA_ITEM)])
+        shop(client, tokens, device, n, [ean13(COFFEE_ITEM), ean13(COFFEE_ITEM), ean13(TEA_ITEM)])
     now = datetime.now(UTC)
     with session_scope(engine) as session:
-        rows = promoted_scan_counts(session, gtins=[COFFEE_ITEM.gtin],
-                                    since=now - timedelta(hours=1), until=now + timedelta(1))
+        rows = promoted_scan_counts(
+            session,
+            gtins=[COFFEE_ITEM.gtin],
+            since=now - timedelta(hours=1),
+            until=now + timedelta(1),
+        )
     assert {(store, gtin) for store, gtin, _, _ in rows} == {("store-1", COFFEE_ITEM.gtin)}
     assert sum(units for *_, units in rows) == 6
     assert all(start.minute % 5 == 0 and start.second == 0 for _, _, start, _ in rows)

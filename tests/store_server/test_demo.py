@@ -25,8 +25,14 @@ def test_demo_runs_the_whole_system(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Traceback" not in out + result.stderr
-    for name in ("staff console", "operator console", "screen player S-01", "screen player S-02",
-                 "API docs", "metrics"):
+    for name in (
+        "staff console",
+        "operator console",
+        "screen player S-01",
+        "screen player S-02",
+        "API docs",
+        "metrics",
+    ):
         assert re.search(rf"{name}:\s+http://127\.0\.0\.1:{port}/", out), name
     assert re.search(r"login demo-staff / \S+", out)
     assert re.search(r"login demo-operator / \S+", out)
@@ -54,8 +60,12 @@ def test_demo_runs_the_whole_system(tmp_path: Path) -> None:
         )
     }
     stored = {
-        device: (status, items, f"{total / 100:.2f}", f"{(gross - total) / 100:.2f}"
-                 if gross > total else None)
+        device: (
+            status,
+            items,
+            f"{total / 100:.2f}",
+            f"{(gross - total) / 100:.2f}" if gross > total else None,
+        )
         for device, status, items, total, gross in db.execute(
             "SELECT b.device_id, b.status, b.item_count, b.total_cents,"
             " (SELECT coalesce(sum(line_total_cents), 0) FROM basket_line WHERE basket_id = b.id)"

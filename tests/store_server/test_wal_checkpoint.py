@@ -106,4 +106,3 @@ def test_postgresql_has_no_checkpointer(postgres_database: str) -> None:
         assert state.checkpointer is None
     finally:
         state.close()
-

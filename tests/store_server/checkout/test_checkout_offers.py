@@ -13,9 +13,13 @@ from tests.store_server.checkout.conftest import Checkout
 from tests.store_server.factories import COFFEE_ITEM, add_products
 
 TEMPLATES = [
-    {"id": "coffee-biscuits", "kind": "complement", "label": "Half price biscuits",
-     "when_categories": ["coffee"],
-     "promotion": {"kind": "percent_off", "categories": ["biscuits"], "percent": "50"}},
+    {
+        "id": "coffee-biscuits",
+        "kind": "complement",
+        "label": "Half price biscuits",
+        "when_categories": ["coffee"],
+        "promotion": {"kind": "percent_off", "categories": ["biscuits"], "percent": "50"},
+    },
 ]
 
 
@@ -26,8 +30,14 @@ def offers_checkout(
     add_products(engine, (BISCUITS_ITEM, TEA_ITEM))
     monkeypatch.setenv("CADDIE_OFFERS_TEMPLATES", json.dumps(TEMPLATES))
     monkeypatch.setenv("CADDIE_SIGNALS_ENABLED", "false")
-    return make_checkout(policy={"base_rate": 1.0, "partial_share": 0.0,
-                                 "first_trip_always": True, "max_days_without_audit": None})
+    return make_checkout(
+        policy={
+            "base_rate": 1.0,
+            "partial_share": 0.0,
+            "first_trip_always": True,
+            "max_days_without_audit": None,
+        }
+    )
 
 
 def _trip_with_accepted_offer(checkout: Checkout) -> dict[str, object]:
@@ -67,8 +77,10 @@ def test_the_till_prices_an_accepted_offer_like_the_handheld(
     assert view["total_cents"] == shown["total_cents"]
     checkout.rescan_all(basket_id)
     # a staff correction re-prices the basket: the offer must survive it
-    added = checkout.post(f"/api/checkout/baskets/{basket_id}/lines",
-                          {"code": ean13(BISCUITS_ITEM), "qty": 1, "reason": "missed_by_shopper"})
+    added = checkout.post(
+        f"/api/checkout/baskets/{basket_id}/lines",
+        {"code": ean13(BISCUITS_ITEM), "qty": 1, "reason": "missed_by_shopper"},
+    )
     assert added.status_code == 201, added.text
     three = 3 * ((BISCUITS_ITEM.price_cents + 1) // 2)
     assert added.json()["discounts"] == [{"label": "Half price biscuits", "amount_cents": three}]
