@@ -69,9 +69,10 @@ class WriterLock:
     def __init__(self, database: str) -> None:
         self.path = f"{database}-writer"
         self._fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o644)
-        if os.geteuid() == 0:
+        if os.geteuid() == 0 and os.path.exists(database):
             # As SQLite does for its -wal and -shm files: a server started once as root
-            # must not leave a file the store's own service user cannot open.
+            # must not leave a file the store's own service user cannot open. (A
+            # database not created yet will be root's too.)
             owner = os.stat(database)
             os.fchown(self._fd, owner.st_uid, owner.st_gid)
 

@@ -265,3 +265,13 @@ def test_a_lock_file_made_by_root_belongs_to_the_database_owner(tmp_path: Path) 
         assert (made.st_uid, made.st_gid) == (65534, 65534)
     finally:
         lock.close()
+
+
+def test_a_lock_can_be_made_before_its_database(tmp_path: Path) -> None:
+    """The server opens its lock before its first connection creates the database file."""
+    lock = WriterLock(str(tmp_path / "not-yet.db"))
+    try:
+        with lock.held():
+            assert Path(lock.path).exists()
+    finally:
+        lock.close()
