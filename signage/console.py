@@ -52,8 +52,10 @@ def _who(request: Request, session: Session) -> User | Response:
         return RedirectResponse(f"{_root(request)}/console/login", status_code=303)
     except Forbidden as exc:
         return templates.TemplateResponse(
-            request, "signage/console_error.html",
-            {"message": exc.message, "root": _root(request), "user": None}, status_code=403,
+            request,
+            "signage/console_error.html",
+            {"message": exc.message, "root": _root(request), "user": None},
+            status_code=403,
         )
 
 
@@ -85,19 +87,29 @@ async def login_submit(request: Request, state: StateDep) -> Response:
                 raise Forbidden(f"this account ({user.role}) cannot use the operator console")
 
         token, _user = await run_in_threadpool(
-            auth.log_in, state.engine, username=username, password=password[:256],
+            auth.log_in,
+            state.engine,
+            username=username,
+            password=password[:256],
             hours=settings.session_hours,
-            attempts_per_minute=settings.login_attempts_per_minute, admit=admit,
+            attempts_per_minute=settings.login_attempts_per_minute,
+            admit=admit,
         )
     except CaddieError as exc:
         return templates.TemplateResponse(
-            request, "signage/login.html",
+            request,
+            "signage/login.html",
             {"root": _root(request), "user": None, "error": exc.message},
             status_code=exc.http_status,
         )
     response = RedirectResponse(f"{_root(request)}/console", status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
-                        max_age=settings.session_hours * 3600)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        max_age=settings.session_hours * 3600,
+    )
     return response
 
 
@@ -113,9 +125,15 @@ def screens_page(request: Request, session: SessionDep) -> Response:
         zones[screen["zone"]].append(screen["id"])
         for group in screen["groups"]:
             groups[group].append(screen["id"])
-    return _page(request, "screens.html", user, screens=screens,
-                 groups=dict(sorted(groups.items())), zones=dict(sorted(zones.items())),
-                 today=date.today().isoformat())
+    return _page(
+        request,
+        "screens.html",
+        user,
+        screens=screens,
+        groups=dict(sorted(groups.items())),
+        zones=dict(sorted(zones.items())),
+        today=date.today().isoformat(),
+    )
 
 
 @router.get("/creatives", response_class=HTMLResponse)
@@ -137,9 +155,15 @@ def campaigns_page(request: Request, session: SessionDep) -> Response:
     zones = sorted({s.zone for s in specs.screens.values()})
     groups = sorted({g for s in specs.screens.values() for g in s.groups})
     return _page(
-        request, "campaigns.html", user,
-        campaigns=specs.campaigns, creatives=sorted(specs.creatives),
-        screens=sorted(specs.screens), zones=zones, groups=groups, days=DAY_NAMES,
+        request,
+        "campaigns.html",
+        user,
+        campaigns=specs.campaigns,
+        creatives=sorted(specs.creatives),
+        screens=sorted(specs.screens),
+        zones=zones,
+        groups=groups,
+        days=DAY_NAMES,
         today=date.today().isoformat(),
     )
 
@@ -157,8 +181,13 @@ def timeline_page(
         return user
     try:
         when = date.fromisoformat(day) if day else date.today()
-        view = service.timeline(session, screen_id, when, signals=live_signals(state),
-                                default_store=state.settings.store_id)
+        view = service.timeline(
+            session,
+            screen_id,
+            when,
+            signals=live_signals(state),
+            default_store=state.settings.store_id,
+        )
     except ValueError:
         return _page(request, "console_error.html", user, message="day must be YYYY-MM-DD")
     except CaddieError as exc:
@@ -219,16 +248,26 @@ def reports_page(
     try:
         first = date.fromisoformat(start) if start else date.today()
         last = date.fromisoformat(end) if end else first
-        rows = service.report(session, first=first, last=last, campaign_id=campaign or None,
-                              screen_id=screen or None)
+        rows = service.report(
+            session, first=first, last=last, campaign_id=campaign or None, screen_id=screen or None
+        )
     except ValueError:
         return _page(request, "console_error.html", user, message="dates must be YYYY-MM-DD")
     except InvalidInput as exc:
         return _page(request, "console_error.html", user, message=exc.message)
     query = request.url.query
-    return _page(request, "reports.html", user, rows=rows, chart=bar_chart(rows),
-                 first=first.isoformat(), last=last.isoformat(), campaign=campaign or "",
-                 screen=screen or "", csv_query=query)
+    return _page(
+        request,
+        "reports.html",
+        user,
+        rows=rows,
+        chart=bar_chart(rows),
+        first=first.isoformat(),
+        last=last.isoformat(),
+        campaign=campaign or "",
+        screen=screen or "",
+        csv_query=query,
+    )
 
 
 @router.get("/attribution", response_class=HTMLResponse)
@@ -258,6 +297,15 @@ def attribution_page(
         first = report.period_start.astimezone(tz).date()
         last = (report.period_end.astimezone(tz) - timedelta(seconds=1)).date()
         query = urlencode({"from": start or first.isoformat(), "to": end or last.isoformat()})
-    return _page(request, "attribution.html", user, campaigns=campaigns, chosen=chosen,
-                 report=report, chart=chart, query=query, start=start or "", end=end or "")
-
+    return _page(
+        request,
+        "attribution.html",
+        user,
+        campaigns=campaigns,
+        chosen=chosen,
+        report=report,
+        chart=chart,
+        query=query,
+        start=start or "",
+        end=end or "",
+    )

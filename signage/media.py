@@ -44,8 +44,10 @@ _NAME_TYPES = {
     ".html": "text/html",
     ".htm": "text/html",
 }
-_HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)[\s>]",
-                         re.IGNORECASE | re.DOTALL)
+_HTML_START = re.compile(
+    rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)[\s>]",
+    re.IGNORECASE | re.DOTALL,
+)
 FILE_NAME = re.compile(r"^[0-9a-f]{64}\.(?:png|jpg|webp|mp4|html)$")
 
 
@@ -133,9 +135,7 @@ def inspect(data: bytes, name: str | None = None, *, max_bytes: int) -> Sniffed:
                 f"file name {name!r} has an extension we do not play ({suffix or 'none'})"
             )
         elif claimed != content_type:
-            problems.append(
-                f"file name {name!r} says {claimed} but the content is {content_type}"
-            )
+            problems.append(f"file name {name!r} says {claimed} but the content is {content_type}")
     duration = None
     if KINDS[content_type] == "image":
         try:

@@ -77,16 +77,10 @@ class Campaign(SQLModel, table=True):
     start: date
     end: date
     days: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    dayparts: list[list[str]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
+    dayparts: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     target_zones: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    target_groups: list[str] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
-    target_screens: list[str] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
+    target_groups: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    target_screens: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     priority: str = Field(max_length=16)
     share_of_voice: float
     max_plays_per_hour: int | None = None
@@ -120,8 +114,7 @@ class ProofOfPlay(SQLModel, table=True):
     play_id: uuid.UUID = Field(primary_key=True)
     screen_id: str = Field(foreign_key="signage_screen.id", max_length=200)
     creative_id: str = Field(foreign_key="signage_creative.id", max_length=200)
-    campaign_id: str | None = Field(default=None, foreign_key="signage_campaign.id",
-                                    max_length=200)
+    campaign_id: str | None = Field(default=None, foreign_key="signage_campaign.id", max_length=200)
     started_at: datetime
     duration_ms: int
     received_at: datetime = Field(default_factory=utcnow)

@@ -52,9 +52,7 @@ def _bump(session: Any) -> None:
 def _changes_plan(obj: object) -> bool:
     ignored = _NOT_PLAN.get(type(obj), frozenset())
     state = sa_inspect(obj)
-    return any(
-        attr.key not in ignored and attr.history.has_changes() for attr in state.attrs
-    )
+    return any(attr.key not in ignored and attr.history.has_changes() for attr in state.attrs)
 
 
 @event.listens_for(Session, "before_flush")

@@ -49,14 +49,20 @@ def play_page(
             service.authenticate_screen(session, token, screen_id)
         except CaddieError as exc:
             return templates.TemplateResponse(
-                request, "signage/player_error.html", {"message": exc.message},
+                request,
+                "signage/player_error.html",
+                {"message": exc.message},
                 status_code=exc.http_status,
             )
         query = f"?flush_s={flush_s:g}" if "flush_s" in request.query_params else ""
         response = RedirectResponse(f"{root}/screens/{screen_id}/play{query}", status_code=303)
         response.set_cookie(
-            SCREEN_COOKIE, token, max_age=COOKIE_SECONDS, path=root or "/",
-            httponly=True, samesite="strict",
+            SCREEN_COOKIE,
+            token,
+            max_age=COOKIE_SECONDS,
+            path=root or "/",
+            httponly=True,
+            samesite="strict",
         )
         return response
     cookie = request.cookies.get(SCREEN_COOKIE)
@@ -64,7 +70,9 @@ def play_page(
         screen = service.authenticate_screen(session, cookie, screen_id)
     except CaddieError as exc:
         return templates.TemplateResponse(
-            request, "signage/player_error.html", {"message": exc.message},
+            request,
+            "signage/player_error.html",
+            {"message": exc.message},
             status_code=exc.http_status,
         )
     return templates.TemplateResponse(
@@ -95,9 +103,7 @@ def media_file(file_name: str, state: StateDep) -> Response:
     path = state.signage.media_dir / file_name
     if not path.is_file():
         raise NotFound("no such media file")
-    content_type = next(
-        (t for t, ext in media.EXTENSIONS.items() if file_name.endswith(ext)), None
-    )
+    content_type = next((t for t, ext in media.EXTENSIONS.items() if file_name.endswith(ext)), None)
     headers = {
         "Cache-Control": "public, max-age=31536000, immutable",
         "X-Content-Type-Options": "nosniff",

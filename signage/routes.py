@@ -88,8 +88,12 @@ def screen_loop(
     caller = screen_or_operator(screen_id, request, session)
     instant = service.parse_instant(at)
     view = service.loop_view(
-        session, screen_id, instant,
-        signals=live_signals(state), default_store=state.settings.store_id, plans=state.plans,
+        session,
+        screen_id,
+        instant,
+        signals=live_signals(state),
+        default_store=state.settings.store_id,
+        plans=state.plans,
     )
     if isinstance(caller, Screen):
         service.touch(session, caller)
@@ -97,9 +101,7 @@ def screen_loop(
 
 
 @router.post("/proof-of-play", responses=errors(401, 403, 422, 503))
-async def proof_of_play(
-    request: Request, state: StateDep, screen: CurrentScreen
-) -> dict[str, int]:
+async def proof_of_play(request: Request, state: StateDep, screen: CurrentScreen) -> dict[str, int]:
     """Store a batch of plays, idempotent by ``play_id``; all or nothing."""
     raw = await request.body()
     if len(raw) > 2_000_000:
@@ -108,6 +110,7 @@ async def proof_of_play(
         body = json.loads(raw or b"null")
     except ValueError:
         raise InvalidInput("the body is not JSON", problems=["the body is not JSON"]) from None
+
     def record(session: Session) -> tuple[int, int]:
         # This transaction's own copy of the screen: recording also notes when it called.
         here = session.merge(screen)
@@ -129,9 +132,14 @@ def list_screens(session: SessionDep, user: CurrentOperator) -> list[dict[str, A
 
 def creative_public(row: Creative) -> dict[str, Any]:
     return {
-        "id": row.id, "kind": row.kind, "media": row.media, "media_url": service.media_url(row),
-        "content_type": row.content_type, "size_bytes": row.size_bytes,
-        "duration_s": row.duration_s, "sha256": row.sha256,
+        "id": row.id,
+        "kind": row.kind,
+        "media": row.media,
+        "media_url": service.media_url(row),
+        "content_type": row.content_type,
+        "size_bytes": row.size_bytes,
+        "duration_s": row.duration_s,
+        "sha256": row.sha256,
     }
 
 
@@ -198,14 +206,15 @@ def availability(
     return service.availability(
         session,
         targets={"zones": _split(zones), "groups": _split(groups), "screens": _split(screens)},
-        day=day, start=start, end=end, exclude=exclude,
+        day=day,
+        start=start,
+        end=end,
+        exclude=exclude,
     )
 
 
 @router.post("/api/campaigns", status_code=201, responses=errors(401, 403, 422, 503))
-async def book_campaign(
-    request: Request, state: StateDep, user: CurrentOperator
-) -> dict[str, Any]:
+async def book_campaign(request: Request, state: StateDep, user: CurrentOperator) -> dict[str, Any]:
     """Book (or change) a campaign; refused with every problem, overbooking included."""
     try:
         body = json.loads(await request.body() or b"null")
@@ -224,10 +233,16 @@ def list_campaigns(session: SessionDep, user: CurrentOperator) -> list[dict[str,
     specs = service.load_specs(session)
     return [
         {
-            "id": c.id, "advertiser": c.advertiser, "category": c.category,
-            "priority": c.priority, "share_of_voice": c.share_of_voice, "state": c.state,
-            "start": c.start.isoformat(), "end": c.end.isoformat(),
-            "creatives": list(c.creatives), "targets": c.targets.label(),
+            "id": c.id,
+            "advertiser": c.advertiser,
+            "category": c.category,
+            "priority": c.priority,
+            "share_of_voice": c.share_of_voice,
+            "state": c.state,
+            "start": c.start.isoformat(),
+            "end": c.end.isoformat(),
+            "creatives": list(c.creatives),
+            "targets": c.targets.label(),
         }
         for c in specs.campaigns
     ]
@@ -235,19 +250,29 @@ def list_campaigns(session: SessionDep, user: CurrentOperator) -> list[dict[str,
 
 @router.get("/api/screens/{screen_id}/timeline", responses=errors(401, 403, 404, 422, 503))
 def screen_timeline(
-    screen_id: str, state: StateDep, session: SessionDep, user: CurrentOperator,
+    screen_id: str,
+    state: StateDep,
+    session: SessionDep,
+    user: CurrentOperator,
     day: str | None = None,
 ) -> dict[str, Any]:
-    return service.timeline(session, screen_id, _day(day), signals=live_signals(state),
-                            default_store=state.settings.store_id)
+    return service.timeline(
+        session,
+        screen_id,
+        _day(day),
+        signals=live_signals(state),
+        default_store=state.settings.store_id,
+    )
 
 
-def _report(session: Any, start: str | None, end: str | None, campaign: str | None,
-            screen: str | None) -> list[dict[str, Any]]:
+def _report(
+    session: Any, start: str | None, end: str | None, campaign: str | None, screen: str | None
+) -> list[dict[str, Any]]:
     first = _day(start, "from")
     last = _day(end, "to") if end else first
-    return service.report(session, first=first, last=last, campaign_id=campaign or None,
-                          screen_id=screen or None)
+    return service.report(
+        session, first=first, last=last, campaign_id=campaign or None, screen_id=screen or None
+    )
 
 
 @router.get("/api/reports", responses=errors(401, 403, 422, 503))
@@ -294,14 +319,21 @@ def attribution_for(
     last = _day(end, "to")
     first = _day(start, "from") if start else last - timedelta(days=6)
     return campaign_attribution(
-        session, campaign_id, first=first, last=last, timezone=state.settings.timezone,
+        session,
+        campaign_id,
+        first=first,
+        last=last,
+        timezone=state.settings.timezone,
         default_store=state.settings.store_id,
     )
 
 
 def _download(body: str, media_type: str, name: str) -> Response:
-    return Response(body, media_type=media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 def requested_report(
@@ -322,24 +354,28 @@ ReportDep = Annotated[AttributionReport, Depends(requested_report)]
 @router.get("/api/attribution/{campaign_id}.json", responses=REPORT_ERRORS)
 def attribution_json(campaign_id: str, report: ReportDep) -> Response:
     """Uplift, its interval, offer acceptance and incremental revenue, as JSON."""
-    return _download(report_to_json(report), "application/json",
-                     f"attribution-{_safe(campaign_id)}.json")
+    return _download(
+        report_to_json(report), "application/json", f"attribution-{_safe(campaign_id)}.json"
+    )
 
 
 @router.get("/api/attribution/{campaign_id}.csv", responses=REPORT_ERRORS)
 def attribution_csv(campaign_id: str, report: ReportDep) -> Response:
     """The summary row of the report (``reports_to_csv``)."""
-    return _download(reports_to_csv([report]), "text/csv; charset=utf-8",
-                     f"attribution-{_safe(campaign_id)}.csv")
+    return _download(
+        reports_to_csv([report]), "text/csv; charset=utf-8", f"attribution-{_safe(campaign_id)}.csv"
+    )
 
 
 @router.get("/api/attribution/{campaign_id}/series.csv", responses=REPORT_ERRORS)
 def attribution_series_csv(campaign_id: str, report: ReportDep) -> Response:
     """The chart's hourly plays, scans and expected scans."""
-    return _download(series_to_csv(report), "text/csv; charset=utf-8",
-                     f"attribution-{_safe(campaign_id)}-hourly.csv")
+    return _download(
+        series_to_csv(report),
+        "text/csv; charset=utf-8",
+        f"attribution-{_safe(campaign_id)}-hourly.csv",
+    )
 
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
-

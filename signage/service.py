@@ -201,7 +201,9 @@ def store_rule_of(rule: SignalRule) -> StoreSignalRule | None:
     if len(parts) not in (2, 3):
         return None
     raw: dict[str, object] = {
-        "signal": parts[-1], "store": parts[0], "op": rule.op,
+        "signal": parts[-1],
+        "store": parts[0],
+        "op": rule.op,
         "value": "daily_median" if median else rule.value,
     }
     if len(parts) == 3:
@@ -330,20 +332,25 @@ def _prepare_media(
             continue
         declared_kind = item.get("kind")
         if isinstance(declared_kind, str) and declared_kind != sniffed.kind:
-            problems.append(f"creatives[{i}].kind: says {declared_kind!r} but {ref!r} is "
-                            f"{sniffed.content_type}")
+            problems.append(
+                f"creatives[{i}].kind: says {declared_kind!r} but {ref!r} is {sniffed.content_type}"
+            )
         sha = item.get("sha256")
         if isinstance(sha, str) and sha.lower() != sniffed.sha256:
-            problems.append(f"creatives[{i}].sha256: does not match the file {ref!r} "
-                            f"(its SHA-256 is {sniffed.sha256})")
+            problems.append(
+                f"creatives[{i}].sha256: does not match the file {ref!r} "
+                f"(its SHA-256 is {sniffed.sha256})"
+            )
         duration = item.get("duration_s")
         if (
             sniffed.duration_s is not None
             and isinstance(duration, int | float)
             and sniffed.duration_s > float(duration) + 0.25
         ):
-            problems.append(f"creatives[{i}].duration_s: the video lasts "
-                            f"{sniffed.duration_s:.2f} s, longer than {duration} s")
+            problems.append(
+                f"creatives[{i}].duration_s: the video lasts "
+                f"{sniffed.duration_s:.2f} s, longer than {duration} s"
+            )
         prepared[cid] = _PreparedMedia(data, sniffed)
     return prepared, problems
 
@@ -435,8 +442,12 @@ def save_campaign(session: Session, spec: CampaignSpec) -> Campaign:
     row = session.get(Campaign, spec.id)
     if row is None:
         row = Campaign(
-            id=spec.id, advertiser_id=0, start=spec.start, end=spec.end,
-            priority=spec.priority, share_of_voice=spec.share_of_voice,
+            id=spec.id,
+            advertiser_id=0,
+            start=spec.start,
+            end=spec.end,
+            priority=spec.priority,
+            share_of_voice=spec.share_of_voice,
         )
     row.advertiser_id = advertiser_id(session, spec.advertiser)
     row.category = spec.category
@@ -464,8 +475,9 @@ def save_campaign(session: Session, spec: CampaignSpec) -> Campaign:
     session.flush()
     session.exec(delete(CampaignCreative).where(col(CampaignCreative.campaign_id) == spec.id))
     for position, creative_id in enumerate(spec.creatives):
-        session.add(CampaignCreative(campaign_id=spec.id, position=position,
-                                     creative_id=creative_id))
+        session.add(
+            CampaignCreative(campaign_id=spec.id, position=position, creative_id=creative_id)
+        )
     session.flush()
     return row
 
@@ -531,15 +543,20 @@ def explain_signal_reasons(
         sentences[cid] = f"{store_rule.signal} in {where} {store_rule.op} {value}: {why}"
     reasons = tuple(
         replace(r, why=f"{r.why}; {sentences[r.campaign_id]}")
-        if r.campaign_id in sentences and r.included else r
+        if r.campaign_id in sentences and r.included
+        else r
         for r in loop.reasons
     )
     return replace(loop, reasons=reasons)
 
 
 def build_screen_loop(
-    specs: Specs, screen: ScreenSpec, at: datetime, *,
-    signals: SignalSource | None, default_store: str,
+    specs: Specs,
+    screen: ScreenSpec,
+    at: datetime,
+    *,
+    signals: SignalSource | None,
+    default_store: str,
 ) -> Loop:
     """The loop of ``screen`` at ``at`` with its store's current signals applied."""
     values: Mapping[str, float] = (
@@ -550,8 +567,12 @@ def build_screen_loop(
 
 
 def loop_view(
-    session: Session, screen_id: str, at: datetime, *,
-    signals: SignalSource | None = None, default_store: str = "store-1",
+    session: Session,
+    screen_id: str,
+    at: datetime,
+    *,
+    signals: SignalSource | None = None,
+    default_store: str = "store-1",
     plans: PlanCache | None = None,
 ) -> dict[str, Any]:
     """The PROTOCOL.md loop reply for ``screen_id`` at ``at``.
@@ -568,15 +589,17 @@ def loop_view(
     slots = []
     for slot in loop.slots:
         row = specs.creative_rows.get(slot.creative_id) if slot.creative_id else None
-        slots.append({
-            "position": slot.position,
-            "campaign_id": slot.campaign_id,
-            "creative_id": slot.creative_id,
-            "media_url": media_url(row),
-            "duration_s": slot.duration_s,
-            "sha256": row.sha256 if row is not None else None,
-            "kind": row.kind if row is not None else None,
-        })
+        slots.append(
+            {
+                "position": slot.position,
+                "campaign_id": slot.campaign_id,
+                "creative_id": slot.creative_id,
+                "media_url": media_url(row),
+                "duration_s": slot.duration_s,
+                "sha256": row.sha256 if row is not None else None,
+                "kind": row.kind if row is not None else None,
+            }
+        )
     return {
         "screen_id": screen.id,
         "valid_from": _iso(loop.valid_from),
@@ -585,8 +608,7 @@ def loop_view(
         "loop_index": loop.index,
         "slots": slots,
         "reasons": [
-            {"campaign_id": r.campaign_id, "included": r.included, "slots": r.slots,
-             "why": r.why}
+            {"campaign_id": r.campaign_id, "included": r.included, "slots": r.slots, "why": r.why}
             for r in loop.reasons
         ],
     }
@@ -703,10 +725,16 @@ def validate_campaign(session: Session, raw: object, *, timezone: str) -> Campai
     document = {
         "timezone": timezone,
         "screens": [
-            {"id": s.id, "zone": s.zone, "groups": sorted(s.groups),
-             "slot_seconds": s.slot_seconds, "slots_per_loop": s.slots_per_loop,
-             "orientation": s.orientation, "resolution": s.resolution,
-             **({"store": s.store} if s.store else {})}
+            {
+                "id": s.id,
+                "zone": s.zone,
+                "groups": sorted(s.groups),
+                "slot_seconds": s.slot_seconds,
+                "slots_per_loop": s.slots_per_loop,
+                "orientation": s.orientation,
+                "resolution": s.resolution,
+                **({"store": s.store} if s.store else {}),
+            }
             for s in specs.screens.values()
         ],
         "creatives": [
@@ -767,14 +795,16 @@ def availability(
             continue
         free = guaranteed_free_slots(screen, campaigns, day=weekday, start=t_start, end=t_end)
         noun = "slot" if free == 1 else "slots"
-        out.append({
-            "screen_id": screen.id,
-            "zone": screen.zone,
-            "slots_per_loop": screen.slots_per_loop,
-            "free": free,
-            "text": f"{screen.id} has {free} guaranteed {noun} free on "
-                    f"{DAY_PLURALS[weekday]} {window}",
-        })
+        out.append(
+            {
+                "screen_id": screen.id,
+                "zone": screen.zone,
+                "slots_per_loop": screen.slots_per_loop,
+                "free": free,
+                "text": f"{screen.id} has {free} guaranteed {noun} free on "
+                f"{DAY_PLURALS[weekday]} {window}",
+            }
+        )
     return out
 
 
@@ -782,14 +812,20 @@ def availability(
 
 
 def _same_shape(a: Loop, b: Loop) -> bool:
-    return a.reasons == b.reasons and a.notes == b.notes and [
-        s.campaign_id for s in a.slots
-    ] == [s.campaign_id for s in b.slots]
+    return (
+        a.reasons == b.reasons
+        and a.notes == b.notes
+        and [s.campaign_id for s in a.slots] == [s.campaign_id for s in b.slots]
+    )
 
 
 def timeline(
-    session: Session, screen_id: str, day: date, *,
-    signals: SignalSource | None = None, default_store: str = "store-1",
+    session: Session,
+    screen_id: str,
+    day: date,
+    *,
+    signals: SignalSource | None = None,
+    default_store: str = "store-1",
 ) -> dict[str, Any]:
     """What plays on ``screen_id`` on local ``day``: runs of alike loops, each explained.
 
@@ -814,30 +850,38 @@ def timeline(
         for loop in current[:50]:
             for slot in loop.slots:
                 if slot.campaign_id and slot.creative_id:
-                    creatives_by_campaign.setdefault(slot.campaign_id, set()).add(
-                        slot.creative_id
-                    )
+                    creatives_by_campaign.setdefault(slot.campaign_id, set()).add(slot.creative_id)
         counts = Counter(s.campaign_id for s in first.slots)
-        runs.append({
-            "from": first.valid_from.astimezone(tz).strftime("%H:%M:%S"),
-            "until": last.valid_until.astimezone(tz).strftime("%H:%M:%S"),
-            "valid_from": _iso(first.valid_from),
-            "valid_until": _iso(last.valid_until),
-            "loops": len(current),
-            "slots": [
-                {"position": s.position, "campaign_id": s.campaign_id,
-                 "creative_id": s.creative_id, "category": s.category}
-                for s in first.slots
-            ],
-            "share": {str(k): v for k, v in counts.items()},
-            "creatives": {k: sorted(v) for k, v in creatives_by_campaign.items()},
-            "reasons": [
-                {"campaign_id": r.campaign_id, "included": r.included, "slots": r.slots,
-                 "why": r.why}
-                for r in first.reasons
-            ],
-            "notes": list(first.notes),
-        })
+        runs.append(
+            {
+                "from": first.valid_from.astimezone(tz).strftime("%H:%M:%S"),
+                "until": last.valid_until.astimezone(tz).strftime("%H:%M:%S"),
+                "valid_from": _iso(first.valid_from),
+                "valid_until": _iso(last.valid_until),
+                "loops": len(current),
+                "slots": [
+                    {
+                        "position": s.position,
+                        "campaign_id": s.campaign_id,
+                        "creative_id": s.creative_id,
+                        "category": s.category,
+                    }
+                    for s in first.slots
+                ],
+                "share": {str(k): v for k, v in counts.items()},
+                "creatives": {k: sorted(v) for k, v in creatives_by_campaign.items()},
+                "reasons": [
+                    {
+                        "campaign_id": r.campaign_id,
+                        "included": r.included,
+                        "slots": r.slots,
+                        "why": r.why,
+                    }
+                    for r in first.reasons
+                ],
+                "notes": list(first.notes),
+            }
+        )
         current.clear()
 
     for built in loops_for_day(screen, specs.campaigns, specs.creatives, day, signals=values):
@@ -908,24 +952,33 @@ def report(
                 if campaign_id and cid != campaign_id:
                     continue
                 b, d = booked.get(cid, 0), delivered.get(cid, 0)
-                rows.append({
-                    "day": day.isoformat(),
-                    "screen_id": screen.id,
-                    "campaign_id": cid,
-                    "advertiser": specs.advertisers.get(cid, ""),
-                    "booked_plays": b,
-                    "delivered_plays": d,
-                    "delivery_pct": round(100 * d / b, 1) if b else None,
-                    "booked_sov": round(b / total_slots, 4) if total_slots else None,
-                    "delivered_sov": round(d / total_delivered, 4) if total_delivered else None,
-                })
+                rows.append(
+                    {
+                        "day": day.isoformat(),
+                        "screen_id": screen.id,
+                        "campaign_id": cid,
+                        "advertiser": specs.advertisers.get(cid, ""),
+                        "booked_plays": b,
+                        "delivered_plays": d,
+                        "delivery_pct": round(100 * d / b, 1) if b else None,
+                        "booked_sov": round(b / total_slots, 4) if total_slots else None,
+                        "delivered_sov": round(d / total_delivered, 4) if total_delivered else None,
+                    }
+                )
             day += timedelta(days=1)
     return rows
 
 
 REPORT_COLUMNS = (
-    "day", "screen_id", "campaign_id", "advertiser", "booked_plays", "delivered_plays",
-    "delivery_pct", "booked_sov", "delivered_sov",
+    "day",
+    "screen_id",
+    "campaign_id",
+    "advertiser",
+    "booked_plays",
+    "delivered_plays",
+    "delivery_pct",
+    "booked_sov",
+    "delivered_sov",
 )
 
 
@@ -933,10 +986,15 @@ def screens_overview(session: Session) -> list[dict[str, Any]]:
     rows = session.exec(select(Screen).order_by(col(Screen.id))).all()
     return [
         {
-            "id": r.id, "zone": r.zone, "groups": list(r.groups or ()),
-            "orientation": r.orientation, "resolution": r.resolution,
-            "slot_seconds": r.slot_seconds, "slots_per_loop": r.slots_per_loop,
-            "timezone": r.timezone, "enrolled": r.token_hash is not None,
+            "id": r.id,
+            "zone": r.zone,
+            "groups": list(r.groups or ()),
+            "orientation": r.orientation,
+            "resolution": r.resolution,
+            "slot_seconds": r.slot_seconds,
+            "slots_per_loop": r.slots_per_loop,
+            "timezone": r.timezone,
+            "enrolled": r.token_hash is not None,
             "last_seen": _iso(r.last_seen) if r.last_seen else None,
         }
         for r in rows

@@ -36,8 +36,9 @@ def render_chart_svg(report: AttributionReport, *, timezone: str = "Europe/Paris
     points = report.series
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     n = max(len(points), 1)
-    scan_max = _nice_max(max([p.scans for p in points]
-                             + [p.expected_scans or 0 for p in points] + [1]))
+    scan_max = _nice_max(
+        max([p.scans for p in points] + [p.expected_scans or 0 for p in points] + [1])
+    )
     play_max = _nice_max(max([p.plays for p in points] + [1]))
 
     def x(i: float) -> float:
@@ -52,8 +53,10 @@ def render_chart_svg(report: AttributionReport, *, timezone: str = "Europe/Paris
     title = f"Campaign {report.campaign_id}: plays vs promoted scans"
     uplift = "n/a" if report.uplift is None else f"{report.uplift:+.1%}"
     if report.uplift_ci is not None:
-        uplift += f" ({report.uplift_ci[0]:+.1%} to {report.uplift_ci[1]:+.1%}, " \
-                  f"{report.confidence:.0%} CI)"
+        uplift += (
+            f" ({report.uplift_ci[0]:+.1%} to {report.uplift_ci[1]:+.1%}, "
+            f"{report.confidence:.0%} CI)"
+        )
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
@@ -66,37 +69,52 @@ def render_chart_svg(report: AttributionReport, *, timezone: str = "Europe/Paris
     for k in range(5):
         v = scan_max * k / 4
         yy = y_scan(v)
-        parts.append(f'<line x1="{LEFT}" y1="{yy:.1f}" x2="{WIDTH - RIGHT}" y2="{yy:.1f}" '
-                     'stroke="#e5e5e5"/>')
+        parts.append(
+            f'<line x1="{LEFT}" y1="{yy:.1f}" x2="{WIDTH - RIGHT}" y2="{yy:.1f}" stroke="#e5e5e5"/>'
+        )
         parts.append(f'<text x="{LEFT - 6}" y="{yy + 4:.1f}" text-anchor="end">{v:g}</text>')
         pv = play_max * k / 4
-        parts.append(f'<text x="{WIDTH - RIGHT + 6}" y="{y_play(pv) + 4:.1f}" '
-                     f'fill="#7a8fb8">{pv:g}</text>')
+        parts.append(
+            f'<text x="{WIDTH - RIGHT + 6}" y="{y_play(pv) + 4:.1f}" fill="#7a8fb8">{pv:g}</text>'
+        )
     bar_w = max(plot_w / n * 0.8, 0.5)
     for i, p in enumerate(points):
         if p.plays:
             top = y_play(p.plays)
-            parts.append(f'<rect class="plays" x="{x(i) + (plot_w / n - bar_w) / 2:.2f}" '
-                         f'y="{top:.2f}" width="{bar_w:.2f}" height="{TOP + plot_h - top:.2f}" '
-                         'fill="#c9d4ea"/>')
+            parts.append(
+                f'<rect class="plays" x="{x(i) + (plot_w / n - bar_w) / 2:.2f}" '
+                f'y="{top:.2f}" width="{bar_w:.2f}" height="{TOP + plot_h - top:.2f}" '
+                'fill="#c9d4ea"/>'
+            )
     scans = " ".join(f"{x(i + 0.5):.2f},{y_scan(p.scans):.2f}" for i, p in enumerate(points))
     if scans:
-        parts.append(f'<polyline class="scans" points="{scans}" fill="none" '
-                     'stroke="#d04a02" stroke-width="1.5"/>')
-    expected = " ".join(f"{x(i + 0.5):.2f},{y_scan(p.expected_scans):.2f}"
-                        for i, p in enumerate(points) if p.expected_scans is not None)
+        parts.append(
+            f'<polyline class="scans" points="{scans}" fill="none" '
+            'stroke="#d04a02" stroke-width="1.5"/>'
+        )
+    expected = " ".join(
+        f"{x(i + 0.5):.2f},{y_scan(p.expected_scans):.2f}"
+        for i, p in enumerate(points)
+        if p.expected_scans is not None
+    )
     if expected:
-        parts.append(f'<polyline class="expected" points="{expected}" fill="none" '
-                     'stroke="#333333" stroke-width="1" stroke-dasharray="4 3"/>')
+        parts.append(
+            f'<polyline class="expected" points="{expected}" fill="none" '
+            'stroke="#333333" stroke-width="1" stroke-dasharray="4 3"/>'
+        )
     last_day = None
     for i, p in enumerate(points):
         local = p.hour_start.astimezone(tz)
         if local.date() != last_day:
             last_day = local.date()
-            parts.append(f'<line x1="{x(i):.2f}" y1="{TOP}" x2="{x(i):.2f}" '
-                         f'y2="{TOP + plot_h}" stroke="#bbbbbb"/>')
-            parts.append(f'<text x="{x(i) + 3:.2f}" y="{TOP + plot_h + 16}">'
-                         f'{escape(local.strftime("%a %d %b"))}</text>')
+            parts.append(
+                f'<line x1="{x(i):.2f}" y1="{TOP}" x2="{x(i):.2f}" '
+                f'y2="{TOP + plot_h}" stroke="#bbbbbb"/>'
+            )
+            parts.append(
+                f'<text x="{x(i) + 3:.2f}" y="{TOP + plot_h + 16}">'
+                f"{escape(local.strftime('%a %d %b'))}</text>"
+            )
     axis_y = TOP + plot_h
     parts += [
         f'<line x1="{LEFT}" y1="{axis_y}" x2="{WIDTH - RIGHT}" y2="{axis_y}" stroke="#333"/>',

@@ -193,8 +193,9 @@ def attribution_report(
                 unmatched_minutes += minutes
                 continue
             day = start.astimezone(tz).date().isoformat()
-            cluster = clusters.setdefault((store, day), _Cluster(defaultdict(float),
-                                                                 defaultdict(float)))
+            cluster = clusters.setdefault(
+                (store, day), _Cluster(defaultdict(float), defaultdict(float))
+            )
             for gtin in gtins:
                 cluster.treated[gtin] += counter.count(store, gtin, start, end)
                 cluster.expected[gtin] += sum(
@@ -243,8 +244,7 @@ def attribution_report(
         first = _utc(own_plays[0].started_at).astimezone(tz)
         last = _utc(own_plays[-1].started_at).astimezone(tz)
         period_start = first.replace(hour=0, minute=0, second=0, microsecond=0)
-        period_end = (last.replace(hour=0, minute=0, second=0, microsecond=0)
-                      + timedelta(days=1))
+        period_end = last.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
         period = (period_start.astimezone(UTC), period_end.astimezone(UTC))
     else:
         period = observed
@@ -284,8 +284,9 @@ def attribution_report(
         offers_accepted=accepted,
         acceptance_rate=acceptance,
         acceptance_ci=acceptance_ci,
-        series=_hourly_series(own_plays, counter, gtins, stores, exposure, period, observed,
-                              tz, max_weeks),
+        series=_hourly_series(
+            own_plays, counter, gtins, stores, exposure, period, observed, tz, max_weeks
+        ),
     )
 
 

@@ -13,12 +13,31 @@ from typing import Any
 from signage.attribution.model import AttributionReport
 
 SUMMARY_COLUMNS = (
-    "campaign_id", "period_start", "period_end", "stores", "plays", "window_minutes",
-    "exposed_minutes", "unmatched_minutes", "treated_scans", "expected_scans",
-    "incremental_scans", "incremental_scans_low", "incremental_scans_high", "uplift",
-    "uplift_low", "uplift_high", "incremental_revenue_cents", "incremental_revenue_low",
-    "incremental_revenue_high", "offers_made", "offers_accepted", "acceptance_rate",
-    "acceptance_low", "acceptance_high", "confidence",
+    "campaign_id",
+    "period_start",
+    "period_end",
+    "stores",
+    "plays",
+    "window_minutes",
+    "exposed_minutes",
+    "unmatched_minutes",
+    "treated_scans",
+    "expected_scans",
+    "incremental_scans",
+    "incremental_scans_low",
+    "incremental_scans_high",
+    "uplift",
+    "uplift_low",
+    "uplift_high",
+    "incremental_revenue_cents",
+    "incremental_revenue_low",
+    "incremental_revenue_high",
+    "offers_made",
+    "offers_accepted",
+    "acceptance_rate",
+    "acceptance_low",
+    "acceptance_high",
+    "confidence",
 )
 SERIES_COLUMNS = ("campaign_id", "hour_start", "plays", "scans", "expected_scans")
 
@@ -61,18 +80,36 @@ def reports_to_csv(reports: Iterable[AttributionReport]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(SUMMARY_COLUMNS)
     for r in reports:
-        revenue_ci = None if r.incremental_revenue_ci is None else (
-            float(r.incremental_revenue_ci[0]), float(r.incremental_revenue_ci[1]))
-        writer.writerow([
-            r.campaign_id, r.period_start.isoformat(), r.period_end.isoformat(),
-            ";".join(r.stores), r.plays, r.window_minutes, r.exposed_minutes,
-            r.unmatched_minutes, r.treated_scans, _cell(r.expected_scans, 2),
-            _cell(r.incremental_scans, 2), *_bounds(r.incremental_scans_ci, 2),
-            _cell(r.uplift), *_bounds(r.uplift_ci),
-            r.incremental_revenue_cents, *_bounds(revenue_ci, 0),
-            r.offers_made, r.offers_accepted, _cell(r.acceptance_rate),
-            *_bounds(r.acceptance_ci), r.confidence,
-        ])
+        revenue_ci = (
+            None
+            if r.incremental_revenue_ci is None
+            else (float(r.incremental_revenue_ci[0]), float(r.incremental_revenue_ci[1]))
+        )
+        writer.writerow(
+            [
+                r.campaign_id,
+                r.period_start.isoformat(),
+                r.period_end.isoformat(),
+                ";".join(r.stores),
+                r.plays,
+                r.window_minutes,
+                r.exposed_minutes,
+                r.unmatched_minutes,
+                r.treated_scans,
+                _cell(r.expected_scans, 2),
+                _cell(r.incremental_scans, 2),
+                *_bounds(r.incremental_scans_ci, 2),
+                _cell(r.uplift),
+                *_bounds(r.uplift_ci),
+                r.incremental_revenue_cents,
+                *_bounds(revenue_ci, 0),
+                r.offers_made,
+                r.offers_accepted,
+                _cell(r.acceptance_rate),
+                *_bounds(r.acceptance_ci),
+                r.confidence,
+            ]
+        )
     return out.getvalue()
 
 
@@ -82,6 +119,13 @@ def series_to_csv(report: AttributionReport) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(SERIES_COLUMNS)
     for p in report.series:
-        writer.writerow([report.campaign_id, p.hour_start.isoformat(), p.plays, p.scans,
-                         "" if p.expected_scans is None else round(p.expected_scans, 2)])
+        writer.writerow(
+            [
+                report.campaign_id,
+                p.hour_start.isoformat(),
+                p.plays,
+                p.scans,
+                "" if p.expected_scans is None else round(p.expected_scans, 2),
+            ]
+        )
     return out.getvalue()

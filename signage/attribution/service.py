@@ -106,13 +106,20 @@ def campaign_attribution(
     ]
     offers = [
         OfferOutcome(
-            offer_id=str(r.offer_id), store_id=r.store_id, gtins=r.gtins,
-            offered_at=r.offered_at, accepted=r.accepted, categories=r.categories,
+            offer_id=str(r.offer_id),
+            store_id=r.store_id,
+            gtins=r.gtins,
+            offered_at=r.offered_at,
+            accepted=r.accepted,
+            categories=r.categories,
         )
         for r in offer_outcomes(session, since=start, until=end)
     ]
     return attribution_report(
-        spec, plays, scans, offers,
+        spec,
+        plays,
+        scans,
+        offers,
         screen_stores=screen_stores,
         observed=(observed_start, end),
         timezone=timezone,

@@ -114,13 +114,19 @@ def simulate_mall_week(
     for day in days:
         weekday = day.weekday()
         for store in stores:
-            shock = math.exp(rng.gauss(-day_shock_sd**2 / 2, day_shock_sd))
+            shock = math.exp(rng.gauss(-(day_shock_sd**2) / 2, day_shock_sd))
             bucket = datetime.combine(day, time(OPEN), tzinfo=tz).astimezone(UTC)
             close = datetime.combine(day, time(CLOSE), tzinfo=tz).astimezone(UTC)
             while bucket < close:
                 hour = bucket.astimezone(tz).hour
-                base = (base_rate_per_hour / 12 * store_level[store] * weekday_level[weekday]
-                        * _hour_profile(hour) * shock)
+                base = (
+                    base_rate_per_hour
+                    / 12
+                    * store_level[store]
+                    * weekday_level[weekday]
+                    * _hour_profile(hour)
+                    * shock
+                )
                 lift = 1 + true_uplift if bucket in exposed[store] else 1.0
                 for gtin, price in gtins.items():
                     lam = base * lift
@@ -138,10 +144,15 @@ def simulate_mall_week(
         for i in range(offers_per_day):
             store = stores[i % 3]  # the stores near the screens
             at = datetime.combine(day, time(10), tzinfo=tz) + timedelta(minutes=30 * i)
-            offers.append(OfferOutcome(
-                offer_id=f"O-{d}-{i}", store_id=store, gtins=frozenset({next(iter(gtins))}),
-                offered_at=at.astimezone(UTC), accepted=rng.random() < true_acceptance,
-            ))
+            offers.append(
+                OfferOutcome(
+                    offer_id=f"O-{d}-{i}",
+                    store_id=store,
+                    gtins=frozenset({next(iter(gtins))}),
+                    offered_at=at.astimezone(UTC),
+                    accepted=rng.random() < true_acceptance,
+                )
+            )
     observed = (
         datetime.combine(first_day, time(0), tzinfo=tz).astimezone(UTC),
         datetime.combine(days[-1] + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC),

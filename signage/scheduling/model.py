@@ -28,7 +28,13 @@ PRIORITIES: tuple[str, ...] = ("interrupt", "guaranteed", "standard", "house")
 STATES: tuple[str, ...] = ("held", "booked", "cancelled")
 DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_PLURALS: tuple[str, ...] = (
-    "Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays",
+    "Mondays",
+    "Tuesdays",
+    "Wednesdays",
+    "Thursdays",
+    "Fridays",
+    "Saturdays",
+    "Sundays",
 )
 
 
@@ -109,8 +115,11 @@ class Targets:
     def label(self) -> str:
         """``zones north-entrance; groups food-court`` for explanations."""
         parts = []
-        for name, values in (("zones", self.zones), ("groups", self.groups),
-                             ("screens", self.screens)):
+        for name, values in (
+            ("zones", self.zones),
+            ("groups", self.groups),
+            ("screens", self.screens),
+        ):
             if values:
                 parts.append(f"{name} {', '.join(sorted(values))}")
         return "; ".join(parts) or "every screen"

@@ -62,12 +62,34 @@ _ORIENTATIONS = ("landscape", "portrait")
 _OPS = (">", ">=", "<", "<=")
 
 _ROOT_KEYS = {"timezone", "screens", "creatives", "campaigns"}
-_SCREEN_KEYS = {"id", "zone", "groups", "slot_seconds", "slots_per_loop", "orientation",
-                "resolution", "store"}
+_SCREEN_KEYS = {
+    "id",
+    "zone",
+    "groups",
+    "slot_seconds",
+    "slots_per_loop",
+    "orientation",
+    "resolution",
+    "store",
+}
 _CREATIVE_KEYS = {"id", "media", "duration_s", "sha256", "kind"}
-_CAMPAIGN_KEYS = {"id", "advertiser", "category", "creatives", "start", "end", "days",
-                  "dayparts", "targets", "priority", "share_of_voice", "max_plays_per_hour",
-                  "state", "signal_rule", "promoted_gtins"}
+_CAMPAIGN_KEYS = {
+    "id",
+    "advertiser",
+    "category",
+    "creatives",
+    "start",
+    "end",
+    "days",
+    "dayparts",
+    "targets",
+    "priority",
+    "share_of_voice",
+    "max_plays_per_hour",
+    "state",
+    "signal_rule",
+    "promoted_gtins",
+}
 _TARGET_KEYS = {"zones", "groups", "screens"}
 _RULE_KEYS = {"signal", "op", "value"}
 
@@ -149,8 +171,16 @@ class _Reader:
             return None
         return list(value)
 
-    def text(self, obj: dict[str, Any], key: str, path: str, *, required: bool = True,
-             limit: int = MAX_ID, empty_ok: bool = False) -> str | None:
+    def text(
+        self,
+        obj: dict[str, Any],
+        key: str,
+        path: str,
+        *,
+        required: bool = True,
+        limit: int = MAX_ID,
+        empty_ok: bool = False,
+    ) -> str | None:
         value = obj.get(key, _MISSING)
         if value is _MISSING:
             if required:
@@ -158,8 +188,9 @@ class _Reader:
             return None
         return self.string(value, _join(path, key), limit=limit, empty_ok=empty_ok)
 
-    def string(self, value: object, path: str, *, limit: int = MAX_ID,
-               empty_ok: bool = False) -> str | None:
+    def string(
+        self, value: object, path: str, *, limit: int = MAX_ID, empty_ok: bool = False
+    ) -> str | None:
         if not isinstance(value, str):
             self.p.add(path, f"must be a string, got {_kind(value)}")
             return None
@@ -189,8 +220,16 @@ class _Reader:
                 out.append(text)
         return out if ok else None
 
-    def integer(self, obj: dict[str, Any], key: str, path: str, low: int, high: int,
-                *, required: bool = True) -> int | None:
+    def integer(
+        self,
+        obj: dict[str, Any],
+        key: str,
+        path: str,
+        low: int,
+        high: int,
+        *,
+        required: bool = True,
+    ) -> int | None:
         value = obj.get(key, _MISSING)
         if value is _MISSING or (value is None and not required):
             if required:
@@ -307,13 +346,13 @@ def _screens(read: _Reader, root: dict[str, Any], timezone: str) -> dict[str, Sc
         slots = read.integer(obj, "slots_per_loop", path, 1, 1000)
         orientation = obj.get("orientation", "landscape")
         if orientation not in _ORIENTATIONS:
-            read.p.add(f"{path}.orientation",
-                       f"must be landscape or portrait, got {_show(orientation)}")
+            read.p.add(
+                f"{path}.orientation", f"must be landscape or portrait, got {_show(orientation)}"
+            )
             orientation = None
         resolution = obj.get("resolution", "1920x1080")
         if not isinstance(resolution, str) or not _RESOLUTION.fullmatch(resolution):
-            read.p.add(f"{path}.resolution",
-                       f"must look like 1920x1080, got {_show(resolution)}")
+            read.p.add(f"{path}.resolution", f"must look like 1920x1080, got {_show(resolution)}")
             resolution = None
         store = obj.get("store")
         if store is not None:
@@ -354,8 +393,10 @@ def _creatives(read: _Reader, root: dict[str, Any]) -> dict[str, CreativeSpec | 
             read.p.add(path, "missing field 'duration_s'")
             duration = None
         elif not _is_number(duration) or not 0 < duration <= 86400:
-            read.p.add(f"{path}.duration_s",
-                       f"must be a number of seconds above 0, up to 86400, got {_show(duration)}")
+            read.p.add(
+                f"{path}.duration_s",
+                f"must be a number of seconds above 0, up to 86400, got {_show(duration)}",
+            )
             duration = None
         sha = obj.get("sha256")
         if sha is not None and (not isinstance(sha, str) or not _SHA256.fullmatch(sha)):
@@ -409,8 +450,9 @@ def _campaigns(
         start = read.day(obj, "start", path)
         end = read.day(obj, "end", path)
         if start is not None and end is not None and end < start:
-            read.p.add(f"{path}.end", f"ends {end.isoformat()}, before it starts "
-                                      f"{start.isoformat()}")
+            read.p.add(
+                f"{path}.end", f"ends {end.isoformat()}, before it starts {start.isoformat()}"
+            )
         days = _days(read, obj, path)
         dayparts = _dayparts(read, obj, path)
         targets = _targets(read, obj, path, screens, zones, groups)
@@ -418,16 +460,18 @@ def _campaigns(
         if priority is _MISSING:
             read.p.add(path, "missing field 'priority'")
         elif priority not in PRIORITIES:
-            read.p.add(f"{path}.priority",
-                       f"must be one of {', '.join(PRIORITIES)}, got {_show(priority)}")
+            read.p.add(
+                f"{path}.priority", f"must be one of {', '.join(PRIORITIES)}, got {_show(priority)}"
+            )
         share = obj.get("share_of_voice", _MISSING)
         if share is _MISSING or share is None:
             if priority in ("guaranteed", "standard"):
                 read.p.add(path, f"missing field 'share_of_voice' (required for {priority})")
             share = 1.0
         elif not _is_number(share) or not 0 < share <= 1:
-            read.p.add(f"{path}.share_of_voice",
-                       f"must be above 0 and at most 1, got {_show(share)}")
+            read.p.add(
+                f"{path}.share_of_voice", f"must be above 0 and at most 1, got {_show(share)}"
+            )
         cap = read.integer(obj, "max_plays_per_hour", path, 1, 100000, required=False)
         state = obj.get("state", "booked")
         if state not in STATES:
@@ -458,8 +502,9 @@ def _campaigns(
     return campaigns
 
 
-def _campaign_creatives(read: _Reader, obj: dict[str, Any], path: str,
-                        creatives: dict[str, CreativeSpec | None]) -> list[str] | None:
+def _campaign_creatives(
+    read: _Reader, obj: dict[str, Any], path: str, creatives: dict[str, CreativeSpec | None]
+) -> list[str] | None:
     value = obj.get("creatives", _MISSING)
     if value is _MISSING:
         read.p.add(path, "missing field 'creatives'")
@@ -518,7 +563,7 @@ def _dayparts(read: _Reader, obj: dict[str, Any], path: str) -> tuple[Daypart, .
     for j, item in enumerate(items):
         here = f"{path}.dayparts[{j}]"
         if not isinstance(item, list | tuple) or len(item) != 2:
-            read.p.add(here, f"must be a pair [\"HH:MM\", \"HH:MM\"], got {_show(item)}")
+            read.p.add(here, f'must be a pair ["HH:MM", "HH:MM"], got {_show(item)}')
             ok = False
             continue
         start = read.clock(item[0], f"{here}[0]", end=False)
@@ -534,8 +579,14 @@ def _dayparts(read: _Reader, obj: dict[str, Any], path: str) -> tuple[Daypart, .
     return tuple(parts) if ok else None
 
 
-def _targets(read: _Reader, obj: dict[str, Any], path: str, screens: dict[str, ScreenSpec],
-             zones: set[str], groups: set[str]) -> Targets | None:
+def _targets(
+    read: _Reader,
+    obj: dict[str, Any],
+    path: str,
+    screens: dict[str, ScreenSpec],
+    zones: set[str],
+    groups: set[str],
+) -> Targets | None:
     value = obj.get("targets")
     if value is None:
         return Targets()
@@ -545,8 +596,11 @@ def _targets(read: _Reader, obj: dict[str, Any], path: str, screens: dict[str, S
         return None
     lists = {key: read.strings(target, key, here) for key in ("zones", "groups", "screens")}
     known = {"zones": zones, "groups": groups, "screens": set(screens)}
-    what = {"zones": "no screen is in zone", "groups": "no screen is in group",
-            "screens": "unknown screen"}
+    what = {
+        "zones": "no screen is in zone",
+        "groups": "no screen is in group",
+        "screens": "unknown screen",
+    }
     ok = True
     for key, names in lists.items():
         if names is None:
@@ -611,8 +665,10 @@ def _promoted_gtins(read: _Reader, obj: dict[str, Any], path: str) -> tuple[str,
     out: list[str] = []
     for j, code in enumerate(items):
         if not is_ascii_digits(code) or len(code) not in (8, 12, 13, 14) or not is_valid_gtin(code):
-            read.p.add(f"{path}.promoted_gtins[{j}]",
-                       f"must be a GTIN-8/12/13/14 with its check digit, got {_show(code)}")
+            read.p.add(
+                f"{path}.promoted_gtins[{j}]",
+                f"must be a GTIN-8/12/13/14 with its check digit, got {_show(code)}",
+            )
             continue
         gtin = normalize_gtin(code)
         if gtin not in out:
@@ -620,9 +676,13 @@ def _promoted_gtins(read: _Reader, obj: dict[str, Any], path: str) -> tuple[str,
     return tuple(out)
 
 
-def _check_lengths(read: _Reader, campaign: CampaignSpec, path: str,
-                   screens: dict[str, ScreenSpec],
-                   creatives: dict[str, CreativeSpec | None]) -> None:
+def _check_lengths(
+    read: _Reader,
+    campaign: CampaignSpec,
+    path: str,
+    screens: dict[str, ScreenSpec],
+    creatives: dict[str, CreativeSpec | None],
+) -> None:
     """A creative must fit the slots of every screen its campaign targets."""
     targeted = [s for s in screens.values() if campaign.targets.matches(s)]
     if not targeted:
@@ -679,11 +739,11 @@ def check_overbooking(
             grouped.items(), key=lambda item: (item[1][1], min(item[1][0]), item[0][1])
         ):
             need = sum(s for _, s in cast(tuple[tuple[str, int], ...], taken))
-            listing = ", ".join(
-                f"{cid} {s}" for cid, s in cast(tuple[tuple[str, int], ...], taken)
-            )
-            when = "on " + first.isoformat() if first == last else (
-                f"between {first.isoformat()} and {last.isoformat()}"
+            listing = ", ".join(f"{cid} {s}" for cid, s in cast(tuple[tuple[str, int], ...], taken))
+            when = (
+                "on " + first.isoformat()
+                if first == last
+                else (f"between {first.isoformat()} and {last.isoformat()}")
             )
             messages.append(
                 f"screen {screen.id}: guaranteed bookings need {need} slots of {n} on "

@@ -67,12 +67,15 @@ class StoreSignalRule:
         problems: list[str] = []
         unknown = sorted(str(k) for k in raw if k not in RULE_KEYS)
         if unknown:
-            problems.append(f"unknown keys {', '.join(unknown)} (allowed: "
-                            f"{', '.join(sorted(RULE_KEYS))})")
+            problems.append(
+                f"unknown keys {', '.join(unknown)} (allowed: {', '.join(sorted(RULE_KEYS))})"
+            )
         signal = raw.get("signal")
         if not isinstance(signal, str) or not SIGNAL_NAME.match(signal):
-            problems.append("signal must be active_shoppers, hour_of_day or "
-                            f"momentum:<category>, got {signal!r}")
+            problems.append(
+                "signal must be active_shoppers, hour_of_day or "
+                f"momentum:<category>, got {signal!r}"
+            )
         store = raw.get("store")
         if not isinstance(store, str) or not SCOPE_ID.match(store):
             problems.append(f"store must be a store id, got {store!r}")
@@ -91,7 +94,7 @@ class StoreSignalRule:
             or not isinstance(value, int | float)
             or not math.isfinite(value)
         ):
-            problems.append(f"value must be a number or \"daily_median\", got {value!r}")
+            problems.append(f'value must be a number or "daily_median", got {value!r}')
         if problems:
             raise InvalidInput("bad signal rule: " + "; ".join(problems), problems=problems)
         threshold: float | Literal["daily_median"] = (
@@ -106,8 +109,12 @@ class StoreSignalRule:
         )
 
     def to_dict(self) -> dict[str, object]:
-        data: dict[str, object] = {"signal": self.signal, "store": self.store,
-                                   "op": self.op, "value": self.value}
+        data: dict[str, object] = {
+            "signal": self.signal,
+            "store": self.store,
+            "op": self.op,
+            "value": self.value,
+        }
         if self.zone is not None:
             data["zone"] = self.zone
         return data

@@ -30,9 +30,9 @@ DEFAULT_BOARD = SignalBoard()
 
 
 class _Bus(Protocol):
-    def subscribe(self, channel: str) -> contextlib.AbstractAsyncContextManager[
-        asyncio.Queue[dict[str, object]]
-    ]: ...
+    def subscribe(
+        self, channel: str
+    ) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[dict[str, object]]]: ...
 
 
 async def run_signal_subscriber(events: _Bus, board: SignalBoard = DEFAULT_BOARD) -> None:
@@ -44,15 +44,15 @@ async def run_signal_subscriber(events: _Bus, board: SignalBoard = DEFAULT_BOARD
                 log.debug("signals: dropped a malformed message")
 
 
-def start_signal_subscriber(
-    events: _Bus, board: SignalBoard = DEFAULT_BOARD
-) -> asyncio.Task[None]:
+def start_signal_subscriber(events: _Bus, board: SignalBoard = DEFAULT_BOARD) -> asyncio.Task[None]:
     """Start the subscriber in the running event loop (signage app lifespan)."""
     return asyncio.create_task(run_signal_subscriber(events, board), name="signage-signals")
 
 
 def current_signals(
-    store_ids: Iterable[str] | None = None, *, at: datetime | None = None,
+    store_ids: Iterable[str] | None = None,
+    *,
+    at: datetime | None = None,
     board: SignalBoard = DEFAULT_BOARD,
 ) -> Mapping[str, float]:
     """The ``signals`` mapping for ``build_loop`` (keys: see ``signage.signals.rules``)."""
