@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from fastapi import FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect
@@ -22,6 +23,21 @@ LINES = [
     for i in range(15)
 ]
 
+
+def basket_view(basket_id: str) -> dict[str, Any]:
+    """A basket as the protocol shows it, built afresh for each reply as a server does."""
+    return {
+        "basket_id": basket_id,
+        "status": "open",
+        "lines": LINES,
+        "discounts": [{"label": "3 for 2", "amount_cents": 199}],
+        "total_cents": 12345,
+        "tax_cents": 643,
+        "currency": "EUR",
+        "item_count": 30,
+    }
+
+
 app = FastAPI()
 
 
@@ -31,16 +47,7 @@ async def echo(websocket: WebSocket) -> None:
     try:
         while True:
             request = json.loads(await websocket.receive_text())
-            basket = {
-                "basket_id": "00000000-0000-0000-0000-000000000000",
-                "status": "open",
-                "lines": LINES,
-                "discounts": [{"label": "3 for 2", "amount_cents": 199}],
-                "total_cents": 12345,
-                "tax_cents": 643,
-                "currency": "EUR",
-                "item_count": 30,
-            }
+            basket = basket_view("00000000-0000-0000-0000-000000000000")
             reply = {"type": "ack", "id": request.get("id"), "line": LINES[0], "basket": basket}
             if request.get("type") == "hello":
                 reply = {"type": "welcome", "device_id": request.get("device_id"), "basket": None}

@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
-from echo_server import LINES
+from echo_server import LINES, basket_view
 from fastapi import FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
@@ -153,16 +153,7 @@ async def handheld(websocket: WebSocket) -> None:
         while True:
             request = orjson.loads(await websocket.receive_text())
             kind = request.get("type")
-            basket = {
-                "basket_id": basket_id,
-                "status": "open",
-                "lines": LINES,
-                "discounts": [{"label": "3 for 2", "amount_cents": 199}],
-                "total_cents": 12345,
-                "tax_cents": 643,
-                "currency": "EUR",
-                "item_count": 30,
-            }
+            basket = basket_view(basket_id)
             if kind == "hello":
                 device = str(request.get("device_id"))
                 reply: dict[str, Any] = {"type": "welcome", "device_id": device, "basket": None}
