@@ -50,6 +50,9 @@ class _Job:
     work: Callable[[Session], Any]
     isolated: bool
     future: asyncio.Future[Any]
+    # A prepared job: reads and works out its writes before the batch takes the writer
+    # lock, then returns ``work`` (the writes) to run inside it.
+    prepare: Callable[[Session], Callable[[Session], Any]] | None = None
 
 
 _Result = tuple[bool, Any]  # (ok, value or exception)
@@ -88,6 +91,10 @@ class WriterLock:
         os.close(self._fd)
 
 
+def _unprepared(session: Session) -> Any:
+    raise AssertionError("a prepared job runs the writes its prepare returned")
+
+
 class GroupCommitter:
     """Runs submitted database work in shared transactions on ``executor``.
 
@@ -117,12 +124,25 @@ class GroupCommitter:
 
     async def run(self, work: Callable[[Session], T], *, isolated: bool = True) -> T:
         loop = asyncio.get_running_loop()
-        job = _Job(work, isolated, loop.create_future())
+        result: T = await self._submit(_Job(work, isolated, loop.create_future()))
+        return result
+
+    async def run_prepared(self, prepare: Callable[[Session], Callable[[Session], T]]) -> T:
+        """A plain job in two steps: ``prepare`` only reads (the basket, the catalog) and
+        works out the reply, then returns the writes, which run in the batch's
+        transaction. The batch prepares its jobs before it takes the writer lock, so
+        another process sharing the SQLite file can write meanwhile; whatever changed
+        in between is the writes' to detect (a basket written only at the version the
+        prepare saw). ``prepare`` may raise :class:`CaddieError` or :class:`JobRetry`."""
+        loop = asyncio.get_running_loop()
+        result: T = await self._submit(_Job(_unprepared, False, loop.create_future(), prepare))
+        return result
+
+    async def _submit(self, job: _Job) -> Any:
         self._pending.append(job)
         if self._in_flight < self.max_in_flight:
-            self._launch(loop)
-        result: T = await job.future
-        return result
+            self._launch(job.future.get_loop())
+        return await job.future
 
     def _launch(self, loop: asyncio.AbstractEventLoop) -> None:
         jobs = self._pending[: self.max_batch]
@@ -167,8 +187,7 @@ class GroupCommitter:
 
     def _run_batch(self, jobs: list[_Job]) -> list[_Result]:
         try:
-            with self._turn():
-                results = self._together(jobs)
+            results = self._together(jobs)
         except Exception as exc:
             if len(jobs) == 1:
                 return [(False, exc)]
@@ -185,35 +204,58 @@ class GroupCommitter:
     def _together(self, jobs: list[_Job]) -> list[_Result]:
         results: list[_Result] = []
         with session_scope(self.engine) as session:
-            if self.engine.dialect.name == "sqlite":
-                # The SQLite driver begins a transaction only at the first write, and a
-                # savepoint opened before that would commit when released. Begin the
-                # batch's transaction explicitly, taking the write lock now (waiting
-                # for it like any writer) rather than failing to upgrade a read later.
-                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-            for job in jobs:
-                if job.isolated:
-                    savepoint = session.begin_nested()
-                    try:
-                        value = job.work(session)
-                        savepoint.commit()
-                    except Exception as exc:
-                        savepoint.rollback()
-                        results.append((False, exc))
-                        continue
-                else:
-                    try:
-                        value = job.work(session)
-                    except (CaddieError, JobRetry) as exc:
-                        results.append((False, exc))
-                        continue
-                results.append((True, value))
+            # Prepared jobs read first: on SQLite outside any transaction (the driver
+            # begins one only at a write), so before the writer lock.
+            steps = [self._prepare(job, session) for job in jobs]
+            with self._turn():
+                if self.engine.dialect.name == "sqlite":
+                    # The SQLite driver begins a transaction only at the first write,
+                    # and a savepoint opened before that would commit when released.
+                    # Begin the batch's transaction explicitly, taking the write lock
+                    # now (waiting for it like any writer) rather than failing to
+                    # upgrade a read later.
+                    session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    for job, step in zip(jobs, steps, strict=True):
+                        results.append(self._step(job, step, session))
+                    session.commit()  # within the turn: the next writer sees it all
+                except BaseException:
+                    session.rollback()  # and a failed batch is undone within it too
+                    raise
         return results
+
+    @staticmethod
+    def _step(job: _Job, step: Callable[[Session], Any] | Exception, session: Session) -> _Result:
+        if isinstance(step, Exception):  # refused while preparing
+            return (False, step)
+        if job.isolated:
+            savepoint = session.begin_nested()
+            try:
+                value = step(session)
+                savepoint.commit()
+            except Exception as exc:
+                savepoint.rollback()
+                return (False, exc)
+            return (True, value)
+        try:
+            return (True, step(session))
+        except (CaddieError, JobRetry) as exc:
+            return (False, exc)
+
+    @staticmethod
+    def _prepare(job: _Job, session: Session) -> Callable[[Session], Any] | Exception:
+        if job.prepare is None:
+            return job.work
+        try:
+            return job.prepare(session)
+        except (CaddieError, JobRetry) as exc:
+            return exc
 
     def _alone(self, job: _Job) -> _Result:
         try:
             with self._turn(), session_scope(self.engine) as session:
-                value = job.work(session)
+                step = job.work if job.prepare is None else job.prepare(session)
+                value = step(session)
         except Exception as exc:
             return (False, exc)
         self.batches += 1

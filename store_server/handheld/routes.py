@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -185,8 +186,10 @@ class HandheldConnection:
     async def apply(self, request: Any) -> service.Outcome:
         """Apply a request in the store's next group commit.
 
-        Scans and removals run on the basket this connection last committed (no read);
-        if another connection changed it meanwhile they are run again on a fresh read."""
+        Scans and removals run on the basket this connection last committed (no read),
+        priced before the batch takes the writer lock; if another connection changed the
+        basket meanwhile they are run again on a fresh read, inside the lock this time,
+        where nobody can change it between the read and the write."""
         device = self.device
         assert device is not None
         committer = self.state.committer
@@ -194,13 +197,19 @@ class HandheldConnection:
             known = self.basket
             for attempt in range(3):
 
-                def line_change(
+                def prepare(
                     session: Session, known: service.BasketState | None = known
-                ) -> service.Outcome:
-                    return service.apply_line_change(session, device, request, self.ctx, known)
+                ) -> Callable[[Session], service.Outcome]:
+                    return service.prepare_line_change(session, device, request, self.ctx, known)
+
+                def in_turn(session: Session) -> service.Outcome:
+                    return prepare(session)(session)
 
                 try:
-                    outcome = await committer.run(line_change, isolated=False)
+                    if attempt == 0:
+                        outcome = await committer.run_prepared(prepare)
+                    else:
+                        outcome = await committer.run(in_turn, isolated=False)
                 except (service.StaleBasket, IntegrityError):
                     # Changed elsewhere meanwhile (or a batch failed and this ran alone):
                     # read the basket afresh; a third failure closes with 1013.

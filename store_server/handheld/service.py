@@ -226,14 +226,27 @@ def apply_line_change(
     ctx: HandheldContext,
     known: BasketState | None,
 ) -> Outcome:
-    """Apply a ``scan`` or ``remove``, or answer a replayed id with its stored reply.
+    """Apply a ``scan`` or ``remove``, or answer a replayed id with its stored reply:
+    :func:`prepare_line_change` and its writes, in one transaction."""
+    return prepare_line_change(session, device, request, ctx, known)(session)
+
+
+def prepare_line_change(
+    session: Session,
+    device: Device,
+    request: Request,
+    ctx: HandheldContext,
+    known: BasketState | None,
+) -> Callable[[Session], Outcome]:
+    """Work out a ``scan`` or ``remove`` and its reply, reading only; returns the writes.
 
     ``known`` is the basket as this connection last committed it; with it the scan costs
-    no read at all. Everything that can fail is worked out before the first write, so
-    the group commit can run this without a savepoint: the request log row goes first
-    (a replay stops there), then the basket row, written only if nobody has changed it
-    since ``known`` — if somebody has, the row just written is taken back and
-    :class:`StaleBasket` tells the caller to reload."""
+    no read at all. Everything that can fail is worked out here, before the first write,
+    so the group commit can run the writes without a savepoint (and, on SQLite, this
+    part before it takes the writer lock). The writes put the request log row first (a
+    replay stops there), then the basket row, written only if nobody has changed it
+    since the version read here; if somebody has, the row just written is taken back
+    and :class:`StaleBasket` tells the caller to reload."""
     now = utcnow()
     try:
         state = known if known is not None else load_state(session, device.id)
@@ -258,38 +271,42 @@ def apply_line_change(
         # A request applied before may fail now (e.g. a replayed scan on a basket that
         # has since been finished): it still gets its original reply.
         if (previous := replay(session, device, request)) is not None:
-            return previous
+            return lambda _session: previous
         raise
     promotions = [*ctx.promotions.get(session), *state.personal]
     view = baskets.basket_view(state, lines, promotions, at=now)
     reply = {"type": "ack", "id": request.id, "line": baskets.line_view(line), "basket": view}
     text = orjson.dumps(reply).decode()
-    sql, cursor = scan_cursor(session)
     row = _request_row(device, request, state.id, text, now)
     # Strictly later than the version seen, even within one clock tick.
     version = max(now, state.version + _TICK)
     totals = baskets.basket_totals(view, version)
-    logged, current = sql.write_line_change(
-        cursor,
-        row,
-        state.id,
-        seen=state.version,
-        token_hash=device.token_hash,
-        totals=totals,
-        changes=changes,
-    )
-    if not logged:
-        # Applied before: the stored reply, and nothing written.
-        devices.ensure_current(session, device)
-        previous = replay(session, device, request)
-        if previous is None:
-            raise StaleBasket("the request log changed under this request")
-        return previous
-    if not current:
-        sql.delete_request(cursor, device.id, request.id)
-        devices.ensure_current(session, device)  # revoked since hello: Unauthorized
-        raise StaleBasket("the basket changed on another connection")
-    after = BasketState(
-        state.id, state.loyalty_card, state.currency, version, tuple(lines), state.personal
-    )
-    return Outcome(reply, False, state.id, event, lines, text, after)
+
+    def write(session: Session) -> Outcome:
+        sql, cursor = scan_cursor(session)
+        logged, current = sql.write_line_change(
+            cursor,
+            row,
+            state.id,
+            seen=state.version,
+            token_hash=device.token_hash,
+            totals=totals,
+            changes=changes,
+        )
+        if not logged:
+            # Applied before: the stored reply, and nothing written.
+            devices.ensure_current(session, device)
+            previous = replay(session, device, request)
+            if previous is None:
+                raise StaleBasket("the request log changed under this request")
+            return previous
+        if not current:
+            sql.delete_request(cursor, device.id, request.id)
+            devices.ensure_current(session, device)  # revoked since hello: Unauthorized
+            raise StaleBasket("the basket changed on another connection")
+        after = BasketState(
+            state.id, state.loyalty_card, state.currency, version, tuple(lines), state.personal
+        )
+        return Outcome(reply, False, state.id, event, lines, text, after)
+
+    return write

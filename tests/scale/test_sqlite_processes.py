@@ -99,3 +99,35 @@ def test_a_server_writes_only_in_its_turn(store: Store, servers: list[ServerProc
 
     asyncio.run(scenario())
     assert store.lines(device) == {"0" + CODES[0]: 1}
+
+
+def test_one_device_scanning_through_both_processes_at_once_loses_nothing(
+    store: Store, servers: list[ServerProcess]
+) -> None:
+    """Two connections of one device, one on each process, scanning into the same basket
+    at the same time: each process prices on the basket as it last saw it, finds it
+    changed by the other when it comes to write, and applies the scan again on a fresh
+    read in its turn. Every scan is acknowledged with its own count, and stored once."""
+    a, b = store.server(), store.server()
+    servers += [a, b]
+    a.start(), b.start()
+    device, token = "H-000", store.tokens["H-000"]
+    counts: list[int] = []
+
+    async def scans(server: ServerProcess) -> None:
+        ws = await hello(server, device, token)
+        for _ in range(25):
+            ack = await call(ws, {"type": "scan", "id": str(uuid.uuid4()), "code": CODES[1]})
+            assert ack["type"] == "ack", ack
+            counts.append(ack["basket"]["item_count"])
+        await ws.close()
+
+    async def scenario() -> None:
+        ws = await hello(a, device, token)
+        await call(ws, {"type": "start", "id": str(uuid.uuid4()), "loyalty_card": "5"})
+        await asyncio.gather(scans(a), scans(b))
+        await ws.close()
+
+    asyncio.run(scenario())
+    assert sorted(counts) == list(range(1, 51))
+    assert store.lines(device) == {"0" + CODES[1]: 50}

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -275,3 +276,49 @@ def test_a_lock_can_be_made_before_its_database(tmp_path: Path) -> None:
             assert Path(lock.path).exists()
     finally:
         lock.close()
+
+
+def test_a_prepared_job_reads_before_the_writer_lock_and_writes_in_its_turn(
+    sqlite_engine: Engine, locked_committer: tuple[GroupCommitter, Path]
+) -> None:
+    """What a scan works out (reads, pricing) is done while another process writes; only
+    its writes wait for the lock."""
+    committer, path = locked_committer
+    prepared = threading.Event()
+
+    def prepare(session: Session) -> Callable[[Session], str]:
+        assert session.exec(select(func.count()).select_from(Shopper)).one() == 0
+        prepared.set()
+        return add_shopper("PJ-1")
+
+    async def scenario() -> None:
+        with other_process_holding(path):
+            pending = asyncio.ensure_future(committer.run_prepared(prepare))
+            assert await asyncio.to_thread(prepared.wait, 30), "never prepared"
+            done, _ = await asyncio.wait([pending], timeout=0.3)
+            assert not done, "a prepared job wrote while another process held the lock"
+            assert cards(sqlite_engine) == []
+        assert await asyncio.wait_for(pending, 30) == "PJ-1"
+
+    asyncio.run(scenario())
+    assert cards(sqlite_engine) == ["PJ-1"]
+
+
+def test_a_prepared_job_refused_while_preparing_fails_alone(
+    engine: Engine, committer: GroupCommitter
+) -> None:
+    def refuse(session: Session) -> Callable[[Session], str]:
+        raise NotFound("no such product")
+
+    async def scenario() -> list[Any]:
+        return await asyncio.gather(
+            committer.run(add_shopper("A"), isolated=False),
+            committer.run_prepared(refuse),
+            committer.run_prepared(lambda session: add_shopper("B")),
+            return_exceptions=True,
+        )
+
+    first, second, third = asyncio.run(scenario())
+    assert (first, third) == ("A", "B")
+    assert isinstance(second, NotFound)
+    assert cards(engine) == ["A", "B"]
