@@ -50,8 +50,8 @@ class _Job:
     work: Callable[[Session], Any]
     isolated: bool
     future: asyncio.Future[Any]
-    # A prepared job: reads and works out its writes before the batch takes the writer
-    # lock, then returns ``work`` (the writes) to run inside it.
+    # A prepared job reads and works out its writes before the batch takes the writer
+    # lock, and returns them to run inside it (``work`` is then both steps in one).
     prepare: Callable[[Session], Callable[[Session], Any]] | None = None
 
 
@@ -89,10 +89,6 @@ class WriterLock:
 
     def close(self) -> None:
         os.close(self._fd)
-
-
-def _unprepared(session: Session) -> Any:
-    raise AssertionError("a prepared job runs the writes its prepare returned")
 
 
 class GroupCommitter:
@@ -134,8 +130,12 @@ class GroupCommitter:
         another process sharing the SQLite file can write meanwhile; whatever changed
         in between is the writes' to detect (a basket written only at the version the
         prepare saw). ``prepare`` may raise :class:`CaddieError` or :class:`JobRetry`."""
+
+        def both(session: Session) -> T:
+            return prepare(session)(session)
+
         loop = asyncio.get_running_loop()
-        result: T = await self._submit(_Job(_unprepared, False, loop.create_future(), prepare))
+        result: T = await self._submit(_Job(both, False, loop.create_future(), prepare))
         return result
 
     async def _submit(self, job: _Job) -> Any:
@@ -254,8 +254,7 @@ class GroupCommitter:
     def _alone(self, job: _Job) -> _Result:
         try:
             with self._turn(), session_scope(self.engine) as session:
-                step = job.work if job.prepare is None else job.prepare(session)
-                value = step(session)
+                value = job.work(session)
         except Exception as exc:
             return (False, exc)
         self.batches += 1

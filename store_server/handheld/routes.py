@@ -202,8 +202,10 @@ class HandheldConnection:
                 ) -> Callable[[Session], service.Outcome]:
                     return service.prepare_line_change(session, device, request, self.ctx, known)
 
-                def in_turn(session: Session) -> service.Outcome:
-                    return prepare(session)(session)
+                def in_turn(
+                    session: Session, known: service.BasketState | None = known
+                ) -> service.Outcome:
+                    return service.apply_line_change(session, device, request, self.ctx, known)
 
                 try:
                     if attempt == 0:
