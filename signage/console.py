@@ -36,6 +36,7 @@ from signage.routes import attribution_for, live_signals
 from signage.scheduling.model import DAY_NAMES
 from store_server.auth import service as auth
 from store_server.auth.models import User
+from store_server.deps import set_session_cookie
 from store_server.errors import CaddieError, Forbidden, InvalidInput, Unauthorized
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -103,13 +104,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
             status_code=exc.http_status,
         )
     response = RedirectResponse(f"{_root(request)}/console", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        max_age=settings.session_hours * 3600,
-    )
+    set_session_cookie(response, token, settings)
     return response
 
 

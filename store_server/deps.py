@@ -6,12 +6,13 @@ import math
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
 from store_server.auth import service as auth
 from store_server.auth.models import User
+from store_server.config import Settings
 from store_server.db import session_scope
 from store_server.errors import Forbidden, RateLimited, Unauthorized
 from store_server.ratelimit import RateLimiter
@@ -19,6 +20,18 @@ from store_server.security import hash_token
 from store_server.state import ServerState
 
 SESSION_COOKIE = "caddie_session"
+
+
+def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
+    """The session a login opened, as the cookie the consoles and the API read back:
+    out of scripts' reach, never sent by another site, gone when the session ends."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        max_age=settings.session_hours * 3600,
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -12,6 +12,7 @@ from store_server.deps import (
     CurrentUser,
     StateDep,
     bearer_token,
+    set_session_cookie,
 )
 from store_server.state import ServerState
 
@@ -47,13 +48,7 @@ def login(body: LoginBody, state: StateDep, response: Response) -> LoginReply:
         hours=state.settings.session_hours,
         attempts_per_minute=state.settings.login_attempts_per_minute,
     )
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        max_age=state.settings.session_hours * 3600,
-    )
+    set_session_cookie(response, token, state.settings)
     return LoginReply(token=token, role=user.role, username=user.username)
 
 

@@ -22,7 +22,7 @@ from store_server.auth.routes import end_session
 from store_server.checkout import receipts, service
 from store_server.checkout.routes import staff_actor
 from store_server.checkout.service import Actor
-from store_server.deps import SESSION_COOKIE, StateDep
+from store_server.deps import SESSION_COOKIE, StateDep, set_session_cookie
 from store_server.errors import CaddieError, Forbidden, Unauthorized
 from store_server.offers.service import promotions_for_basket
 from store_server.state import ServerState
@@ -94,13 +94,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
             request, "checkout/login.html", {"error": exc.message}, status_code=exc.http_status
         )
     response = RedirectResponse("/staff", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        max_age=settings.session_hours * 3600,
-    )
+    set_session_cookie(response, token, settings)
     return response
 
 
