@@ -39,16 +39,7 @@ def plan_file(screens: int, campaigns: int, seed: int) -> dict[str, Any]:
     booked = [c for c in campaign_specs if c.state == "booked"]
     return {
         "timezone": "Europe/Paris",
-        "screens": [
-            {
-                "id": s.id,
-                "zone": s.zone,
-                "groups": sorted(s.groups),
-                "slot_seconds": s.slot_seconds,
-                "slots_per_loop": s.slots_per_loop,
-            }
-            for s in screen_specs
-        ],
+        "screens": [s.plan_entry() for s in screen_specs],
         "creatives": [
             {
                 "id": c.id,

@@ -724,19 +724,7 @@ def validate_campaign(session: Session, raw: object, *, timezone: str) -> Campai
     specs = load_specs(session)
     document = {
         "timezone": timezone,
-        "screens": [
-            {
-                "id": s.id,
-                "zone": s.zone,
-                "groups": sorted(s.groups),
-                "slot_seconds": s.slot_seconds,
-                "slots_per_loop": s.slots_per_loop,
-                "orientation": s.orientation,
-                "resolution": s.resolution,
-                **({"store": s.store} if s.store else {}),
-            }
-            for s in specs.screens.values()
-        ],
+        "screens": [s.plan_entry() for s in specs.screens.values()],
         "creatives": [
             {"id": c.id, "media": c.media or c.id, "duration_s": c.duration_s, "kind": c.kind}
             for c in specs.creatives.values()

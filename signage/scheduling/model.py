@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Any, Literal
 
 Priority = Literal["interrupt", "guaranteed", "standard", "house"]
 CampaignState = Literal["held", "booked", "cancelled"]
@@ -56,6 +56,19 @@ class ScreenSpec:
     def loop_seconds(self) -> int:
         """Loops are this long so that screens with the same cut stay in step."""
         return self.slot_seconds * self.slots_per_loop
+
+    def plan_entry(self) -> dict[str, Any]:
+        """The screen as a plan file (PROTOCOL.md) lists it."""
+        return {
+            "id": self.id,
+            "zone": self.zone,
+            "groups": sorted(self.groups),
+            "slot_seconds": self.slot_seconds,
+            "slots_per_loop": self.slots_per_loop,
+            "orientation": self.orientation,
+            "resolution": self.resolution,
+            **({"store": self.store} if self.store else {}),
+        }
 
 
 @dataclass(frozen=True)
