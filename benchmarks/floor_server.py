@@ -57,18 +57,24 @@ INSERT_LINE = "INSERT INTO line (basket_id, gtin, qty, line_total_cents) VALUES 
 Write = tuple[str, tuple[Any, ...], "asyncio.Future[bool]"]
 
 
+def open_database(path: str) -> sqlite3.Connection:
+    """The floor's SQLite file, its tables made if missing."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # Caddie's settings, checkpoints aside: Caddie copies the log back on a thread of
+    # its own; here it is never copied back during a run.
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+        db.execute(f"PRAGMA {pragma}")
+    db.execute("PRAGMA wal_autocheckpoint=0")
+    for statement in SCHEMA:
+        db.execute(statement)
+    return db
+
+
 class Writer:
     """Group commit on one SQLite connection: each ``write`` waits for its transaction."""
 
     def __init__(self, path: str, writes: int) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        # Caddie's settings, checkpoints aside: Caddie copies the log back on a thread of
-        # its own; here it is never copied back during a run.
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
-            self.db.execute(f"PRAGMA {pragma}")
-        self.db.execute("PRAGMA wal_autocheckpoint=0")
-        for statement in SCHEMA:
-            self.db.execute(statement)
+        self.db = open_database(path)
         self.writes = writes
         # Several processes on one file take turns through a file lock: a process waiting
         # for it sleeps in the kernel and wakes as soon as it is free, where SQLite's
@@ -187,7 +193,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     os.environ["FLOOR_DATABASE"] = args.database
     os.environ["FLOOR_WRITES"] = str(args.writes)
-    Writer(args.database, args.writes)  # the schema, once, before the workers start
+    open_database(args.database).close()  # the tables, once, before the workers start
     uvicorn.run(
         "floor_server:app",
         workers=args.workers,
