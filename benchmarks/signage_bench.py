@@ -86,6 +86,10 @@ def make_plan(
         )
         for i in range(n_campaigns * 2)
     ]
+    # Targets name only zones and groups some screen is in: a plan naming an empty
+    # one is rejected (a small mall may leave some of ZONES and GROUPS unused).
+    zones = [z for z in ZONES if any(s.zone == z for s in screens)]
+    groups = [g for g in GROUPS if any(g in s.groups for s in screens)]
     campaigns = []
     year = date(2026, 1, 1)
     for i in range(n_campaigns):
@@ -105,9 +109,11 @@ def make_plan(
         pick = rng.random()
         if priority != "house":
             if pick < 0.5:
-                targets = Targets(zones=frozenset(rng.sample(ZONES, rng.randint(1, 2))))
-            elif pick < 0.75:
-                targets = Targets(groups=frozenset(rng.sample(GROUPS, 1)))
+                targets = Targets(
+                    zones=frozenset(rng.sample(zones, min(len(zones), rng.randint(1, 2))))
+                )
+            elif pick < 0.75 and groups:
+                targets = Targets(groups=frozenset(rng.sample(groups, 1)))
             elif pick < 0.9:
                 ids = rng.sample(range(n_screens), min(n_screens, rng.randint(1, 5)))
                 targets = Targets(screens=frozenset(f"S-{j:03d}" for j in ids))
