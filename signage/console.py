@@ -142,11 +142,11 @@ def creatives_page(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/campaigns", response_class=HTMLResponse)
-def campaigns_page(request: Request, session: SessionDep) -> Response:
+def campaigns_page(request: Request, state: StateDep, session: SessionDep) -> Response:
     user = _who(request, session)
     if isinstance(user, Response):
         return user
-    specs = service.load_specs(session)
+    specs = service.plan_specs(session, state.plans)
     zones = sorted({s.zone for s in specs.screens.values()})
     groups = sorted({g for s in specs.screens.values() for g in s.groups})
     return _page(
@@ -182,6 +182,7 @@ def timeline_page(
             when,
             signals=live_signals(state),
             default_store=state.settings.store_id,
+            plans=state.plans,
         )
     except ValueError:
         return _page(request, "console_error.html", user, message="day must be YYYY-MM-DD")
@@ -231,6 +232,7 @@ def bar_chart(rows: list[dict[str, Any]]) -> Markup:
 @router.get("/reports", response_class=HTMLResponse)
 def reports_page(
     request: Request,
+    state: StateDep,
     session: SessionDep,
     start: Annotated[str | None, Query(alias="from")] = None,
     end: Annotated[str | None, Query(alias="to")] = None,
@@ -244,7 +246,12 @@ def reports_page(
         first = date.fromisoformat(start) if start else date.today()
         last = date.fromisoformat(end) if end else first
         rows = service.report(
-            session, first=first, last=last, campaign_id=campaign or None, screen_id=screen or None
+            session,
+            first=first,
+            last=last,
+            campaign_id=campaign or None,
+            screen_id=screen or None,
+            plans=state.plans,
         )
     except ValueError:
         return _page(request, "console_error.html", user, message="dates must be YYYY-MM-DD")

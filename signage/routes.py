@@ -192,6 +192,7 @@ async def upload_creative(
 
 @router.get("/api/availability", responses=errors(401, 403, 422, 503))
 def availability(
+    state: StateDep,
     session: SessionDep,
     user: CurrentOperator,
     day: str,
@@ -210,6 +211,7 @@ def availability(
         start=start,
         end=end,
         exclude=exclude,
+        plans=state.plans,
     )
 
 
@@ -229,8 +231,10 @@ async def book_campaign(request: Request, state: StateDep, user: CurrentOperator
 
 
 @router.get("/api/campaigns", responses=OPERATOR_ERRORS)
-def list_campaigns(session: SessionDep, user: CurrentOperator) -> list[dict[str, Any]]:
-    specs = service.load_specs(session)
+def list_campaigns(
+    state: StateDep, session: SessionDep, user: CurrentOperator
+) -> list[dict[str, Any]]:
+    specs = service.plan_specs(session, state.plans)
     return [
         {
             "id": c.id,
@@ -262,21 +266,33 @@ def screen_timeline(
         _day(day),
         signals=live_signals(state),
         default_store=state.settings.store_id,
+        plans=state.plans,
     )
 
 
 def _report(
-    session: Any, start: str | None, end: str | None, campaign: str | None, screen: str | None
+    state: SignageState,
+    session: Any,
+    start: str | None,
+    end: str | None,
+    campaign: str | None,
+    screen: str | None,
 ) -> list[dict[str, Any]]:
     first = _day(start, "from")
     last = _day(end, "to") if end else first
     return service.report(
-        session, first=first, last=last, campaign_id=campaign or None, screen_id=screen or None
+        session,
+        first=first,
+        last=last,
+        campaign_id=campaign or None,
+        screen_id=screen or None,
+        plans=state.plans,
     )
 
 
 @router.get("/api/reports", responses=errors(401, 403, 422, 503))
 def reports(
+    state: StateDep,
     session: SessionDep,
     user: CurrentOperator,
     start: Annotated[str | None, Query(alias="from")] = None,
@@ -284,11 +300,12 @@ def reports(
     campaign: str | None = None,
     screen: str | None = None,
 ) -> list[dict[str, Any]]:
-    return _report(session, start, end, campaign, screen)
+    return _report(state, session, start, end, campaign, screen)
 
 
 @router.get("/api/reports.csv", responses=errors(401, 403, 422, 503))
 def reports_csv(
+    state: StateDep,
     session: SessionDep,
     user: CurrentOperator,
     start: Annotated[str | None, Query(alias="from")] = None,
@@ -296,7 +313,7 @@ def reports_csv(
     campaign: str | None = None,
     screen: str | None = None,
 ) -> Response:
-    rows = _report(session, start, end, campaign, screen)
+    rows = _report(state, session, start, end, campaign, screen)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=service.REPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()

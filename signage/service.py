@@ -261,6 +261,12 @@ def kept_specs(session: Session) -> Specs:
     return specs
 
 
+def plan_specs(session: Session, plans: PlanCache | None) -> Specs:
+    """The plan for reading only: ``plans``' copy, read again only when it has changed
+    (:mod:`signage.plan_cache`); without a cache, read now."""
+    return plans.get(session, kept_specs) if plans is not None else load_specs(session)
+
+
 def media_url(row: Creative | None) -> str | None:
     if row is None:
         return None
@@ -581,7 +587,7 @@ def loop_view(
     screen switches within one loop of a change); ``reasons`` is an extra field the
     protocol allows, naming the rule that let each signal-ruled campaign in. With
     ``plans`` the plan is read from the database only when it has changed."""
-    specs = plans.get(session, kept_specs) if plans is not None else load_specs(session)
+    specs = plan_specs(session, plans)
     screen = specs.screens.get(screen_id)
     if screen is None:
         raise NotFound(f"no screen {screen_id!r}")
@@ -762,6 +768,7 @@ def availability(
     start: str,
     end: str,
     exclude: str | None = None,
+    plans: PlanCache | None = None,
 ) -> list[dict[str, Any]]:
     """Guaranteed slots still free per targeted screen, with a sentence for the page."""
     weekday = _day_index(day)
@@ -771,7 +778,7 @@ def availability(
     except (ValueError, TypeError):
         message = f"start/end: times must be HH:MM, got {start[:10]!r}–{end[:10]!r}"
         raise InvalidInput(message, problems=[message]) from None
-    specs = load_specs(session)
+    specs = plan_specs(session, plans)
     wanted = _targets_from(targets)
     campaigns = [c for c in specs.campaigns if c.id != exclude]
     window = f"{_hms(t_start)}–{'24:00' if t_end == time(0) else _hms(t_end)}"
@@ -814,12 +821,13 @@ def timeline(
     *,
     signals: SignalSource | None = None,
     default_store: str = "store-1",
+    plans: PlanCache | None = None,
 ) -> dict[str, Any]:
     """What plays on ``screen_id`` on local ``day``: runs of alike loops, each explained.
 
     Signal-ruled campaigns are judged on the store's signals as they are now (the
     only ones known), so the timeline shows what the screen would play right now."""
-    specs = load_specs(session)
+    specs = plan_specs(session, plans)
     screen = specs.screens.get(screen_id)
     if screen is None:
         raise NotFound(f"no screen {screen_id!r}")
@@ -898,6 +906,7 @@ def report(
     last: date,
     campaign_id: str | None = None,
     screen_id: str | None = None,
+    plans: PlanCache | None = None,
 ) -> list[dict[str, Any]]:
     """Booked vs delivered plays and share of voice per day, screen and campaign.
 
@@ -910,7 +919,7 @@ def report(
     if (last - first).days > 31:
         message = "a report covers at most 32 days"
         raise InvalidInput(message, problems=[message])
-    specs = load_specs(session)
+    specs = plan_specs(session, plans)
     rows: list[dict[str, Any]] = []
     for screen in sorted(specs.screens.values(), key=lambda s: s.id):
         if screen_id and screen.id != screen_id:

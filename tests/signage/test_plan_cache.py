@@ -208,3 +208,44 @@ def test_loops_follow_a_plan_loaded_by_another_process(loaded: Loaded, tmp_path:
         assert session.exec(select(Campaign.priority).where(Campaign.id == "K-1")).one() == (
             "interrupt"
         )
+
+
+OPERATOR_VIEWS = {
+    "campaign list": ("/signage/api/campaigns", {}),
+    "availability": ("/signage/api/availability", {"day": "sat", "start": "10:00", "end": "12:00"}),
+    "timeline": ("/signage/api/screens/S-01/timeline", {"day": "2026-11-07"}),
+    "report": ("/signage/api/reports", {"from": "2026-11-07"}),
+    "report CSV": ("/signage/api/reports.csv", {"from": "2026-11-07"}),
+    "campaigns page": ("/signage/console/campaigns", {}),
+    "timeline page": ("/signage/console/screens/S-01/timeline", {"day": "2026-11-07"}),
+    "reports page": ("/signage/console/reports", {"from": "2026-11-07"}),
+}
+
+
+@pytest.mark.parametrize("view", OPERATOR_VIEWS)
+def test_operator_views_read_the_plan_once_until_it_changes(
+    client: Any, loaded: Loaded, view: str
+) -> None:
+    """The operator's pages build on the plan the loops use: a Monday-morning round of
+    them in a large mall reads the plan from the database once, and a change shows
+    on the next request."""
+    mounted = next(r.app for r in client.app.routes if getattr(r, "path", "") == "/signage")
+    plans = mounted.state.signage.get().plans
+    path, params = OPERATOR_VIEWS[view]
+    client.cookies.set("caddie_session", loaded.operator)
+
+    def text() -> str:
+        reply = client.get(path, params=params, headers=bearer(loaded.operator))
+        assert reply.status_code == 200, reply.text
+        return reply.text
+
+    first = [text() for _ in range(3)]
+    assert plans.loads == 1 and first[1:] == first[:1] * 2
+    assert "K-1" in first[0] or view == "availability"
+    with session_scope(loaded.engine) as session:
+        row = session.get(Campaign, "K-1")
+        assert row is not None
+        row.share_of_voice = 0.5 if view == "availability" else row.share_of_voice
+        row.state = "cancelled" if view != "availability" else row.state
+    assert text() != first[0]
+    assert plans.loads == 2
