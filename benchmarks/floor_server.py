@@ -15,6 +15,13 @@ Nothing else: no token check, no catalog lookup, no pricing, no promotions, no
 validation; and JSON through orjson, as in Caddie. A server keeping the protocol's
 promise on SQLite does at least this much per scan, so the floor's throughput bounds
 what Caddie could reach on the same machine.
+
+``--priced`` adds the least of the store's own work the issue asks for: each connection
+keeps its basket in memory as Caddie's line records, adds the scanned item with
+Caddie's ``plan_add`` and answers with Caddie's ``basket_view`` (the whole basket priced,
+here with no promotions, as in the load benchmark's catalog) and ``line_view``. The
+item comes from a table in memory: still no token check, validation, catalog query,
+request log lookup, events, signals or metrics.
 """
 
 from __future__ import annotations
@@ -35,6 +42,9 @@ import orjson
 from echo_server import LINES, basket_view
 from fastapi import FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect
+
+from store_server.baskets import service as caddie
+from store_server.timeutil import utcnow
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS request (device_id TEXT NOT NULL, request_id TEXT NOT NULL,"
@@ -138,6 +148,38 @@ class Writer:
 
 
 writer: Writer | None = None
+PRICED = os.environ.get("FLOOR_PRICED") == "1"
+
+
+def item_for(code: str) -> caddie.PricedItem:
+    """The scanned item, from the code alone: a price and a name, as a catalog gives."""
+    price = 50 + int(code[-6:-1]) % 1950
+    gtin = code.rjust(14, "0")
+    return caddie.PricedItem(
+        gtin, gtin, f"Product {code[-5:]}", "grocery", price, None, price, "0.055", False, False
+    )
+
+
+class Header:
+    """The basket fields Caddie's view shows besides its lines."""
+
+    def __init__(self, basket_id: str) -> None:
+        self.id = basket_id
+        self.status = "open"
+        self.loyalty_card = "LOYALTY"
+        self.currency = "EUR"
+
+
+def priced_ack(request_id: Any, header: Header, lines: list[caddie.LineRecord], code: str) -> str:
+    """Caddie's work on a scan minus everything but pricing: ``lines`` gains the item."""
+    new_lines, change = caddie.plan_add(lines, header.id, item_for(code), qty=1)
+    if change.kind == "insert":
+        change.line.set_id(len(new_lines))  # as the database numbers Caddie's lines
+    lines[:] = new_lines
+    view = caddie.basket_view(header, lines, [], at=utcnow())
+    line = caddie.line_view(change.line)
+    reply = {"type": "ack", "id": request_id, "line": line, "basket": view}
+    return orjson.dumps(reply).decode()
 
 
 @contextlib.asynccontextmanager
@@ -155,6 +197,7 @@ async def handheld(websocket: WebSocket) -> None:
     assert writer is not None
     await websocket.accept()
     device, basket_id = "", ""
+    header, lines = Header(""), list[caddie.LineRecord]()  # the basket, with --priced
     try:
         while True:
             request = orjson.loads(await websocket.receive_text())
@@ -165,14 +208,19 @@ async def handheld(websocket: WebSocket) -> None:
                 reply: dict[str, Any] = {"type": "welcome", "device_id": device, "basket": None}
             elif kind == "start":
                 basket_id = basket["basket_id"] = str(uuid.uuid4())
+                header, lines = Header(basket_id), []
                 await writer.write("start", (basket_id, device, time.time()))
                 reply = {"type": "basket", "id": request.get("id"), "basket": basket}
             elif kind == "finish":
                 await writer.write("finish", (time.time(), basket_id))
                 reply = {"type": "checkout", "id": request.get("id"), "basket": basket}
             else:  # a scan: durable before its ack, its reply stored with it
-                reply = {"type": "ack", "id": request.get("id"), "line": LINES[0], "basket": basket}
-                text = orjson.dumps(reply).decode()
+                if PRICED:
+                    text = priced_ack(request.get("id"), header, lines, str(request.get("code")))
+                else:
+                    reply = {"type": "ack", "id": request.get("id"), "line": LINES[0]}
+                    reply["basket"] = basket
+                    text = orjson.dumps(reply).decode()
                 params = (device, str(request.get("id")), text, basket_id, request.get("code"), 199)
                 await writer.write("scan", params)
                 await websocket.send_text(text)
@@ -190,7 +238,9 @@ if __name__ == "__main__":
     parser.add_argument("--database", required=True, help="an SQLite file")
     parser.add_argument("--writes", type=int, choices=(1, 3), default=3)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--priced", action="store_true", help="price the basket as Caddie does")
     args = parser.parse_args()
+    os.environ["FLOOR_PRICED"] = "1" if args.priced else "0"
     os.environ["FLOOR_DATABASE"] = args.database
     os.environ["FLOOR_WRITES"] = str(args.writes)
     open_database(args.database).close()  # the tables, once, before the workers start

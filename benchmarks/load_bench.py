@@ -8,11 +8,13 @@ Each handheld says hello, starts a basket, scans random items of a 2,000-product
 (one request in flight, the next sent on the ack), and after 20 to 40 scans finishes and
 moves to the next device, as a shopper hands the device back.
 
-Between the echo server and Caddie it measures four *floor* servers (``floor_server.py``):
+Between the echo server and Caddie it measures five *floor* servers (``floor_server.py``):
 the echo server plus only what the protocol makes every server do per scan, storing the
 reply with the basket change and acknowledging after the commit, with Caddie's three
 writes or a single one, on one process or two. They show how much of the gap to the echo
-server any server keeping the protocol's promise on SQLite would have.
+server any server keeping the protocol's promise on SQLite would have. The fifth, the
+one-write floor on two processes, also prices the basket with Caddie's own code before
+each ack: the least of the store's work on top of that promise.
 
 The handhelds run in this process, on the same cores as the servers, so they speak
 WebSocket through a lean client of their own (``wire_client.py``); ``--client
@@ -262,7 +264,8 @@ async def drive(
     return result
 
 
-FLOORS = ((3, 1), (3, 2), (1, 1), (1, 2))  # (writes per scan, processes)
+# (writes per scan, processes, whether it prices the basket as Caddie does)
+FLOORS = ((3, 1, False), (3, 2, False), (1, 1, False), (1, 2, False), (1, 2, True))
 
 
 def main() -> None:
@@ -333,19 +336,20 @@ def main() -> None:
         return f"{n} {what}{'s' if n > 1 else ''}"
 
     floors = {
-        f"floor: {plural(writes, 'write')}, {plural(procs, 'proc')}": launch(
+        f"floor: {plural(writes, 'write')}, {plural(procs, 'proc')}{', priced' * priced}": launch(
             [
                 sys.executable,
                 str(benchmarks / "floor_server.py"),
                 "--database",
-                str(work / f"floor-{writes}-{procs}.db"),
+                str(work / f"floor-{writes}-{procs}-{priced}.db"),
                 "--writes",
                 str(writes),
                 "--workers",
                 str(procs),
+                *(["--priced"] if priced else []),
             ]
         )
-        for writes, procs in (() if args.no_floor else FLOORS)
+        for writes, procs, priced in (() if args.no_floor else FLOORS)
     }
     caddie_at, server = launch(
         [
