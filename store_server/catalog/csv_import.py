@@ -158,7 +158,9 @@ def parse_catalog_csv(data: bytes) -> list[ProductRecord]:
             first_line[record.gtin] = line
             records.append(record)
     except csv.Error as exc:
-        problems.append(f"line {reader.line_num}: malformed CSV: {exc}")
+        # ``line_num`` counts the lines of the records read whole: the one that failed
+        # starts on the next line (and may run on to the end of the file).
+        problems.append(f"line {reader.line_num + 1}: malformed CSV: {exc}")
     if problems:
         shown = problems[:MAX_PROBLEMS_SHOWN]
         more = len(problems) - len(shown)

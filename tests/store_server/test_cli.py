@@ -130,6 +130,10 @@ def test_extra_columns_and_a_bom_are_fine(sqlite_url: str, tmp_path: Path) -> No
         ("4006381333931,Pen,x,1,0.2,false\n", ["line 3", "fewer fields"]),
         ("4006381333931,Pen,x,1,0.2,false,unit,extra\n", ["line 3", "more fields"]),
         ("04006381333931,Same GTIN-14,x,1,0.2,false,unit\n", ["line 3", "repeats line 2"]),
+        # A malformed record is reported at the line it starts on, however far it runs.
+        ('4006381333931,"Unclosed,x,1,0.2,false,unit\n', ["line 3", "malformed CSV"]),
+        ('4006381333931,"Unclosed,x,1,0.2,false,unit\n1,2\n3,4\n', ["line 3", "malformed"]),
+        ("4006381333931," + "x" * 200_000 + ",x,1,0.2,false,unit\n", ["line 3", "field larger"]),
     ],
 )
 def test_a_bad_row_rejects_the_whole_file(
