@@ -272,6 +272,21 @@ def reports_page(
     )
 
 
+def _check_period(start: str | None, end: str | None) -> None:
+    """``InvalidInput`` for a ``from``/``to`` that is not a date plans can cover, before
+    any date arithmetic is done on it (``to=0001-01-01`` has no week before it)."""
+    days = []
+    for name, text in (("from", start), ("to", end)):
+        if not text:
+            continue
+        try:
+            days.append((name, date.fromisoformat(text)))
+        except ValueError:
+            message = f"{name}: must be a date YYYY-MM-DD, got {text[:20]!r}"
+            raise InvalidInput(message, problems=[message]) from None
+    service.check_days(*days)
+
+
 @router.get("/attribution", response_class=HTMLResponse)
 def attribution_page(
     request: Request,
@@ -291,6 +306,7 @@ def attribution_page(
     query = ""
     if chosen:
         try:
+            _check_period(start, end)
             report = attribution_for(session, state, chosen, start, end)
         except CaddieError as exc:
             return _page(request, "console_error.html", user, message=exc.message)

@@ -48,7 +48,7 @@ from signage.scheduling import (
     loops_for_day,
     parse_plan,
 )
-from signage.scheduling.model import DAY_NAMES, DAY_PLURALS
+from signage.scheduling.model import DAY_NAMES, DAY_PLURALS, day_problem
 from signage.signals.rules import MEDIAN_SUFFIX, StoreSignalRule, explain_rules
 from store_server.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from store_server.security import hash_token, new_token
@@ -806,6 +806,17 @@ def availability(
 # --------------------------------------------------------------------------- timeline
 
 
+def check_days(*days: tuple[str, date]) -> None:
+    """``InvalidInput`` naming each ``(name, day)`` outside the days plans cover.
+
+    Flights lie within ``FIRST_DAY``…``LAST_DAY`` (``signage.scheduling.model``), so
+    nothing plays on other days; refusing them keeps a typed-in ``9999-12-31`` from
+    reaching date arithmetic that cannot go past the end of the calendar."""
+    problems = [found for name, day in days if (found := day_problem(day, name))]
+    if problems:
+        raise InvalidInput(problems[0], problems=problems)
+
+
 def _same_shape(a: Loop, b: Loop) -> bool:
     return (
         a.reasons == b.reasons
@@ -827,6 +838,7 @@ def timeline(
 
     Signal-ruled campaigns are judged on the store's signals as they are now (the
     only ones known), so the timeline shows what the screen would play right now."""
+    check_days(("day", day))
     specs = plan_specs(session, plans)
     screen = specs.screens.get(screen_id)
     if screen is None:
@@ -913,6 +925,7 @@ def report(
     Booked plays come from the scheduler (every slot of every loop of the day);
     delivered plays from proof of play, counted on the screen's local day.
     """
+    check_days(("from", first), ("to", last))
     if last < first:
         message = "to: the last day is before the first"
         raise InvalidInput(message, problems=[message])

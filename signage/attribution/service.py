@@ -29,6 +29,7 @@ from signage.attribution.model import (
     ScanCount,
 )
 from signage.models import Campaign, ProofOfPlay, Screen
+from signage.scheduling.model import day_problem
 from store_server.catalog.service import get_product
 from store_server.errors import CaddieError, InvalidInput, NotFound
 from store_server.offers.service import offer_outcomes
@@ -39,7 +40,11 @@ CONTROL_WEEKS = 4
 
 
 def period_bounds(first: date, last: date, timezone: str) -> tuple[datetime, datetime]:
-    """``[first 00:00, last+1 00:00)`` local, in UTC; refuses backwards or long periods."""
+    """``[first 00:00, last+1 00:00)`` local, in UTC; refuses backwards or long periods,
+    and days outside those plans cover (``signage.scheduling.model.FIRST_DAY``…)."""
+    problems = [p for name, day in (("from", first), ("to", last)) if (p := day_problem(day, name))]
+    if problems:
+        raise InvalidInput(problems[0], problems=problems)
     if last < first:
         message = "to: the last day is before the first"
         raise InvalidInput(message, problems=[message])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, time
 
 from signage.scheduling.model import (
     CampaignSpec,
@@ -19,6 +19,8 @@ from signage.scheduling.model import (
     active_at,
     date_ok,
     daypart_bounds,
+    next_day,
+    previous_day,
     representative_days,
     seconds_of_day,
 )
@@ -72,7 +74,7 @@ def guaranteed_load(screen: ScreenSpec, campaigns: Sequence[CampaignSpec]) -> li
     by_signature: dict[tuple[bool, ...], list[tuple[int, int, tuple[str, ...]]]] = {}
     loads: list[LoadSegment] = []
     for sample, first, last in representative_days(booked):
-        yesterday = sample - timedelta(days=1)
+        yesterday = previous_day(sample)
         signature = tuple(
             flag for c in booked for flag in (date_ok(c, sample), date_ok(c, yesterday))
         )
@@ -138,11 +140,12 @@ def overbooked_somewhere(campaigns: Sequence[CampaignSpec], slots_per_loop: int)
     if not hot:
         return False
     # 2. moment by moment on the remaining dates; equal date patterns are checked once
+    # (a flight ending on date.max reaches no further: there is no day after it)
     seen: set[tuple[tuple[int, bool, bool], ...]] = set()
     for first, last in hot:
-        for ordinal in range(first, last + 1):
+        for ordinal in range(first, min(last, date.max.toordinal()) + 1):
             day = date.fromordinal(ordinal)
-            yesterday = day - timedelta(days=1)
+            yesterday = previous_day(day)
             pattern = []
             for i, c in enumerate(booked):
                 a, b = spans[i]
@@ -231,8 +234,10 @@ def guaranteed_free_slots(
     elif a == b:
         windows = [(day, on, 0, DAY_SECONDS)]
     else:
-        after = on + timedelta(days=1) if on is not None else None
-        windows = [(day, on, a, DAY_SECONDS), ((day + 1) % 7, after, 0, b)]
+        windows = [(day, on, a, DAY_SECONDS)]
+        after = next_day(on) if on is not None else None
+        if on is None or after is not None:  # no part after midnight on date.max
+            windows.append(((day + 1) % 7, after, 0, b))
     worst = 0
     for load in guaranteed_load(screen, campaigns):
         for weekday, when, w_start, w_end in windows:

@@ -81,6 +81,13 @@ from signage.scheduling.model import (
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# Loops are placed only where every instant they touch, and its local time, is a
+# ``datetime``: a few days in from either end of the calendar. Asked for a loop or a
+# day beyond, the scheduler raises ValueError, never OverflowError.
+_FIRST_DAY = date(1, 1, 4)
+_LAST_DAY = date(9999, 12, 27)
+_FIRST_TS = (_FIRST_DAY.toordinal() - _EPOCH_ORDINAL) * 86400
+_LAST_TS = (_LAST_DAY.toordinal() - _EPOCH_ORDINAL + 1) * 86400
 _RANK = {"interrupt": 0, "guaranteed": 1, "standard": 2, "house": 3}
 _SLOT_CACHE_PERIOD = 720  # creative rotation period up to which slot lists are reused
 _VERDICT_ROWS = 256  # cached days / moments of date and daypart verdicts per campaign list
@@ -134,6 +141,13 @@ class Loop:
     slots: list[Slot]
     reasons: tuple[Reason, ...]
     notes: tuple[str, ...] = ()
+
+
+def _unplaceable(what: str) -> ValueError:
+    return ValueError(
+        f"no loops {what}: the scheduler places loops from "
+        f"{_FIRST_DAY.isoformat()} to {_LAST_DAY.isoformat()}"
+    )
 
 
 def epoch_seconds(at: datetime) -> int:
@@ -517,8 +531,14 @@ class _ScreenSchedule:
 
     # -- loops
 
+    def _placeable(self, first: int, last: int, what: str) -> None:
+        """Refuse loops ``first``…``last`` unless all of them can be placed (see _FIRST_TS)."""
+        if first * self.length < _FIRST_TS or (last + 1) * self.length > _LAST_TS:
+            raise _unplaceable(what)
+
     def loop(self, index: int) -> Loop:
         """Loop ``index``, with caps counted from the first loop of its clock hour."""
+        self._placeable(index - 3600 // self.length - 1, index, f"at loop {index}")
         first = index
         if self.any_capped:
             ts = index * self.length
@@ -539,12 +559,16 @@ class _ScreenSchedule:
 
     def day_loops(self, day: date) -> Iterator[Loop]:
         """Every loop starting on local ``day``, in order (see ``loops_for_day``)."""
+        where = f"on {day.isoformat()}"
+        if not _FIRST_DAY <= day <= _LAST_DAY:
+            raise _unplaceable(where)
         tz = self.tz
         start = epoch_seconds(datetime.combine(day, time(0), tzinfo=tz))
         end = epoch_seconds(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz))
         length = self.length
         first = -(-start // length) - 1
         last = -(-end // length) + 1
+        self._placeable(first, last, where)
         screen_id = self.screen.id
         slot_seconds = self.screen.slot_seconds
         span = timedelta(seconds=length)

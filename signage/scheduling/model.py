@@ -10,6 +10,10 @@ Conventions that the rest of the package relies on:
   after midnight belongs to the *previous* day for the flight and ``days`` checks
   (Friday 22:00–02:00 plays into Saturday morning, like a broadcast day). A daypart
   whose ``start`` equals its ``end`` lasts all day (the plan file's "00:00"–"24:00").
+* Flights lie within ``FIRST_DAY``…``LAST_DAY`` (the plan parser refuses others, and the
+  services refuse other days for timelines and reports). The functions here still
+  accept any ``date``: a day before the first or after the last one ``date`` can hold
+  is simply in no flight, so nothing here overflows on ``date.min`` or ``date.max``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ SignalOp = Literal[">", ">=", "<", "<="]
 PRIORITIES: tuple[str, ...] = ("interrupt", "guaranteed", "standard", "house")
 STATES: tuple[str, ...] = ("held", "booked", "cancelled")
 DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+"""The days a flight may cover, and that timelines and reports answer for: wide enough
+for any real booking, narrow enough that a typo such as ``9999`` is caught."""
 DAY_PLURALS: tuple[str, ...] = (
     "Mondays",
     "Tuesdays",
@@ -226,8 +234,32 @@ def _hhmm(value: time) -> str:
     return value.strftime("%H:%M")
 
 
-def date_ok(campaign: CampaignSpec, day: date) -> bool:
-    """Whether ``day`` (local) is inside the flight and on one of the campaign's days."""
+def day_problem(day: date, name: str) -> str | None:
+    """Why ``day`` cannot be asked about (``name: …``), or None if it is within range."""
+    if FIRST_DAY <= day <= LAST_DAY:
+        return None
+    return (
+        f"{name}: {day.isoformat()} is outside the days plans cover "
+        f"({FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()})"
+    )
+
+
+def previous_day(day: date) -> date | None:
+    """The day before ``day``; None before the first day ``date`` can hold."""
+    return None if day == date.min else day - timedelta(days=1)
+
+
+def next_day(day: date) -> date | None:
+    """The day after ``day``; None after the last day ``date`` can hold."""
+    return None if day == date.max else day + timedelta(days=1)
+
+
+def date_ok(campaign: CampaignSpec, day: date | None) -> bool:
+    """Whether ``day`` (local) is inside the flight and on one of the campaign's days.
+
+    None (the day before ``date.min`` or after ``date.max``) is in no flight."""
+    if day is None:
+        return False
     return campaign.start <= day <= campaign.end and (
         not campaign.days or day.weekday() in campaign.days
     )
@@ -267,10 +299,14 @@ def active_at(campaign: CampaignSpec, day: date, second: int) -> tuple[bool, str
                 return True, ""
             why_date = why_date or date_reason(campaign, day)
         elif start > end and second < end:
-            yesterday = day - timedelta(days=1)
+            yesterday = previous_day(day)
             if date_ok(campaign, yesterday):
                 return True, ""
-            why_date = why_date or date_reason(campaign, yesterday)
+            why_date = why_date or (
+                date_reason(campaign, yesterday)
+                if yesterday is not None
+                else f"outside flight (starts {campaign.start.isoformat()})"
+            )
     if why_date:
         return False, why_date
     if not today:
@@ -284,7 +320,7 @@ def may_play_on(campaign: CampaignSpec, day: date) -> bool:
     if date_ok(campaign, day):
         return True
     return any(part.crosses_midnight for part in campaign.dayparts) and date_ok(
-        campaign, day - timedelta(days=1)
+        campaign, previous_day(day)
     )
 
 
@@ -307,15 +343,22 @@ def flight_intervals(campaigns: Iterable[CampaignSpec]) -> list[tuple[date, date
     """Date ranges (inclusive) over which every campaign's date status is constant.
 
     Status means "today is in flight" and "yesterday was in flight" (the latter for
-    midnight-crossing dayparts); weekdays still vary inside a range.
+    midnight-crossing dayparts); weekdays still vary inside a range. Worked on day
+    ordinals, so a flight ending on ``date.max`` has its ranges cut off there instead
+    of overflowing.
     """
-    cuts: set[date] = set()
+    last_day = date.max.toordinal()
+    cuts: set[int] = set()
     for campaign in campaigns:
-        for edge in (campaign.start, campaign.end + timedelta(days=1)):
+        for edge in (campaign.start.toordinal(), campaign.end.toordinal() + 1):
             cuts.add(edge)
-            cuts.add(edge + timedelta(days=1))
+            cuts.add(edge + 1)
     ordered = sorted(cuts)
-    return [(a, b - timedelta(days=1)) for a, b in zip(ordered, ordered[1:], strict=False)]
+    return [
+        (date.fromordinal(a), date.fromordinal(min(b - 1, last_day)))
+        for a, b in zip(ordered, ordered[1:], strict=False)
+        if a <= last_day
+    ]
 
 
 def representative_days(campaigns: Sequence[CampaignSpec]) -> list[tuple[date, date, date]]:

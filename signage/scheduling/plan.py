@@ -20,7 +20,8 @@ Choices the protocol leaves open, made here:
   silently target nothing);
 * bounds against absurd values: ``slot_seconds`` 1–3600, ``slots_per_loop``
   1–1000, ``duration_s`` up to a day, ``max_plays_per_hour`` 1–100000, ids up to
-  200 characters; at most 1000 problems are listed.
+  200 characters, flight dates in the years 2000–2099 (``FIRST_DAY``…``LAST_DAY``);
+  at most 1000 problems are listed.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from signage.scheduling.availability import LoadSegment, guaranteed_load, overbo
 from signage.scheduling.model import (
     DAY_NAMES,
     DAY_PLURALS,
+    FIRST_DAY,
+    LAST_DAY,
     PRIORITIES,
     STATES,
     CampaignSpec,
@@ -253,10 +256,17 @@ class _Reader:
             self.p.add(f"{path}.{key}", f"must be a date YYYY-MM-DD, got {_show(value)}")
             return None
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             self.p.add(f"{path}.{key}", f"no such date {value!r}")
             return None
+        if not FIRST_DAY <= day <= LAST_DAY:
+            self.p.add(
+                f"{path}.{key}",
+                f"must be a date in the years {FIRST_DAY.year}–{LAST_DAY.year}, got {value!r}",
+            )
+            return None
+        return day
 
     def clock(self, value: object, path: str, *, end: bool) -> time | None:
         text = value if isinstance(value, str) else None
