@@ -444,12 +444,12 @@ def plan_remove(
         take = min(line.qty, remaining)
         remaining -= take
         line.qty -= take
+        line.line_total_cents = _line_total(line)  # 0 for a line taken out whole
         touched = line
         if line.qty == 0:
             result[index] = None
             changes.append(LineChange("delete", line))
         else:
-            line.line_total_cents = _line_total(line)
             result[index] = line
             changes.append(LineChange("update", line))
     return [line for line in result if line is not None], changes, touched

@@ -235,6 +235,7 @@ def test_remove_takes_items_out(handheld: Handheld) -> None:
     assert ack["basket"]["total_cents"] == 349
     ack = handheld.remove(COFFEE_13)
     assert ack["line"]["qty"] == 0 and ack["basket"]["lines"] == []
+    assert ack["line"]["line_total_cents"] == 0  # the line as it is now: nothing in it
     assert handheld.remove(COFFEE_13)["code"] == "not_in_basket"
     assert handheld.remove(MILK_13)["code"] == "not_in_basket"
 
