@@ -376,6 +376,11 @@ def load_plan(
     except (ValueError, UnicodeDecodeError) as exc:
         message = f"not valid JSON: {exc}"
         raise InvalidInput("invalid signage plan: 1 problem", problems=[message]) from None
+    except RecursionError:
+        # json recurses once per level: ``{"a":`` 5,000 times exhausts the stack; no
+        # plan is nested more than a few levels deep
+        message = "not valid JSON: nested too deeply (a plan is a few levels deep)"
+        raise InvalidInput("invalid signage plan: 1 problem", problems=[message]) from None
     plan = None
     try:
         plan = parse_plan(raw)
