@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -301,12 +302,17 @@ def _is_url(text: str) -> bool:
 def _prepare_media(
     raw: object, base_dir: Path, max_bytes: int
 ) -> tuple[dict[str, _PreparedMedia], list[str]]:
-    """Read, sniff and hash every local media file the raw plan names (all problems)."""
+    """Read, sniff and hash every local media file the raw plan names (all problems).
+
+    A local path must lead, symlinks resolved, to a file inside ``base_dir`` (the plan
+    file's folder): the files copied here are served to anyone at ``/signage/media/``,
+    so ``../../etc/…`` or ``/home/…`` must not publish whatever the server can read."""
     prepared: dict[str, _PreparedMedia] = {}
     problems: list[str] = []
     items = raw.get("creatives") if isinstance(raw, dict) else None
     if not isinstance(items, list):
         return prepared, problems
+    root = base_dir.resolve()
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             continue
@@ -321,9 +327,24 @@ def _prepare_media(
                 f"{path}: only http(s) URLs or file paths are allowed, got {ref[:60]!r}"
             )
             continue
-        file = (base_dir / ref).resolve()
+        shown = ref if len(ref) <= 200 else ref[:199] + "…"
         try:
-            if file.stat().st_size > max_bytes:
+            file = (root / ref).resolve()
+        except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in the path
+            problems.append(f"{path}: creative {cid!r}: {shown!r} is not a file path we can read")
+            continue
+        if not file.is_relative_to(root):
+            problems.append(
+                f"{path}: creative {cid!r}: {shown!r} is outside the plan file's folder "
+                "(local media must be inside it; anything else needs an http(s) URL)"
+            )
+            continue
+        try:
+            info = file.stat()
+            if not stat.S_ISREG(info.st_mode):  # a folder, or a pipe that would never end
+                problems.append(f"{path}: cannot read {shown!r} (not a regular file)")
+                continue
+            if info.st_size > max_bytes:
                 problems.append(f"{path}: {ref!r} is larger than {max_bytes} bytes")
                 continue
             data = file.read_bytes()

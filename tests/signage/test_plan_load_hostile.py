@@ -3,6 +3,8 @@ plan's folder. Each is one clear problem and changes nothing, like any invalid p
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,8 @@ from signage.service import load_plan
 from store_server.db import make_engine
 from store_server.errors import InvalidInput
 from tests.dbrows import rows_in
-from tests.servers import caddie
+from tests.servers import REPO, caddie
+from tests.signage.signage_helpers import plan_dict, write_plan, write_png
 
 PAGE = b"<!DOCTYPE html><html><body>the server's own page</body></html>"
 
@@ -83,3 +86,111 @@ def test_caddie_signage_load_of_a_deep_plan_prints_one_problem(
         "  - not valid JSON: nested too deeply (a plan is a few levels deep)",
     ]
     assert nothing_stored(sqlite_url, media)
+
+
+# --------------------------------------------------------------------------- media paths
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """An HTML page and a PNG next to (not inside) the plan's folder."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "page.html").write_bytes(PAGE)
+    write_png(folder / "ad.png", "red")
+    return folder
+
+
+def plan_with(tmp_path: Path, media: str, kind: str = "image") -> Path:
+    plan = plan_dict()
+    plan["creatives"].append({"id": "CR-X", "media": media, "duration_s": 10, "kind": kind})
+    return write_plan(tmp_path / "plan", plan)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "../elsewhere/page.html",
+        "media/../../elsewhere/ad.png",
+        "ABSOLUTE/page.html",
+        "../../../../../../../../usr/share/doc/base-passwd/users-and-groups.html",
+    ],
+)
+def test_media_outside_the_plans_folder_is_a_problem(
+    sqlite_url: str, tmp_path: Path, outside: Path, ref: str
+) -> None:
+    ref = ref.replace("ABSOLUTE", str(outside))
+    path = plan_with(tmp_path, ref, kind="html" if ref.endswith(".html") else "image")
+    media = tmp_path / "media-store"
+    assert problems_of(sqlite_url, path, media) == [
+        f"creatives[4].media: creative 'CR-X': {ref!r} is outside the plan file's folder "
+        "(local media must be inside it; anything else needs an http(s) URL)"
+    ]
+    assert nothing_stored(sqlite_url, media)
+
+
+def test_a_symlink_out_of_the_plans_folder_is_a_problem(
+    sqlite_url: str, tmp_path: Path, outside: Path
+) -> None:
+    path = plan_with(tmp_path, "media/linked.png")
+    os.symlink(outside / "ad.png", path.parent / "media" / "linked.png")
+    os.symlink(outside, path.parent / "media" / "dir")
+    media = tmp_path / "media-store"
+    assert problems_of(sqlite_url, path, media) == [
+        "creatives[4].media: creative 'CR-X': 'media/linked.png' is outside the plan file's "
+        "folder (local media must be inside it; anything else needs an http(s) URL)"
+    ]
+    plan = json.loads(path.read_text())
+    plan["creatives"][4]["media"] = "media/dir/ad.png"
+    path.write_text(json.dumps(plan))
+    assert "is outside the plan file's folder" in problems_of(sqlite_url, path, media)[0]
+    assert nothing_stored(sqlite_url, media)
+
+
+def test_symlinks_and_dot_dots_that_stay_inside_still_load(sqlite_url: str, tmp_path: Path) -> None:
+    path = plan_with(tmp_path, "media/../media/./inside.png")
+    os.symlink(path.parent / "media" / "a.png", path.parent / "media" / "inside.png")
+    media = tmp_path / "media-store"
+    summary = load(sqlite_url, path, media)
+    assert (summary.creatives, summary.files_copied) == (5, 4)  # CR-URL stays a URL
+
+
+def test_unreadable_paths_are_problems_not_crashes(sqlite_url: str, tmp_path: Path) -> None:
+    plan = plan_dict()
+    plan["creatives"] += [
+        {"id": "CR-NUL", "media": "media/a\u0000.png", "duration_s": 10},
+        {"id": "CR-LOOP", "media": "media/loop.png", "duration_s": 10},
+        {"id": "CR-DIR", "media": "media", "duration_s": 10},
+    ]
+    path = write_plan(tmp_path / "plan", plan)
+    os.symlink("loop.png", path.parent / "media" / "loop.png")
+    media = tmp_path / "media-store"
+    found = problems_of(sqlite_url, path, media)
+    assert found == [
+        "creatives[4].media: creative 'CR-NUL': 'media/a\\x00.png' is not a file path we can read",
+        "creatives[5].media: creative 'CR-LOOP': 'media/loop.png' is not a file path we can read",
+        "creatives[6].media: cannot read 'media' (not a regular file)",
+    ]
+    assert nothing_stored(sqlite_url, media)
+
+
+def test_a_file_that_is_not_media_is_refused_even_inside_the_folder(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    path = plan_with(tmp_path, "media/notes.png")
+    (path.parent / "media" / "notes.png").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    media = tmp_path / "media-store"
+    assert problems_of(sqlite_url, path, media) == [
+        "creatives[4].media: 'media/notes.png': unsupported content: only PNG, JPEG, WebP, "
+        "MP4 and HTML creatives play"
+    ]
+    assert nothing_stored(sqlite_url, media)
+
+
+def test_the_fixture_mall_plan_still_loads(sqlite_url: str, tmp_path: Path) -> None:
+    """As ``caddie demo`` loads it: base_dir is the fixtures folder, given unresolved."""
+    plan = REPO / "fixtures" / "mall" / "plan.json"
+    relative = Path(os.path.relpath(plan, Path.cwd()))
+    media = tmp_path / "media-store"
+    summary = load(sqlite_url, relative, media)
+    assert summary.files_copied == summary.creatives == 10
