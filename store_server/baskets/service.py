@@ -165,22 +165,36 @@ def current_basket(
     return None if row is None else BasketRow(*row)
 
 
+@dataclasses.dataclass(frozen=True)
+class Trip:
+    basket: BasketRow
+    created: bool  # a new basket (then it is empty)
+    # Another card's basket left open on the device, abandoned to start this one.
+    abandoned: str | None = None
+
+
 def start_trip(
     session: Session, *, device_id: str, store_id: str, loyalty_card: object, currency: str
-) -> tuple[BasketRow, bool]:
-    """Start a trip: a device that already has an open basket gets it back. Also tells
-    whether the basket is new (then it is empty)."""
+) -> Trip:
+    """Start a trip. A device that already has an open basket for this card gets it back
+    (the shopper started again, or another connection did). An open basket of another
+    card was left by a shopper who never finished: it is abandoned, so the next shopper
+    neither sees nor pays for its items, and a new basket is opened."""
     if not isinstance(loyalty_card, str) or not LOYALTY_CARD.match(loyalty_card):
         raise BadMessage("loyalty_card must be 1-32 letters, digits or dashes")
     basket = current_basket(session, device_id, for_update=True)
+    connection = session.connection()
+    now = utcnow()
+    abandoned = None
     if basket is not None:
         if basket.status in LOCKED_STATUSES:
             raise BasketLocked(
                 "this device's last basket is waiting at the exit; it is freed once paid"
             )
-        return basket, False
-    connection = session.connection()
-    now = utcnow()
+        if basket.loyalty_card == loyalty_card:
+            return Trip(basket, False)
+        connection.execute(_ABANDON_BASKET, {"p_id": basket.id, "p_now": now})
+        abandoned = basket.id
     shopper_id = connection.execute(_SHOPPER_BY_CARD, {"card": loyalty_card}).scalar()
     if shopper_id is None:
         shopper_id = connection.execute(
@@ -213,7 +227,7 @@ def start_trip(
             "created_at": now,
         },
     )
-    return basket, True
+    return Trip(basket, True, abandoned)
 
 
 BASKET_TABLE = Basket.__table__  # type: ignore[attr-defined]
@@ -242,6 +256,11 @@ _SHOPPER_BY_CARD = sa_select(SHOPPER_TABLE.c.id).where(
 )
 _INSERT_SHOPPER = insert(SHOPPER_TABLE).returning(SHOPPER_TABLE.c.id)
 _INSERT_BASKET = insert(BASKET_TABLE)
+_ABANDON_BASKET = (
+    update(BASKET_TABLE)
+    .where(BASKET_TABLE.c.id == bindparam("p_id"))
+    .values(status="abandoned", updated_at=bindparam("p_now"))
+)
 
 
 UPDATE_TOTALS = (

@@ -168,20 +168,27 @@ class HandheldConnection:
         metrics.record_reply(kind, "replayed" if outcome.replayed else "applied", started)
         if outcome.event == "basket.finished":
             metrics.record_audit(str(outcome.reply.get("audit", {}).get("decision")))
+        if outcome.abandoned is not None:
+            await self.publish("basket.abandoned", outcome.abandoned, "abandoned")
         if outcome.event is not None:
-            await self.state.events.publish(
-                "baskets",
-                {
-                    "event": outcome.event,
-                    "basket_id": outcome.basket_id,
-                    "store_id": self.device.store_id,
-                    "status": outcome.reply["basket"]["status"],
-                },
-            )
+            await self.publish(outcome.event, outcome.basket_id, outcome.reply["basket"]["status"])
         await note_handheld_outcome(self.state, self.device, request, outcome)
         if OFFERS_FEATURE in self.features:
             await push_offer(self.state, self.send, request, outcome)
         return True
+
+    async def publish(self, event: str, basket_id: str | None, status: str) -> None:
+        """Tell the staff consoles and store signals what happened to a basket."""
+        assert self.device is not None
+        await self.state.events.publish(
+            "baskets",
+            {
+                "event": event,
+                "basket_id": basket_id,
+                "store_id": self.device.store_id,
+                "status": status,
+            },
+        )
 
     async def apply(self, request: Any) -> service.Outcome:
         """Apply a request in the store's next group commit.

@@ -81,6 +81,8 @@ class Outcome:
     text: str | None = None
     # The basket as this request left it, for the connection to keep once committed.
     state: BasketState | None = None
+    # Another card's open basket that this start abandoned.
+    abandoned: str | None = None
 
 
 def stored_reply(session: Session, device_id: str, request_id: str) -> str | None:
@@ -148,15 +150,17 @@ def _apply(
     reply: dict[str, Any]
     event: str | None
     state: BasketState | None = None
+    abandoned = None
     if request.type == "start":
-        basket, created = baskets.start_trip(
+        trip = baskets.start_trip(
             session,
             device_id=device.id,
             store_id=device.store_id,
             loyalty_card=request.fields["loyalty_card"],
             currency=ctx.currency,
         )
-        if created:  # nothing to read: no lines, no offers, totals already zero
+        basket, abandoned = trip.basket, trip.abandoned
+        if trip.created:  # nothing to read: no lines, no offers, totals already zero
             view = baskets.basket_view(basket, (), promotions, at=now)
             state = BasketState(
                 basket.id, basket.loyalty_card, basket.currency, as_utc(basket.updated_at), (), ()
@@ -190,7 +194,7 @@ def _apply(
     session.connection().execute(
         _INSERT_REQUEST, _request_row(device, request, basket.id, text, now)
     )
-    return Outcome(reply, False, basket.id, event, text=text, state=state)
+    return Outcome(reply, False, basket.id, event, text=text, state=state, abandoned=abandoned)
 
 
 def _request_row(

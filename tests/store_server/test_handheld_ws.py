@@ -7,10 +7,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from unittest.mock import ANY
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 from starlette.websockets import WebSocketDisconnect
 
 from store_server.app import create_app
@@ -21,6 +23,7 @@ from store_server.db import session_scope
 from store_server.devices.service import revoke
 from store_server.timeutil import utcnow
 from tests.dbrows import row_count
+from tests.signals.helpers import collect, wait_for
 from tests.store_server.factories import (
     APPLES_ITEM,
     CHEESE_ITEM,
@@ -363,6 +366,35 @@ def test_reconnect_gets_the_open_basket_and_replays_across_connections(
         assert welcome["basket"]["item_count"] == 1
         assert hh.scan(COFFEE_13, id="once") == ack
         assert hh.start()["basket"]["item_count"] == 1
+
+
+def test_another_card_does_not_get_the_basket_a_shopper_left_open(
+    client: TestClient, setup: dict[str, str], engine: Engine
+) -> None:
+    """A shopper put the device back without finishing; the next one unlocks it with
+    their own card and starts from an empty basket, not paying for the first one's
+    items. The left basket is abandoned, as an expired one is, and the consoles hear so."""
+    with client.websocket_connect("/ws/handheld") as ws, collect(client, "baskets") as events:
+        hh = Handheld(ws)
+        hh.hello("H-1", setup["H-1"])
+        left = hh.start(card="111")["basket"]["basket_id"]
+        hh.scan(COFFEE_13)
+        assert hh.start(card="111")["basket"]["basket_id"] == left  # the same shopper
+        fresh = hh.start(card="222")["basket"]
+        assert fresh["basket_id"] != left and fresh["lines"] == []
+        wait_for(lambda: any(e["event"] == "basket.abandoned" for e in events))
+        abandoned = [e for e in events if e["event"] == "basket.abandoned"]
+        assert abandoned == [
+            {"event": "basket.abandoned", "basket_id": left, "store_id": ANY, "status": "abandoned"}
+        ]
+        assert hh.scan(MILK_13)["basket"]["item_count"] == 1
+        assert hh.start(card="222")["basket"]["basket_id"] == fresh["basket_id"]
+    with client.websocket_connect("/ws/handheld") as ws:
+        welcome = Handheld(ws).hello("H-1", setup["H-1"])
+        assert welcome["basket"]["basket_id"] == fresh["basket_id"]
+    with Session(engine) as session:
+        statuses = {b.id: b.status for b in session.exec(select(Basket)).all()}
+    assert statuses == {left: "abandoned", fresh["basket_id"]: "open"}
 
 
 def test_a_device_never_sees_another_devices_basket(
