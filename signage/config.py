@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from store_server.config import build_settings
 
 
 class SignageSettings(BaseSettings):
@@ -20,10 +23,13 @@ class SignageSettings(BaseSettings):
     media_dir: Path = Path("caddie-media")
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_plays_per_batch: int = Field(default=1000, gt=0)
-    default_zone: str = "unassigned"
+    default_zone: str = Field(default="unassigned", min_length=1, max_length=200)
     default_slot_seconds: int = Field(default=10, ge=1, le=3600)
     default_slots_per_loop: int = Field(default=12, ge=1, le=1000)
 
 
-def signage_settings() -> SignageSettings:
-    return SignageSettings()
+def signage_settings(**overrides: Any) -> SignageSettings:
+    """Signage settings from the environment; a bad value is a ``ConfigurationError``
+    naming its variable (``caddie serve`` builds these before it starts, so a bad
+    value stops the process rather than every signage request)."""
+    return build_settings(SignageSettings, **overrides)

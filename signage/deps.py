@@ -2,7 +2,7 @@
 
 The signage app is a separate ASGI app (mounted at ``/signage`` by ``caddie serve``
 or served alone by ``caddie signage serve``). A mounted app gets no lifespan of
-its own, so its state (settings, engine) is built on first use, once.
+its own, so its engine is built on first use, once (its settings when it is created).
 
 Callers: a *screen* presents its enrolment token (``Authorization: Bearer`` or the
 ``caddie_screen`` cookie the player page sets); an *operator* (or admin) presents a
@@ -24,7 +24,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from signage import service
-from signage.config import SignageSettings
+from signage.config import SignageSettings, signage_settings
 from signage.models import Screen
 from signage.plan_cache import PlanCache
 from signage.signals.board import SignalBoard
@@ -66,8 +66,10 @@ class StateHolder:
         signage: SignageSettings | None,
         board: SignalBoard | None = None,
     ) -> None:
-        self._settings = settings
-        self._signage = signage
+        # Settings now, the engine on first use: a bad setting stops the app from being
+        # created, rather than failing every signage request once it serves.
+        self._settings = settings or get_settings()
+        self._signage = signage or signage_settings()
         self._state: SignageState | None = None
         self._lock = threading.Lock()
         self.board = board or DEFAULT_BOARD
@@ -89,11 +91,10 @@ class StateHolder:
         if state is None:
             with self._lock:
                 if self._state is None:
-                    settings = self._settings or get_settings()
                     self._state = SignageState(
-                        settings=settings,
-                        signage=self._signage or SignageSettings(),
-                        engine=make_engine(settings.database_url),
+                        settings=self._settings,
+                        signage=self._signage,
+                        engine=make_engine(self._settings.database_url),
                         board=self.board,
                     )
                 state = self._state

@@ -51,11 +51,27 @@ def fail(message: str, problems: list[str] | None = None, code: int = 1) -> type
 
 
 def settings_for(database_url: str | None) -> Settings:
+    """The store's settings, with every setting checked first (the signage app's too:
+    the server mounts it), so that a bad value stops the command here with one line per
+    problem instead of a traceback, or a server that fails at the first request."""
+    from signage.config import signage_settings
+
     overrides = {"database_url": database_url} if database_url else {}
+    store = _checked_settings(lambda: load_settings(**overrides))
+    signage = _checked_settings(signage_settings)
+    problems = [p for built in (store, signage) if isinstance(built, list) for p in built]
+    if problems or not isinstance(store, Settings):
+        raise fail("invalid configuration", problems)
+    return store
+
+
+def _checked_settings(build: Callable[[], T]) -> T | list[str]:
+    """What ``build`` makes, or the problems it found."""
     try:
-        return load_settings(**overrides)
+        return build()
     except CaddieError as exc:
-        raise fail(exc.message) from None
+        found = exc.details.get("problems")
+        return [str(p) for p in found] if isinstance(found, list) else [exc.message]
 
 
 def run_guarded(work: Callable[[], T]) -> T:

@@ -1,17 +1,28 @@
-"""Settings for every Caddie process, read from ``CADDIE_*`` environment variables."""
+"""Settings for every Caddie process, read from ``CADDIE_*`` environment variables.
+
+Every value is checked when the settings load, so a process with a bad setting refuses
+to start, naming the variable, instead of starting and failing at the first request
+that uses it."""
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from store_server.errors import ConfigurationError
+from store_server.errors import CaddieError, ConfigurationError
 
 DEFAULT_SECRET = "caddie-development-secret-do-not-use"
 DEFAULT_DATABASE_URL = "sqlite:///caddie.db"
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+S = TypeVar("S", bound=BaseSettings)
 
 
 class Settings(BaseSettings):
@@ -22,17 +33,18 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
     secret_key: str = DEFAULT_SECRET
-    store_id: str = "store-1"
+    store_id: str = Field(default="store-1", min_length=1, max_length=64)
     currency: str = "EUR"
     timezone: str = "Europe/Paris"
     # Restricted-circulation layouts as JSON (see store_server.pricing.variable_measure);
     # None means the built-in defaults.
-    variable_measure_layouts: list[dict[str, Any]] | None = None
-    audit_policy: dict[str, Any] = Field(default_factory=dict)
+    variable_measure_layouts: Annotated[list[dict[str, Any]] | None, NoDecode] = None
+    audit_policy: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict)
     # Per-device request budget on the handheld socket (token bucket).
     rate_limit_per_second: float = Field(default=50.0, gt=0)
     rate_limit_burst: int = Field(default=100, gt=0)
-    max_frame_bytes: int = 64 * 1024
+    # Below a kilobyte not even a hello fits.
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     # Handheld requests applied in one transaction at most (group commit; see
     # store_server/group_commit.py). 1 turns batching off.
     group_commit_max: int = Field(default=64, ge=1, le=1000)
@@ -41,7 +53,8 @@ class Settings(BaseSettings):
     ws_compression: bool = False
     pubsub_url: str | None = None
     log_format: Literal["json", "text"] = "text"
-    log_level: str = "INFO"
+    # Python's level names that uvicorn takes too, in any case.
+    log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     basket_expiry_minutes: int = Field(default=240, gt=0)
     session_hours: int = Field(default=12, gt=0)
     login_attempts_per_minute: int = Field(default=10, gt=0)
@@ -60,6 +73,60 @@ class Settings(BaseSettings):
             raise ValueError("database_url must start with sqlite:// or postgresql://")
         return value
 
+    @field_validator("store_id")
+    @classmethod
+    def _store_id_is_a_name(cls, value: str) -> str:
+        if value != value.strip():
+            raise ValueError("must not start or end with spaces")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_4217(cls, value: str) -> str:
+        if not CURRENCY.match(value):
+            raise ValueError(f"must be an ISO 4217 code of three capital letters, got {value!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"no time zone {value!r}; use an IANA name such as Europe/Paris"
+            ) from None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_name_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("variable_measure_layouts", mode="before")
+    @classmethod
+    def _layouts_parse(cls, value: object) -> object:
+        from store_server.pricing.variable_measure import layouts_from_config
+
+        value = _json_value(value)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise ValueError("expected a JSON list of layouts")
+        _checked(lambda: layouts_from_config(value))
+        return value
+
+    @field_validator("audit_policy", mode="before")
+    @classmethod
+    def _audit_policy_parse(cls, value: object) -> object:
+        from store_server.checkout.audit_policy import AuditPolicy
+
+        value = _json_value(value)
+        if not isinstance(value, dict):
+            raise ValueError("expected a JSON object of audit policy settings")
+        _checked(lambda: AuditPolicy.from_config(value))
+        return value
+
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> Settings:
         if self.environment == "production" and (
@@ -72,18 +139,55 @@ class Settings(BaseSettings):
         return self
 
 
+def _json_value(value: object) -> object:
+    """JSON text (from the environment) parsed; values given in code pass as they are."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+
+
+def _checked(check: Callable[[], object]) -> None:
+    """Run a domain check, turning its ``InvalidInput`` into the ``ValueError`` pydantic
+    reports against the setting."""
+    try:
+        check()
+    except CaddieError as exc:
+        raise ValueError(exc.message) from None
+
+
+def problems_of(exc: ValidationError | SettingsError) -> list[str]:
+    """One line per problem, each naming the ``CADDIE_*`` variable it is about."""
+    if isinstance(exc, SettingsError):
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = f"CADDIE_{found.group(1).upper()}" if found else "CADDIE_*"
+        return [f"{name}: {exc}"]
+    problems = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]
+        where = "".join(f"[{p}]" for p in loc[1:])
+        problems.append(f"CADDIE_{loc[0].upper()}{where}: {message}" if loc else message)
+    return problems
+
+
+def build_settings(cls: type[S], **overrides: Any) -> S:
+    """``cls`` from the environment (and ``overrides``), its validation errors turned into
+    one ``ConfigurationError`` whose ``problems`` name each variable."""
+    try:
+        return cls(**overrides)
+    except (ValidationError, SettingsError) as exc:
+        problems = problems_of(exc)
+        raise ConfigurationError(
+            "invalid configuration: " + "; ".join(problems), problems=problems
+        ) from None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build settings, turning validation errors into one readable ConfigurationError."""
-    from pydantic import ValidationError
-
-    try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        problems = [
-            f"CADDIE_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
-            for err in exc.errors()
-        ]
-        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
+    return build_settings(Settings, **overrides)
 
 
 @lru_cache(maxsize=1)
