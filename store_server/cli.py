@@ -260,16 +260,17 @@ def user_create(
     store: Annotated[str | None, typer.Option(help="store id for staff")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Create (or reset) an account; the password is stored as an argon2 hash."""
+    """Create an account, or reset one (new password, role and store; every session it
+    had ends). A disabled account stays disabled: see ``caddie user enable``."""
     from store_server.auth.service import create_user
     from store_server.db import session_scope
 
     settings = settings_for(database_url)
     engine = prepared_engine(settings)
 
-    def work() -> None:
+    def work() -> bool:
         with session_scope(engine) as session:
-            create_user(
+            user = create_user(
                 session,
                 username=username,
                 password=password,
@@ -277,9 +278,41 @@ def user_create(
                 store_id=store or (settings.store_id if role == "staff" else None),
                 replace=True,
             )
+            return user.disabled
+
+    if run_guarded(work):
+        err.print(
+            f"{username} is disabled: it cannot log in until `caddie user enable {username}`",
+            highlight=False,
+            markup=False,
+        )
+    typer.echo(f"{username}\t{role}")
+
+
+def _set_disabled(username: str, database_url: str | None, *, disabled: bool) -> None:
+    from store_server.auth.service import set_disabled
+    from store_server.db import session_scope
+
+    engine = prepared_engine(settings_for(database_url))
+
+    def work() -> None:
+        with session_scope(engine) as session:
+            set_disabled(session, username, disabled=disabled)
 
     run_guarded(work)
-    typer.echo(f"{username}\t{role}")
+
+
+@user_app.command("disable")
+def user_disable(username: str, database_url: DatabaseUrl = None) -> None:
+    """Disable an account: it cannot log in, and every session it had ends (open staff
+    consoles close at their next session re-check)."""
+    _set_disabled(username, database_url, disabled=True)
+
+
+@user_app.command("enable")
+def user_enable(username: str, database_url: DatabaseUrl = None) -> None:
+    """Let a disabled account log in again (with its current password)."""
+    _set_disabled(username, database_url, disabled=False)
 
 
 @app.command()

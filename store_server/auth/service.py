@@ -6,13 +6,13 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from store_server.auth.models import ROLES, AuthSession, LoginAttempt, User
 from store_server.db import run_in_transaction, session_scope
-from store_server.errors import Conflict, InvalidInput, RateLimited, Unauthorized
+from store_server.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
 from store_server.security import hash_password, hash_token, new_token, verify_password
 from store_server.timeutil import as_utc, utcnow
 
@@ -30,6 +30,10 @@ def create_user(
     store_id: str | None = None,
     replace: bool = False,
 ) -> User:
+    """A new account, or with ``replace`` a new password (and role and store) for an
+    existing one. A reset ends every session the account had: whoever knew the old
+    password must not stay logged in with it. A disabled account stays disabled
+    (:func:`set_disabled` is the one way back)."""
     problems = []
     if not USERNAME.match(username):
         problems.append("username must be 1-80 letters, digits or . _ @ -")
@@ -45,12 +49,40 @@ def create_user(
     if user is None:
         user = User(username=username, password_hash="", role=role)
         session.add(user)
+    else:
+        revoke_sessions(session, user)
     user.password_hash = hash_password(password)
     user.role = role
     user.store_id = store_id
-    user.disabled = False
     session.flush()
     return user
+
+
+def set_disabled(session: Session, username: str, *, disabled: bool) -> User:
+    """Disable (every session revoked with it) or re-enable an account."""
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    user.disabled = disabled
+    if disabled:
+        revoke_sessions(session, user)
+    session.flush()
+    return user
+
+
+def revoke_sessions(session: Session, user: User) -> int:
+    """End every live session of ``user``; returns how many there were.
+
+    Open staff sockets of those sessions close at their next re-check
+    (``CADDIE_STAFF_SOCKET_RECHECK_SECONDS``), as when a session is logged out
+    elsewhere without an announcement."""
+    result = session.exec(
+        update(AuthSession)
+        .where(col(AuthSession.user_id) == user.id, col(AuthSession.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    session.flush()
+    return int(result.rowcount or 0)
 
 
 def login(
