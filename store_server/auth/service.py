@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import timedelta
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -85,23 +87,60 @@ def revoke_sessions(session: Session, user: User) -> int:
     return int(result.rowcount or 0)
 
 
-def login(
-    session: Session, *, username: str, password: str, hours: int, attempts_per_minute: int
-) -> tuple[str, User]:
-    """A new session token; failures are counted per username and throttled."""
+@functools.cache
+def _unknown_user_hash() -> str:
+    """A hash of no one's password, made by the same hasher (and so at the same cost) as
+    real ones: a login for a username that does not exist verifies against it, so the
+    answer takes as long as for a wrong password and does not tell which names exist."""
+    return hash_password(new_token())
+
+
+# Orders the reservations for one username across transactions (and processes).
+_LOGIN_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+def reserve_login_attempt(session: Session, *, username: str, attempts_per_minute: int) -> int:
+    """Count this login against the account's limit *before* its password is checked,
+    and refuse it (``RateLimited``) if the limit is reached; returns the attempt's id.
+
+    Run in a transaction of its own, committed before the check: however many logins
+    for one account arrive at once, in however many processes, at most
+    ``attempts_per_minute`` of them get past here in a minute. The insert comes before
+    the count so that each reservation sees every one committed before it: on SQLite
+    the insert takes the database's one write lock, on PostgreSQL an advisory lock per
+    username orders them."""
+    name = username[:80]
     now = utcnow()
-    window_start = now - timedelta(minutes=1)
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(_LOGIN_LOCK.bindparams(key="caddie.login:" + name))  # type: ignore[call-overload]
+    attempt = LoginAttempt(username=name, at=now)
+    session.add(attempt)
+    session.flush()
     recent = session.exec(
         select(func.count())
         .select_from(LoginAttempt)
-        .where(LoginAttempt.username == username[:80], col(LoginAttempt.at) >= window_start)
+        .where(LoginAttempt.username == name, col(LoginAttempt.at) >= now - timedelta(minutes=1))
     ).one()
-    if recent >= attempts_per_minute:
+    if recent > attempts_per_minute:
         raise RateLimited("too many failed logins for this user; wait a minute", retry_after=60)
+    return attempt.id or 0
+
+
+def release_login_attempt(session: Session, attempt_id: int) -> None:
+    """A reserved attempt that turned out not to be a wrong password does not count."""
+    session.exec(delete(LoginAttempt).where(col(LoginAttempt.id) == attempt_id))
+
+
+def login(session: Session, *, username: str, password: str, hours: int) -> tuple[str, User]:
+    """A new session token for the right password, else ``Unauthorized``. The password
+    is checked whether or not the account exists or is disabled, so that every refusal
+    costs the same time. A success clears the account's failed attempts."""
     user = session.exec(select(User).where(User.username == username)).first()
-    if user is None or user.disabled or not verify_password(password, user.password_hash):
+    matches = verify_password(password, user.password_hash if user else _unknown_user_hash())
+    if user is None or not matches or user.disabled:
         raise Unauthorized("wrong username or password")
-    session.exec(delete(LoginAttempt).where(col(LoginAttempt.username) == username))  # type: ignore[call-overload]
+    session.exec(delete(LoginAttempt).where(col(LoginAttempt.username) == username))
+    now = utcnow()
     token = new_token()
     session.add(
         AuthSession(
@@ -124,33 +163,33 @@ def log_in(
     attempts_per_minute: int,
     admit: Callable[[User], object] = lambda user: None,
 ) -> tuple[str, User]:
-    """:func:`login` as every login route runs it (the API and the consoles' forms): in
-    a transaction of its own, with a wrong password counted in another (the login's own
-    rolls back), so that no route can be used to guess past the limit. ``admit`` may
+    """:func:`login` as every login route runs it (the API and the consoles' forms), so
+    that no route can be used to guess past the limit: the attempt is reserved first
+    (:func:`reserve_login_attempt`, committed at once), then the password checked in a
+    transaction of its own. A wrong password leaves the reservation counted; anything
+    else (a success, which clears the count, or an error) gives it back. ``admit`` may
     refuse the user (``Forbidden``); the session just opened is then not kept.
 
     The password check costs about half a second of CPU: call this on a worker thread,
     never on the event loop or the store's database thread."""
+    attempt_id = run_in_transaction(
+        engine,
+        lambda session: reserve_login_attempt(
+            session, username=username, attempts_per_minute=attempts_per_minute
+        ),
+    )
     try:
         with session_scope(engine) as session:
-            token, user = login(
-                session,
-                username=username,
-                password=password,
-                hours=hours,
-                attempts_per_minute=attempts_per_minute,
-            )
+            token, user = login(session, username=username, password=password, hours=hours)
             admit(user)
             return token, user
     except Unauthorized:
-        run_in_transaction(engine, lambda session: record_failed_login(session, username))
         raise
-
-
-def record_failed_login(session: Session, username: str) -> None:
-    """Kept in its own transaction by the caller: the failed login itself rolls back."""
-    session.add(LoginAttempt(username=username[:80], at=utcnow()))
-    session.flush()
+    except BaseException:
+        # The database may be what failed: then the attempt stays counted, which is safe.
+        with suppress(Exception):
+            run_in_transaction(engine, lambda session: release_login_attempt(session, attempt_id))
+        raise
 
 
 def user_for_token(session: Session, token: str) -> User:
