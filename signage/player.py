@@ -2,10 +2,10 @@
 
 Kiosk set-up: open ``/signage/screens/{id}/play?token=<screen token>`` once. The
 server checks the token, stores it in an HttpOnly cookie (``caddie_screen``, path
-``/signage``, a year) and redirects to the same URL without the token, so it is not
-left in the address bar or in history. Later visits and every API call of the page
-use the cookie. Re-enrolling the screen revokes it (the page then shows its fallback
-and asks for a new link).
+``/signage``, a year, ``Secure`` as the login cookie is) and redirects to the same URL
+without the token, so it is not left in the address bar or in history. Later visits
+and every API call of the page use the cookie. Re-enrolling the screen revokes it (the
+page then shows its fallback and asks for a new link).
 
 Media (``/signage/media/<sha256>.<ext>``) is public and immutable: the name is the
 content's hash, so players and proxies may cache it forever. HTML creatives are
@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 
 from signage import media, service
 from signage.deps import SCREEN_COOKIE, SessionDep, StateDep
+from store_server.deps import cookies_secure
 from store_server.errors import CaddieError, NotFound
 
 HERE = Path(__file__).resolve().parent
@@ -38,6 +39,7 @@ COOKIE_SECONDS = 365 * 24 * 3600
 def play_page(
     screen_id: str,
     request: Request,
+    state: StateDep,
     session: SessionDep,
     token: Annotated[str | None, Query(max_length=256)] = None,
     flush_s: Annotated[float, Query(ge=0.2, le=600)] = 10.0,
@@ -63,6 +65,7 @@ def play_page(
             path=root or "/",
             httponly=True,
             samesite="strict",
+            secure=cookies_secure(state.settings, request),
         )
         return response
     cookie = request.cookies.get(SCREEN_COOKIE)

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # An open /ws/staff socket re-checks its login session at least this often (and at
     # once when a logout is announced on the event bus, or the console sends a message).
     staff_socket_recheck_seconds: float = Field(default=10.0, gt=0)
+    # Mark the login and screen cookies Secure on every response, not only on requests
+    # that arrived over https (directly, or per a trusted proxy's X-Forwarded-Proto).
+    # Unset: on in production, which is served behind TLS.
+    secure_cookies: bool | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -137,6 +141,12 @@ class Settings(BaseSettings):
                 "outside development"
             )
         return self
+
+    @property
+    def cookies_always_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.environment == "production"
 
 
 def _json_value(value: object) -> object:

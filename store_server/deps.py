@@ -22,14 +22,28 @@ from store_server.state import ServerState
 SESSION_COOKIE = "caddie_session"
 
 
-def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
+def cookies_secure(settings: Settings, request: Request | None) -> bool:
+    """Whether a cookie set now must carry ``Secure`` (never sent over plain http): when
+    the request came over https, directly or through a proxy whose ``X-Forwarded-Proto``
+    uvicorn trusts (``FORWARDED_ALLOW_IPS``, 127.0.0.1 by default), and on every request
+    when ``CADDIE_SECURE_COOKIES`` (default: on in production) says so. Plain http on
+    localhost (the demo, tests) keeps working outside production."""
+    over_https = request is not None and request.url.scheme in ("https", "wss")
+    return over_https or settings.cookies_always_secure
+
+
+def set_session_cookie(
+    response: Response, token: str, settings: Settings, request: Request | None = None
+) -> None:
     """The session a login opened, as the cookie the consoles and the API read back:
-    out of scripts' reach, never sent by another site, gone when the session ends."""
+    out of scripts' reach, never sent by another site, gone when the session ends, and
+    kept off plain http when the login came over https (pass ``request`` for that)."""
     response.set_cookie(
         SESSION_COOKIE,
         token,
         httponly=True,
         samesite="strict",
+        secure=cookies_secure(settings, request),
         max_age=settings.session_hours * 3600,
     )
 

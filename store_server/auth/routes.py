@@ -40,7 +40,7 @@ class Me(BaseModel):
 
 
 @router.post("/login", response_model=LoginReply)
-def login(body: LoginBody, state: StateDep, response: Response) -> LoginReply:
+def login(body: LoginBody, request: Request, state: StateDep, response: Response) -> LoginReply:
     token, user = service.log_in(
         state.engine,
         username=body.username,
@@ -48,7 +48,7 @@ def login(body: LoginBody, state: StateDep, response: Response) -> LoginReply:
         hours=state.settings.session_hours,
         attempts_per_minute=state.settings.login_attempts_per_minute,
     )
-    set_session_cookie(response, token, state.settings)
+    set_session_cookie(response, token, state.settings, request)
     return LoginReply(token=token, role=user.role, username=user.username)
 
 
