@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from store_server import client_json
 from store_server.errors import BadMessage, BadQuantity
 from store_server.offers.protocol import OFFER_REQUEST_TYPES, parse_offer_fields
 
@@ -24,11 +24,15 @@ class Request:
 
 
 def parse_frame(text: str) -> dict[str, Any]:
-    """A JSON object with a string ``type``, or BadMessage."""
+    """A JSON object with a string ``type``, or BadMessage.
+
+    A frame nested too deep, or holding a string that is not Unicode text (a lone
+    surrogate escape such as ``\\ud800``, in any field), is refused here with the rest
+    of the bad JSON: such a string could be neither stored nor echoed in a reply."""
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        raise BadMessage("the frame is not valid JSON") from None
+        data = client_json.loads(text)
+    except client_json.ClientJSONError as exc:
+        raise BadMessage(f"the frame is not valid JSON: {exc.reason}") from None
     if not isinstance(data, dict):
         raise BadMessage("the frame must be a JSON object")
     if not isinstance(data.get("type"), str):
