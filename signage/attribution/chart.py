@@ -3,12 +3,15 @@
 matplotlib is not among the project's dependencies, so the chart is drawn by hand: an
 inline SVG string the operator console can embed as it is (no files, no JavaScript).
 Bars are plays per hour (right axis); the solid line is promoted scans per hour in the
-stores near the screens, the dashed line what matched control weeks predict.
+exposed windows of the stores near the screens, the dashed line what matched control
+weeks predict for them. Hours without a figure (nothing measured, or hidden by the
+privacy rule) break the lines: nothing is drawn for them, not even a zero.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from html import escape
 from zoneinfo import ZoneInfo
 
@@ -37,7 +40,7 @@ def render_chart_svg(report: AttributionReport, *, timezone: str = "Europe/Paris
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     n = max(len(points), 1)
     scan_max = _nice_max(
-        max([p.scans for p in points] + [p.expected_scans or 0 for p in points] + [1])
+        max([p.scans or 0 for p in points] + [p.expected_scans or 0 for p in points] + [1])
     )
     play_max = _nice_max(max([p.plays for p in points] + [1]))
 
@@ -52,6 +55,8 @@ def render_chart_svg(report: AttributionReport, *, timezone: str = "Europe/Paris
 
     title = f"Campaign {report.campaign_id}: plays vs promoted scans"
     uplift = "n/a" if report.uplift is None else f"{report.uplift:+.1%}"
+    if report.uplift is None and report.suppressed_clusters:
+        uplift += f" (hidden: fewer than {report.min_count} baskets)"
     if report.uplift_ci is not None:
         uplift += (
             f" ({report.uplift_ci[0]:+.1%} to {report.uplift_ci[1]:+.1%}, "
@@ -86,20 +91,16 @@ def render_chart_svg(report: AttributionReport, *, timezone: str = "Europe/Paris
                 f'y="{top:.2f}" width="{bar_w:.2f}" height="{TOP + plot_h - top:.2f}" '
                 'fill="#c9d4ea"/>'
             )
-    scans = " ".join(f"{x(i + 0.5):.2f},{y_scan(p.scans):.2f}" for i, p in enumerate(points))
-    if scans:
+    for line in _runs([p.scans for p in points]):
+        xy = " ".join(f"{x(i + 0.5):.2f},{y_scan(v):.2f}" for i, v in line)
         parts.append(
-            f'<polyline class="scans" points="{scans}" fill="none" '
+            f'<polyline class="scans" points="{xy}" fill="none" '
             'stroke="#d04a02" stroke-width="1.5"/>'
         )
-    expected = " ".join(
-        f"{x(i + 0.5):.2f},{y_scan(p.expected_scans):.2f}"
-        for i, p in enumerate(points)
-        if p.expected_scans is not None
-    )
-    if expected:
+    for line in _runs([p.expected_scans for p in points]):
+        xy = " ".join(f"{x(i + 0.5):.2f},{y_scan(v):.2f}" for i, v in line)
         parts.append(
-            f'<polyline class="expected" points="{expected}" fill="none" '
+            f'<polyline class="expected" points="{xy}" fill="none" '
             'stroke="#333333" stroke-width="1" stroke-dasharray="4 3"/>'
         )
     last_day = None
@@ -130,10 +131,26 @@ def render_chart_svg(report: AttributionReport, *, timezone: str = "Europe/Paris
         f'<text x="{LEFT + 16}" y="{legend_y}">plays</text>',
         f'<line x1="{LEFT + 70}" y1="{legend_y - 4}" x2="{LEFT + 90}" y2="{legend_y - 4}" '
         'stroke="#d04a02" stroke-width="1.5"/>',
-        f'<text x="{LEFT + 94}" y="{legend_y}">promoted scans</text>',
-        f'<line x1="{LEFT + 200}" y1="{legend_y - 4}" x2="{LEFT + 220}" y2="{legend_y - 4}" '
+        f'<text x="{LEFT + 94}" y="{legend_y}">promoted scans while exposed</text>',
+        f'<line x1="{LEFT + 250}" y1="{legend_y - 4}" x2="{LEFT + 270}" y2="{legend_y - 4}" '
         'stroke="#333333" stroke-dasharray="4 3"/>',
-        f'<text x="{LEFT + 224}" y="{legend_y}">expected without the campaign</text>',
+        f'<text x="{LEFT + 274}" y="{legend_y}">expected without the campaign</text>',
+        f'<text x="{WIDTH - RIGHT}" y="{legend_y}" text-anchor="end" fill="#777777">'
+        f"hours from fewer than {report.min_count} baskets are not drawn</text>",
         "</svg>",
     ]
     return "\n".join(parts)
+
+
+def _runs(values: Sequence[float | None]) -> list[list[tuple[int, float]]]:
+    """Consecutive hours that have a figure, as ``(index, value)`` runs of a line."""
+    runs: list[list[tuple[int, float]]] = []
+    previous = None
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        if previous != i - 1 or not runs:
+            runs.append([])
+        runs[-1].append((i, float(value)))
+        previous = i
+    return runs

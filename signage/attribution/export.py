@@ -1,4 +1,8 @@
-"""Attribution reports as JSON and CSV, for downloads from the operator console."""
+"""Attribution reports as JSON and CSV, for downloads from the operator console.
+
+A figure the privacy rule hides (``signage.attribution.estimator``) is ``null`` in JSON
+and an empty cell in CSV, never a zero; ``min_count`` and the ``suppressed_*`` fields
+say how much was left out."""
 
 from __future__ import annotations
 
@@ -38,6 +42,10 @@ SUMMARY_COLUMNS = (
     "acceptance_low",
     "acceptance_high",
     "confidence",
+    "min_count",
+    "suppressed_clusters",
+    "suppressed_minutes",
+    "suppressed_offer_days",
 )
 SERIES_COLUMNS = ("campaign_id", "hour_start", "plays", "scans", "expected_scans")
 
@@ -95,19 +103,23 @@ def reports_to_csv(reports: Iterable[AttributionReport]) -> str:
                 r.window_minutes,
                 r.exposed_minutes,
                 r.unmatched_minutes,
-                r.treated_scans,
+                _cell(r.treated_scans),
                 _cell(r.expected_scans, 2),
                 _cell(r.incremental_scans, 2),
                 *_bounds(r.incremental_scans_ci, 2),
                 _cell(r.uplift),
                 *_bounds(r.uplift_ci),
-                r.incremental_revenue_cents,
+                _cell(r.incremental_revenue_cents),
                 *_bounds(revenue_ci, 0),
-                r.offers_made,
-                r.offers_accepted,
+                _cell(r.offers_made),
+                _cell(r.offers_accepted),
                 _cell(r.acceptance_rate),
                 *_bounds(r.acceptance_ci),
                 r.confidence,
+                r.min_count,
+                r.suppressed_clusters,
+                r.suppressed_minutes,
+                r.suppressed_offer_days,
             ]
         )
     return out.getvalue()
@@ -124,8 +136,8 @@ def series_to_csv(report: AttributionReport) -> str:
                 report.campaign_id,
                 p.hour_start.isoformat(),
                 p.plays,
-                p.scans,
-                "" if p.expected_scans is None else round(p.expected_scans, 2),
+                _cell(p.scans),
+                _cell(p.expected_scans, 2),
             ]
         )
     return out.getvalue()

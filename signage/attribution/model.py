@@ -1,7 +1,10 @@
 """What attribution reads (plays, scan counts, offer outcomes) and what it reports.
 
 Plain frozen dataclasses: the signage lead fills them from proof of play and from the
-stores' aggregate scan counts; nothing here names a shopper or a basket.
+stores' aggregate scan counts; nothing here names a shopper or a basket. A ``basket``
+field holds an opaque token, keyed afresh for each report, so that the estimator can
+count *distinct* baskets (the privacy rule, ``signage.attribution.estimator``) without
+being able to tell which basket, or match it across reports.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ class ScanCount:
     gtin: str
     at: datetime
     qty: int = 1
+    # a token standing for the basket the units were scanned into; None: the row is a
+    # basket of its own (simulations, where every scan is another shopper)
+    basket: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class OfferOutcome:
     offered_at: datetime
     accepted: bool
     categories: frozenset[str] = frozenset()
+    basket: str | None = None  # as ``ScanCount.basket``
 
 
 @dataclass(frozen=True)
@@ -54,16 +61,22 @@ class CampaignInput:
 
 @dataclass(frozen=True)
 class SeriesPoint:
-    """One hour of the chart: plays, promoted scans, and the matched-control expectation."""
+    """One hour of the chart: plays, promoted scans in the exposed windows of that hour,
+    and the matched-control expectation for them; None where nothing was measured or
+    the count came from fewer than the report's ``min_count`` distinct baskets."""
 
     hour_start: datetime
     plays: int
-    scans: int
+    scans: int | None
     expected_scans: float | None
 
 
 @dataclass(frozen=True)
 class AttributionReport:
+    """A campaign's measured uplift; every figure made from scans or offers is None
+    when it would rest on fewer than ``min_count`` distinct baskets (see the estimator).
+    """
+
     campaign_id: str
     period_start: datetime
     period_end: datetime
@@ -75,16 +88,22 @@ class AttributionReport:
     exposed_minutes: int
     unmatched_minutes: int
     clusters: int
-    treated_scans: int
-    expected_scans: float
-    incremental_scans: float
+    treated_scans: int | None
+    expected_scans: float | None
+    incremental_scans: float | None
     incremental_scans_ci: tuple[float, float] | None
     uplift: float | None
     uplift_ci: tuple[float, float] | None
-    incremental_revenue_cents: int
+    incremental_revenue_cents: int | None
     incremental_revenue_ci: tuple[int, int] | None
-    offers_made: int
-    offers_accepted: int
+    offers_made: int | None
+    offers_accepted: int | None
     acceptance_rate: float | None
     acceptance_ci: tuple[float, float] | None
     series: tuple[SeriesPoint, ...] = ()
+    # the privacy rule: the smallest number of distinct baskets a figure may rest on,
+    # and what was left out because it rested on fewer
+    min_count: int = 1
+    suppressed_clusters: int = 0
+    suppressed_minutes: int = 0
+    suppressed_offer_days: int = 0

@@ -4,11 +4,17 @@ The estimator (``signage.attribution.estimator``) is pure; this module reads its
 inputs. Under ``caddie serve`` the signage tables and the store's tables share one
 database, so one session reads all three:
 
-* plays — ``proof_of_play`` rows of the campaign in the period;
-* scans — ``store_server.signals.service.promoted_scan_counts`` (counts per store,
-  GTIN and 5-minute bucket, never a basket) over the period *and* the control weeks
-  before it, which the matched-control estimate compares against;
-* offers — ``store_server.offers.service.offer_outcomes`` in the period.
+* plays — ``proof_of_play`` rows of the campaign in the period and the control weeks
+  before it (those only keep the controls off the times the campaign played);
+* scans — ``store_server.signals.service.promoted_scans`` (units per store, GTIN,
+  5-minute bucket and basket token) over the period *and* the control weeks before it,
+  which the matched-control estimate compares against;
+* offers — ``store_server.offers.service.offer_outcomes`` in the period, with the
+  token of the basket each was made in (``offer_baskets``).
+
+Basket tokens are keyed afresh for every report and only let the estimator count
+distinct baskets: any figure resting on fewer than ``CADDIE_SIGNALS_MIN_COUNT`` of them
+is hidden, as the live store signals do (``signage.attribution.estimator``).
 
 A screen's stores are its ``store_id`` (or the store server's own store).
 """
@@ -33,10 +39,12 @@ from signage.scheduling.model import day_problem
 from store_server.catalog.service import get_product
 from store_server.errors import CaddieError, InvalidInput, NotFound
 from store_server.offers.service import offer_outcomes
-from store_server.signals.service import promoted_scan_counts
+from store_server.signals.config import SignalSettings
+from store_server.signals.service import offer_baskets, promoted_scans, report_key
 
 MAX_DAYS = 31
 CONTROL_WEEKS = 4
+WINDOW_MINUTES = 30
 
 
 def period_bounds(first: date, last: date, timezone: str) -> tuple[datetime, datetime]:
@@ -66,8 +74,13 @@ def campaign_attribution(
     timezone: str,
     default_store: str,
     replicates: int = 2000,
+    min_count: int | None = None,
 ) -> AttributionReport:
-    """The uplift report of one campaign over local days ``first``…``last``."""
+    """The uplift report of one campaign over local days ``first``…``last``.
+
+    ``min_count`` defaults to the store signals' setting (``CADDIE_SIGNALS_MIN_COUNT``),
+    so one rule says how few baskets a number sent to the mall may describe."""
+    k = min_count if min_count is not None else SignalSettings().min_count
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound(f"no campaign {campaign_id!r}")
@@ -92,23 +105,24 @@ def campaign_attribution(
     screen_stores = {
         s.id: (s.store_id or default_store,) for s in session.exec(select(Screen)).all()
     }
+    observed_start = start - timedelta(weeks=CONTROL_WEEKS)
+    # plays from a window before the controls begin: they keep controls off their times
     plays = [
         Play(campaign_id=campaign.id, screen_id=row.screen_id, started_at=row.started_at)
         for row in session.exec(
             select(ProofOfPlay).where(
                 ProofOfPlay.campaign_id == campaign.id,
-                col(ProofOfPlay.started_at) >= start,
+                col(ProofOfPlay.started_at) >= observed_start - timedelta(minutes=WINDOW_MINUTES),
                 col(ProofOfPlay.started_at) < end,
             )
         ).all()
     ]
-    observed_start = start - timedelta(weeks=CONTROL_WEEKS)
+    key = report_key()
     scans = [
-        ScanCount(store_id=store, gtin=gtin, at=at, qty=qty)
-        for store, gtin, at, qty in promoted_scan_counts(
-            session, gtins=gtins, since=observed_start, until=end
-        )
+        ScanCount(store_id=r.store_id, gtin=r.gtin, at=r.bucket_start, qty=r.units, basket=r.basket)
+        for r in promoted_scans(session, gtins=gtins, since=observed_start, until=end, key=key)
     ]
+    baskets = offer_baskets(session, since=start, until=end, key=key)
     offers = [
         OfferOutcome(
             offer_id=str(r.offer_id),
@@ -117,6 +131,7 @@ def campaign_attribution(
             offered_at=r.offered_at,
             accepted=r.accepted,
             categories=r.categories,
+            basket=baskets.get(str(r.offer_id), f"offer {r.offer_id}"),
         )
         for r in offer_outcomes(session, since=start, until=end)
     ]
@@ -127,9 +142,12 @@ def campaign_attribution(
         offers,
         screen_stores=screen_stores,
         observed=(observed_start, end),
+        period=(start, end),
         timezone=timezone,
+        window_minutes=WINDOW_MINUTES,
         max_weeks=CONTROL_WEEKS,
         replicates=replicates,
+        min_count=k,
     )
 
 

@@ -11,15 +11,18 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import secrets
 from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from store_server.baskets.models import Basket, BasketLine
 from store_server.devices.models import Device
+from store_server.offers.models import OfferGrant
 from store_server.signals.models import ActiveBasket, Momentum, ScanFact, Scope
 from store_server.timeutil import as_utc
 
@@ -129,26 +132,52 @@ class ScanWindow:
             self.momentum.remove(self._facts.popleft())
 
 
-def promoted_scan_counts(
+def report_key() -> bytes:
+    """A key for one report's basket tokens (:func:`one_off_token`), never stored."""
+    return secrets.token_bytes(32)
+
+
+def one_off_token(key: bytes, basket_id: str) -> str:
+    """A stand-in for a basket within one report: equal for equal baskets, so the mall
+    side can count *distinct* baskets (its privacy rule needs that), but keyed with a
+    :func:`report_key` that is thrown away, so it names no basket and matches no token
+    of another report (unlike :func:`basket_token`, whose key lasts)."""
+    return hmac.new(key, basket_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+class PromotedScans(NamedTuple):
+    """Units of one GTIN one basket took in one store and time bucket."""
+
+    store_id: str
+    gtin: str
+    bucket_start: datetime
+    units: int
+    basket: str  # :func:`one_off_token`
+
+
+def promoted_scans(
     session: Session,
     *,
     gtins: Iterable[str],
     since: datetime,
     until: datetime,
+    key: bytes,
     bucket_minutes: int = 5,
-) -> list[tuple[str, str, datetime, int]]:
-    """Units of ``gtins`` added to baskets per (store, GTIN, time bucket), for attribution.
+) -> list[PromotedScans]:
+    """Units of ``gtins`` added to baskets per (store, GTIN, time bucket, basket), for
+    attribution.
 
-    Counts only, bucketed (``bucket_minutes``), never a basket or a shopper: this is what
-    may cross to the mall side for ``signage.attribution``. Each row is
-    ``(store_id, gtin, bucket_start, units)``."""
+    Bucketed (``bucket_minutes``), with each basket reduced to a one-off token: this is
+    what may cross to the mall side for ``signage.attribution``, whose estimator counts
+    distinct baskets to hide any figure resting on too few of them (DESIGN.md: the mall
+    operator sees aggregates, never a shopper or a basket)."""
     wanted = sorted(set(gtins))
     if not wanted:
         return []
     rows = (
         session.connection()
         .execute(
-            sa_select(BASKETS.c.store_id, LINES.c.gtin, LINES.c.added_at, LINES.c.qty)
+            sa_select(BASKETS.c.id, BASKETS.c.store_id, LINES.c.gtin, LINES.c.added_at, LINES.c.qty)
             .join_from(LINES, BASKETS, BASKETS.c.id == LINES.c.basket_id)
             .where(
                 LINES.c.gtin.in_(wanted),
@@ -160,10 +189,51 @@ def promoted_scan_counts(
         .all()
     )
     size = bucket_minutes * 60
-    counts: dict[tuple[str, str, datetime], int] = {}
-    for store_id, gtin, added_at, qty in rows:
+    counts: dict[tuple[str, str, datetime, str], int] = {}
+    tokens: dict[str, str] = {}
+    for basket_id, store_id, gtin, added_at, qty in rows:
         at = as_utc(added_at)
         start = datetime.fromtimestamp(at.timestamp() // size * size, tz=UTC)
-        key = (store_id, gtin, start)
-        counts[key] = counts.get(key, 0) + qty
+        token = tokens.get(basket_id)
+        if token is None:
+            token = tokens[basket_id] = one_off_token(key, basket_id)
+        bucket = (store_id, gtin, start, token)
+        counts[bucket] = counts.get(bucket, 0) + qty
+    return [PromotedScans(s, g, t, n, b) for (s, g, t, b), n in sorted(counts.items())]
+
+
+def promoted_scan_counts(
+    session: Session,
+    *,
+    gtins: Iterable[str],
+    since: datetime,
+    until: datetime,
+    bucket_minutes: int = 5,
+) -> list[tuple[str, str, datetime, int]]:
+    """:func:`promoted_scans` summed over baskets: ``(store_id, gtin, bucket_start,
+    units)`` rows, for callers that need no basket count."""
+    counts: dict[tuple[str, str, datetime], int] = {}
+    for row in promoted_scans(
+        session,
+        gtins=gtins,
+        since=since,
+        until=until,
+        key=report_key(),
+        bucket_minutes=bucket_minutes,
+    ):
+        bucket = (row.store_id, row.gtin, row.bucket_start)
+        counts[bucket] = counts.get(bucket, 0) + row.units
     return [(s, g, t, n) for (s, g, t), n in sorted(counts.items())]
+
+
+def offer_baskets(
+    session: Session, *, since: datetime, until: datetime, key: bytes
+) -> dict[str, str]:
+    """Offer id → :func:`one_off_token` of the basket it was made in, for the offers
+    made in ``[since, until)`` (attribution counts offers by distinct baskets too)."""
+    rows = session.exec(
+        select(OfferGrant.id, OfferGrant.basket_id).where(
+            col(OfferGrant.offered_at) >= since, col(OfferGrant.offered_at) < until
+        )
+    ).all()
+    return {str(grant_id): one_off_token(key, basket_id) for grant_id, basket_id in rows}

@@ -1,5 +1,9 @@
 """The console's attribution page and exports, fed from real rows: proof of play,
-basket lines (``promoted_scan_counts``) and offer grants (``offer_outcomes``)."""
+basket lines (``promoted_scans``) and offer grants (``offer_outcomes``).
+
+The world is busy enough for the privacy rule (every figure rests on at least 5
+distinct baskets), so every figure is shown exactly; ``test_attribution_privacy``
+checks what is hidden when it is not."""
 
 from __future__ import annotations
 
@@ -30,7 +34,8 @@ from tests.store_server.factories import COFFEE_ITEM, add_products, enroll_devic
 
 PARIS = ZoneInfo("Europe/Paris")
 DAYS = [datetime(2026, 11, 18 + d, 10, 0, tzinfo=UTC) for d in range(3)]  # Wed-Fri
-EXPOSED_UNITS, CONTROL_UNITS = 12, 4
+EXPOSED_UNITS, CONTROL_UNITS = 12, 4  # per day: 6 baskets of 2, and 2 of 2 a week
+OFFERS = (True,) * 10 + (False,) * 5  # each in its own basket
 
 
 @dataclass
@@ -42,15 +47,20 @@ class World:
     screen: str
 
 
-def _basket(session: Any, store: str, at: datetime, qty: int, status: str = "paid") -> str:
+def _basket(
+    session: Any, store: str, at: datetime, qty: int, status: str = "paid", gtin: str = ""
+) -> str:
+    """A basket holding ``qty`` units of the coffee (or of ``gtin``); none for ``qty`` 0."""
     basket_id = str(uuid.uuid4())
     session.add(Basket(id=basket_id, device_id="H-1", store_id=store, status=status, created_at=at))
     session.flush()
+    if not qty:
+        return basket_id
     session.add(
         BasketLine(
             basket_id=basket_id,
-            gtin=COFFEE_ITEM.gtin,
-            scanned_gtin=COFFEE_ITEM.gtin,
+            gtin=gtin or COFFEE_ITEM.gtin,
+            scanned_gtin=gtin or COFFEE_ITEM.gtin,
             name=COFFEE_ITEM.name,
             category="coffee",
             qty=qty,
@@ -91,7 +101,6 @@ def world(db_url: str, tmp_path: Path, media_dir: Path) -> Iterator[World]:
         shopper = Shopper(loyalty_card="CARD-ATTR")
         session.add(shopper)
         session.flush()
-        offers_basket = ""
         for day in DAYS:
             session.add(
                 ProofOfPlay(
@@ -103,18 +112,20 @@ def world(db_url: str, tmp_path: Path, media_dir: Path) -> Iterator[World]:
                     duration_ms=10_000,
                 )
             )
-            offers_basket = _basket(session, "store-1", day + timedelta(minutes=5), EXPOSED_UNITS)
+            for n in range(EXPOSED_UNITS // 2):
+                _basket(session, "store-1", day + timedelta(minutes=5 + n), 2)
             _basket(session, "store-2", day + timedelta(minutes=5), 50)  # near no screen
             _basket(session, "store-1", day + timedelta(minutes=6), 70, status="abandoned")
             for week in range(1, 5):
                 control = shift_weeks(day, -week, PARIS) + timedelta(minutes=5)
-                _basket(session, "store-1", control, CONTROL_UNITS)
-        for n, taken in enumerate((True, True, False)):
+                for n in range(CONTROL_UNITS // 2):
+                    _basket(session, "store-1", control + timedelta(minutes=n), 2)
+        for n, taken in enumerate(OFFERS):
             offered = DAYS[0] + timedelta(minutes=20 + n)
             session.add(
                 OfferGrant(
                     id=str(uuid.uuid4()),
-                    basket_id=offers_basket,
+                    basket_id=_basket(session, "store-1", offered, 0),
                     shopper_id=shopper.id or 0,
                     store_id="store-1",
                     template_id="t",
@@ -166,7 +177,8 @@ def test_the_attribution_page_shows_uplift_offers_revenue_and_the_chart(
     assert "95% interval" in text
     revenue = 3 * (EXPOSED_UNITS - CONTROL_UNITS) * COFFEE_ITEM.price_cents
     assert f"{revenue / 100:.2f}" in text, text[text.find("revenue") :][:300]
-    assert "66.7% of 3 offers" in text
+    assert "66.7% of 15 offers" in text
+    assert "hidden: fewer than" not in text
     assert "<svg" in text and "</svg>" in text
     for link in (
         "K-P.json?from=2026-11-18",
@@ -186,7 +198,8 @@ def test_exports_carry_the_same_figures(client: TestClient, world: World) -> Non
     assert report["expected_scans"] == pytest.approx(3 * CONTROL_UNITS)
     assert report["uplift"] == pytest.approx(EXPOSED_UNITS / CONTROL_UNITS - 1)
     assert report["uplift_ci"] is not None
-    assert (report["offers_made"], report["offers_accepted"]) == (3, 2)
+    assert (report["offers_made"], report["offers_accepted"]) == (15, 10)
+    assert (report["min_count"], report["suppressed_clusters"]) == (5, 0)
     summary = list(
         csv.DictReader(
             io.StringIO(
@@ -195,12 +208,12 @@ def test_exports_carry_the_same_figures(client: TestClient, world: World) -> Non
         )
     )
     assert [(r["campaign_id"], r["plays"], r["offers_made"]) for r in summary] == [
-        ("K-P", "3", "3")
+        ("K-P", "3", "15")
     ]
     series = client.get("/signage/api/attribution/K-P/series.csv", params=PERIOD, headers=auth)
     rows = list(csv.DictReader(io.StringIO(series.text)))
     assert sum(int(r["plays"]) for r in rows) == 3
-    assert sum(int(r["scans"]) for r in rows) == 3 * EXPOSED_UNITS
+    assert sum(int(r["scans"]) for r in rows if r["scans"]) == 3 * EXPOSED_UNITS
 
 
 def test_attribution_needs_the_operator_role(client: TestClient, world: World) -> None:
