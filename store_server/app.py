@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from store_server import metrics
 from store_server.config import Settings, get_settings
+from store_server.deps import MetricsReader
 from store_server.http_errors import error_body as error_body
 from store_server.http_errors import install_error_handlers
 from store_server.logging_setup import configure_logging, connection_id_var, request_id_var
@@ -241,9 +242,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "unavailable", **checks}, status_code=503)
 
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    @app.get("/metrics", tags=["ops"], include_in_schema=False, dependencies=[MetricsReader])
     async def prometheus_metrics(request: Request) -> Response:
-        """Prometheus text format; store-wide gauges are read from the database."""
+        """Prometheus text format; store-wide gauges are read from the database. For
+        Prometheus (``CADDIE_METRICS_TOKEN``) and admins only."""
         state: ServerState = request.app.state.caddie
         facts: dict[str, dict[str, int]] = {}
         try:

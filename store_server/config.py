@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from store_server.errors import CaddieError, ConfigurationError
@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # that arrived over https (directly, or per a trusted proxy's X-Forwarded-Proto).
     # Unset: on in production, which is served behind TLS.
     secure_cookies: bool | None = None
+    # A bearer token for Prometheus: with it (or an admin's session) /metrics answers.
+    metrics_token: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -100,6 +102,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"no time zone {value!r}; use an IANA name such as Europe/Paris"
             ) from None
+        return value
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _long_metrics_token(cls, value: object) -> object:
+        if value == "":
+            return None  # ``CADDIE_METRICS_TOKEN=`` in an environment file: no token
+        secret = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(secret, str) and len(secret) < 32:
+            raise ValueError("must be a random value of at least 32 characters")
         return value
 
     @field_validator("log_level", mode="before")

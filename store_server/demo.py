@@ -409,7 +409,7 @@ def urls(base: str, prepared: Prepared) -> list[tuple[str, str]]:
         )
     lines += [
         ("API docs", f"{base}/docs   (admin {admin[0]} / {admin[1]})"),
-        ("metrics", f"{base}/metrics"),
+        ("metrics", f"{base}/metrics   (admin {admin[0]} / {admin[1]})"),
     ]
     return lines
 

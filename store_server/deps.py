@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import math
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -158,6 +159,24 @@ def require_role(*roles: str):  # type: ignore[no-untyped-def]
     return check
 
 
+async def metrics_reader(request: Request) -> None:
+    """``/metrics`` is for monitoring: Prometheus with ``CADDIE_METRICS_TOKEN`` as its
+    bearer token, or an admin's session. Anyone else learns nothing (401, or 403 for
+    another role), not even how busy the store is."""
+    state = get_state(request)
+    token = bearer_token(request)
+    expected = state.settings.metrics_token
+    # Compared as digests: constant time, and any header text (not only ASCII) compares.
+    if expected is not None and hmac.compare_digest(
+        hash_token(token), hash_token(expected.get_secret_value())
+    ):
+        return
+    user = await state.run_db(lambda session: auth.user_for_token(session, token))
+    if user.role != "admin":
+        raise Forbidden("metrics need the metrics token or the admin role")
+
+
+MetricsReader = Depends(metrics_reader)
 CurrentUser = Annotated[User, Depends(current_user)]
 CurrentAdmin = Annotated[User, Depends(require_role("admin"))]
 CurrentStaff = Annotated[User, Depends(require_role("staff", "admin"))]

@@ -75,9 +75,17 @@ def test_every_printed_url_renders_with_data(tmp_path: Path) -> None:
             "metrics",
         } <= set(urls), output.tail()
         # let the shoppers scan, one finish, and the screens play for a while
+        metrics_url, admin, admin_password = urls["metrics"]
+        login = httpx.post(
+            metrics_url.replace("/metrics", "/api/auth/login"),
+            json={"username": admin, "password": admin_password},
+            timeout=10,
+        )
+        assert login.status_code == 200, login.text
+        as_admin = {"Authorization": f"Bearer {login.json()['token']}"}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            metrics = httpx.get(urls["metrics"][0], timeout=5).text
+            metrics = httpx.get(metrics_url, headers=as_admin, timeout=5).text
             if re.search(r"caddie_signage_plays_total\S* [1-9]", metrics):
                 break
             time.sleep(1)

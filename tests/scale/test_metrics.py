@@ -27,8 +27,16 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
+# Prometheus's credential (CADDIE_METRICS_TOKEN of the servers below).
+METRICS_TOKEN = "metrics-token-for-the-scale-tests-0123456789"
+
+
 def scrape(server: ServerProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    reply = httpx.get(server.url + "/metrics", timeout=10)
+    reply = httpx.get(
+        server.url + "/metrics",
+        headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+        timeout=10,
+    )
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/plain")
     return samples(reply.text)
@@ -47,7 +55,7 @@ def test_record_plays_counts_accepted_plays() -> None:
 def test_metrics_follow_scans_baskets_connections_and_audits(
     store: Store, servers: list[ServerProcess]
 ) -> None:
-    server = store.server()
+    server = store.server(CADDIE_METRICS_TOKEN=METRICS_TOKEN)
     servers.append(server)
     server.start()
 
@@ -95,7 +103,9 @@ def test_workers_add_their_metrics_up(
 ) -> None:
     """With --workers 2, whichever worker answers a scrape reports every worker's scans."""
     directory = tmp_path / "prometheus"
-    server = store.server(redis_url, PROMETHEUS_MULTIPROC_DIR=str(directory))
+    server = store.server(
+        redis_url, PROMETHEUS_MULTIPROC_DIR=str(directory), CADDIE_METRICS_TOKEN=METRICS_TOKEN
+    )
     server.args = ["--workers", "2"]
     servers.append(server)
     server.start()

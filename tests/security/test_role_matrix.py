@@ -95,7 +95,6 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/redoc"): Rule(PUBLIC),
     ("GET", "/healthz"): Rule(PUBLIC),
     ("GET", "/readyz"): Rule(PUBLIC),
-    ("GET", "/metrics"): Rule(PUBLIC),  # Prometheus scrapes without credentials: counts only
     ("POST", "/api/auth/login"): Rule(PUBLIC, json={"username": "kiosk", "password": PASSWORD}),
     ("GET", "/staff/login"): Rule(PUBLIC),
     ("POST", "/staff/login"): Rule(PUBLIC, form={"username": "kiosk", "password": PASSWORD}),
@@ -114,6 +113,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/promotions/{promotion_id}"): Rule(ADMIN_ONLY, json=PROMOTION),
     ("DELETE", "/api/promotions/{promotion_id}"): Rule(ADMIN_ONLY),
     ("POST", "/api/promotions/import"): Rule(ADMIN_ONLY),
+    # --- monitoring: admin (and Prometheus with CADDIE_METRICS_TOKEN, not a role) --------
+    ("GET", "/metrics"): Rule(ADMIN_ONLY),
     # --- devices and tills: admin ---------------------------------------------------------
     ("POST", "/api/devices"): Rule(ADMIN_ONLY, json={"device_ids": ["MATRIX-NEW"]}),
     ("DELETE", "/api/devices/{device_id}"): Rule(ADMIN_ONLY),

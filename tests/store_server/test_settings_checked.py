@@ -32,6 +32,7 @@ BAD_SETTINGS = [
     ("CADDIE_CURRENCY", ""),
     ("CADDIE_CURRENCY", "euro"),
     ("CADDIE_STORE_ID", ""),
+    ("CADDIE_METRICS_TOKEN", "short"),
 ]
 CASES = [pytest.param(name, value, id=f"{name}={value}") for name, value in BAD_SETTINGS]
 
@@ -95,6 +96,7 @@ def test_good_values_still_load() -> None:
         variable_measure_layouts=json.dumps([{**BAD_LAYOUT, "item_digits": 5}]),
         timezone="America/New_York",
         currency="USD",
+        metrics_token="m" * 32,
     )
     assert settings.log_level == "DEBUG" and settings.audit_policy == {"base_rate": 0.5}
     assert settings.variable_measure_layouts and settings.variable_measure_layouts[0]["kind"]
