@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from datetime import date, timedelta
 from typing import Annotated, Any
 
@@ -36,6 +35,7 @@ from signage.deps import (
     screen_or_operator,
 )
 from signage.models import Creative, Screen
+from store_server import client_json
 from store_server.deps import error_responses as errors
 from store_server.digits import is_ascii_digits
 from store_server.errors import InvalidInput
@@ -62,6 +62,15 @@ def _day(value: str | None, name: str = "day") -> date:
     except ValueError:
         message = f"{name}: must be a date YYYY-MM-DD, got {value[:20]!r}"
         raise InvalidInput(message, problems=[message]) from None
+
+
+def _json_value(raw: bytes) -> object:
+    """The JSON value of a body (empty: null), or InvalidInput saying why not."""
+    try:
+        return client_json.loads(raw or b"null")
+    except client_json.ClientJSONError as exc:
+        problem = f"the body is not valid JSON: {exc.reason}"
+        raise InvalidInput(problem, problems=[problem]) from None
 
 
 # --------------------------------------------------------------------------- player API
@@ -106,10 +115,7 @@ async def proof_of_play(request: Request, state: StateDep, screen: CurrentScreen
     raw = await request.body()
     if len(raw) > 2_000_000:
         raise InvalidInput("the body is larger than 2 MB", problems=["body too large"])
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        raise InvalidInput("the body is not JSON", problems=["the body is not JSON"]) from None
+    body = _json_value(raw)
 
     def record(session: Session) -> tuple[int, int]:
         # This transaction's own copy of the screen: recording also notes when it called.
@@ -218,10 +224,7 @@ def availability(
 @router.post("/api/campaigns", status_code=201, responses=errors(401, 403, 422, 503))
 async def book_campaign(request: Request, state: StateDep, user: CurrentOperator) -> dict[str, Any]:
     """Book (or change) a campaign; refused with every problem, overbooking included."""
-    try:
-        body = json.loads(await request.body() or b"null")
-    except ValueError:
-        raise InvalidInput("the body is not JSON", problems=["the body is not JSON"]) from None
+    body = _json_value(await request.body())
 
     def book(session: Session) -> dict[str, Any]:
         row = service.book_campaign(session, body, timezone=state.settings.timezone)

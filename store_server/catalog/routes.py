@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from store_server import client_json
 from store_server.catalog import service
 from store_server.catalog.csv_import import parse_catalog_csv
 from store_server.catalog.models import Product, ProductPublic
@@ -137,6 +138,10 @@ def put_promotion(
     state: StateDep,
     body: Annotated[dict[str, Any], Body()],
 ) -> dict[str, Any]:
+    problem = client_json.problem_of(body)
+    if problem:  # the framework parsed it; a lone surrogate could not be stored
+        message = f"the body is not valid JSON: {problem}"
+        raise InvalidInput(message, problems=[message])
     data = {**body, "id": promotion_id}
     promotion = Promotion.from_dict(data)
     service.replace_promotions(session, [promotion])

@@ -3,12 +3,12 @@ the CaddieError family (``bad_message`` / ``invalid_input``) instead of a framew
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from store_server import client_json
 from store_server.errors import BadMessage, InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
@@ -71,9 +71,9 @@ async def parse_body(request: Request, model: type[M], *, empty_ok: bool = False
             return model()
         raise BadMessage("the request needs a JSON object body")
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise BadMessage("the body is not valid JSON") from None
+        data = client_json.loads(raw)
+    except client_json.ClientJSONError as exc:
+        raise BadMessage("the body is not valid JSON", problems=[exc.reason]) from None
     if not isinstance(data, dict):
         raise BadMessage("the body must be a JSON object")
     try:

@@ -19,6 +19,7 @@ import io
 import json
 from pathlib import Path
 
+from store_server import client_json
 from store_server.digits import is_ascii_digits
 from store_server.errors import InvalidInput
 from store_server.pricing.promotions import Promotion
@@ -163,9 +164,9 @@ def _csv_rows(text: str, problems: list[str]) -> list[tuple[int, dict[str, objec
 
 def _json_rows(text: str, problems: list[str]) -> list[tuple[int, dict[str, object]]]:
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        problems.append(f"line {exc.lineno}: invalid JSON: {exc.msg}")
+        document = client_json.loads(text)
+    except client_json.ClientJSONError as exc:
+        problems.append(f"line {exc.line}: invalid JSON: {exc.reason}")
         return []
     if not isinstance(document, list):
         problems.append("line 1: expected a JSON array of promotions")
