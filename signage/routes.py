@@ -36,8 +36,8 @@ from signage.deps import (
 )
 from signage.models import Creative, Screen
 from store_server import client_json
+from store_server.body_limit import JSON_BODY_LIMIT, MULTIPART_OVERHEAD, allow_body
 from store_server.deps import error_responses as errors
-from store_server.digits import is_ascii_digits
 from store_server.errors import InvalidInput
 from store_server.metrics import record_plays as count_plays
 from store_server.timeutil import utcnow
@@ -48,6 +48,8 @@ router = APIRouter(tags=["signage"])
 # while the database is unreachable; 404 where a path names a screen or campaign.
 OPERATOR_ERRORS = errors(401, 403, 503)
 REPORT_ERRORS = errors(401, 403, 404, 422, 503)
+# Room for one proof-of-play entry: ~200 bytes of JSON, ten times over for long ids.
+PLAY_BYTES = 2_000
 
 
 def _split(value: str | None) -> list[str]:
@@ -64,8 +66,9 @@ def _day(value: str | None, name: str = "day") -> date:
         raise InvalidInput(message, problems=[message]) from None
 
 
-def _json_value(raw: bytes) -> object:
-    """The JSON value of a body (empty: null), or InvalidInput saying why not."""
+async def _json_body(request: Request, limit: int, *, message: str | None = None) -> object:
+    """The body's JSON value, read within ``limit`` bytes (413 past it)."""
+    raw = await allow_body(request, limit, message=message).body()
     try:
         return client_json.loads(raw or b"null")
     except client_json.ClientJSONError as exc:
@@ -112,16 +115,18 @@ def screen_loop(
 @router.post("/proof-of-play", responses=errors(401, 403, 422, 503))
 async def proof_of_play(request: Request, state: StateDep, screen: CurrentScreen) -> dict[str, int]:
     """Store a batch of plays, idempotent by ``play_id``; all or nothing."""
-    raw = await request.body()
-    if len(raw) > 2_000_000:
-        raise InvalidInput("the body is larger than 2 MB", problems=["body too large"])
-    body = _json_value(raw)
+    most = state.signage.max_plays_per_batch
+    limit = most * PLAY_BYTES
+    body = await _json_body(
+        request,
+        limit,
+        message=f"the body is larger than {limit} bytes, the limit for a batch of {most} plays",
+    )
 
     def record(session: Session) -> tuple[int, int]:
         # This transaction's own copy of the screen: recording also notes when it called.
         here = session.merge(screen)
-        limit = state.signage.max_plays_per_batch
-        return service.record_plays(session, here, body, max_batch=limit)
+        return service.record_plays(session, here, body, max_batch=most)
 
     accepted, duplicates = await in_transaction(state, record)
     count_plays(accepted)
@@ -161,15 +166,17 @@ async def upload_creative(
 ) -> dict[str, Any]:
     """Multipart: ``id``, ``file``, ``duration_s`` and optional targets to check slot length."""
     limit = state.signage.max_upload_bytes
-    length = request.headers.get("content-length")
-    if length and is_ascii_digits(length) and int(length) > limit + 64 * 1024:
-        message = f"the upload is larger than the limit of {limit} bytes"
-        raise InvalidInput(message, problems=[message])
-    form = await request.form(max_files=1, max_fields=20)
+    reader = allow_body(
+        request,
+        limit + MULTIPART_OVERHEAD,
+        message=f"the upload is larger than the limit of {limit} bytes",
+    )
+    form = await reader.form(max_files=1, max_fields=20)
     upload = form.get("file")
     if not isinstance(upload, UploadFile) and not hasattr(upload, "read"):
         raise InvalidInput("file: choose a file to upload", problems=["file: missing"])
-    data = await upload.read(limit + 1)  # type: ignore[union-attr]
+    # Whole (the body limit bounds it), so a file over the limit is refused with its size.
+    data = await upload.read()  # type: ignore[union-attr]
     duration_text = str(form.get("duration_s") or "").strip()
     try:
         duration = float(duration_text) if duration_text else None
@@ -224,7 +231,7 @@ def availability(
 @router.post("/api/campaigns", status_code=201, responses=errors(401, 403, 422, 503))
 async def book_campaign(request: Request, state: StateDep, user: CurrentOperator) -> dict[str, Any]:
     """Book (or change) a campaign; refused with every problem, overbooking included."""
-    body = _json_value(await request.body())
+    body = await _json_body(request, JSON_BODY_LIMIT)
 
     def book(session: Session) -> dict[str, Any]:
         row = service.book_campaign(session, body, timezone=state.settings.timezone)

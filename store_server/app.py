@@ -22,6 +22,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from store_server import metrics
+from store_server.body_limit import BodyLimit
 from store_server.config import Settings, get_settings
 from store_server.deps import MetricsReader
 from store_server.http_errors import error_body as error_body
@@ -208,6 +209,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)  # one error body, whichever layer refused
 
+    # Bodies are counted as they stream in: small for the JSON APIs, the configured upload
+    # limit (CADDIE_MAX_UPLOAD_BYTES, as for signage media) for the catalog and promotion
+    # files. Inside RequestIds, so the access log shows a refusal's 413.
+    from signage.config import signage_settings
+
+    app.add_middleware(BodyLimit, upload_limit=signage_settings().max_upload_bytes)
     app.add_middleware(RequestIds)
 
     @app.get("/healthz", tags=["ops"])

@@ -13,6 +13,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from store_server import client_json
+from store_server.body_limit import allow_upload
 from store_server.catalog import service
 from store_server.catalog.csv_import import parse_catalog_csv
 from store_server.catalog.models import Product, ProductPublic
@@ -24,8 +25,6 @@ from store_server.pricing.promotions import Promotion
 from store_server.timeutil import utcnow
 
 router = APIRouter(prefix="/api", tags=["catalog"], responses=ERROR_RESPONSES)
-
-MAX_UPLOAD = 50 * 1024 * 1024
 
 
 class ProductPage(BaseModel):
@@ -93,15 +92,6 @@ def put_product(
     return _public(session, record.gtin)
 
 
-async def _read_upload(request: Request) -> bytes:
-    data = bytearray()
-    async for chunk in request.stream():
-        data.extend(chunk)
-        if len(data) > MAX_UPLOAD:
-            raise InvalidInput("the upload is larger than 50 MiB")
-    return bytes(data)
-
-
 @router.post(
     "/catalog/import",
     response_model=ImportReply,
@@ -111,7 +101,7 @@ async def _read_upload(request: Request) -> bytes:
 )
 async def import_catalog(request: Request, user: CurrentAdmin, state: StateDep) -> ImportReply:
     """Upload a catalog CSV as the request body: every row valid, or nothing imported."""
-    records = parse_catalog_csv(await _read_upload(request))
+    records = parse_catalog_csv(await allow_upload(request).body())
 
     def work(session: Any) -> service.UpsertCounts:
         return service.upsert_products(session, records, currency=state.settings.currency)
@@ -175,7 +165,7 @@ async def import_promotions(
 ) -> dict[str, int]:
     """Upload promotions as JSON or CSV (by Content-Type): all valid, or none imported."""
     suffix = ".csv" if "csv" in request.headers.get("content-type", "") else ".json"
-    data = await _read_upload(request)
+    data = await allow_upload(request).body()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(data)

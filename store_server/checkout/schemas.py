@@ -1,5 +1,6 @@
 """Request bodies of the checkout API, and one parser that turns any malformed body into
-the CaddieError family (``bad_message`` / ``invalid_input``) instead of a framework reply."""
+the CaddieError family (``bad_message`` / ``invalid_input`` / ``too_large``) instead of a
+framework reply."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from store_server import client_json
+from store_server.body_limit import JSON_BODY_LIMIT, allow_body
 from store_server.errors import BadMessage, InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
-MAX_BODY = 64 * 1024
 
 
 class Body(BaseModel):
@@ -63,9 +64,8 @@ class PolicyBody(Body):
 
 
 async def parse_body(request: Request, model: type[M], *, empty_ok: bool = False) -> M:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise InvalidInput("the request body is too large")
+    """The body as ``model``; read within the JSON limit (413 past it, while it streams)."""
+    raw = await allow_body(request, JSON_BODY_LIMIT).body()
     if not raw.strip():
         if empty_ok:
             return model()
