@@ -57,13 +57,17 @@ def _split(value: str | None) -> list[str]:
 
 
 def _day(value: str | None, name: str = "day") -> date:
+    """A date parameter, refused (422) unless plans can cover it, before any date
+    arithmetic is done on it (``to=0001-01-01`` has no week before it)."""
     if value is None:
         return date.today()
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         message = f"{name}: must be a date YYYY-MM-DD, got {value[:20]!r}"
         raise InvalidInput(message, problems=[message]) from None
+    service.check_days((name, day))
+    return day
 
 
 async def _json_body(request: Request, limit: int, *, message: str | None = None) -> object:

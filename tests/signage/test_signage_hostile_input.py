@@ -1,6 +1,7 @@
 """Signage input that would crash a naive server is a 422 ``invalid_input``, never a 500:
 JSON bodies nested deep enough to exhaust the stack or holding lone surrogate escapes
-(and they change nothing)."""
+(and they change nothing), and report days at the ends of the calendar, where date
+arithmetic overflows."""
 
 from __future__ import annotations
 
@@ -67,3 +68,27 @@ def test_a_hostile_proof_of_play_batch_is_refused(
     assert_refused(lenient.post("/signage/proof-of-play", content=nested(5_000), headers=headers))
     fine = lenient.post("/signage/proof-of-play", json={"plays": [play()]}, headers=headers)
     assert fine.json() == {"accepted": 1, "duplicates": 0}, fine.text
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"to": "0001-01-01"},
+        {"to": "0001-01-06"},
+        {"to": "9999-12-31"},
+        {"from": "0001-01-01", "to": "2026-11-07"},
+        {"from": "9999-12-31", "to": "9999-12-31"},
+    ],
+)
+@pytest.mark.parametrize("export", [".json", ".csv", "/series.csv"])
+def test_an_attribution_report_for_days_out_of_range_is_a_clear_422(
+    lenient: TestClient, loaded: Loaded, export: str, params: dict[str, str]
+) -> None:
+    reply = lenient.get(
+        f"/signage/api/attribution/K-1{export}", params=params, headers=bearer(loaded.operator)
+    )
+    assert reply.status_code == 422, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "invalid_input"
+    day = params["from"] if params.get("from", "").startswith(("0", "9")) else params["to"]
+    assert f"{day} is outside the days plans cover" in error["message"], error
