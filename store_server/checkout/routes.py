@@ -340,10 +340,12 @@ async def pos_handoff(code: str, request: Request, state: StateDep) -> dict[str,
 @router.post("/api/pos/handoffs/{code}/paid", tags=["pos"], dependencies=[RATE_LIMITED])
 async def pos_paid(code: str, request: Request, state: StateDep) -> dict[str, Any]:
     token = _pos_token(request)
+    # The till first: a stranger is refused before its body is read.
+    await state.run_db(lambda session: service.pos_terminal(session, token))
     body = await parse_body(request, PaidBody)
 
     def job(session: Session) -> tuple[dict[str, Any], bool, str]:
-        terminal = service.pos_terminal(session, token)
+        terminal = service.pos_terminal(session, token)  # revoked meanwhile: refused
         handoff, replayed = service.mark_paid(
             session,
             code,
