@@ -8,6 +8,13 @@ raise framework exceptions.
 from __future__ import annotations
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """``value`` as an error message quotes it: its repr, cut to ``limit`` characters
+    (a hostile value may be megabytes long; the sender only needs to recognise it)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class CaddieError(Exception):
     """Base of every error a user may see; ``message`` is safe to show."""
 

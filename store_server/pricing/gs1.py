@@ -23,7 +23,7 @@ from biip.gs1_messages import GS1Message
 from biip.symbology import GS1Symbology, SymbologyIdentifier
 from biip.upc import Upc
 
-from store_server.errors import InvalidCode
+from store_server.errors import InvalidCode, shown
 from store_server.pricing.variable_measure import (
     VariableMeasure,
     VariableMeasureLayout,
@@ -77,7 +77,7 @@ def _plain_candidates(digits: str) -> tuple[str, ...]:
     """Candidates for a bare run of digits (the common case: EAN/UPC symbols)."""
     length = len(digits)
     if length not in _GTIN_LENGTHS:
-        raise InvalidCode(f"a GTIN has 8, 12, 13 or 14 digits; {digits!r} has {length}")
+        raise InvalidCode(f"a GTIN has 8, 12, 13 or 14 digits; {shown(digits)} has {length}")
     if length != 8:
         problem = _check_digit_problem(digits)
         if problem:
@@ -114,6 +114,12 @@ def _upc_e_reason(exc: Exception) -> str:
     return text
 
 
+def _reason(exc: Exception, limit: int = 120) -> str:
+    """The parser's explanation, cut short: it quotes the input, which may be huge."""
+    text = str(exc)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _split_code(code: str) -> tuple[str | None, GS1ElementStrings | None]:
     """Return either bare digits or the element strings of a GS1 message / Digital Link."""
     text = code.strip()
@@ -123,7 +129,7 @@ def _split_code(code: str) -> tuple[str | None, GS1ElementStrings | None]:
         try:
             identifier = SymbologyIdentifier.extract(text)
         except PARSE_ERRORS as exc:
-            raise InvalidCode(f"bad symbology identifier in {code!r}: {exc}") from exc
+            raise InvalidCode(f"bad symbology identifier in {shown(code)}: {_reason(exc)}") from exc
         text = text[len(identifier) :]
         symbology = identifier.gs1_symbology
         if symbology in GS1Symbology.with_gs1_digital_link_uri() and text.startswith("http"):
@@ -136,10 +142,10 @@ def _split_code(code: str) -> tuple[str | None, GS1ElementStrings | None]:
         try:
             return None, GS1Message.parse_hri(text).element_strings
         except PARSE_ERRORS as exc:
-            raise InvalidCode(f"not a GS1 element string: {exc}") from exc
+            raise InvalidCode(f"not a GS1 element string: {_reason(exc)}") from exc
     if _DIGITS.fullmatch(text) and len(text) in _GTIN_LENGTHS:
         return text, None
-    length_problem = f"a GTIN has 8, 12, 13 or 14 digits; {text!r} has {len(text)}"
+    length_problem = f"a GTIN has 8, 12, 13 or 14 digits; {shown(text)} has {len(text)}"
     if _DIGITS.fullmatch(text) and len(text) > 14 and text.startswith("01"):
         try:  # a raw element string such as "0109506000134352" + more AIs
             return None, GS1Message.parse(text).element_strings
@@ -148,7 +154,7 @@ def _split_code(code: str) -> tuple[str | None, GS1ElementStrings | None]:
     if _GS1_SEPARATOR in text or text.startswith("01") and _DIGITS.match(text):
         return None, _message(text)
     if not _DIGITS.fullmatch(text):
-        raise InvalidCode(f"a GTIN has only digits; got {code!r}")
+        raise InvalidCode(f"a GTIN has only digits; got {shown(code)}")
     raise InvalidCode(length_problem)
 
 
@@ -156,14 +162,14 @@ def _message(text: str) -> GS1ElementStrings:
     try:
         return GS1Message.parse(text).element_strings
     except PARSE_ERRORS as exc:
-        raise InvalidCode(f"not a GS1 element string: {exc}") from exc
+        raise InvalidCode(f"not a GS1 element string: {_reason(exc)}") from exc
 
 
 def _digital_link(text: str) -> GS1ElementStrings:
     try:
         return GS1DigitalLinkURI.parse(text).element_strings
     except PARSE_ERRORS as exc:
-        raise InvalidCode(f"not a GS1 Digital Link: {exc}") from exc
+        raise InvalidCode(f"not a GS1 Digital Link: {_reason(exc)}") from exc
 
 
 def _element_gtin(elements: GS1ElementStrings) -> tuple[str, ...]:
@@ -172,7 +178,7 @@ def _element_gtin(elements: GS1ElementStrings) -> tuple[str, ...]:
         raise InvalidCode("the GS1 data carries no GTIN (AI 01)")
     digits = element.value
     if not _DIGITS.fullmatch(digits) or len(digits) != 14:
-        raise InvalidCode(f"AI (01) must hold 14 digits, got {digits!r}")
+        raise InvalidCode(f"AI (01) must hold 14 digits, got {shown(digits)}")
     problem = _check_digit_problem(digits)
     if problem:
         raise InvalidCode(f"bad GTIN check digit in (01){digits}: {problem}")

@@ -51,7 +51,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Literal
 
-from store_server.errors import InvalidCode, InvalidInput
+from store_server.errors import InvalidCode, InvalidInput, shown
 from store_server.pricing.gs1 import normalize_gtin
 from store_server.pricing.money import decimal_ratio, tax_included
 
@@ -171,7 +171,7 @@ class Promotion:
         problems = _promotion_problems(self)
         if problems:
             raise InvalidInput(
-                f"bad promotion {self.id!r}: " + "; ".join(problems), problems=problems
+                f"bad promotion {shown(self.id)}: " + "; ".join(problems), problems=problems
             )
 
     # -- rules -------------------------------------------------------------------------
@@ -237,7 +237,7 @@ class Promotion:
         elif kind is None or kind == "":
             problems.append("kind is missing")
         else:
-            problems.append(f"unknown kind {kind!r}")
+            problems.append(f"unknown kind {shown(kind)}")
         values["gtins"] = _gtins(d.get("gtins"), problems)
         values["categories"] = frozenset(_items(d.get("categories"), "categories", problems))
         values["percent"] = _decimal(d, "percent", problems)
@@ -261,11 +261,11 @@ def _promotion_problems(p: Promotion) -> list[str]:
     if not isinstance(p.label, str) or not p.label.strip():
         problems.append("label is missing")
     if p.kind not in KINDS:
-        problems.append(f"unknown kind {p.kind!r}")
+        problems.append(f"unknown kind {shown(p.kind)}")
         return problems
     for gtin in sorted(p.gtins):
         if not (isinstance(gtin, str) and len(gtin) == 14 and _is_gtin14(gtin)):
-            problems.append(f"gtins must be valid GTIN-14s, got {gtin!r}")
+            problems.append(f"gtins must be valid GTIN-14s, got {shown(gtin)}")
     if not p.gtins and not p.categories:
         problems.append("needs at least one GTIN or category")
     given = {name for name in _PARAMETERS if getattr(p, name) is not None}
@@ -326,7 +326,7 @@ def _text(d: Mapping[str, object], key: str, problems: list[str]) -> str:
         problems.append(f"{key} is missing")
         return ""
     if not isinstance(value, str):
-        problems.append(f"{key} must be text, got {value!r}")
+        problems.append(f"{key} must be text, got {shown(value)}")
         return ""
     return value
 
@@ -348,7 +348,7 @@ def _gtins(raw: object, problems: list[str]) -> frozenset[str]:
         try:
             out.add(normalize_gtin(item))
         except InvalidCode as exc:
-            problems.append(f"bad GTIN {item!r}: {exc.message}")
+            problems.append(f"bad GTIN {shown(item)}: {exc.message}")
     return frozenset(out)
 
 
@@ -363,7 +363,7 @@ def _int(d: Mapping[str, object], key: str, problems: list[str]) -> int | None:
         return value
     if isinstance(value, str) and _INTEGER.fullmatch(value):
         return int(value)
-    problems.append(f"bad number for {key}: {value!r} is not a whole number")
+    problems.append(f"bad number for {key}: {shown(value)} is not a whole number")
     return None
 
 
@@ -372,15 +372,15 @@ def _decimal(d: Mapping[str, object], key: str, problems: list[str]) -> Decimal 
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        problems.append(f"bad number for {key}: {value!r}")
+        problems.append(f"bad number for {key}: {shown(value)}")
         return None
     try:
         number = Decimal(str(value))
     except InvalidOperation:
-        problems.append(f"bad number for {key}: {value!r}")
+        problems.append(f"bad number for {key}: {shown(value)}")
         return None
     if not number.is_finite():
-        problems.append(f"bad number for {key}: {value!r}")
+        problems.append(f"bad number for {key}: {shown(value)}")
         return None
     return number
 
@@ -393,10 +393,10 @@ def _datetime(d: Mapping[str, object], key: str, problems: list[str]) -> datetim
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            problems.append(f"bad date for {key}: {value!r} is not ISO 8601")
+            problems.append(f"bad date for {key}: {shown(value)} is not ISO 8601")
             return None
     if not isinstance(value, datetime):
-        problems.append(f"bad date for {key}: {value!r}")
+        problems.append(f"bad date for {key}: {shown(value)}")
         return None
     if value.utcoffset() is None:
         problems.append(f"bad date for {key}: {value.isoformat()!r} needs a UTC offset")
@@ -416,7 +416,7 @@ def _bool(d: Mapping[str, object], key: str, problems: list[str]) -> bool:
         return value
     if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
         return value.lower() in _TRUE
-    problems.append(f"{key} must be true or false, got {value!r}")
+    problems.append(f"{key} must be true or false, got {shown(value)}")
     return False
 
 

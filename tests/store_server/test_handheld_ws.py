@@ -476,3 +476,22 @@ def test_unknown_fields_are_ignored(handheld: Handheld) -> None:
     assert reply["type"] == "basket"
     ack = handheld.send({"type": "scan", "id": str(uuid.uuid4()), "code": COFFEE_13, "x": 1})
     assert ack["type"] == "ack"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "9" * 500,
+        "x" * 500,
+        "(01)" + "9" * 500,
+        "https://id.gs1.org/01/" + "9" * 480,
+        "]C1" + "01" + "9" * 500,
+    ],
+)
+def test_a_long_code_is_named_not_echoed(handheld: Handheld, code: str) -> None:
+    """A code may be up to 512 characters (GS1 element strings, Digital Link URLs): the
+    error explains a bad one in a line, without sending it all back to the device."""
+    handheld.start()
+    reply = handheld.scan(code)
+    assert reply["code"] == "invalid_code", reply["code"]
+    assert len(reply["message"]) < 300, reply["message"][:300]

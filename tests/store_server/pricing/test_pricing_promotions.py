@@ -595,3 +595,26 @@ def test_optimisation_matches_brute_force(
 ) -> None:
     result = run(lines, promos, card=card)
     assert result.subtotal_cents - result.total_cents == brute_force_discount(lines, promos, card)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"kind": "x" * 100_000},
+        {"percent": [1] * 50_000},
+        {"gtins": ["9" * 100_000]},
+        {"starts_at": "2026" * 25_000},
+        {"loyalty_only": {"k": "v" * 100_000}},
+        {"label": ["long"] * 50_000},
+    ],
+)
+def test_a_huge_bad_value_is_named_not_echoed(data: dict[str, object]) -> None:
+    """An import file or API body may hold a megabyte in one field: the error says which
+    field is wrong and shows the start of the value, not the whole of it."""
+    base = {"id": "P", "label": "Ten off", "kind": "percent_off", "gtins": [A], "percent": "10"}
+    with pytest.raises(InvalidInput) as info:
+        Promotion.from_dict({**base, **data})
+    problems = info.value.details["problems"]
+    assert isinstance(problems, list) and problems
+    assert all(len(p) < 300 for p in problems), [p[:300] for p in problems]
+    assert len(info.value.message) < 600
