@@ -24,6 +24,7 @@ import pytest
 from store_server.body_limit import JSON_BODY_LIMIT, MULTIPART_OVERHEAD
 from tests.security.world import enroll_screens, fresh_database, populate
 from tests.servers import ServerProcess
+from tests.signals.helpers import wait_for
 from tests.store_server.checkout.conftest import PASSWORD
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -316,3 +317,26 @@ def test_bodies_within_their_route_limit_are_served(server: Server) -> None:
     assert over.status_code == 422, over.text  # the body fits the limit, the file does not
     assert over.json()["error"]["message"].startswith(f"the file has {UPLOAD_LIMIT + 4} bytes")
     assert overhead > UPLOAD_LIMIT + 4
+
+
+# The routes that read their own bodies (FastAPI reads the login's, and answers a body
+# cut short itself).
+@pytest.mark.parametrize(("route", "path", "caller", "content", "limit"), ROUTES[1:])
+def test_a_client_hanging_up_mid_body_is_no_server_error(
+    server: Server, route: str, path: str, caller: str | None, content: dict[str, str], limit: int
+) -> None:
+    """A cancelled upload, a till losing its network: the client goes while its body is
+    half sent. The server notes it and moves on, with no traceback in its log."""
+    log = server.process.log_path
+    assert log is not None
+    gone = f"client went away during POST {path}"
+    before = log.read_text().count(gone)
+    prefix = multipart_head("CR-GONE") if route == "creative" else b""
+    with socket.create_connection(("127.0.0.1", server.process.port), timeout=TIMEOUT) as sock:
+        head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{server.process.port}"]
+        head += [f"{name}: {value}" for name, value in _headers(server, caller, content).items()]
+        head.append(f"Content-Length: {limit}")
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + prefix + b" " * 1024)
+    wait_for(lambda: log.read_text().count(gone) > before)
+    assert "unexpected error" not in log.read_text()
+    assert httpx.get(server.process.url + "/healthz", timeout=TIMEOUT).status_code == 200
