@@ -104,7 +104,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
             status_code=exc.http_status,
         )
     response = RedirectResponse(f"{_root(request)}/console", status_code=303)
-    set_session_cookie(response, token, settings)
+    set_session_cookie(response, token, settings, request)
     return response
 
 

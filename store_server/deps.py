@@ -34,7 +34,7 @@ def cookies_secure(settings: Settings, request: Request | None) -> bool:
 
 
 def set_session_cookie(
-    response: Response, token: str, settings: Settings, request: Request | None = None
+    response: Response, token: str, settings: Settings, request: Request | None
 ) -> None:
     """The session a login opened, as the cookie the consoles and the API read back:
     out of scripts' reach, never sent by another site, gone when the session ends, and

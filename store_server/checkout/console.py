@@ -94,7 +94,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
             request, "checkout/login.html", {"error": exc.message}, status_code=exc.http_status
         )
     response = RedirectResponse("/staff", status_code=303)
-    set_session_cookie(response, token, settings)
+    set_session_cookie(response, token, settings, request)
     return response
 
 

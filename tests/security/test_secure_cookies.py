@@ -37,6 +37,14 @@ class Store:
             timeout=10,
         )
 
+    def console_login(self, path: str, user: str, headers: dict[str, str]) -> httpx.Response:
+        return httpx.post(
+            self.server.url + path,
+            data={"username": user, "password": PASSWORD},
+            headers=headers,
+            timeout=10,
+        )
+
     def pair_screen(self, headers: dict[str, str] | None = None) -> httpx.Response:
         return httpx.get(
             self.server.url + "/signage/screens/S-01/play",
@@ -59,6 +67,7 @@ def store_with(sqlite_template: Path, folder: Path, env: dict[str, str]) -> Iter
     engine = make_engine(url)
     try:
         make_user(engine, "alice", "staff", "store-1")
+        make_user(engine, "olga", "operator", "store-1")
         with session_scope(engine) as session:
             [(_, token)] = enroll(session, ["S-01"], settings=SignageSettings(), timezone="UTC")
     finally:
@@ -85,6 +94,10 @@ def test_cookies_are_secure_when_the_request_came_over_https(test_store: Store) 
     paired = test_store.pair_screen(HTTPS)
     assert paired.status_code == 303
     assert "secure" in set_cookie(paired, "caddie_screen")
+    for path, user in (("/staff/login", "alice"), ("/signage/console/login", "olga")):
+        console = test_store.console_login(path, user, HTTPS)
+        assert console.status_code == 303, console.text
+        assert "secure" in set_cookie(console, "caddie_session"), path
 
 
 def test_plain_http_outside_production_keeps_working(test_store: Store) -> None:
