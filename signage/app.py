@@ -15,9 +15,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from signage.config import SignageSettings
+from signage.config import SignageSettings, signage_settings
 from signage.deps import StateHolder
 from signage.signals.board import SignalBoard
+from store_server.body_limit import BodyLimit
 from store_server.config import Settings, get_settings
 from store_server.http_errors import install_error_handlers
 
@@ -103,6 +104,8 @@ def create_standalone_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Caddie signage (standalone)", version="1", lifespan=lifespan)
 
     install_error_handlers(app)
+    # Bodies limited while they stream, as on the store server (store_server.body_limit).
+    app.add_middleware(BodyLimit, upload_limit=signage_settings().max_upload_bytes)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

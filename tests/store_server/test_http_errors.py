@@ -149,6 +149,9 @@ def test_the_standalone_signage_app_uses_the_error_body(tmp_path: Path) -> None:
         error_of(standalone.post("/api/auth/login", json={}), 422, "invalid_input")
         error_of(standalone.get("/nothing-here"), 404, "not_found")
         error_of(standalone.get("/signage/api/screens"), 401, "unauthorized")
+        # its login takes a small JSON body, as the store server's does
+        big = b'{"username": "' + b"x" * 70_000 + b'"}'
+        error_of(standalone.post("/api/auth/login", content=big), 413, "too_large")
 
 
 # --- the OpenAPI schemas say so --------------------------------------------------------------
