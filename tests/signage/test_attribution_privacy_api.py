@@ -28,7 +28,7 @@ from store_server.db import make_engine, session_scope
 from store_server.timeutil import as_utc
 from tests.signage.signage_helpers import FOREVER, plan_dict, user_token, write_plan
 from tests.signals.helpers import card, ean13, hello
-from tests.store_server.factories import COFFEE_ITEM, add_products, enroll_devices
+from tests.store_server.factories import COFFEE_ITEM, add_products, coffee_line, enroll_devices
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -71,20 +71,7 @@ def add_baskets(engine: Engine, at: datetime, n: int) -> None:
             basket_id = str(uuid.uuid4())
             session.add(Basket(id=basket_id, device_id="H-1", store_id="store-1", status="paid"))
             session.flush()
-            session.add(
-                BasketLine(
-                    basket_id=basket_id,
-                    gtin=COFFEE_ITEM.gtin,
-                    scanned_gtin=COFFEE_ITEM.gtin,
-                    name=COFFEE_ITEM.name,
-                    category="coffee",
-                    qty=1,
-                    unit_price_cents=COFFEE_ITEM.price_cents,
-                    line_total_cents=COFFEE_ITEM.price_cents,
-                    tax_rate="0.055",
-                    added_at=at,
-                )
-            )
+            session.add(coffee_line(basket_id, qty=1, at=at))
 
 
 def spy(mall: Mall) -> tuple[datetime, dict[str, str]]:

@@ -26,11 +26,11 @@ from signage.attribution.estimator import shift_weeks
 from signage.config import SignageSettings
 from signage.models import ProofOfPlay
 from signage.service import enroll, load_plan
-from store_server.baskets.models import Basket, BasketLine, Shopper
+from store_server.baskets.models import Basket, Shopper
 from store_server.db import make_engine, session_scope
 from store_server.offers.models import OfferGrant
 from tests.signage.signage_helpers import FOREVER, plan_dict, user_token, write_plan
-from tests.store_server.factories import COFFEE_ITEM, add_products, enroll_devices
+from tests.store_server.factories import COFFEE_ITEM, add_products, coffee_line, enroll_devices
 
 PARIS = ZoneInfo("Europe/Paris")
 DAYS = [datetime(2026, 11, 18 + d, 10, 0, tzinfo=UTC) for d in range(3)]  # Wed-Fri
@@ -56,20 +56,7 @@ def _basket(
     session.flush()
     if not qty:
         return basket_id
-    session.add(
-        BasketLine(
-            basket_id=basket_id,
-            gtin=gtin or COFFEE_ITEM.gtin,
-            scanned_gtin=gtin or COFFEE_ITEM.gtin,
-            name=COFFEE_ITEM.name,
-            category="coffee",
-            qty=qty,
-            unit_price_cents=COFFEE_ITEM.price_cents,
-            line_total_cents=qty * COFFEE_ITEM.price_cents,
-            tax_rate="0.055",
-            added_at=at,
-        )
-    )
+    session.add(coffee_line(basket_id, qty=qty, at=at, gtin=gtin))
     return basket_id
 
 

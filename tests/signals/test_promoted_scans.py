@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from store_server.baskets.models import Basket, BasketLine, Shopper
+from store_server.baskets.models import Basket, Shopper
 from store_server.db import session_scope
 from store_server.offers.models import OfferGrant
 from store_server.signals.service import (
@@ -20,7 +20,7 @@ from store_server.signals.service import (
     promoted_scans,
     report_key,
 )
-from tests.store_server.factories import COFFEE_ITEM, enroll_devices
+from tests.store_server.factories import COFFEE_ITEM, coffee_line, enroll_devices
 
 AT = datetime(2026, 11, 25, 10, 2, tzinfo=UTC)
 
@@ -31,20 +31,7 @@ def basket(session: Session, lines: list[tuple[int, int]], status: str = "paid")
     session.add(Basket(id=basket_id, device_id="H-1", store_id="store-1", status=status))
     session.flush()
     for minutes, qty in lines:
-        session.add(
-            BasketLine(
-                basket_id=basket_id,
-                gtin=COFFEE_ITEM.gtin,
-                scanned_gtin=COFFEE_ITEM.gtin,
-                name=COFFEE_ITEM.name,
-                category="coffee",
-                qty=qty,
-                unit_price_cents=COFFEE_ITEM.price_cents,
-                line_total_cents=qty * COFFEE_ITEM.price_cents,
-                tax_rate="0.055",
-                added_at=AT + timedelta(minutes=minutes),
-            )
-        )
+        session.add(coffee_line(basket_id, qty=qty, at=AT + timedelta(minutes=minutes)))
     return basket_id
 
 

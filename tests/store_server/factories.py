@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from biip.checksums import gs1_standard_check_digit
 from sqlalchemy.engine import Engine
 
+from store_server.baskets.models import BasketLine
 from store_server.catalog.service import ProductRecord, replace_promotions, upsert_products
 from store_server.db import session_scope
 from store_server.devices.service import enroll
@@ -63,3 +65,20 @@ def add_promotions(engine: Engine, promotions: Sequence[dict[str, Any]]) -> None
 def enroll_devices(engine: Engine, *device_ids: str, store_id: str = "store-1") -> dict[str, str]:
     with session_scope(engine) as session:
         return dict(enroll(session, list(device_ids), store_id=store_id))
+
+
+def coffee_line(basket_id: str, *, qty: int, at: datetime, gtin: str = "") -> BasketLine:
+    """A stored line of ``qty`` coffees (or of ``gtin`` at the coffee's price), scanned at
+    ``at``: the rows the attribution and signal tests count."""
+    return BasketLine(
+        basket_id=basket_id,
+        gtin=gtin or COFFEE_ITEM.gtin,
+        scanned_gtin=gtin or COFFEE_ITEM.gtin,
+        name=COFFEE_ITEM.name,
+        category="coffee",
+        qty=qty,
+        unit_price_cents=COFFEE_ITEM.price_cents,
+        line_total_cents=qty * COFFEE_ITEM.price_cents,
+        tax_rate="0.055",
+        added_at=at,
+    )
