@@ -49,13 +49,12 @@ from signage.scheduling import (
     loops_for_day,
     parse_plan,
 )
-from signage.scheduling.model import DAY_NAMES, DAY_PLURALS, day_problem
+from signage.scheduling.model import DAY_NAMES, DAY_PLURALS, ID_RULE, day_problem, is_valid_id
 from signage.signals.rules import MEDIAN_SUFFIX, StoreSignalRule, explain_rules
-from store_server.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from store_server.errors import Forbidden, InvalidInput, NotFound, Unauthorized, shown
 from store_server.security import hash_token, new_token
 from store_server.timeutil import as_utc, utcnow
 
-SCREEN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 MEDIA_PREFIX = "/signage/media/"
 FUTURE_SKEW = timedelta(hours=1)
 MAX_PLAY_MS = 86_400_000
@@ -68,9 +67,9 @@ def enroll(
     session: Session, screen_ids: Sequence[str], *, settings: SignageSettings, timezone: str
 ) -> list[tuple[str, str]]:
     """Issue a fresh token per screen (revoking the old one); unknown screens get defaults."""
-    bad = [s for s in screen_ids if not SCREEN_ID.match(s)]
+    bad = [s for s in screen_ids if not is_valid_id(s)]
     if bad:
-        problems = [f"bad screen id {s!r}: use 1-200 letters, digits or . _ : -" for s in bad]
+        problems = [f"bad screen id {shown(s)}: {ID_RULE}" for s in bad]
         raise InvalidInput(f"{len(bad)} bad screen id(s)", problems=problems)
     issued = []
     now = utcnow()
@@ -1049,8 +1048,8 @@ def save_upload(
 ) -> Creative:
     """A creative uploaded in the console: sniffed, measured against target slots, stored."""
     problems = []
-    if not SCREEN_ID.match(creative_id or ""):
-        problems.append("id: use 1-200 letters, digits or . _ : -")
+    if not is_valid_id(creative_id):
+        problems.append(f"id: {ID_RULE}")
     sniffed = None
     try:
         sniffed = media.inspect(data, file_name, max_bytes=settings.max_upload_bytes)

@@ -18,6 +18,7 @@ Conventions that the rest of the package relies on:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
@@ -35,6 +36,19 @@ FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2099, 12, 31)
 """The days a flight may cover, and that timelines and reports answer for: wide enough
 for any real booking, narrow enough that a typo such as ``9999`` is caught."""
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
+"""Screen, creative and campaign ids. They go unescaped into URL paths
+(``/signage/screens/{id}/loop``, ``/api/attribution/{id}.json``), command lines
+(``caddie screen enroll``) and file names, so none may hold a ``/``, a space, ``%``,
+``?`` or ``#``, nor be a ``.`` or ``..`` path segment."""
+ID_RULE = "use 1-200 letters, digits or . _ : -, starting with a letter or digit"
+
+
+def is_valid_id(value: object) -> bool:
+    """Whether ``value`` is an id by ``ID`` (all of it: no trailing newline slips by)."""
+    return isinstance(value, str) and ID.fullmatch(value) is not None
+
+
 DAY_PLURALS: tuple[str, ...] = (
     "Mondays",
     "Tuesdays",

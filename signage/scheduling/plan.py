@@ -18,10 +18,13 @@ Choices the protocol leaves open, made here:
   to 1 for interrupt and house ones;
 * a zone or group in ``targets`` that no screen has is a problem (a typo would
   silently target nothing);
+* screen, creative and campaign ids follow the one rule ``caddie screen enroll``
+  and the console's upload apply (``model.ID``: 1–200 letters, digits or ``. _ : -``):
+  they are used unescaped in URL paths, so an id a plan accepts always works there;
 * bounds against absurd values: ``slot_seconds`` 1–3600, ``slots_per_loop``
-  1–1000, ``duration_s`` up to a day, ``max_plays_per_hour`` 1–100000, ids up to
-  200 characters, flight dates in the years 2000–2099 (``FIRST_DAY``…``LAST_DAY``);
-  at most 1000 problems are listed.
+  1–1000, ``duration_s`` up to a day, ``max_plays_per_hour`` 1–100000, flight
+  dates in the years 2000–2099 (``FIRST_DAY``…``LAST_DAY``); at most 1000 problems
+  are listed.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from signage.scheduling.model import (
     DAY_NAMES,
     DAY_PLURALS,
     FIRST_DAY,
+    ID_RULE,
     LAST_DAY,
     PRIORITIES,
     STATES,
@@ -48,6 +52,7 @@ from signage.scheduling.model import (
     ScreenSpec,
     SignalRule,
     Targets,
+    is_valid_id,
 )
 from store_server.digits import is_ascii_digits
 from store_server.errors import InvalidInput
@@ -205,6 +210,15 @@ class _Reader:
             return None
         return value
 
+    def ident(self, obj: dict[str, Any], path: str, what: str) -> str | None:
+        """An object's ``id``, which must follow ``ID``: screens are enrolled and
+        fetched by it, campaigns' reports are addressed by it. A badly spelt id is
+        reported but still returned, so references to it are not reported again."""
+        value = self.text(obj, "id", path)
+        if value is not None and not is_valid_id(value):
+            self.p.add(f"{path}.id", f"bad {what} id {_show(value)}: {ID_RULE}")
+        return value
+
     def strings(self, obj: dict[str, Any], key: str, path: str) -> list[str] | None:
         """An optional list of strings (missing or null means empty)."""
         value = obj.get(key)
@@ -343,7 +357,7 @@ def _screens(read: _Reader, root: dict[str, Any], timezone: str) -> dict[str, Sc
         obj = read.obj(raw, path, _SCREEN_KEYS)
         if obj is None:
             continue
-        sid = read.text(obj, "id", path)
+        sid = read.ident(obj, path, "screen")
         if sid is not None:
             if sid in seen:
                 read.p.add(f"{path}.id", f"duplicate screen id {sid!r}")
@@ -393,7 +407,7 @@ def _creatives(read: _Reader, root: dict[str, Any]) -> dict[str, CreativeSpec | 
         obj = read.obj(raw, path, _CREATIVE_KEYS)
         if obj is None:
             continue
-        cid = read.text(obj, "id", path)
+        cid = read.ident(obj, path, "creative")
         if cid is not None and cid in creatives:
             read.p.add(f"{path}.id", f"duplicate creative id {cid!r}")
             continue
@@ -447,7 +461,7 @@ def _campaigns(
         if obj is None:
             continue
         before = len(read.p.items) + read.p.dropped
-        cid = read.text(obj, "id", path)
+        cid = read.ident(obj, path, "campaign")
         if cid is not None:
             if cid in seen:
                 read.p.add(f"{path}.id", f"duplicate campaign id {cid!r}")
