@@ -42,9 +42,11 @@ from signage.scheduling import (
     Loop,
     ScreenSpec,
     SignalRule,
+    Stored,
     Targets,
     build_loop,
     check_overbooking,
+    creatives_too_long,
     guaranteed_free_slots,
     loops_for_day,
     parse_plan,
@@ -387,8 +389,9 @@ def load_plan(
     """Validate a plan completely, then upsert it; ``InvalidInput`` lists every problem.
 
     Checked together so the operator sees everything at once: the document itself
-    (``parse_plan``), every local media file, and guaranteed overbooking of the plan
-    merged with what the database already holds (bookings made in the console count).
+    and, on the plan merged with what the database already holds (bookings made in
+    the console count), slot lengths and guaranteed overbooking (``parse_plan``), then
+    every local media file.
     """
     problems: list[str] = []
     try:
@@ -401,22 +404,19 @@ def load_plan(
         # plan is nested more than a few levels deep
         message = "not valid JSON: nested too deeply (a plan is a few levels deep)"
         raise InvalidInput("invalid signage plan: 1 problem", problems=[message]) from None
+    current = load_specs(session)
+    stored = Stored(
+        screens=tuple(current.screens.values()),
+        creatives=tuple(current.creatives.values()),
+        campaigns=tuple(current.campaigns),
+    )
     plan = None
     try:
-        plan = parse_plan(raw)
+        plan = parse_plan(raw, stored=stored)
     except InvalidInput as exc:
         problems.extend(cast(list[str], exc.details.get("problems") or [exc.message]))
     files, media_problems = _prepare_media(raw, base_dir, settings.max_upload_bytes)
     problems.extend(media_problems)
-    if plan is not None and not problems:
-        current = load_specs(session)
-        screens = {**current.screens, **{s.id: s for s in plan.screens}}
-        campaigns = {c.id: c for c in current.campaigns}
-        campaigns.update({c.id: c for c in plan.campaigns})
-        problems.extend(
-            f"campaigns: {m}"
-            for m in check_overbooking(list(screens.values()), list(campaigns.values()))
-        )
     if problems or plan is None:
         count = len(problems)
         noun = "problem" if count == 1 else "problems"
@@ -1046,7 +1046,11 @@ def save_upload(
     targets: Mapping[str, Iterable[str]],
     settings: SignageSettings,
 ) -> Creative:
-    """A creative uploaded in the console: sniffed, measured against target slots, stored."""
+    """A creative uploaded in the console: sniffed, measured, stored.
+
+    Its length must fit the slots of the screens named in ``targets`` and, when it
+    replaces a creative of that id, of every screen a stored campaign playing it
+    targets (whatever the campaign's priority, as a plan file is checked)."""
     problems = []
     if not is_valid_id(creative_id):
         problems.append(f"id: {ID_RULE}")
@@ -1069,6 +1073,12 @@ def save_upload(
                 f"duration_s: {length:g} s is longer than the {s.slot_seconds} s slots of "
                 f"screen {s.id}"
             )
+        replaced = CreativeSpec(id=creative_id, media=file_name or "", duration_s=length)
+        for campaign in specs.campaigns:
+            if creative_id not in campaign.creatives:
+                continue
+            found = creatives_too_long(campaign, specs.screens.values(), {creative_id: replaced})
+            problems.extend(f"duration_s: stored campaign {campaign.id!r}: {m}" for _, m in found)
     if problems or sniffed is None:
         raise InvalidInput("; ".join(problems), problems=problems)
     file_name_stored = media.store(settings.media_dir, data, sniffed)

@@ -25,7 +25,7 @@ from signage.scheduling.model import (
     SignalRule,
     Targets,
 )
-from signage.scheduling.plan import check_overbooking, parse_plan
+from signage.scheduling.plan import Stored, check_overbooking, creatives_too_long, parse_plan
 
 __all__ = [
     "CampaignSpec",
@@ -37,9 +37,11 @@ __all__ = [
     "ScreenSpec",
     "SignalRule",
     "Slot",
+    "Stored",
     "Targets",
     "build_loop",
     "check_overbooking",
+    "creatives_too_long",
     "guaranteed_free_slots",
     "loop_index_at",
     "loops_for_day",

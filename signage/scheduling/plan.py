@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, time
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -297,10 +298,37 @@ class _Reader:
         return time(hour, minute, second)
 
 
-def parse_plan(data: object) -> Plan:
+@dataclass(frozen=True)
+class Stored:
+    """What the database holds before a plan is loaded over it.
+
+    A load adds to and updates what is stored (by id), so the rules about the whole
+    mall — a creative fits the slots of every screen its campaign targets, guaranteed
+    bookings fit every loop — are judged on the result: a file that shortens a
+    screen's slots or lengthens a creative is refused if a stored campaign no longer
+    fits, just as one that overbooks with stored campaigns is."""
+
+    screens: Sequence[ScreenSpec] = ()
+    creatives: Sequence[CreativeSpec] = ()
+    campaigns: Sequence[CampaignSpec] = ()
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """A campaign the mall-wide checks look at; ``path`` None: a stored one the file
+    leaves as it is."""
+
+    spec: CampaignSpec
+    path: str | None
+
+
+def parse_plan(data: object, *, stored: Stored | None = None) -> Plan:
     """Validate a parsed plan document completely and return it as specs.
 
-    Raises ``InvalidInput`` whose ``details['problems']`` lists every problem found.
+    References (creatives, target zones, groups and screens) must be in the document
+    itself; slot lengths and overbooking are checked on the document merged over
+    ``stored`` (see ``Stored``). Raises ``InvalidInput`` whose
+    ``details['problems']`` lists every problem found.
     """
     problems = _Problems()
     read = _Reader(problems)
@@ -309,12 +337,21 @@ def parse_plan(data: object) -> Plan:
         raise InvalidInput("invalid signage plan: 1 problem", problems=problems.final())
 
     timezone = _timezone(read, root)
-    screens = _screens(read, root, timezone or "UTC")
+    screens, screen_ids = _screens(read, root, timezone or "UTC")
     creatives = _creatives(read, root)
-    campaigns = _campaigns(read, root, screens, creatives)
+    campaigns, campaign_ids = _campaigns(read, root, screens, creatives)
 
+    # the mall as it would be after this load: a file entry replaces the stored one
+    # with its id, even a broken entry (what it will be is not known yet)
+    before = stored or Stored()
+    all_screens = {s.id: s for s in before.screens if s.id not in screen_ids} | screens
+    all_creatives: dict[str, CreativeSpec | None] = {c.id: c for c in before.creatives}
+    all_creatives.update(creatives)
+    judged = [_Judged(c, f"campaigns[{i}]") for i, c in campaigns.values()]
+    judged += [_Judged(c, None) for c in before.campaigns if c.id not in campaign_ids]
+    _check_lengths(read, judged, list(all_screens.values()), all_creatives)
     if timezone is not None:
-        for message in check_overbooking(list(screens.values()), list(campaigns.values())):
+        for message in check_overbooking(list(all_screens.values()), [j.spec for j in judged]):
             problems.add("campaigns", message)
     found = problems.final()
     if found or timezone is None:
@@ -325,7 +362,7 @@ def parse_plan(data: object) -> Plan:
         timezone=timezone,
         screens=tuple(screens.values()),
         creatives=tuple(c for c in creatives.values() if c is not None),
-        campaigns=tuple(campaigns.values()),
+        campaigns=tuple(c for _, c in campaigns.values()),
     )
 
 
@@ -349,7 +386,10 @@ def _items(read: _Reader, root: dict[str, Any], key: str) -> list[Any]:
     return read.array(value, key) or []
 
 
-def _screens(read: _Reader, root: dict[str, Any], timezone: str) -> dict[str, ScreenSpec]:
+def _screens(
+    read: _Reader, root: dict[str, Any], timezone: str
+) -> tuple[dict[str, ScreenSpec], set[str]]:
+    """Screens by id, and every id the file gives a screen (broken ones included)."""
     screens: dict[str, ScreenSpec] = {}
     seen: set[str] = set()
     for i, raw in enumerate(_items(read, root, "screens")):
@@ -396,7 +436,7 @@ def _screens(read: _Reader, root: dict[str, Any], timezone: str) -> dict[str, Sc
             resolution=cast(str, resolution),
             store=store,
         )
-    return screens
+    return screens, seen
 
 
 def _creatives(read: _Reader, root: dict[str, Any]) -> dict[str, CreativeSpec | None]:
@@ -450,8 +490,10 @@ def _campaigns(
     root: dict[str, Any],
     screens: dict[str, ScreenSpec],
     creatives: dict[str, CreativeSpec | None],
-) -> dict[str, CampaignSpec]:
-    campaigns: dict[str, CampaignSpec] = {}
+) -> tuple[dict[str, tuple[int, CampaignSpec]], set[str]]:
+    """Valid campaigns by id with their place in the file, and every id the file gives
+    a campaign (broken ones included)."""
+    campaigns: dict[str, tuple[int, CampaignSpec]] = {}
     seen: set[str] = set()
     zones = {s.zone for s in screens.values()}
     groups = {g for s in screens.values() for g in s.groups}
@@ -521,9 +563,8 @@ def _campaigns(
             signal_rule=rule,
             promoted_gtins=promoted,
         )
-        _check_lengths(read, campaign, path, screens, creatives)
-        campaigns[cid] = campaign
-    return campaigns
+        campaigns[cid] = (i, campaign)
+    return campaigns, seen
 
 
 def _campaign_creatives(
@@ -702,30 +743,51 @@ def _promoted_gtins(read: _Reader, obj: dict[str, Any], path: str) -> tuple[str,
 
 def _check_lengths(
     read: _Reader,
-    campaign: CampaignSpec,
-    path: str,
-    screens: dict[str, ScreenSpec],
-    creatives: dict[str, CreativeSpec | None],
+    judged: Sequence[_Judged],
+    screens: Sequence[ScreenSpec],
+    creatives: Mapping[str, CreativeSpec | None],
 ) -> None:
-    """A creative must fit the slots of every screen its campaign targets."""
-    targeted = [s for s in screens.values() if campaign.targets.matches(s)]
-    if not targeted:
-        return
-    for j, creative_id in enumerate(campaign.creatives):
-        creative = creatives.get(creative_id)
-        if creative is None:
-            continue
+    """Every creative too long for a targeted screen's slots, for every priority: a
+    guaranteed campaign would silently get no slot where none of its creatives fits,
+    and the others would lose that creative there."""
+    for item in judged:
+        for j, message in creatives_too_long(item.spec, screens, creatives):
+            if item.path is None:
+                read.p.add("campaigns", f"stored campaign {item.spec.id!r}: {message}")
+            else:
+                read.p.add(f"{item.path}.creatives[{j}]", message)
+
+
+def creatives_too_long(
+    campaign: CampaignSpec,
+    screens: Iterable[ScreenSpec],
+    creatives: Mapping[str, CreativeSpec | None],
+) -> list[tuple[int, str]]:
+    """``(index in campaign.creatives, problem)`` for each of the campaign's creatives
+    that lasts longer than the slots of a screen it targets (creatives not in
+    ``creatives``, or None there, are not judged)."""
+    known = [(j, c) for j, cid in enumerate(campaign.creatives) if (c := creatives.get(cid))]
+    if not known:
+        return []
+    longest = max(c.duration_s for _, c in known)
+    # the cheap comparison first: most screens fit every creative
+    targeted = [s for s in screens if s.slot_seconds < longest and campaign.targets.matches(s)]
+    out: list[tuple[int, str]] = []
+    for j, creative in known:
         short = sorted(
             (s for s in targeted if creative.duration_s > s.slot_seconds), key=lambda s: s.id
         )
         if short:
             names = ", ".join(f"{s.id} ({s.slot_seconds} s)" for s in short[:5])
             more = f" and {len(short) - 5} more" if len(short) > 5 else ""
-            read.p.add(
-                f"{path}.creatives[{j}]",
-                f"creative {creative_id!r} lasts {creative.duration_s:g} s, longer than the "
-                f"slots of screen {names}{more}",
+            out.append(
+                (
+                    j,
+                    f"creative {creative.id!r} lasts {creative.duration_s:g} s, longer than "
+                    f"the slots of screen {names}{more}",
+                )
             )
+    return out
 
 
 def check_overbooking(

@@ -288,6 +288,29 @@ def test_upload_refuses_bad_input(client: Any, loaded: Any, media_dir: Any) -> N
     assert not media_dir.exists() or len(list(media_dir.iterdir())) == 3
 
 
+def test_an_upload_replacing_a_creative_must_fit_its_campaigns(client: Any, loaded: Any) -> None:
+    """K-1 (guaranteed, zone north: S-01) plays CR-A, K-2 (standard, everywhere) CR-B:
+    replacing either with a 15 s file would leave it too long for 10 s slots, whatever
+    targets the upload names for its own check."""
+    elsewhere = {"zones": "nowhere", "duration_s": "15"}
+    a = upload(client, loaded.operator, "a.png", png_bytes(), id="CR-A", **elsewhere)
+    assert a.status_code == 422, a.text
+    assert a.json()["error"]["problems"] == [
+        "duration_s: stored campaign 'K-1': creative 'CR-A' lasts 15 s, longer than the "
+        "slots of screen S-01 (10 s)"
+    ]
+    b = upload(client, loaded.operator, "b.png", png_bytes(), id="CR-B", **elsewhere)
+    assert b.status_code == 422, b.text
+    assert b.json()["error"]["problems"] == [
+        "duration_s: stored campaign 'K-2': creative 'CR-B' lasts 15 s, longer than the "
+        "slots of screen S-01 (10 s), S-02 (10 s)"
+    ]
+    listed = client.get("/signage/api/creatives", headers=bearer(loaded.operator)).json()
+    assert {c["id"]: c["duration_s"] for c in listed}["CR-A"] == 10
+    fits = upload(client, loaded.operator, "a.png", png_bytes(), id="CR-A", duration_s="8")
+    assert fits.status_code == 201, fits.text
+
+
 def test_upload_size_limit(client: Any, loaded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     holder = client.app.routes[-1].app.state.signage  # the mounted signage app's state
     monkeypatch.setattr(holder.get().signage, "max_upload_bytes", 100)

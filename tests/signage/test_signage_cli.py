@@ -216,6 +216,66 @@ def test_overbooking_counts_what_is_already_stored(sqlite_url: str, tmp_path: Pa
     assert alone.returncode == 0, alone.stderr  # the same plan fits an empty database
 
 
+AD_PLAN = {
+    "timezone": "Europe/Paris",
+    "screens": [
+        {"id": "S-01", "zone": "z1", "groups": [], "slot_seconds": 10, "slots_per_loop": 4}
+    ],
+    "creatives": [{"id": "CR-1", "media": "ad.png", "duration_s": 10}],
+    "campaigns": [
+        {
+            "id": "K-1",
+            "advertiser": "A",
+            "category": "coffee",
+            "creatives": ["CR-1"],
+            "start": "2026-11-01",
+            "end": "2026-12-31",
+            "priority": "guaranteed",
+            "share_of_voice": 0.5,
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [
+        (
+            {"screens": [{"id": "S-01", "zone": "z1", "slot_seconds": 5, "slots_per_loop": 4}]},
+            "campaigns: stored campaign 'K-1': creative 'CR-1' lasts 10 s, longer than the "
+            "slots of screen S-01 (5 s)",
+        ),
+        (
+            {"creatives": [{"id": "CR-1", "media": "ad.png", "duration_s": 30}]},
+            "campaigns: stored campaign 'K-1': creative 'CR-1' lasts 30 s, longer than the "
+            "slots of screen S-01 (10 s)",
+        ),
+    ],
+    ids=["shorter-slots", "longer-creative"],
+)
+def test_a_later_plan_is_held_to_the_slot_lengths_of_what_is_stored(
+    sqlite_url: str, tmp_path: Path, second: dict[str, Any], expected: str
+) -> None:
+    from tests.signage.signage_helpers import write_png
+
+    write_png(tmp_path / "ad.png", "red")
+    (tmp_path / "d1_a.json").write_text(json.dumps(AD_PLAN))
+    later = {"timezone": "Europe/Paris", "screens": [], "creatives": [], "campaigns": []}
+    (tmp_path / "d1_b.json").write_text(json.dumps({**later, **second}))
+    media = tmp_path / "media-store"
+
+    def load(name: str) -> subprocess.CompletedProcess[str]:
+        path = str(tmp_path / name)
+        return caddie("signage", "load", path, "--database-url", sqlite_url, env=env(media))
+
+    assert load("d1_a.json").returncode == 0
+    before = counts(sqlite_url)
+    done = load("d1_b.json")
+    assert done.returncode == 1
+    assert expected in " ".join(done.stderr.split()), done.stderr
+    assert counts(sqlite_url) == before
+
+
 def test_signage_serve_runs_the_signage_app_alone(sqlite_url: str, tmp_path: Path) -> None:
     from tests.signage.signage_helpers import write_plan
 
