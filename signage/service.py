@@ -45,7 +45,6 @@ from signage.scheduling import (
     Stored,
     Targets,
     build_loop,
-    check_overbooking,
     creatives_too_long,
     guaranteed_free_slots,
     loops_for_day,
@@ -749,8 +748,8 @@ def validate_campaign(session: Session, raw: object, *, timezone: str) -> Campai
     """Check one booking exactly as a plan file would, against everything already stored.
 
     The campaign is put in a plan with every stored screen and creative and run
-    through ``parse_plan`` (field rules, references, slot lengths), then the stored
-    campaigns plus this one through ``check_overbooking``.
+    through ``parse_plan`` over the stored campaigns (field rules, references, slot
+    lengths, overbooking), so a booking with mistakes also hears that it overbooks.
     """
     specs = load_specs(session)
     document = {
@@ -762,15 +761,16 @@ def validate_campaign(session: Session, raw: object, *, timezone: str) -> Campai
         ],
         "campaigns": [raw],
     }
-    plan = parse_plan(document)  # raises InvalidInput with every problem
-    campaign = plan.campaigns[0]
-    others = [c for c in specs.campaigns if c.id != campaign.id]
-    messages = check_overbooking(list(specs.screens.values()), [*others, campaign])
-    if messages:
-        raise InvalidInput(
-            "refused: this booking would overbook guaranteed inventory", problems=messages
-        )
-    return campaign
+    try:
+        plan = parse_plan(document, stored=Stored(campaigns=tuple(specs.campaigns)))
+    except InvalidInput as exc:
+        overbooking = cast(list[str], exc.details.get("overbooking") or [])
+        if overbooking and not exc.details.get("others"):
+            raise InvalidInput(
+                "refused: this booking would overbook guaranteed inventory", problems=overbooking
+            ) from None
+        raise
+    return plan.campaigns[0]
 
 
 def book_campaign(session: Session, raw: object, *, timezone: str) -> Campaign:

@@ -3,8 +3,9 @@
 ``caddie signage load`` must print *every* problem and change nothing, so this
 parser never stops at the first mistake: it walks the whole document, records each
 problem with a JSON path (``campaigns[2].creatives[0]: unknown creative 'CR-9'``)
-and raises one ``InvalidInput`` at the end. It accepts any Python object (hostile
-input included) and raises nothing else.
+and raises one ``InvalidInput`` at the end. A campaign with mistakes is still
+judged on its valid parts for overbooking and slot lengths (see ``_campaigns``). It
+accepts any Python object (hostile input included) and raises nothing else.
 
 Choices the protocol leaves open, made here:
 
@@ -316,10 +317,11 @@ class Stored:
 @dataclass(frozen=True)
 class _Judged:
     """A campaign the mall-wide checks look at; ``path`` None: a stored one the file
-    leaves as it is."""
+    leaves as it is. ``positions``: where each of ``spec.creatives`` is listed."""
 
     spec: CampaignSpec
     path: str | None
+    positions: tuple[int, ...]
 
 
 def parse_plan(data: object, *, stored: Stored | None = None) -> Plan:
@@ -328,7 +330,8 @@ def parse_plan(data: object, *, stored: Stored | None = None) -> Plan:
     References (creatives, target zones, groups and screens) must be in the document
     itself; slot lengths and overbooking are checked on the document merged over
     ``stored`` (see ``Stored``). Raises ``InvalidInput`` whose
-    ``details['problems']`` lists every problem found.
+    ``details['problems']`` lists every problem found (``details['overbooking']``
+    repeats the overbooking ones, ``details['others']`` counts the rest).
     """
     problems = _Problems()
     read = _Reader(problems)
@@ -339,7 +342,7 @@ def parse_plan(data: object, *, stored: Stored | None = None) -> Plan:
     timezone = _timezone(read, root)
     screens, screen_ids = _screens(read, root, timezone or "UTC")
     creatives = _creatives(read, root)
-    campaigns, campaign_ids = _campaigns(read, root, screens, creatives)
+    campaigns, judged, campaign_ids = _campaigns(read, root, screens, creatives)
 
     # the mall as it would be after this load: a file entry replaces the stored one
     # with its id, even a broken entry (what it will be is not known yet)
@@ -347,22 +350,32 @@ def parse_plan(data: object, *, stored: Stored | None = None) -> Plan:
     all_screens = {s.id: s for s in before.screens if s.id not in screen_ids} | screens
     all_creatives: dict[str, CreativeSpec | None] = {c.id: c for c in before.creatives}
     all_creatives.update(creatives)
-    judged = [_Judged(c, f"campaigns[{i}]") for i, c in campaigns.values()]
-    judged += [_Judged(c, None) for c in before.campaigns if c.id not in campaign_ids]
+    judged += [
+        _Judged(c, None, tuple(range(len(c.creatives))))
+        for c in before.campaigns
+        if c.id not in campaign_ids
+    ]
     _check_lengths(read, judged, list(all_screens.values()), all_creatives)
-    if timezone is not None:
-        for message in check_overbooking(list(all_screens.values()), [j.spec for j in judged]):
-            problems.add("campaigns", message)
+    # times are local to each screen, so even a plan whose timezone is wrong can be
+    # judged (its screens are read as UTC meanwhile)
+    overbooked = check_overbooking(list(all_screens.values()), [j.spec for j in judged])
+    for message in overbooked:
+        problems.add("campaigns", message)
     found = problems.final()
     if found or timezone is None:
         count = len(problems.items) + problems.dropped
         noun = "problem" if count == 1 else "problems"
-        raise InvalidInput(f"invalid signage plan: {count} {noun}", problems=found)
+        raise InvalidInput(
+            f"invalid signage plan: {count} {noun}",
+            problems=found,
+            overbooking=overbooked,  # the same, unprefixed, for the console's booking
+            others=count - len(overbooked),  # problems that are not overbooking
+        )
     return Plan(
         timezone=timezone,
         screens=tuple(screens.values()),
         creatives=tuple(c for c in creatives.values() if c is not None),
-        campaigns=tuple(c for _, c in campaigns.values()),
+        campaigns=tuple(campaigns.values()),
     )
 
 
@@ -490,10 +503,21 @@ def _campaigns(
     root: dict[str, Any],
     screens: dict[str, ScreenSpec],
     creatives: dict[str, CreativeSpec | None],
-) -> tuple[dict[str, tuple[int, CampaignSpec]], set[str]]:
-    """Valid campaigns by id with their place in the file, and every id the file gives
-    a campaign (broken ones included)."""
-    campaigns: dict[str, tuple[int, CampaignSpec]] = {}
+) -> tuple[dict[str, CampaignSpec], list[_Judged], set[str]]:
+    """Valid campaigns by id; the campaigns the mall-wide checks judge; every id the
+    file gives a campaign (broken ones included).
+
+    A campaign with problems of its own is still judged on its valid parts, so that
+    the operator also learns, in the same run, that it overbooks or that one of its
+    creatives is too long. Its valid parts only ever ask for less than the campaign
+    will once fixed (the days, dayparts and targets it names correctly; its known
+    creatives), so what they overbook the fixed campaign overbooks too. A campaign
+    whose flight, priority, share of voice or state is unreadable cannot be judged,
+    nor one whose every target, day or daypart is wrong (dropping them all would
+    turn it into an everywhere, every day, all day campaign), nor one with a field
+    of unknown name (``"dayprts"``: what it restricts is not known)."""
+    campaigns: dict[str, CampaignSpec] = {}
+    judged: list[_Judged] = []
     seen: set[str] = set()
     zones = {s.zone for s in screens.values()}
     groups = {g for s in screens.values() for g in s.groups}
@@ -504,21 +528,23 @@ def _campaigns(
             continue
         before = len(read.p.items) + read.p.dropped
         cid = read.ident(obj, path, "campaign")
+        duplicate = cid is not None and cid in seen
         if cid is not None:
-            if cid in seen:
+            if duplicate:
                 read.p.add(f"{path}.id", f"duplicate campaign id {cid!r}")
             seen.add(cid)
         advertiser = read.text(obj, "advertiser", path)
         category = obj.get("category")
         if category is not None:
             category = read.string(category, f"{path}.category")
-        creative_ids = _campaign_creatives(read, obj, path, creatives)
+        chosen = _campaign_creatives(read, obj, path, creatives) or []
         start = read.day(obj, "start", path)
         end = read.day(obj, "end", path)
         if start is not None and end is not None and end < start:
             read.p.add(
                 f"{path}.end", f"ends {end.isoformat()}, before it starts {start.isoformat()}"
             )
+            end = None
         days = _days(read, obj, path)
         dayparts = _dayparts(read, obj, path)
         targets = _targets(read, obj, path, screens, zones, groups)
@@ -533,43 +559,62 @@ def _campaigns(
         if share is _MISSING or share is None:
             if priority in ("guaranteed", "standard"):
                 read.p.add(path, f"missing field 'share_of_voice' (required for {priority})")
-            share = 1.0
+                share = None
+            else:
+                share = 1.0
         elif not _is_number(share) or not 0 < share <= 1:
             read.p.add(
                 f"{path}.share_of_voice", f"must be above 0 and at most 1, got {_show(share)}"
             )
+            share = None
         cap = read.integer(obj, "max_plays_per_hour", path, 1, 100000, required=False)
         state = obj.get("state", "booked")
         if state not in STATES:
             read.p.add(f"{path}.state", f"must be one of {', '.join(STATES)}, got {_show(state)}")
         rule = _signal_rule(read, obj, path)
         promoted = _promoted_gtins(read, obj, path)
-        if len(read.p.items) + read.p.dropped != before or cid is None or cid in campaigns:
+        valid = len(read.p.items) + read.p.dropped == before
+        if cid is None or duplicate:
             continue
+        if (
+            None in (start, end, days, dayparts, targets, share)
+            or priority not in PRIORITIES
+            or state not in STATES
+            or _misspelt(obj, _CAMPAIGN_KEYS)  # "dayprts": its dayparts cannot be known
+        ):
+            continue  # too broken to judge
         campaign = CampaignSpec(
             id=cid,
-            advertiser=cast(str, advertiser),
+            advertiser=advertiser or "",
             category=category,
-            creatives=tuple(cast(list[str], creative_ids)),
+            creatives=tuple(creative_id for _, creative_id in chosen),
             start=cast(date, start),
             end=cast(date, end),
             days=cast(frozenset[int], days),
             dayparts=cast(tuple[Daypart, ...], dayparts),
             targets=cast(Targets, targets),
             priority=priority,
-            share_of_voice=float(share),
+            share_of_voice=float(cast(float, share)),
             max_plays_per_hour=cap,
             state=state,
             signal_rule=rule,
             promoted_gtins=promoted,
         )
-        campaigns[cid] = (i, campaign)
-    return campaigns, seen
+        judged.append(_Judged(campaign, path, tuple(j for j, _ in chosen)))
+        if valid:
+            campaigns[cid] = campaign
+    return campaigns, judged, seen
+
+
+def _misspelt(obj: dict[Any, Any], allowed: set[str]) -> bool:
+    """Whether ``obj`` has a field that is neither known nor a comment."""
+    return any(not isinstance(k, str) or (k not in allowed and not k.startswith("_")) for k in obj)
 
 
 def _campaign_creatives(
     read: _Reader, obj: dict[str, Any], path: str, creatives: dict[str, CreativeSpec | None]
-) -> list[str] | None:
+) -> list[tuple[int, str]] | None:
+    """The campaign's known creatives, each with its place in the list."""
     value = obj.get("creatives", _MISSING)
     if value is _MISSING:
         read.p.add(path, "missing field 'creatives'")
@@ -580,7 +625,7 @@ def _campaign_creatives(
     if not items:
         read.p.add(f"{path}.creatives", "must name at least one creative")
         return None
-    out: list[str] = []
+    out: list[tuple[int, str]] = []
     for j, item in enumerate(items):
         here = f"{path}.creatives[{j}]"
         text = read.string(item, here)
@@ -588,14 +633,16 @@ def _campaign_creatives(
             continue
         if text not in creatives:
             read.p.add(here, f"unknown creative {_show(text)}")
-        elif text in out:
+        elif any(text == known for _, known in out):
             read.p.add(here, f"creative {text!r} listed twice")
         else:
-            out.append(text)
+            out.append((j, text))
     return out
 
 
 def _days(read: _Reader, obj: dict[str, Any], path: str) -> frozenset[int] | None:
+    """The days named correctly (all of them when the plan has no mistake there);
+    None if there are none although some were given, since no days means every day."""
     value = obj.get("days")
     if value is None:
         return frozenset()
@@ -603,7 +650,6 @@ def _days(read: _Reader, obj: dict[str, Any], path: str) -> frozenset[int] | Non
     if items is None:
         return None
     days: set[int] = set()
-    ok = True
     for j, item in enumerate(items):
         name = item.strip().lower() if isinstance(item, str) else None
         if name in DAY_NAMES:
@@ -612,11 +658,12 @@ def _days(read: _Reader, obj: dict[str, Any], path: str) -> frozenset[int] | Non
             days.add(_FULL_DAYS.index(name))
         else:
             read.p.add(f"{path}.days[{j}]", f"unknown day {_show(item)} (use mon…sun)")
-            ok = False
-    return frozenset(days) if ok else None
+    return frozenset(days) if days or not items else None
 
 
 def _dayparts(read: _Reader, obj: dict[str, Any], path: str) -> tuple[Daypart, ...] | None:
+    """The dayparts written correctly; None if there are none although some were
+    given (no dayparts means all day)."""
     value = obj.get("dayparts")
     if value is None:
         return ()
@@ -624,24 +671,20 @@ def _dayparts(read: _Reader, obj: dict[str, Any], path: str) -> tuple[Daypart, .
     if items is None:
         return None
     parts: list[Daypart] = []
-    ok = True
     for j, item in enumerate(items):
         here = f"{path}.dayparts[{j}]"
         if not isinstance(item, list | tuple) or len(item) != 2:
             read.p.add(here, f'must be a pair ["HH:MM", "HH:MM"], got {_show(item)}')
-            ok = False
             continue
         start = read.clock(item[0], f"{here}[0]", end=False)
         end = read.clock(item[1], f"{here}[1]", end=True)
         if start is None or end is None:
-            ok = False
             continue
         if start == end and not (start == time(0) and item[1] == "24:00"):
             read.p.add(here, "starts and ends at the same time (use 00:00–24:00 for all day)")
-            ok = False
             continue
         parts.append(Daypart(start, end))
-    return tuple(parts) if ok else None
+    return tuple(parts) if parts or not items else None
 
 
 def _targets(
@@ -652,6 +695,8 @@ def _targets(
     zones: set[str],
     groups: set[str],
 ) -> Targets | None:
+    """The targets named correctly; None if there are none although some were given
+    (no targets means every screen)."""
     value = obj.get("targets")
     if value is None:
         return Targets()
@@ -666,22 +711,16 @@ def _targets(
         "groups": "no screen is in group",
         "screens": "unknown screen",
     }
-    ok = True
+    given = _misspelt(target, _TARGET_KEYS)  # "zone": its zones cannot be known
+    good: dict[str, frozenset[str]] = {}
     for key, names in lists.items():
-        if names is None:
-            ok = False
-            continue
-        for j, name in enumerate(names):
+        given = given or names is None or bool(names)
+        for j, name in enumerate(names or ()):
             if name not in known[key]:
                 read.p.add(f"{here}.{key}[{j}]", f"{what[key]} {_show(name)}")
-                ok = False
-    if not ok:
-        return None
-    return Targets(
-        zones=frozenset(lists["zones"] or ()),
-        groups=frozenset(lists["groups"] or ()),
-        screens=frozenset(lists["screens"] or ()),
-    )
+        good[key] = frozenset(n for n in names or () if n in known[key])
+    found = Targets(zones=good["zones"], groups=good["groups"], screens=good["screens"])
+    return None if given and found.everywhere else found
 
 
 def _signal_rule(read: _Reader, obj: dict[str, Any], path: str) -> SignalRule | None:
@@ -755,7 +794,7 @@ def _check_lengths(
             if item.path is None:
                 read.p.add("campaigns", f"stored campaign {item.spec.id!r}: {message}")
             else:
-                read.p.add(f"{item.path}.creatives[{j}]", message)
+                read.p.add(f"{item.path}.creatives[{item.positions[j]}]", message)
 
 
 def creatives_too_long(

@@ -361,3 +361,27 @@ def test_plan_json_in_protocol_is_accepted(sqlite_url: str, tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert counts(sqlite_url)["Campaign"] == 1
+
+
+def test_a_plan_with_mistakes_still_hears_that_it_overbooks(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    plan: dict[str, Any] = json.loads(json.dumps(AD_PLAN))
+    plan["timezone"] = "Mars/Olympus"
+    plan["campaigns"][0].update(creatives=["CR-1", "NOPE"], share_of_voice=0.75)
+    plan["campaigns"].append({**AD_PLAN["campaigns"][0], "id": "K-2", "share_of_voice": 0.75})
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    done = caddie(
+        "signage", "load", str(path), "--database-url", sqlite_url, env=env(tmp_path / "m")
+    )
+    assert done.returncode == 1
+    err = " ".join(done.stderr.split())
+    for expected in (
+        "timezone: unknown timezone 'Mars/Olympus'",
+        "campaigns[0].creatives[1]: unknown creative 'NOPE'",
+        "campaigns: screen S-01: guaranteed bookings need 6 slots of 4 on every day all day "
+        "(K-1 3, K-2 3) between 2026-11-01 and 2026-12-31",
+    ):
+        assert expected in err, (expected, done.stderr)
+    assert counts(sqlite_url) == {"Screen": 0, "Creative": 0, "Campaign": 0, "CampaignCreative": 0}
