@@ -19,9 +19,11 @@ Choices the protocol leaves open, made here:
   to 1 for interrupt and house ones;
 * a zone or group in ``targets`` that no screen has is a problem (a typo would
   silently target nothing);
-* screen, creative and campaign ids follow the one rule ``caddie screen enroll``
-  and the console's upload apply (``model.ID``: 1–200 letters, digits or ``. _ : -``):
-  they are used unescaped in URL paths, so an id a plan accepts always works there;
+* screen ids follow the rule ``caddie screen enroll`` applies (``model.ID``: 1–200
+  letters, digits or ``. _ : -``), so every screen a plan names can be enrolled and
+  reached at ``/signage/screens/{id}/…``; creative and campaign ids stay the operator's
+  own strings of up to 200 characters (an id holding ``/`` cannot be named in the
+  attribution report's URL);
 * bounds against absurd values: ``slot_seconds`` 1–3600, ``slots_per_loop``
   1–1000, ``duration_s`` up to a day, ``max_plays_per_hour`` 1–100000, flight
   dates in the years 2000–2099 (``FIRST_DAY``…``LAST_DAY``); at most 1000 problems
@@ -212,13 +214,13 @@ class _Reader:
             return None
         return value
 
-    def ident(self, obj: dict[str, Any], path: str, what: str) -> str | None:
-        """An object's ``id``, which must follow ``ID``: screens are enrolled and
-        fetched by it, campaigns' reports are addressed by it. A badly spelt id is
-        reported but still returned, so references to it are not reported again."""
+    def screen_id(self, obj: dict[str, Any], path: str) -> str | None:
+        """A screen's ``id``, which must follow ``ID``: screens are enrolled and fetched
+        by it. A badly spelt id is reported but still returned, so references to it are
+        not reported again."""
         value = self.text(obj, "id", path)
         if value is not None and not is_valid_id(value):
-            self.p.add(f"{path}.id", f"bad {what} id {_show(value)}: {ID_RULE}")
+            self.p.add(f"{path}.id", f"bad screen id {_show(value)}: {ID_RULE}")
         return value
 
     def strings(self, obj: dict[str, Any], key: str, path: str) -> list[str] | None:
@@ -410,7 +412,7 @@ def _screens(
         obj = read.obj(raw, path, _SCREEN_KEYS)
         if obj is None:
             continue
-        sid = read.ident(obj, path, "screen")
+        sid = read.screen_id(obj, path)
         if sid is not None:
             if sid in seen:
                 read.p.add(f"{path}.id", f"duplicate screen id {sid!r}")
@@ -460,7 +462,7 @@ def _creatives(read: _Reader, root: dict[str, Any]) -> dict[str, CreativeSpec | 
         obj = read.obj(raw, path, _CREATIVE_KEYS)
         if obj is None:
             continue
-        cid = read.ident(obj, path, "creative")
+        cid = read.text(obj, "id", path)
         if cid is not None and cid in creatives:
             read.p.add(f"{path}.id", f"duplicate creative id {cid!r}")
             continue
@@ -527,7 +529,7 @@ def _campaigns(
         if obj is None:
             continue
         before = len(read.p.items) + read.p.dropped
-        cid = read.ident(obj, path, "campaign")
+        cid = read.text(obj, "id", path)
         duplicate = cid is not None and cid in seen
         if cid is not None:
             if duplicate:
