@@ -155,3 +155,48 @@ def user_token(engine: Engine, username: str, role: str) -> str:
             )
         )
     return token
+
+
+# One screen, one 10 s creative (``ad.png`` beside the plan), one guaranteed campaign
+# taking half its loop: the plan later loads are checked against.
+ONE_SCREEN_PLAN: dict[str, Any] = {
+    "timezone": "Europe/Paris",
+    "screens": [
+        {"id": "S-01", "zone": "z1", "groups": [], "slot_seconds": 10, "slots_per_loop": 4}
+    ],
+    "creatives": [{"id": "CR-1", "media": "ad.png", "duration_s": 10}],
+    "campaigns": [
+        {
+            "id": "K-1",
+            "advertiser": "A",
+            "category": "coffee",
+            "creatives": ["CR-1"],
+            "start": "2026-11-01",
+            "end": "2026-12-31",
+            "priority": "guaranteed",
+            "share_of_voice": 0.5,
+        }
+    ],
+}
+
+
+def load_plan_file(url: str, path: Path, media: Path) -> None:
+    """``caddie signage load`` of ``path`` without the process: committed, or raises."""
+    from sqlmodel import Session
+
+    from signage.config import SignageSettings
+    from signage.service import load_plan
+    from store_server.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            load_plan(
+                session,
+                path.read_bytes(),
+                base_dir=path.parent,
+                settings=SignageSettings(media_dir=media),
+            )
+            session.commit()
+    finally:
+        engine.dispose()

@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from signage.config import SignageSettings
 from signage.scheduling import Stored, parse_plan
-from signage.service import load_plan, validate_campaign
+from signage.service import validate_campaign
 from store_server.db import make_engine
 from store_server.errors import InvalidInput
-from tests.signage.signage_helpers import write_png
+from tests.signage.signage_helpers import load_plan_file, write_png
 
 OVERBOOKED = (
     "campaigns: screen S-01: guaranteed bookings need 6 slots of 4 on every day all day "
@@ -185,18 +184,7 @@ def load(url: str, folder: Path, data: dict[str, Any]) -> None:
     write_png(folder / "ad.png", "red")
     path = folder / "plan.json"
     path.write_text(json.dumps(data))
-    engine = make_engine(url)
-    try:
-        with Session(engine) as session:
-            load_plan(
-                session,
-                path.read_bytes(),
-                base_dir=folder,
-                settings=SignageSettings(media_dir=folder / "media-store"),
-            )
-            session.commit()
-    finally:
-        engine.dispose()
+    load_plan_file(url, path, folder / "media-store")
 
 
 def test_load_plan_reports_a_mistake_and_the_overbooking_it_hides(

@@ -13,34 +13,14 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from signage.config import SignageSettings
 from signage.models import Campaign, CampaignCreative, Creative, Screen
 from signage.scheduling import Stored, parse_plan
-from signage.service import load_plan, load_specs, validate_campaign
+from signage.service import load_specs, validate_campaign
 from store_server.db import make_engine
 from store_server.errors import InvalidInput
 from tests.dbrows import rows_in
-from tests.signage.signage_helpers import write_png
-
-A_PLAN = {
-    "timezone": "Europe/Paris",
-    "screens": [
-        {"id": "S-01", "zone": "z1", "groups": [], "slot_seconds": 10, "slots_per_loop": 4}
-    ],
-    "creatives": [{"id": "CR-1", "media": "ad.png", "duration_s": 10}],
-    "campaigns": [
-        {
-            "id": "K-1",
-            "advertiser": "A",
-            "category": "coffee",
-            "creatives": ["CR-1"],
-            "start": "2026-11-01",
-            "end": "2026-12-31",
-            "priority": "guaranteed",
-            "share_of_voice": 0.5,
-        }
-    ],
-}
+from tests.signage.signage_helpers import ONE_SCREEN_PLAN as A_PLAN
+from tests.signage.signage_helpers import load_plan_file, write_png
 
 
 def later(**parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -166,18 +146,7 @@ def write(folder: Path, name: str, data: dict[str, Any]) -> Path:
 
 
 def load(url: str, path: Path, media: Path) -> None:
-    engine = make_engine(url)
-    try:
-        with Session(engine) as session:
-            load_plan(
-                session,
-                path.read_bytes(),
-                base_dir=path.parent,
-                settings=SignageSettings(media_dir=media),
-            )
-            session.commit()
-    finally:
-        engine.dispose()
+    load_plan_file(url, path, media)
 
 
 @pytest.mark.parametrize(

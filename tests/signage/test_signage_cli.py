@@ -16,6 +16,7 @@ from signage.models import Campaign, CampaignCreative, Creative, Screen
 from store_server.db import make_engine
 from tests.dbrows import rows_in
 from tests.servers import CADDIE, REPO, caddie, free_port
+from tests.signage.signage_helpers import ONE_SCREEN_PLAN
 
 pytestmark = pytest.mark.integration
 
@@ -216,27 +217,6 @@ def test_overbooking_counts_what_is_already_stored(sqlite_url: str, tmp_path: Pa
     assert alone.returncode == 0, alone.stderr  # the same plan fits an empty database
 
 
-AD_PLAN = {
-    "timezone": "Europe/Paris",
-    "screens": [
-        {"id": "S-01", "zone": "z1", "groups": [], "slot_seconds": 10, "slots_per_loop": 4}
-    ],
-    "creatives": [{"id": "CR-1", "media": "ad.png", "duration_s": 10}],
-    "campaigns": [
-        {
-            "id": "K-1",
-            "advertiser": "A",
-            "category": "coffee",
-            "creatives": ["CR-1"],
-            "start": "2026-11-01",
-            "end": "2026-12-31",
-            "priority": "guaranteed",
-            "share_of_voice": 0.5,
-        }
-    ],
-}
-
-
 @pytest.mark.parametrize(
     ("second", "expected"),
     [
@@ -259,7 +239,7 @@ def test_a_later_plan_is_held_to_the_slot_lengths_of_what_is_stored(
     from tests.signage.signage_helpers import write_png
 
     write_png(tmp_path / "ad.png", "red")
-    (tmp_path / "d1_a.json").write_text(json.dumps(AD_PLAN))
+    (tmp_path / "d1_a.json").write_text(json.dumps(ONE_SCREEN_PLAN))
     later = {"timezone": "Europe/Paris", "screens": [], "creatives": [], "campaigns": []}
     (tmp_path / "d1_b.json").write_text(json.dumps({**later, **second}))
     media = tmp_path / "media-store"
@@ -366,10 +346,12 @@ def test_plan_json_in_protocol_is_accepted(sqlite_url: str, tmp_path: Path) -> N
 def test_a_plan_with_mistakes_still_hears_that_it_overbooks(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    plan: dict[str, Any] = json.loads(json.dumps(AD_PLAN))
+    plan: dict[str, Any] = json.loads(json.dumps(ONE_SCREEN_PLAN))
     plan["timezone"] = "Mars/Olympus"
     plan["campaigns"][0].update(creatives=["CR-1", "NOPE"], share_of_voice=0.75)
-    plan["campaigns"].append({**AD_PLAN["campaigns"][0], "id": "K-2", "share_of_voice": 0.75})
+    plan["campaigns"].append(
+        {**ONE_SCREEN_PLAN["campaigns"][0], "id": "K-2", "share_of_voice": 0.75}
+    )
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan))
     done = caddie(
