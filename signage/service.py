@@ -327,22 +327,22 @@ def _prepare_media(
                 f"{path}: only http(s) URLs or file paths are allowed, got {ref[:60]!r}"
             )
             continue
-        shown = ref if len(ref) <= 200 else ref[:199] + "…"
+        named = shown(ref, 200)
         try:
             file = (root / ref).resolve()
         except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in the path
-            problems.append(f"{path}: creative {cid!r}: {shown!r} is not a file path we can read")
+            problems.append(f"{path}: creative {cid!r}: {named} is not a file path we can read")
             continue
         if not file.is_relative_to(root):
             problems.append(
-                f"{path}: creative {cid!r}: {shown!r} is outside the plan file's folder "
+                f"{path}: creative {cid!r}: {named} is outside the plan file's folder "
                 "(local media must be inside it; anything else needs an http(s) URL)"
             )
             continue
         try:
             info = file.stat()
             if not stat.S_ISREG(info.st_mode):  # a folder, or a pipe that would never end
-                problems.append(f"{path}: cannot read {shown!r} (not a regular file)")
+                problems.append(f"{path}: cannot read {named} (not a regular file)")
                 continue
             if info.st_size > max_bytes:
                 problems.append(f"{path}: {ref!r} is larger than {max_bytes} bytes")

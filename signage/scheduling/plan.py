@@ -173,7 +173,7 @@ class _Reader:
         for key in value:
             if not isinstance(key, str):
                 self.p.add(path, f"field names must be strings, got {_kind(key)}")
-            elif key not in allowed and not key.startswith("_"):
+            elif not _known_field(key, allowed):
                 self.p.add(_join(path, key)[:300], "unknown field")
         return value
 
@@ -608,9 +608,15 @@ def _campaigns(
     return campaigns, judged, seen
 
 
+def _known_field(key: object, allowed: set[str]) -> bool:
+    """A field name the plan knows, or a comment (``_note``); anything else is reported
+    as an unknown field."""
+    return isinstance(key, str) and (key in allowed or key.startswith("_"))
+
+
 def _misspelt(obj: dict[Any, Any], allowed: set[str]) -> bool:
     """Whether ``obj`` has a field that is neither known nor a comment."""
-    return any(not isinstance(k, str) or (k not in allowed and not k.startswith("_")) for k in obj)
+    return not all(_known_field(k, allowed) for k in obj)
 
 
 def _campaign_creatives(
