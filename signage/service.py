@@ -52,6 +52,7 @@ from signage.scheduling import (
 )
 from signage.scheduling.model import DAY_NAMES, DAY_PLURALS, ID_RULE, day_problem, is_valid_id
 from signage.signals.rules import MEDIAN_SUFFIX, StoreSignalRule, explain_rules
+from store_server import client_json
 from store_server.errors import Forbidden, InvalidInput, NotFound, Unauthorized, shown
 from store_server.security import hash_token, new_token
 from store_server.timeutil import as_utc, utcnow
@@ -403,6 +404,9 @@ def load_plan(
         # plan is nested more than a few levels deep
         message = "not valid JSON: nested too deeply (a plan is a few levels deep)"
         raise InvalidInput("invalid signage plan: 1 problem", problems=[message]) from None
+    if unusable := client_json.problem_of(raw):  # a lone surrogate, or deep but parsed
+        message = f"not valid JSON: {unusable}"
+        raise InvalidInput("invalid signage plan: 1 problem", problems=[message])
     current = load_specs(session)
     stored = Stored(
         screens=tuple(current.screens.values()),

@@ -88,6 +88,32 @@ def test_caddie_signage_load_of_a_deep_plan_prints_one_problem(
     assert nothing_stored(sqlite_url, media)
 
 
+LONE_SURROGATE = "a string is not valid Unicode text (it holds a lone surrogate)"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            '{"timezone": "\\ud800"}',
+            "a string is not valid Unicode text (it holds a lone surrogate)",
+        ),
+        ('{"\\udc80": 1}', "a string is not valid Unicode text (it holds a lone surrogate)"),
+        ('{"a":' * 100 + "1" + "}" * 100, "nested deeper than 64 levels"),
+    ],
+)
+def test_a_plan_json_cannot_store_is_one_problem(
+    sqlite_url: str, tmp_path: Path, text: str, problem: str
+) -> None:
+    """A lone surrogate escape parses, but is no text a database can store: it is one
+    problem line, not a failure halfway through the load."""
+    path = tmp_path / "plan.json"
+    path.write_text(text)
+    media = tmp_path / "media-store"
+    assert problems_of(sqlite_url, path, media) == [f"not valid JSON: {problem}"]
+    assert nothing_stored(sqlite_url, media)
+
+
 # --------------------------------------------------------------------------- media paths
 
 
