@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from store_server import client_json
 from store_server.checkout.audit_policy import AuditPolicy
 from store_server.checkout.simulation import simulate, summary_rows
 from store_server.errors import InvalidInput
@@ -31,14 +31,14 @@ def _load_policy(path: Path | None) -> AuditPolicy:
     if path is None:
         return AuditPolicy()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = client_json.loads(path.read_bytes())
     except OSError as exc:
         raise typer.BadParameter(
             f"cannot read {path}: {exc.strerror}", param_hint="--policy"
         ) from exc
-    except json.JSONDecodeError as exc:
+    except client_json.ClientJSONError as exc:
         raise typer.BadParameter(
-            f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})", param_hint="--policy"
+            f"{path} is not valid JSON (line {exc.line}: {exc.reason})", param_hint="--policy"
         ) from exc
     if not isinstance(data, dict):
         raise typer.BadParameter(f"{path} must hold a JSON object", param_hint="--policy")

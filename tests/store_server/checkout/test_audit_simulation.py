@@ -147,6 +147,11 @@ def test_bad_policy_file_is_explained(tmp_path: Path) -> None:
     code, out = run("simulate", "--policy", str(broken))
     assert code == 2
     assert "not valid JSON" in out
+    for hostile in ('{"a":' * 5000, '{"base_rate": "\\ud800"}', b"\xff\xfe{"):
+        broken.write_bytes(hostile if isinstance(hostile, bytes) else hostile.encode())
+        code, out = run("simulate", "--policy", str(broken))
+        assert code == 2, out
+        assert "not valid JSON" in out and "Traceback" not in out
     code, out = run("simulate", "--policy", str(tmp_path / "missing.json"))
     assert code == 2
     assert "cannot read" in out
