@@ -6,7 +6,6 @@ that uses it."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -16,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
+from store_server import client_json
 from store_server.errors import CaddieError, ConfigurationError
 
 DEFAULT_SECRET = "caddie-development-secret-do-not-use"
@@ -166,9 +166,9 @@ def _json_value(value: object) -> object:
     if not isinstance(value, str):
         return value
     try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+        return client_json.loads(value)
+    except client_json.ClientJSONError as exc:
+        raise ValueError(f"not valid JSON ({exc.reason}, line {exc.line})") from None
 
 
 def _checked(check: Callable[[], object]) -> None:

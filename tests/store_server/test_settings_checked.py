@@ -22,6 +22,8 @@ BAD_SETTINGS = [
     ("CADDIE_AUDIT_POLICY", "notjson"),
     ("CADDIE_AUDIT_POLICY", '{"nope": 1}'),
     ("CADDIE_AUDIT_POLICY", '{"base_rate": 5}'),
+    ("CADDIE_AUDIT_POLICY", '{"a":' * 5000),  # deep enough to exhaust the parser's stack
+    ("CADDIE_VARIABLE_MEASURE_LAYOUTS", '[{"kind": "\\ud800"}]'),  # a lone surrogate
     ("CADDIE_VARIABLE_MEASURE_LAYOUTS", '[{"x": 1}]'),
     ("CADDIE_VARIABLE_MEASURE_LAYOUTS", json.dumps([BAD_LAYOUT])),
     ("CADDIE_MAX_UPLOAD_BYTES", "-5"),
@@ -34,7 +36,7 @@ BAD_SETTINGS = [
     ("CADDIE_STORE_ID", ""),
     ("CADDIE_METRICS_TOKEN", "short"),
 ]
-CASES = [pytest.param(name, value, id=f"{name}={value}") for name, value in BAD_SETTINGS]
+CASES = [pytest.param(name, value, id=f"{name}={value[:40]}") for name, value in BAD_SETTINGS]
 
 
 @pytest.mark.parametrize("variable, value", CASES)
