@@ -202,30 +202,6 @@ def promoted_scans(
     return [PromotedScans(s, g, t, n, b) for (s, g, t, b), n in sorted(counts.items())]
 
 
-def promoted_scan_counts(
-    session: Session,
-    *,
-    gtins: Iterable[str],
-    since: datetime,
-    until: datetime,
-    bucket_minutes: int = 5,
-) -> list[tuple[str, str, datetime, int]]:
-    """:func:`promoted_scans` summed over baskets: ``(store_id, gtin, bucket_start,
-    units)`` rows, for callers that need no basket count."""
-    counts: dict[tuple[str, str, datetime], int] = {}
-    for row in promoted_scans(
-        session,
-        gtins=gtins,
-        since=since,
-        until=until,
-        key=report_key(),
-        bucket_minutes=bucket_minutes,
-    ):
-        bucket = (row.store_id, row.gtin, row.bucket_start)
-        counts[bucket] = counts.get(bucket, 0) + row.units
-    return [(s, g, t, n) for (s, g, t), n in sorted(counts.items())]
-
-
 def offer_baskets(
     session: Session, *, since: datetime, until: datetime, key: bytes
 ) -> dict[str, str]:

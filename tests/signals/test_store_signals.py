@@ -26,7 +26,7 @@ from store_server.signals.models import (
     category_slug,
     counts_changed,
 )
-from store_server.signals.service import promoted_scan_counts
+from store_server.signals.service import promoted_scans, report_key
 from tests.signals.helpers import (
     SIGNAL_ITEMS,
     TEA_ITEM,
@@ -257,7 +257,7 @@ def test_offer_and_consent_requests_do_not_reach_the_feed(
         assert re.search(r"LOYAL|consent|opt_in|v1", json.dumps(message)) is None
 
 
-def test_promoted_scan_counts_are_bucketed_units_per_store(
+def test_promoted_scans_are_bucketed_units_per_store(
     signals_client: tuple[TestClient, dict[str, str]], engine: Engine
 ) -> None:
     client, tokens = signals_client
@@ -265,12 +265,13 @@ def test_promoted_scan_counts_are_bucketed_units_per_store(
         shop(client, tokens, device, n, [ean13(COFFEE_ITEM), ean13(COFFEE_ITEM), ean13(TEA_ITEM)])
     now = datetime.now(UTC)
     with session_scope(engine) as session:
-        rows = promoted_scan_counts(
+        rows = promoted_scans(
             session,
             gtins=[COFFEE_ITEM.gtin],
             since=now - timedelta(hours=1),
             until=now + timedelta(1),
+            key=report_key(),
         )
-    assert {(store, gtin) for store, gtin, _, _ in rows} == {("store-1", COFFEE_ITEM.gtin)}
-    assert sum(units for *_, units in rows) == 6
-    assert all(start.minute % 5 == 0 and start.second == 0 for _, _, start, _ in rows)
+    assert {(r.store_id, r.gtin) for r in rows} == {("store-1", COFFEE_ITEM.gtin)}
+    assert sum(r.units for r in rows) == 6
+    assert all(r.bucket_start.minute % 5 == 0 and r.bucket_start.second == 0 for r in rows)
