@@ -201,6 +201,37 @@ class _Cluster:
         return sum((p.end - p.start for p in self.pieces), timedelta())
 
 
+@dataclass
+class _Observed:
+    """One GTIN in one store over an exposed interval: the units scanned and their
+    baskets, and over its control intervals the mean units and all their baskets."""
+
+    units: int
+    baskets: set[str]
+    expected: float
+    control_baskets: set[str]
+
+
+def _observe(
+    counter: _Counter,
+    store: str,
+    gtin: str,
+    interval: Interval,
+    controls: Sequence[Interval],
+) -> _Observed:
+    total, control_baskets = 0, set[str]()
+    for a, b in controls:
+        total += counter.count(store, gtin, a, b)
+        control_baskets |= counter.baskets(store, gtin, a, b)
+    start, end = interval
+    return _Observed(
+        counter.count(store, gtin, start, end),
+        counter.baskets(store, gtin, start, end),
+        total / len(controls),
+        control_baskets,
+    )
+
+
 def _union(sets: Iterable[set[str]]) -> set[str]:
     out: set[str] = set()
     for one in sets:
@@ -291,7 +322,7 @@ def attribution_report(
             day = start.astimezone(tz).date()
             exposed_days.add((store, day))
             exposed += end - start
-            weeks = []
+            weeks, controls = [], []
             for k in range(1, max_weeks + 1):
                 c_start, c_end = shift_weeks(start, -k, tz), shift_weeks(end, -k, tz)
                 if c_start < observed[0] or c_end > observed[1]:
@@ -299,6 +330,7 @@ def attribution_report(
                 if _overlaps(exposure[store], c_start, c_end):
                     continue
                 weeks.append(k)
+                controls.append((c_start, c_end))
             if not weeks:
                 unmatched += end - start
                 continue
@@ -306,14 +338,11 @@ def attribution_report(
             cluster = clusters.setdefault((store, day), _Cluster())
             cluster.pieces.append(piece)
             for gtin in gtins:
-                cluster.treated[gtin] += counter.count(store, gtin, start, end)
-                cluster.treated_baskets[gtin] |= counter.baskets(store, gtin, start, end)
-                total = 0
-                for k in weeks:
-                    a, b = shift_weeks(start, -k, tz), shift_weeks(end, -k, tz)
-                    total += counter.count(store, gtin, a, b)
-                    cluster.control_baskets[gtin] |= counter.baskets(store, gtin, a, b)
-                cluster.expected[gtin] += total / len(weeks)
+                seen = _observe(counter, store, gtin, (start, end), controls)
+                cluster.treated[gtin] += seen.units
+                cluster.treated_baskets[gtin] |= seen.baskets
+                cluster.expected[gtin] += seen.expected
+                cluster.control_baskets[gtin] |= seen.control_baskets
     stores = tuple(sorted({store for store, _ in exposed_days}))
 
     def enough(baskets: Iterable[set[str]]) -> bool:
@@ -477,15 +506,15 @@ def _hourly_series(
                 i = int((at - period[0]).total_seconds() // 3600)
                 until = min(piece.end, hours[i] + timedelta(hours=1))
                 measured[i] = True
+                controls = [
+                    (shift_weeks(at, -k, tz), shift_weeks(until, -k, tz)) for k in piece.weeks
+                ]
                 for gtin in gtins:
-                    scans[i] += counter.count(piece.store, gtin, at, until)
-                    baskets[i] |= counter.baskets(piece.store, gtin, at, until)
-                    total = 0
-                    for k in piece.weeks:
-                        a, b = shift_weeks(at, -k, tz), shift_weeks(until, -k, tz)
-                        total += counter.count(piece.store, gtin, a, b)
-                        control_baskets[i] |= counter.baskets(piece.store, gtin, a, b)
-                    expected[i] += total / len(piece.weeks)
+                    seen = _observe(counter, piece.store, gtin, (at, until), controls)
+                    scans[i] += seen.units
+                    baskets[i] |= seen.baskets
+                    expected[i] += seen.expected
+                    control_baskets[i] |= seen.control_baskets
                 at = until
     by_day: dict[date, list[int]] = defaultdict(list)
     for i, start in enumerate(hours):
