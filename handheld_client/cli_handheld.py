@@ -100,7 +100,7 @@ def handheld(
     ] = False,
 ) -> None:
     """Run a handheld: scan from a camera, a video file or an image folder."""
-    from handheld_client.decoding import ALL_SYMBOLOGIES, Decoder
+    from handheld_client.decoding import ALL_SYMBOLOGIES, DEFAULT_TIME_CAP_S, Decoder
     from handheld_client.outbox import Outbox, OutboxError, default_outbox_path
     from handheld_client.sources import SourceError, is_live_source, open_source
     from handheld_client.ui import (
@@ -122,16 +122,18 @@ def handheld(
         if symbologies.strip().lower() == "all"
         else tuple(s for s in symbologies.split(",") if s.strip())
     )
-    # The live decoder caps each frame's work on this thread's CPU clock: OpenCV must not
-    # hand work to its own threads, where the cap would not see it.
+    # A camera's frames are capped on this thread's CPU clock, so decoding keeps up with
+    # the camera: OpenCV must not hand work to its own threads, where the cap would not
+    # see it. A file or folder waits for each frame, so it is read without the cap and
+    # gives the same items on any machine.
     import cv2
 
     cv2.setNumThreads(1)
+    live = is_live_source(source)
     try:
-        decoder = Decoder(names, thorough=False)
+        decoder = Decoder(names, thorough=False, time_cap_s=DEFAULT_TIME_CAP_S if live else None)
     except ValueError as exc:
         raise _fail(str(exc), EXIT_BAD_INPUT) from None
-    live = is_live_source(source)
     try:
         frames = open_source(source)
     except SourceError as exc:

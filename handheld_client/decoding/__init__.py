@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handheld_client.decoding.decoder import Decoder
+from handheld_client.decoding.decoder import DEFAULT_TIME_CAP_S, Decoder
 from handheld_client.decoding.files import ImageError, decode_file, load_image
 from handheld_client.decoding.symbols import (
     ALL_SYMBOLOGIES,
@@ -13,6 +13,7 @@ from handheld_client.decoding.symbols import (
 __all__ = [
     "ALL_SYMBOLOGIES",
     "DEFAULT_SYMBOLOGIES",
+    "DEFAULT_TIME_CAP_S",
     "Decoder",
     "ImageError",
     "Symbol",

@@ -30,7 +30,7 @@ def empty_png(tmp_path: Path) -> Path:
 
 
 def test_decode_file_reads_a_png(label_png: Path) -> None:
-    [s] = decode_file(label_png, Decoder())
+    [s] = decode_file(label_png, Decoder(time_cap_s=None))
     assert (s.symbology, s.text, s.gtin14) == ("UPCA", "036000291452", "00036000291452")
 
 
@@ -38,7 +38,7 @@ def test_truncated_file_is_an_image_error(label_png: Path, tmp_path: Path) -> No
     cut = tmp_path / "cut.png"
     cut.write_bytes(label_png.read_bytes()[: label_png.stat().st_size // 2])
     with pytest.raises(ImageError, match="cut.png"):
-        decode_file(cut, Decoder())
+        decode_file(cut, Decoder(time_cap_s=None))
 
 
 @pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n garbage"])
@@ -46,12 +46,12 @@ def test_corrupt_file_is_an_image_error(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(content)
     with pytest.raises(ImageError, match="bad.jpg"):
-        decode_file(bad, Decoder())
+        decode_file(bad, Decoder(time_cap_s=None))
 
 
 def test_missing_file_is_an_image_error(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="no such file"):
-        decode_file(tmp_path / "nope.png", Decoder())
+        decode_file(tmp_path / "nope.png", Decoder(time_cap_s=None))
 
 
 def _app() -> typer.Typer:

@@ -79,7 +79,7 @@ def test_live_sources() -> None:
 
 
 def test_synthetic_frames_show_each_code_then_a_gap() -> None:
-    decoder = Decoder()
+    decoder = Decoder(time_cap_s=None)
     frames = list(open_source("synthetic:4006381333931,96385074"))
     seen = [(round(f.time_s, 1), [s.gtin14 for s in decoder.decode(f.image)]) for f in frames]
     shown = [t for t, codes in seen if codes]
