@@ -1054,7 +1054,8 @@ def save_upload(
 
     Its length must fit the slots of the screens named in ``targets`` and, when it
     replaces a creative of that id, of every screen a stored campaign playing it
-    targets (whatever the campaign's priority, as a plan file is checked)."""
+    targets (whatever the campaign's priority, and unless it is cancelled, as a plan
+    file is checked)."""
     problems = []
     if not is_valid_id(creative_id):
         problems.append(f"id: {ID_RULE}")
@@ -1079,7 +1080,7 @@ def save_upload(
             )
         replaced = CreativeSpec(id=creative_id, media=file_name or "", duration_s=length)
         for campaign in specs.campaigns:
-            if creative_id not in campaign.creatives:
+            if creative_id not in campaign.creatives or campaign.state == "cancelled":
                 continue
             found = creatives_too_long(campaign, specs.screens.values(), {creative_id: replaced})
             problems.extend(f"duration_s: stored campaign {campaign.id!r}: {m}" for _, m in found)

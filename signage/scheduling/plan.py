@@ -796,8 +796,11 @@ def _check_lengths(
 ) -> None:
     """Every creative too long for a targeted screen's slots, for every priority: a
     guaranteed campaign would silently get no slot where none of its creatives fits,
-    and the others would lose that creative there."""
+    and the others would lose that creative there. A cancelled campaign plays nowhere,
+    so it is not judged; booking it again is (the booking is a plan of its own)."""
     for item in judged:
+        if item.spec.state == "cancelled":
+            continue
         for j, message in creatives_too_long(item.spec, screens, creatives):
             if item.path is None:
                 read.p.add("campaigns", f"stored campaign {item.spec.id!r}: {message}")

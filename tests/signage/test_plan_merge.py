@@ -82,6 +82,32 @@ def test_every_priority_is_held_to_slot_lengths(priority: str) -> None:
     ]
 
 
+def test_a_cancelled_stored_campaign_does_not_mind_but_booking_it_again_does() -> None:
+    first: dict[str, Any] = {
+        **A_PLAN,
+        "campaigns": [{**A_PLAN["campaigns"][0], "state": "cancelled"}],
+    }
+    plan = parse_plan(later(screens=[SHORT_SCREEN]), stored=stored(first))
+    assert [s.slot_seconds for s in plan.screens] == [5]
+    rebooked = later(
+        screens=[SHORT_SCREEN],
+        creatives=A_PLAN["creatives"],  # references resolve within the file
+        campaigns=[{**first["campaigns"][0], "state": "booked"}],
+    )
+    assert problems_of(rebooked, stored(first)) == [
+        "campaigns[0].creatives[0]: creative 'CR-1' lasts 10 s, longer than the slots of "
+        "screen S-01 (5 s)"
+    ]
+
+
+def test_a_cancelled_campaign_in_the_file_is_not_held_to_slot_lengths() -> None:
+    cancelled = {**A_PLAN["campaigns"][0], "state": "cancelled"}
+    plan = parse_plan(
+        later(screens=[SHORT_SCREEN], creatives=A_PLAN["creatives"], campaigns=[cancelled])
+    )
+    assert [c.state for c in plan.campaigns] == ["cancelled"]
+
+
 def test_a_stored_campaign_targeting_elsewhere_does_not_mind() -> None:
     first: dict[str, Any] = {**A_PLAN, "campaigns": [dict(A_PLAN["campaigns"][0])]}
     first["campaigns"][0]["targets"] = {"zones": ["z1"]}

@@ -311,6 +311,27 @@ def test_an_upload_replacing_a_creative_must_fit_its_campaigns(client: Any, load
     assert fits.status_code == 201, fits.text
 
 
+def test_a_cancelled_campaign_does_not_hold_back_its_creative(client: Any, loaded: Any) -> None:
+    """Once K-1 is cancelled, CR-A may grow past S-01's slots; booking K-1 again is then
+    refused for that very length."""
+    headers = bearer(loaded.operator)
+    k1 = next(c for c in loaded.plan["campaigns"] if c["id"] == "K-1")
+    cancelled = client.post(
+        "/signage/api/campaigns", headers=headers, json={**k1, "state": "cancelled"}
+    )
+    assert cancelled.status_code == 201, cancelled.text
+    longer = upload(
+        client, loaded.operator, "a.png", png_bytes(), id="CR-A", zones="nowhere", duration_s="15"
+    )
+    assert longer.status_code == 201, longer.text
+    again = client.post("/signage/api/campaigns", headers=headers, json={**k1, "state": "booked"})
+    assert again.status_code == 422, again.text
+    assert again.json()["error"]["problems"] == [
+        "campaigns[0].creatives[0]: creative 'CR-A' lasts 15 s, longer than the slots of "
+        "screen S-01 (10 s)"
+    ]
+
+
 def test_upload_size_limit(client: Any, loaded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     holder = client.app.routes[-1].app.state.signage  # the mounted signage app's state
     monkeypatch.setattr(holder.get().signage, "max_upload_bytes", 100)
