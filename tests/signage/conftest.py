@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from tests.signage.signage_helpers import plan_dict, user_token, write_plan
+from tests.signage.signage_helpers import load_and_enroll, plan_dict, user_token, write_plan
 
 
 @pytest.fixture
@@ -33,18 +33,12 @@ class Loaded:
 @pytest.fixture
 def loaded(db_url: str, tmp_path: Path, media_dir: Path) -> Iterator[Loaded]:
     """A database holding the plan, both screens enrolled, an operator and a staff login."""
-    from signage.config import SignageSettings
-    from signage.service import enroll, load_plan
-    from store_server.db import make_engine, session_scope
+    from store_server.db import make_engine
 
     plan = plan_dict()
     path = write_plan(tmp_path / "plan", plan)
     engine = make_engine(db_url)
-    settings = SignageSettings(media_dir=media_dir)
-    with session_scope(engine) as session:
-        load_plan(session, path.read_bytes(), base_dir=path.parent, settings=settings)
-    with session_scope(engine) as session:
-        tokens = dict(enroll(session, ["S-01", "S-02"], settings=settings, timezone="Europe/Paris"))
+    tokens = load_and_enroll(engine, path, media_dir, ["S-01", "S-02"])
     yield Loaded(
         db_url,
         engine,

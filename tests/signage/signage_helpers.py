@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
+
+if TYPE_CHECKING:
+    from signage.service import LoadSummary
 
 FOREVER = {"start": "2020-01-01", "end": "2099-12-31"}
 
@@ -180,7 +183,19 @@ ONE_SCREEN_PLAN: dict[str, Any] = {
 }
 
 
-def load_plan_file(url: str, path: Path, media: Path) -> None:
+def load_and_enroll(engine: Engine, path: Path, media: Path, screens: list[str]) -> dict[str, str]:
+    """Load the plan file at ``path`` and enroll ``screens``: each screen's token."""
+    from signage.config import SignageSettings
+    from signage.service import enroll, load_plan
+    from store_server.db import session_scope
+
+    settings = SignageSettings(media_dir=media)
+    with session_scope(engine) as session:
+        load_plan(session, path.read_bytes(), base_dir=path.parent, settings=settings)
+        return dict(enroll(session, screens, settings=settings, timezone="Europe/Paris"))
+
+
+def load_plan_file(url: str, path: Path, media: Path) -> LoadSummary:
     """``caddie signage load`` of ``path`` without the process: committed, or raises."""
     from sqlmodel import Session
 
@@ -191,12 +206,13 @@ def load_plan_file(url: str, path: Path, media: Path) -> None:
     engine = make_engine(url)
     try:
         with Session(engine) as session:
-            load_plan(
+            summary = load_plan(
                 session,
                 path.read_bytes(),
                 base_dir=path.parent,
                 settings=SignageSettings(media_dir=media),
             )
             session.commit()
+            return summary
     finally:
         engine.dispose()

@@ -21,12 +21,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from signage.attribution.estimator import shift_weeks
-from signage.config import SignageSettings
-from signage.service import enroll, load_plan
 from store_server.baskets.models import Basket, BasketLine
 from store_server.db import make_engine, session_scope
 from store_server.timeutil import as_utc
-from tests.signage.signage_helpers import FOREVER, plan_dict, user_token, write_plan
+from tests.signage.signage_helpers import (
+    FOREVER,
+    load_and_enroll,
+    plan_dict,
+    user_token,
+    write_plan,
+)
 from tests.signals.helpers import card, ean13, hello
 from tests.store_server.factories import COFFEE_ITEM, add_products, coffee_line, enroll_devices
 
@@ -51,10 +55,7 @@ def mall(db_url: str, tmp_path: Path, media_dir: Path) -> Iterator[Mall]:
     plan["screens"][0]["store"] = "store-1"
     path = write_plan(tmp_path / "plan", plan)
     engine = make_engine(db_url)
-    settings = SignageSettings(media_dir=media_dir)
-    with session_scope(engine) as session:
-        load_plan(session, path.read_bytes(), base_dir=path.parent, settings=settings)
-        screen = dict(enroll(session, ["S-01"], settings=settings, timezone="Europe/Paris"))
+    screen = load_and_enroll(engine, path, media_dir, ["S-01"])
     add_products(engine)
     device = enroll_devices(engine, "H-1")["H-1"]
     operator = user_token(engine, "olga", "operator")

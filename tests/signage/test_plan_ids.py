@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from signage.config import SignageSettings
 from signage.scheduling import parse_plan
 from signage.scheduling.model import is_valid_id
-from signage.service import enroll, load_plan
+from signage.service import enroll
 from store_server.db import make_engine, session_scope
 from store_server.errors import InvalidInput
-from tests.signage.signage_helpers import FOREVER, user_token, write_plan
+from tests.signage.signage_helpers import FOREVER, load_and_enroll, user_token, write_plan
 
 SCREEN = "S.1_north:Door-2"
 CREATIVE = "CR.1_promo:Nov-2"
@@ -105,10 +105,7 @@ def served(db_url: str, tmp_path: Path, media_dir: Path) -> Iterator[tuple[TestC
 
     path = write_plan(tmp_path / "plan", plan())
     engine = make_engine(db_url)
-    settings_ = SignageSettings(media_dir=media_dir)
-    with session_scope(engine) as session:
-        load_plan(session, path.read_bytes(), base_dir=path.parent, settings=settings_)
-        token = dict(enroll(session, [SCREEN], settings=settings_, timezone="Europe/Paris"))[SCREEN]
+    token = load_and_enroll(engine, path, media_dir, [SCREEN])[SCREEN]
     operator = user_token(engine, "olga", "operator")
     app = create_app(load_settings(database_url=db_url, environment="test"))
     try:

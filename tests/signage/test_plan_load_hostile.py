@@ -6,43 +6,21 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlmodel import Session
 
-from signage.config import SignageSettings
 from signage.models import Campaign, CampaignCreative, Creative, Screen
-from signage.service import load_plan
-from store_server.db import make_engine
 from store_server.errors import InvalidInput
 from tests.dbrows import rows_in
 from tests.servers import REPO, caddie
-from tests.signage.signage_helpers import plan_dict, write_plan, write_png
+from tests.signage.signage_helpers import load_plan_file, plan_dict, write_plan, write_png
 
 PAGE = b"<!DOCTYPE html><html><body>the server's own page</body></html>"
 
 
-def load(url: str, path: Path, media: Path, **kw: Any) -> Any:
-    engine = make_engine(url)
-    try:
-        with Session(engine) as session:
-            summary = load_plan(
-                session,
-                path.read_bytes(),
-                base_dir=path.parent,
-                settings=SignageSettings(media_dir=media),
-                **kw,
-            )
-            session.commit()
-            return summary
-    finally:
-        engine.dispose()
-
-
 def problems_of(url: str, path: Path, media: Path) -> list[str]:
     with pytest.raises(InvalidInput) as caught:
-        load(url, path, media)
+        load_plan_file(url, path, media)
     return list(caught.value.details["problems"])
 
 
@@ -177,7 +155,7 @@ def test_symlinks_and_dot_dots_that_stay_inside_still_load(sqlite_url: str, tmp_
     path = plan_with(tmp_path, "media/../media/./inside.png")
     os.symlink(path.parent / "media" / "a.png", path.parent / "media" / "inside.png")
     media = tmp_path / "media-store"
-    summary = load(sqlite_url, path, media)
+    summary = load_plan_file(sqlite_url, path, media)
     assert (summary.creatives, summary.files_copied) == (5, 4)  # CR-URL stays a URL
 
 
@@ -218,5 +196,5 @@ def test_the_fixture_mall_plan_still_loads(sqlite_url: str, tmp_path: Path) -> N
     plan = REPO / "fixtures" / "mall" / "plan.json"
     relative = Path(os.path.relpath(plan, Path.cwd()))
     media = tmp_path / "media-store"
-    summary = load(sqlite_url, relative, media)
+    summary = load_plan_file(sqlite_url, relative, media)
     assert summary.files_copied == summary.creatives == 10

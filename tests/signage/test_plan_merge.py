@@ -171,10 +171,6 @@ def write(folder: Path, name: str, data: dict[str, Any]) -> Path:
     return path
 
 
-def load(url: str, path: Path, media: Path) -> None:
-    load_plan_file(url, path, media)
-
-
 @pytest.mark.parametrize(
     "second",
     [later(screens=[SHORT_SCREEN]), later(creatives=[LONG_CREATIVE])],
@@ -184,10 +180,10 @@ def test_load_plan_refuses_and_changes_nothing(
     db_url: str, tmp_path: Path, second: dict[str, Any]
 ) -> None:
     media = tmp_path / "media-store"
-    load(db_url, write(tmp_path, "d1_a.json", A_PLAN), media)
+    load_plan_file(db_url, write(tmp_path, "d1_a.json", A_PLAN), media)
     counts = rows_in(db_url, Screen, Creative, Campaign, CampaignCreative)
     with pytest.raises(InvalidInput) as caught:
-        load(db_url, write(tmp_path, "d1_b.json", second), media)
+        load_plan_file(db_url, write(tmp_path, "d1_b.json", second), media)
     [problem] = caught.value.details["problems"]
     assert problem.startswith("campaigns: stored campaign 'K-1': creative 'CR-1' lasts")
     assert rows_in(db_url, Screen, Creative, Campaign, CampaignCreative) == counts
@@ -211,7 +207,7 @@ def test_a_booking_is_held_to_the_stored_screens_slots(
         ],
         creatives=[{"id": "CR-LONG", "media": "ad.png", "duration_s": 15}],
     )
-    load(db_url, write(tmp_path, "mall.json", mall), tmp_path / "media-store")
+    load_plan_file(db_url, write(tmp_path, "mall.json", mall), tmp_path / "media-store")
     booking = {**A_PLAN["campaigns"][0], "creatives": ["CR-LONG"], "priority": priority}
     engine = make_engine(db_url)
     try:

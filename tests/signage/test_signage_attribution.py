@@ -23,13 +23,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from signage.attribution.estimator import shift_weeks
-from signage.config import SignageSettings
 from signage.models import ProofOfPlay
-from signage.service import enroll, load_plan
 from store_server.baskets.models import Basket, Shopper
 from store_server.db import make_engine, session_scope
 from store_server.offers.models import OfferGrant
-from tests.signage.signage_helpers import FOREVER, plan_dict, user_token, write_plan
+from tests.signage.signage_helpers import (
+    FOREVER,
+    load_and_enroll,
+    plan_dict,
+    user_token,
+    write_plan,
+)
 from tests.store_server.factories import COFFEE_ITEM, add_products, coffee_line, enroll_devices
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -78,10 +82,7 @@ def world(db_url: str, tmp_path: Path, media_dir: Path) -> Iterator[World]:
     )
     path = write_plan(tmp_path / "plan", plan)
     engine = make_engine(db_url)
-    settings = SignageSettings(media_dir=media_dir)
-    with session_scope(engine) as session:
-        load_plan(session, path.read_bytes(), base_dir=path.parent, settings=settings)
-        tokens = dict(enroll(session, ["S-01"], settings=settings, timezone="Europe/Paris"))
+    tokens = load_and_enroll(engine, path, media_dir, ["S-01"])
     add_products(engine)
     enroll_devices(engine, "H-1")
     with session_scope(engine) as session:

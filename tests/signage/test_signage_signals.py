@@ -15,15 +15,21 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from signage.config import SignageSettings
 from signage.models import Campaign, Screen
 from signage.scheduling import SignalRule, parse_plan
-from signage.service import enroll, load_plan, load_specs, loop_view, store_rule_of
+from signage.service import load_specs, loop_view, store_rule_of
 from signage.signals.board import SignalBoard
 from store_server.db import make_engine, session_scope
 from store_server.errors import InvalidInput
 from tests.servers import caddie
-from tests.signage.signage_helpers import FOREVER, plan_dict, user_token, write_plan
+from tests.signage.signage_helpers import (
+    FOREVER,
+    load_and_enroll,
+    load_plan_file,
+    plan_dict,
+    user_token,
+    write_plan,
+)
 from tests.signals.helpers import wait_for
 
 COFFEE_13 = "3012345678902"  # the catalog's ground coffee, as printed on the pack
@@ -118,15 +124,9 @@ def test_store_rules_survive_the_database_round_trip(
         "value": "daily_median",
     }
     path = write_plan(tmp_path / "plan", signal_plan("store-9", rule))
+    load_plan_file(db_url, path, media_dir)
     engine = make_engine(db_url)
     try:
-        with session_scope(engine) as session:
-            load_plan(
-                session,
-                path.read_bytes(),
-                base_dir=path.parent,
-                settings=SignageSettings(media_dir=media_dir),
-            )
         with session_scope(engine) as session:
             row = session.get(Campaign, "K-SIG")
             assert row is not None and row.signal_rule == rule  # as the operator wrote it
@@ -161,11 +161,7 @@ def signal_world(db_url: str, tmp_path: Path, media_dir: Path) -> Iterator[Signa
     rule = {"signal": "active_shoppers", "store": store, "op": ">", "value": 40}
     path = write_plan(tmp_path / "plan", signal_plan(store, rule))
     engine = make_engine(db_url)
-    settings = SignageSettings(media_dir=media_dir)
-    with session_scope(engine) as session:
-        load_plan(session, path.read_bytes(), base_dir=path.parent, settings=settings)
-    with session_scope(engine) as session:
-        tokens = dict(enroll(session, ["S-01"], settings=settings, timezone="Europe/Paris"))
+    tokens = load_and_enroll(engine, path, media_dir, ["S-01"])
     yield SignalWorld(db_url, engine, store, user_token(engine, "olga", "operator"), tokens["S-01"])
     engine.dispose()
 
