@@ -24,6 +24,7 @@ import pytest
 from store_server.body_limit import JSON_BODY_LIMIT, MULTIPART_OVERHEAD
 from tests.security.world import enroll_screens, fresh_database, populate
 from tests.servers import ServerProcess
+from tests.signage.signage_helpers import play as one_play
 from tests.signals.helpers import wait_for
 from tests.store_server.checkout.conftest import PASSWORD
 
@@ -278,13 +279,7 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(
 def test_bodies_within_their_route_limit_are_served(server: Server) -> None:
     """Over the JSON limit but within the route's own: a proof-of-play batch, an upload."""
     url = server.process.url
-    play = {
-        "play_id": str(uuid.uuid4()),
-        "creative_id": "CR-NOPE",
-        "campaign_id": "K-NOPE",
-        "started_at": "2026-11-07T09:30:00Z",
-        "duration_ms": 10_000,
-    }
+    play = one_play(creative_id="CR-NOPE", campaign_id="K-NOPE")
     padded = json.dumps({"plays": [play]}) + " " * (PLAY_LIMIT - 1000)
     assert JSON_BODY_LIMIT < len(padded) < PLAY_LIMIT
     plays = httpx.post(
