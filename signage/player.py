@@ -20,16 +20,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from signage import media, service
 from signage.deps import SCREEN_COOKIE, SessionDep, StateDep
 from store_server.deps import cookies_secure
 from store_server.errors import CaddieError, NotFound
+from store_server.templating import make_templates
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static" / "signage"
-templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates = make_templates(HERE / "templates")
 router = APIRouter(include_in_schema=False)
 
 COOKIE_SECONDS = 365 * 24 * 3600

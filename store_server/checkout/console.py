@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -26,10 +25,11 @@ from store_server.deps import SESSION_COOKIE, StateDep, set_session_cookie
 from store_server.errors import CaddieError, Forbidden, Unauthorized
 from store_server.offers.service import promotions_for_basket
 from store_server.state import ServerState
+from store_server.templating import make_templates
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static" / "checkout"
-templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates = make_templates(HERE / "templates")
 templates.env.filters["money"] = receipts.money
 router = APIRouter(prefix="/staff", tags=["staff console"], include_in_schema=False)
 
