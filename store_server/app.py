@@ -279,6 +279,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
 
     app.mount("/static/checkout", StaticFiles(directory=checkout_static), name="checkout-static")
+    # The shopper app's server side (joining, pairing, trip status, entrance, receipts).
+    from store_server.shopper.routes import router as shopper_router
+
+    app.include_router(shopper_router)
     app.mount("/signage", signage_app)
     return app
 

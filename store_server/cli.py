@@ -101,6 +101,11 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     database_url: DatabaseUrl = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="server processes")] = 1,
+    ssl_certfile: Annotated[
+        Path | None,
+        typer.Option(help="serve HTTPS with this certificate (PEM; phones' cameras need it)"),
+    ] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="the certificate's key (PEM)")] = None,
 ) -> None:
     """Run the store server (and the mounted signage app); creates/migrates the schema.
 
@@ -116,6 +121,7 @@ def serve(
 
     settings = settings_for(database_url)
     configure_logging(settings.log_format, settings.log_level)
+    tls = _tls_files(ssl_certfile, ssl_keyfile)
     run_guarded(lambda: make_event_bus(settings.pubsub_url))  # a bad URL fails here, once
     if workers > 1 and settings.database_url.startswith("sqlite"):
         logging.getLogger(__name__).warning(
@@ -139,10 +145,28 @@ def serve(
             log_level=settings.log_level.lower(),
             timeout_graceful_shutdown=10,
             access_log=False,
+            **tls,
         )
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _tls_files(certfile: Path | None, keyfile: Path | None) -> dict[str, str]:
+    """uvicorn's TLS options, after checking both files are given and load together, so
+    a wrong path or a key of another certificate stops here with one line, not a
+    traceback from the server."""
+    if certfile is None and keyfile is None:
+        return {}
+    if certfile is None or keyfile is None:
+        raise fail("--ssl-certfile and --ssl-keyfile go together")
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise fail(f"cannot use {certfile} with {keyfile}: {exc}") from None
+    return {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
 
 
 def _prometheus_dir(workers: int) -> str | None:
@@ -216,12 +240,32 @@ def device_enroll(
     database_url: DatabaseUrl = None,
     store: Annotated[str | None, typer.Option(help="store id (default CADDIE_STORE_ID)")] = None,
     staff: Annotated[bool, typer.Option(help="a staff-mode handheld for exit audits")] = False,
+    pair: Annotated[
+        bool,
+        typer.Option(
+            "--pair",
+            help="print a one-time pairing link (and QR code) for the shopper app instead "
+            "of the token: DEVICE_ID<TAB>URL",
+        ),
+    ] = False,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="with --pair: the server's address (default CADDIE_PUBLIC_URL)"),
+    ] = None,
 ) -> None:
-    """Register handhelds; prints DEVICE_ID<TAB>token per device (re-enrolling revokes)."""
+    """Register handhelds; prints DEVICE_ID<TAB>token per device (re-enrolling revokes).
+
+    With --pair: DEVICE_ID<TAB>pairing URL per device, each followed by its QR code on
+    stderr; opening the link in the shopper app pairs the handheld (once, within 24 h)."""
     from store_server.db import session_scope
     from store_server.devices.service import enroll
 
     settings = settings_for(database_url)
+    if pair:
+        if staff:
+            raise fail("--pair is for shopper handhelds; staff-mode handhelds use tokens")
+        _enroll_paired(settings, device_ids, store or settings.store_id, base_url)
+        return
     engine = prepared_engine(settings)
 
     def work() -> list[tuple[str, str]]:
@@ -232,6 +276,30 @@ def device_enroll(
 
     for device_id, token in run_guarded(work):
         typer.echo(f"{device_id}\t{token}")
+
+
+def _enroll_paired(
+    settings: Settings, device_ids: list[str], store_id: str, base_url: str | None
+) -> None:
+    from store_server.db import session_scope
+    from store_server.shopper.cli import base_url_of, pairing_url, print_qr
+    from store_server.shopper.service import issue_pairing_codes
+    from store_server.timeutil import utcnow
+
+    try:
+        base = base_url_of(settings, base_url)
+    except ValueError as exc:
+        raise fail(f"--base-url {exc}") from None
+    engine = prepared_engine(settings)
+
+    def work() -> list[tuple[str, str]]:
+        with session_scope(engine) as session:
+            return issue_pairing_codes(session, device_ids, store_id=store_id, now=utcnow())
+
+    for device_id, code in run_guarded(work):
+        url = pairing_url(base, code)
+        typer.echo(f"{device_id}\t{url}")
+        print_qr(url)
 
 
 @device_app.command("revoke")
@@ -356,6 +424,12 @@ def _register_signage() -> None:
     app.add_typer(signage_app, name="signage")
 
 
+def _register_shopper() -> None:
+    from store_server.shopper.cli import app as shopper_app
+
+    app.add_typer(shopper_app, name="shopper")
+
+
 def _register_audit() -> None:
     from store_server.checkout.cli import app as audit_app
 
@@ -370,6 +444,7 @@ OPTIONAL_COMMANDS: dict[str, Callable[[], None]] = {
     "screen": _register_screen,
     "signage": _register_signage,
     "audit": _register_audit,
+    "shopper": _register_shopper,
 }
 
 

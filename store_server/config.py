@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     secure_cookies: bool | None = None
     # A bearer token for Prometheus: with it (or an admin's session) /metrics answers.
     metrics_token: SecretStr | None = None
+    # The address shoppers' phones and paired handhelds reach this server at: the base of
+    # pairing links and of the entrance QR code (https for phones: cameras need it).
+    public_url: str = "http://127.0.0.1:8000"
+    # How long an entrance QR code lets a phone join (codes rotate every minute).
+    entrance_code_minutes: int = Field(default=5, ge=1, le=60)
+    # After a phone trip is paid or abandoned its token still reads the trip (and the
+    # receipt) for this long, then stops working.
+    shopper_trip_grace_minutes: int = Field(default=120, ge=0, le=7 * 24 * 60)
+    # Joins and kiosk pairings per client address per minute (token bucket, per process).
+    shopper_joins_per_minute: int = Field(default=10, ge=1)
 
     @field_validator("database_url")
     @classmethod
@@ -78,6 +88,20 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
             raise ValueError("database_url must start with sqlite:// or postgresql://")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_base_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"must be an http(s) URL such as https://shop.example.org, got {value!r}"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("must not carry a query or a fragment")
+        return value.rstrip("/")
 
     @field_validator("store_id")
     @classmethod

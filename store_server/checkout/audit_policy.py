@@ -32,6 +32,7 @@ DEFAULT_RISKY_CATEGORIES = frozenset(
 )
 
 _SECONDS_PER_DAY = 86_400.0
+OWN_PHONE_REASON = "trip on the shopper's own phone"
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class AuditPolicy:
     """An audit within this many days of a discrepancy is a full rescan."""
     max_probability: float = 0.9
     """Cap on the computed odds: nobody is audited every time by arithmetic alone."""
+    own_phone_factor: float = 1.5
+    """Odds multiplier for a trip scanned on the shopper's own phone rather than a store
+    handheld, which the store hands out and takes back (1: no different)."""
 
     def __post_init__(self) -> None:
         problems = _range_problems(self)
@@ -147,6 +151,7 @@ _FIELD_KINDS: dict[str, str] = {
     "min_trust_factor": "float",
     "recent_discrepancy_days": "int",
     "max_probability": "float",
+    "own_phone_factor": "float",
 }
 
 
@@ -213,7 +218,8 @@ def _range_problems(p: AuditPolicy) -> list[str]:
     for name in ("risky_share_factor", "discrepancy_weight"):
         if number(name):
             check(getattr(p, name) >= 0, f"{name} must not be negative, not {getattr(p, name)!r}")
-    for name in ("risky_pick_factor", "high_value_factor", "many_items_factor"):
+    factors = ("risky_pick_factor", "high_value_factor", "many_items_factor", "own_phone_factor")
+    for name in factors:
         if number(name):
             check(getattr(p, name) >= 1, f"{name} must be at least 1, not {getattr(p, name)!r}")
     for name in ("partial_items", "many_items"):
@@ -316,6 +322,8 @@ class AuditInputs:
     history: ShopperHistory
     now: datetime
     currency: str = "EUR"
+    own_phone: bool = False
+    """The trip was scanned on the shopper's own phone (the shopper app), not a store device."""
 
     @property
     def item_count(self) -> int:
@@ -330,6 +338,7 @@ class AuditInputs:
             "currency": self.currency,
             "item_count": self.item_count,
             "now": _utc(self.now).isoformat(),
+            "own_phone": self.own_phone,
             "history": {
                 "trips": h.trips,
                 "audits_passed": h.audits_passed,
@@ -457,6 +466,10 @@ def decide(inputs: AuditInputs, policy: AuditPolicy, rng: random.Random) -> Audi
             f"{_count(risky_items, 'item')} in risky "
             f"{'category' if len(risky_names) == 1 else 'categories'} ({', '.join(risky_names)})"
         )
+
+    if inputs.own_phone and policy.own_phone_factor != 1.0:
+        probability *= policy.own_phone_factor
+        reasons.append(OWN_PHONE_REASON)
 
     limit = policy.max_days_without_audit
     if history.last_audit_at is not None and limit is not None:

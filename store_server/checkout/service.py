@@ -54,6 +54,7 @@ from store_server.checkout.models import (
     StaffAction,
     StoreAuditPolicy,
 )
+from store_server.devices.service import DEVICE_TABLE
 from store_server.errors import (
     BadQuantity,
     Conflict,
@@ -103,6 +104,7 @@ ACTION_TABLE = StaffAction.__table__  # type: ignore[attr-defined]
 AUDIT_TABLE = CheckoutAudit.__table__  # type: ignore[attr-defined]
 _INSERT_ACTION = insert(ACTION_TABLE)
 _INSERT_AUDIT = insert(AUDIT_TABLE)
+_DEVICE_KIND = sa_select(DEVICE_TABLE.c.kind).where(DEVICE_TABLE.c.id == bindparam("id"))
 
 
 def log_action(
@@ -206,6 +208,10 @@ def shopper_history(session: Session, shopper_id: int | None) -> ShopperHistory:
     )
 
 
+def _device_kind(session: Session, device_id: str) -> str | None:
+    return session.connection().execute(_DEVICE_KIND, {"id": device_id}).scalar()
+
+
 def finish_basket(
     session: Session,
     basket: baskets.BasketRow,
@@ -240,6 +246,7 @@ def finish_basket(
         history=shopper_history(session, basket.shopper_id),
         now=now,
         currency=basket.currency,
+        own_phone=_device_kind(session, basket.device_id) == "phone",
     )
     decision = decide(inputs, policy, rng)
     basket.status = "finishing" if decision.decision == "none" else "audit"

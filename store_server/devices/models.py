@@ -16,3 +16,6 @@ class Device(SQLModel, table=True):
     enrolled_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
     staff_mode: bool = False
+    # "store": a store-owned handheld (kiosk or dedicated); "phone": a shopper's own phone,
+    # enrolled for one trip by the shopper app (store_server/shopper).
+    kind: str = "store"

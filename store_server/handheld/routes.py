@@ -6,6 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -29,8 +30,10 @@ from store_server.handheld.protocol import (
 from store_server.offers.protocol import FEATURE as OFFERS_FEATURE
 from store_server.offers.protocol import hello_features
 from store_server.offers.routes import push_offer
+from store_server.shopper.service import ensure_phone_trip
 from store_server.signals.publisher import note_handheld_outcome
 from store_server.state import ServerState
+from store_server.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -55,6 +58,7 @@ class HandheldConnection:
         self.busy = False  # applying a request: a draining server waits for its reply
         self.closing = False
         self.basket: service.BasketState | None = None  # as last committed here
+        self.phone_grace = timedelta(minutes=state.settings.shopper_trip_grace_minutes)
         self.ctx = service.HandheldContext(
             currency=state.settings.currency,
             layouts=state.layouts,
@@ -263,6 +267,8 @@ class HandheldConnection:
 
         def work(session: Session) -> tuple[Device, dict[str, Any] | None]:
             device = devices.authenticate(session, device_id, token)
+            if device.kind == "phone":  # a phone's token expires with its trip
+                ensure_phone_trip(session, device.id, now=utcnow(), grace=self.phone_grace)
             return device, service.open_basket_view(session, device, self.ctx)
 
         try:

@@ -18,6 +18,7 @@ MODEL_MODULES = (
     "store_server.checkout.models",
     "store_server.offers.models",
     "store_server.signals.models",
+    "store_server.shopper.models",
     "signage.models",
 )
 for name in MODEL_MODULES:
