@@ -66,9 +66,10 @@ def verify(secret: str, purpose: Purpose, code: object) -> dict[str, object]:
     if not dot:
         raise CodeRefused("forged")
     try:
-        given = _unb64(signature)
         expected = hmac.new(_key(secret, purpose), body.encode(), hashlib.sha256).digest()
-        if not hmac.compare_digest(given, expected[:SIGNATURE_BYTES]):
+        # The base64 text must be the canonical one too: its last character has spare
+        # bits a decoder ignores, which would let one code be written several ways.
+        if not hmac.compare_digest(signature, _b64(expected[:SIGNATURE_BYTES])):
             raise CodeRefused("forged")
         payload = json.loads(_unb64(body))
     except (binascii.Error, ValueError):

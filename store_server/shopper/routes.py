@@ -33,8 +33,8 @@ from store_server.deps import (
     JSON_ERRORS_OF_NON_JSON_ROUTE,
     RATE_LIMITED,
     SESSION_COOKIE,
+    ErrorReply,
     StateDep,
-    error_responses,
 )
 from store_server.errors import CaddieError, RateLimited, Unauthorized
 from store_server.offers.service import promotions_for_basket
@@ -51,6 +51,10 @@ from store_server.state import ServerState
 from store_server.templating import make_templates
 from store_server.timeutil import utcnow
 
+# Spent or expired codes and tickets: gone for good, unlike a 4xx the caller can fix.
+GONE: dict[int | str, dict[str, Any]] = {
+    410: {"model": ErrorReply, "description": "The code or ticket was used or has expired"}
+}
 HERE = Path(__file__).resolve().parent
 templates = make_templates(HERE / "templates")
 templates.env.filters["money"] = receipts.money
@@ -92,7 +96,7 @@ def _spend_join_budget(request: Request) -> None:
 @router.post(
     "/api/shop/pair",
     response_model=DeviceCredentials,
-    responses=error_responses(410),
+    responses=GONE,
 )
 async def pair(body: PairBody, request: Request, state: StateDep) -> DeviceCredentials:
     """Spend a kiosk pairing code (from ``caddie device enroll ID --pair``): the store
@@ -103,7 +107,7 @@ async def pair(body: PairBody, request: Request, state: StateDep) -> DeviceCrede
     return DeviceCredentials(device_id=device_id, token=token, kind="kiosk", expires_at=None)
 
 
-@router.post("/api/shop/join", response_model=JoinReply, responses=error_responses(410))
+@router.post("/api/shop/join", response_model=JoinReply, responses=GONE)
 async def join(body: JoinBody, request: Request, state: StateDep) -> JoinReply:
     """Spend a join ticket (from ``/shop/join``) with a loyalty card: a trip identity for
     this phone, or the card's open phone trip again with a new token (``resumed``)."""
