@@ -393,11 +393,19 @@ def demo(
         str | None,
         typer.Option(help="use this webcam (index such as 0, or /dev/videoN) for one handheld"),
     ] = None,
+    lan: Annotated[
+        bool,
+        typer.Option(
+            "--lan",
+            help="serve HTTPS on this machine's network (self-signed certificate) and print "
+            "a QR code a phone scans to shop",
+        ),
+    ] = False,
 ) -> None:
     """The one-command showcase on embedded SQLite with the fixtures."""
     from store_server.demo import run_demo
 
-    run_guarded(lambda: run_demo(port=port, duration=duration, camera=camera))
+    run_guarded(lambda: run_demo(port=port, duration=duration, camera=camera, lan=lan))
 
 
 def _register_decode() -> None:

@@ -40,6 +40,7 @@ from store_server.pricing.money import format_cents
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DEMO_DB = "caddie-demo.db"
 DEMO_MEDIA = "caddie-demo-media"
+DEMO_TLS = "caddie-demo-tls"
 SHOPPERS = (
     # device, source (relative to fixtures/frames), loyalty card, finishes at the end
     ("DEMO-1", "shopper-1", "2900000000017", True),
@@ -53,6 +54,8 @@ PLAYER_SCREENS = ("S-01", "S-02")
 class DemoServer:
     settings: Settings
     port: int
+    host: str = "127.0.0.1"
+    tls: tuple[Path, Path] | None = None  # certificate and key: serve HTTPS
     server: Any = None
     thread: threading.Thread | None = None
 
@@ -63,8 +66,10 @@ class DemoServer:
 
         config = uvicorn.Config(
             create_app(self.settings),
-            host="127.0.0.1",
+            host=self.host,
             port=self.port,
+            ssl_certfile=str(self.tls[0]) if self.tls else None,
+            ssl_keyfile=str(self.tls[1]) if self.tls else None,
             log_level="warning",
             ws_max_size=self.settings.max_frame_bytes,
             ws_per_message_deflate=self.settings.ws_compression,
@@ -87,11 +92,11 @@ class DemoServer:
             self.thread.join(10)
 
 
-def port_free(port: int) -> bool:
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True
@@ -196,8 +201,19 @@ class Handhelds:
 
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
+    env: dict[str, str] | None = None
 
-    def start(self, base_url: str, tokens: dict[str, str], work: Path, camera: str | None) -> None:
+    def start(
+        self,
+        base_url: str,
+        tokens: dict[str, str],
+        work: Path,
+        camera: str | None,
+        ca_file: Path | None = None,
+    ) -> None:
+        # Over HTTPS with the demo's own certificate, the handhelds trust it (Python's
+        # default TLS context reads SSL_CERT_FILE).
+        env = {**os.environ, "SSL_CERT_FILE": str(ca_file)} if ca_file else None
         for device, source, card, finishes in SHOPPERS:
             spec = str(FIXTURES / "frames" / source)
             if camera is not None and device == SHOPPERS[0][0]:
@@ -228,8 +244,9 @@ class Handhelds:
             self.logs[device] = log
             with log.open("wb") as out:
                 self.procs[device] = subprocess.Popen(
-                    args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                    args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
                 )
+        self.env = env
 
     def restart_finished_trips(self) -> None:
         """Shoppers who have not finished keep shopping: their trip plays again."""
@@ -241,6 +258,7 @@ class Handhelds:
                     stdout=self.logs[device].open("ab"),
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
+                    env=self.env,
                 )
 
     def running(self) -> int:
@@ -259,9 +277,10 @@ class ScreenSimulator(threading.Thread):
     """Plays every screen's loop in step with the wall clock, as the browser player does,
     and posts proof of play in batches over the real API."""
 
-    def __init__(self, base_url: str, tokens: dict[str, str]) -> None:
+    def __init__(self, base_url: str, tokens: dict[str, str], ca_file: Path | None = None) -> None:
         super().__init__(daemon=True)
         self.base_url = base_url
+        self.ca_file = ca_file
         self.tokens = tokens
         self.stop_event = threading.Event()
         self.posted = 0
@@ -271,7 +290,10 @@ class ScreenSimulator(threading.Thread):
         import httpx
 
         played: set[tuple[str, str]] = set()
-        with httpx.Client(base_url=self.base_url, timeout=5) as client:
+        import ssl
+
+        verify: Any = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
+        with httpx.Client(base_url=self.base_url, timeout=5, verify=verify) as client:
             while not self.stop_event.is_set():
                 now = datetime.now(UTC)
                 for screen_id, token in self.tokens.items():
@@ -394,11 +416,13 @@ def panel(
     return Panel(table, title=f"Caddie demo — {elapsed:.0f} s", border_style="green")
 
 
-def urls(base: str, prepared: Prepared) -> list[tuple[str, str]]:
+def urls(base: str, prepared: Prepared, display_key: str) -> list[tuple[str, str]]:
     """What to open, and with which account (printed one per line: easy to copy)."""
     staff, operator = prepared.accounts["staff"], prepared.accounts["operator"]
     admin = prepared.accounts["admin"]
     lines = [
+        ("shopper app", f"{base}/shop"),
+        ("entrance QR code", f"{base}/shop/entrance?key={display_key}"),
         ("staff console", f"{base}/staff   (login {staff[0]} / {staff[1]})"),
         ("operator console", f"{base}/signage/console   (login {operator[0]} / {operator[1]})"),
     ]
@@ -414,6 +438,25 @@ def urls(base: str, prepared: Prepared) -> list[tuple[str, str]]:
     return lines
 
 
+def _print_join_code(console: Console, settings: Settings) -> None:
+    """The entrance join link as a QR code a phone on the LAN scans to start shopping."""
+    import io
+
+    from store_server.shopper.cli import print_qr
+    from store_server.shopper.codes import entrance_url
+
+    url = entrance_url(settings.public_url, settings.secret_key, settings.store_id, time.time())
+    drawn = io.StringIO()
+    print_qr(url, drawn)
+    console.print(
+        "  Shop from a phone on this network: scan this code (valid "
+        f"{settings.entrance_code_minutes} minutes; accept the certificate warning once).",
+        highlight=False,
+    )
+    console.print(drawn.getvalue(), highlight=False, markup=False, soft_wrap=True)
+    console.print(f"  {url}", highlight=False, soft_wrap=True)
+
+
 def _stop_like_ctrl_c(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -424,7 +467,11 @@ def run_demo(
     duration: float = 0,
     database: Path | None = None,
     camera: str | None = None,
+    lan: bool = False,
 ) -> None:
+    """With ``lan``: listen on every interface over HTTPS with a self-signed certificate
+    for this machine's LAN address, and print the shopper app's join link as a QR code
+    so a phone on the same network can shop."""
     console = Console()
     work = Path.cwd()
     db_path = (database or work / DEMO_DB).resolve()
@@ -433,29 +480,50 @@ def run_demo(
             Path(str(db_path) + suffix).unlink()
     for outbox in work.glob("outbox-DEMO-*.db*"):
         outbox.unlink()
-    if not port_free(port):
+    host = "0.0.0.0" if lan else "127.0.0.1"
+    if not port_free(port, host):
         raise ConfigurationError(f"port {port} is in use; choose another with --port")
     ensure_fixtures(console)
-    settings = load_settings(database_url=f"sqlite:///{db_path}", environment="development")
+    tls = None
+    public = f"http://127.0.0.1:{port}"
+    if lan:
+        from store_server.tls import lan_address, self_signed_certificate
+
+        address = lan_address()
+        tls = self_signed_certificate(work / DEMO_TLS, [address, "127.0.0.1", "localhost"])
+        public = f"https://{address}:{port}"
+    settings = load_settings(
+        database_url=f"sqlite:///{db_path}",
+        environment="development",
+        public_url=public,
+        # The QR code printed once must still work when someone gets round to it.
+        entrance_code_minutes=60 if lan else 5,
+    )
     prepared = prepare(settings, work / DEMO_MEDIA, console)
     console.print(
         f"[green]✓[/] {prepared.products} products, {prepared.promotions} promotions, "
         f"{len(prepared.screen_tokens)} screens and {prepared.campaigns} campaigns loaded"
     )
-    server = DemoServer(settings, port)
+    server = DemoServer(settings, port, host=host, tls=tls)
     server.start()
-    base = f"http://127.0.0.1:{port}"
+    base = f"{'https' if lan else 'http'}://127.0.0.1:{port}"
     console.print(
-        f"[green]✓[/] store server with the signage app on {base} (SQLite {db_path.name})"
+        f"[green]✓[/] store server with the signage app on {public} (SQLite {db_path.name})"
     )
-    for name, url in urls(base, prepared):
+    from store_server.shopper import codes
+
+    key = codes.display_key(settings.secret_key, settings.store_id)
+    for name, url in urls(public, prepared, key):
         console.print(f"  {name + ':':<22}{url}", soft_wrap=True, highlight=False)
+    if lan:
+        _print_join_code(console, settings)
     handhelds = Handhelds()
     # A service manager stops the demo with SIGTERM: stop like Ctrl-C, so the handheld
     # processes it started go too instead of retrying against a server that is gone.
     signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
-    handhelds.start(base, prepared.device_tokens, work, camera)
-    screens = ScreenSimulator(base, prepared.screen_tokens)
+    ca_file = tls[0] if tls else None
+    handhelds.start(base, prepared.device_tokens, work, camera, ca_file)
+    screens = ScreenSimulator(base, prepared.screen_tokens, ca_file)
     screens.start()
 
     from store_server.db import make_engine

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -54,8 +55,12 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         args: Sequence[str] = (),
         log_path: Path | None = None,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
+        """``tls``: (certificate, key) to serve HTTPS with; the health check trusts the
+        certificate."""
         self.database_url = database_url
+        self.tls = tls
         self.port = port or free_port()
         self.env = {**os.environ, "CADDIE_ENVIRONMENT": "test", **(env or {})}
         self.args = list(args)
@@ -64,11 +69,11 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/handheld"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/ws/handheld"
 
     def start(self, timeout: float = 60) -> ServerProcess:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
@@ -81,6 +86,11 @@ class ServerProcess:
                 "--database-url",
                 self.database_url,
                 *self.args,
+                *(
+                    ["--ssl-certfile", str(self.tls[0]), "--ssl-keyfile", str(self.tls[1])]
+                    if self.tls
+                    else []
+                ),
             ],
             env=self.env,
             cwd=REPO,
@@ -93,7 +103,8 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                verify = ssl.create_default_context(cafile=self.tls[0]) if self.tls else True
+                if httpx.get(self.url + "/healthz", timeout=1, verify=verify).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

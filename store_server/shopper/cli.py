@@ -64,8 +64,7 @@ def entrance_code(
         base = base_url_of(settings, base_url)
     except ValueError as exc:
         raise fail(f"--base-url {exc}") from None
-    code = codes.entrance_code(settings.secret_key, settings.store_id, time.time())
-    url = f"{base}/shop/join?c={code}"
+    url = codes.entrance_url(base, settings.secret_key, settings.store_id, time.time())
     typer.echo(url)
     print_qr(url)
     if display:

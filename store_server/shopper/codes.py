@@ -113,6 +113,11 @@ def read_entrance_code(secret: str, code: object, *, now: float, minutes: int) -
     return store_id
 
 
+def entrance_url(base_url: str, secret: str, store_id: str, now: float) -> str:
+    """The link the entrance QR code carries (``base_url`` without a trailing slash)."""
+    return f"{base_url}/shop/join?c={entrance_code(secret, store_id, now)}"
+
+
 def display_key(secret: str, store_id: str) -> str:
     """The key with which a screen without a login shows the entrance page: it reveals
     the current entrance code (shown in the store anyway) and nothing else. It works

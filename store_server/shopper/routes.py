@@ -264,7 +264,7 @@ async def entrance_page(request: Request, state: StateDep) -> Response:
         )
     settings = state.settings
     now = time.time()
-    url = entrance_url(settings.public_url, settings.secret_key, settings.store_id, now)
+    url = codes.entrance_url(settings.public_url, settings.secret_key, settings.store_id, now)
     qr_svg = segno.make(url, error="m").svg_inline(
         scale=8, title="Scan to shop with your phone", omitsize=True
     )
@@ -276,10 +276,6 @@ async def entrance_page(request: Request, state: StateDep) -> Response:
         {"qr_svg": qr_svg, "store_id": settings.store_id, "refresh_s": refresh},
         headers={"Cache-Control": "no-store"},
     )
-
-
-def entrance_url(base_url: str, secret: str, store_id: str, now: float) -> str:
-    return f"{base_url}/shop/join?c={codes.entrance_code(secret, store_id, now)}"
 
 
 @router.get("/shop/server.css", include_in_schema=False)
