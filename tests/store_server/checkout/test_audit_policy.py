@@ -162,6 +162,21 @@ def test_basket_value_and_size_raise_the_odds() -> None:
     assert "40 items, at least 40" in large.reasons
 
 
+def test_a_trip_on_the_shoppers_own_phone_has_its_own_weight_and_reason() -> None:
+    own = dataclasses.replace(inputs(), own_phone=True)
+    store_device = decide(inputs(), AuditPolicy(), random.Random(0))
+    phone = decide(own, AuditPolicy(), random.Random(0))
+    assert phone.probability == pytest.approx(1.5 * store_device.probability)
+    assert "trip on the shopper's own phone" in phone.reasons
+    assert "trip on the shopper's own phone" not in store_device.reasons
+    heavier = decide(own, AuditPolicy(own_phone_factor=4.0), random.Random(0))
+    assert heavier.probability == pytest.approx(4 * store_device.probability)
+    neutral = decide(own, AuditPolicy(own_phone_factor=1.0), random.Random(0))
+    assert neutral.probability == store_device.probability
+    assert "trip on the shopper's own phone" not in neutral.reasons
+    assert own.to_dict()["own_phone"] is True and inputs().to_dict()["own_phone"] is False
+
+
 def test_odds_are_capped_but_forcing_rules_are_not() -> None:
     policy = AuditPolicy(base_rate=0.5, max_probability=0.6, max_days_without_audit=60)
     history = regular(discrepancies=3)
@@ -317,6 +332,8 @@ def test_policy_config_round_trips() -> None:
         ({"max_probability": 0}, "max_probability must be above 0 and at most 1"),
         ({"max_days_without_audit": 0}, "max_days_without_audit must be at least 1"),
         ({"base_rte": 0.1}, "unknown setting 'base_rte'"),
+        ({"own_phone_factor": 0.5}, "own_phone_factor must be at least 1, not 0.5"),
+        ({"own_phone_factor": "2"}, "own_phone_factor must be a number, not '2'"),
     ],
 )
 def test_bad_config_is_rejected_with_a_clear_message(
