@@ -30,7 +30,6 @@ from store_server.baskets.service import snapshot
 from store_server.checkout import receipts
 from store_server.deps import (
     ERROR_RESPONSES,
-    JSON_ERRORS_OF_NON_JSON_ROUTE,
     RATE_LIMITED,
     SESSION_COOKIE,
     ErrorReply,
@@ -58,7 +57,9 @@ GONE: dict[int | str, dict[str, Any]] = {
 HERE = Path(__file__).resolve().parent
 templates = make_templates(HERE / "templates")
 templates.env.filters["money"] = receipts.money
-router = APIRouter(tags=["shopper"], responses=ERROR_RESPONSES)
+api = APIRouter(tags=["shopper"], responses=ERROR_RESPONSES)
+# Pages a person opens: HTML whatever happens, so they stay out of the API schema.
+pages = APIRouter(include_in_schema=False)
 
 ENTRANCE_SCREEN_ROLES = ("staff", "admin")
 JOIN_AGAIN = "Scan the code at the store entrance again."
@@ -93,7 +94,7 @@ def _spend_join_budget(request: Request) -> None:
         )
 
 
-@router.post(
+@api.post(
     "/api/shop/pair",
     response_model=DeviceCredentials,
     responses=GONE,
@@ -107,7 +108,7 @@ async def pair(body: PairBody, request: Request, state: StateDep) -> DeviceCrede
     return DeviceCredentials(device_id=device_id, token=token, kind="kiosk", expires_at=None)
 
 
-@router.post("/api/shop/join", response_model=JoinReply, responses=GONE)
+@api.post("/api/shop/join", response_model=JoinReply, responses=GONE)
 async def join(body: JoinBody, request: Request, state: StateDep) -> JoinReply:
     """Spend a join ticket (from ``/shop/join``) with a loyalty card: a trip identity for
     this phone, or the card's open phone trip again with a new token (``resumed``)."""
@@ -134,7 +135,7 @@ async def join(body: JoinBody, request: Request, state: StateDep) -> JoinReply:
     )
 
 
-@router.get("/api/shop/trip", response_model=TripStatus, dependencies=[RATE_LIMITED])
+@api.get("/api/shop/trip", response_model=TripStatus, dependencies=[RATE_LIMITED])
 async def trip(request: Request, state: StateDep) -> dict[str, Any]:
     """The device's latest trip: its basket, status, audit, hand-off code and receipt link
     (bearer: the device token)."""
@@ -175,7 +176,7 @@ def _message(
     )
 
 
-@router.get(
+@pages.get(
     "/shop/join",
     response_class=HTMLResponse,
     status_code=303,
@@ -244,7 +245,7 @@ def _entrance_access(request: Request, state: ServerState) -> Any:
     return job
 
 
-@router.get("/shop/entrance", response_class=HTMLResponse, responses={401: {}, 403: {}})
+@pages.get("/shop/entrance", response_class=HTMLResponse, responses={401: {}, 403: {}})
 async def entrance_page(request: Request, state: StateDep) -> Response:
     """The entrance QR code, full screen, renewed before it expires (the page reloads
     itself: no script, so it also works in a signage player's sandboxed frame)."""
@@ -278,7 +279,7 @@ async def entrance_page(request: Request, state: StateDep) -> Response:
     )
 
 
-@router.get("/shop/server.css", include_in_schema=False)
+@pages.get("/shop/server.css", include_in_schema=False)
 async def server_css() -> FileResponse:
     return FileResponse(HERE / "static" / "server.css", media_type="text/css")
 
@@ -300,7 +301,7 @@ def _no_receipt(request: Request) -> HTMLResponse:
     )
 
 
-@router.get("/shop/receipt/{token}", response_class=HTMLResponse, responses={404: {}})
+@pages.get("/shop/receipt/{token}", response_class=HTMLResponse, responses={404: {}})
 async def receipt_page(token: str, request: Request, state: StateDep) -> Response:
     """A shopper's receipt, by the signed link the trip status gives: no login, and the
     link names exactly one basket."""
@@ -321,10 +322,9 @@ async def receipt_page(token: str, request: Request, state: StateDep) -> Respons
     )
 
 
-@router.get(
+@pages.get(
     "/shop/receipt/{token}/receipt.txt",
     response_class=PlainTextResponse,
-    responses=JSON_ERRORS_OF_NON_JSON_ROUTE,
 )
 async def receipt_download(token: str, request: Request, state: StateDep) -> Response:
     """The same receipt as plain text, to keep."""
@@ -339,3 +339,8 @@ async def receipt_download(token: str, request: Request, state: StateDep) -> Res
             "Cache-Control": "private, no-store",
         },
     )
+
+
+router = APIRouter()
+router.include_router(api)
+router.include_router(pages)

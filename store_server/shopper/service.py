@@ -31,7 +31,7 @@ from store_server.checkout.models import CheckoutAudit, PaymentHandoff
 from store_server.checkout.service import handoff_view, pos_payload
 from store_server.devices import service as devices
 from store_server.devices.models import Device
-from store_server.errors import CaddieError, Unauthorized
+from store_server.errors import CaddieError, Forbidden, Unauthorized
 from store_server.security import hash_token, new_token
 from store_server.shopper import codes
 from store_server.shopper.models import JoinTicketUse, PairingCode, PhoneTrip
@@ -295,6 +295,8 @@ def device_for_bearer(session: Session, token: str, *, now: datetime, grace: tim
     device = session.exec(select(Device).where(Device.token_hash == hash_token(token))).first()
     if device is None or device.revoked_at is not None:
         raise Unauthorized("unknown or revoked device token")
+    if device.staff_mode:
+        raise Forbidden("a staff-mode handheld has no shopper trips")
     if device.kind == "phone":
         ensure_phone_trip(session, device.id, now=now, grace=grace)
     return device

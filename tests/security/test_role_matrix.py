@@ -154,6 +154,15 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/pos/handoffs/{code}/paid"): Rule(
         frozenset({POS}), json={"payment_reference": "R-1", "amount_cents": 1}
     ),
+    # --- the shopper app: codes and tickets are the credentials; trips need a device ---------
+    ("POST", "/api/shop/pair"): Rule(PUBLIC, json={"code": "no-such-code"}),
+    ("POST", "/api/shop/join"): Rule(PUBLIC, json={"ticket": "x.y", "loyalty_card": "C-1"}),
+    ("GET", "/shop/join"): Rule(PUBLIC),
+    ("GET", "/shop/receipt/{token}"): Rule(PUBLIC, params={"token": "x.y"}),
+    ("GET", "/shop/receipt/{token}/receipt.txt"): Rule(PUBLIC, params={"token": "x.y"}),
+    ("GET", "/shop/server.css"): Rule(PUBLIC),
+    ("GET", "/api/shop/trip"): Rule(frozenset({SHOPPER})),
+    ("GET", "/shop/entrance"): Rule(ANY_STAFF),
     # --- signage (mounted at /signage) --------------------------------------------------------
     ("GET", "/signage/screens/{screen_id}/loop"): Rule(frozenset({SCREEN}) | OPERATORS),
     ("POST", "/signage/proof-of-play"): Rule(frozenset({SCREEN}), json={"plays": []}),
