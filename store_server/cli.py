@@ -121,7 +121,7 @@ def serve(
 
     settings = settings_for(database_url)
     configure_logging(settings.log_format, settings.log_level)
-    tls = _tls_files(ssl_certfile, ssl_keyfile)
+    certfile, keyfile = _tls_files(ssl_certfile, ssl_keyfile)
     run_guarded(lambda: make_event_bus(settings.pubsub_url))  # a bad URL fails here, once
     if workers > 1 and settings.database_url.startswith("sqlite"):
         logging.getLogger(__name__).warning(
@@ -145,19 +145,20 @@ def serve(
             log_level=settings.log_level.lower(),
             timeout_graceful_shutdown=10,
             access_log=False,
-            **tls,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
         )
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _tls_files(certfile: Path | None, keyfile: Path | None) -> dict[str, str]:
+def _tls_files(certfile: Path | None, keyfile: Path | None) -> tuple[str | None, str | None]:
     """uvicorn's TLS options, after checking both files are given and load together, so
     a wrong path or a key of another certificate stops here with one line, not a
     traceback from the server."""
     if certfile is None and keyfile is None:
-        return {}
+        return None, None
     if certfile is None or keyfile is None:
         raise fail("--ssl-certfile and --ssl-keyfile go together")
     import ssl
@@ -166,7 +167,7 @@ def _tls_files(certfile: Path | None, keyfile: Path | None) -> dict[str, str]:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
     except (OSError, ssl.SSLError) as exc:
         raise fail(f"cannot use {certfile} with {keyfile}: {exc}") from None
-    return {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
+    return str(certfile), str(keyfile)
 
 
 def _prometheus_dir(workers: int) -> str | None:

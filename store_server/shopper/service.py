@@ -106,7 +106,7 @@ def issue_pairing_codes(
     issued = []
     for device_id, _token in enrolled:  # the page gets a token of its own when it pairs
         session.exec(
-            delete(PairingCode).where(  # type: ignore[call-overload]
+            delete(PairingCode).where(
                 col(PairingCode.device_id) == device_id, col(PairingCode.used_at).is_(None)
             )
         )
@@ -136,7 +136,7 @@ def pair(session: Session, code: str, *, now: datetime) -> tuple[str, str]:
     if as_utc(row.expires_at) <= now:
         raise PairingExpired()
     spent = session.exec(
-        update(PairingCode)  # type: ignore[call-overload]
+        update(PairingCode)
         .where(col(PairingCode.code_hash) == row.code_hash, col(PairingCode.used_at).is_(None))
         .values(used_at=now)
     )
@@ -230,11 +230,7 @@ def join(
         raise InvalidCard()
     if session.get(JoinTicketUse, parsed.nonce) is not None:
         raise JoinUsed()
-    session.exec(
-        delete(JoinTicketUse).where(  # type: ignore[call-overload]
-            col(JoinTicketUse.used_at) < now - SPENT_TICKETS_KEPT
-        )
-    )
+    session.exec(delete(JoinTicketUse).where(col(JoinTicketUse.used_at) < now - SPENT_TICKETS_KEPT))
     token = new_token()
     trip = _open_trip(session, loyalty_card, store_id=store_id, now=now, grace=grace)
     if trip is not None:
