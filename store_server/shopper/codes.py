@@ -79,6 +79,13 @@ def verify(secret: str, purpose: Purpose, code: object) -> dict[str, object]:
     return payload
 
 
+def _text(payload: dict[str, object], key: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str):
+        raise CodeRefused("forged")
+    return value
+
+
 def _issued_at(payload: dict[str, object]) -> int:
     issued = payload.get("t")
     if not isinstance(issued, int) or isinstance(issued, bool):
@@ -106,9 +113,7 @@ def entrance_code(secret: str, store_id: str, now: float) -> str:
 def read_entrance_code(secret: str, code: object, *, now: float, minutes: int) -> str:
     """The store id an entrance code is for, if it is ours and younger than ``minutes``."""
     payload = verify(secret, "entrance", code)
-    store_id = payload.get("s")
-    if not isinstance(store_id, str):
-        raise CodeRefused("forged")
+    store_id = _text(payload, "s")
     _check_age(_issued_at(payload), minutes * 60, now)
     return store_id
 
@@ -126,10 +131,7 @@ def display_key(secret: str, store_id: str) -> str:
 
 
 def read_display_key(secret: str, key: object) -> str:
-    store_id = verify(secret, "display", key).get("s")
-    if not isinstance(store_id, str):
-        raise CodeRefused("forged")
-    return store_id
+    return _text(verify(secret, "display", key), "s")
 
 
 # --- join tickets ------------------------------------------------------------------------
@@ -149,8 +151,8 @@ def join_ticket(secret: str, store_id: str, now: float) -> str:
 
 def read_join_ticket(secret: str, ticket: object, *, now: float) -> JoinTicket:
     payload = verify(secret, "join", ticket)
-    store_id, nonce = payload.get("s"), payload.get("n")
-    if not isinstance(store_id, str) or not isinstance(nonce, str) or len(nonce) != 32:
+    store_id, nonce = _text(payload, "s"), _text(payload, "n")
+    if len(nonce) != 32:
         raise CodeRefused("forged")
     issued = _issued_at(payload)
     _check_age(issued, JOIN_TICKET_SECONDS, now)
@@ -167,7 +169,4 @@ def receipt_token(secret: str, basket_id: str) -> str:
 
 
 def read_receipt_token(secret: str, token: object) -> str:
-    basket_id = verify(secret, "receipt", token).get("b")
-    if not isinstance(basket_id, str):
-        raise CodeRefused("forged")
-    return basket_id
+    return _text(verify(secret, "receipt", token), "b")
