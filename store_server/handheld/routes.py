@@ -59,6 +59,8 @@ class HandheldConnection:
         self.closing = False
         self.basket: service.BasketState | None = None  # as last committed here
         self.phone_grace = timedelta(minutes=state.settings.shopper_trip_grace_minutes)
+        # A shopper's own phone shops for the loyalty card it joined with, and no other.
+        self.phone_card: str | None = None
         self.ctx = service.HandheldContext(
             currency=state.settings.currency,
             layouts=state.layouts,
@@ -149,6 +151,15 @@ class HandheldConnection:
         kind = data["type"] if data["type"] in REQUEST_TYPES else "other"
         try:
             request = parse_request(data)
+            if (
+                request.type == "start"
+                and self.phone_card is not None
+                and request.fields.get("loyalty_card") != self.phone_card
+            ):
+                raise BadMessage(
+                    "this phone joined with another loyalty card; scan the entrance "
+                    "code again to shop with this one"
+                )
             outcome = await self.apply(request)
         except CaddieError as exc:
             await self.error(exc, rid)
@@ -268,7 +279,8 @@ class HandheldConnection:
         def work(session: Session) -> tuple[Device, dict[str, Any] | None]:
             device = devices.authenticate(session, device_id, token)
             if device.kind == "phone":  # a phone's token expires with its trip
-                ensure_phone_trip(session, device.id, now=utcnow(), grace=self.phone_grace)
+                card = ensure_phone_trip(session, device.id, now=utcnow(), grace=self.phone_grace)
+                self.phone_card = card
             return device, service.open_basket_view(session, device, self.ctx)
 
         try:

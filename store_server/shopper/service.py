@@ -187,12 +187,13 @@ def trip_state(session: Session, trip: PhoneTrip, *, now: datetime, grace: timed
     return "ended" if now < as_utc(basket.updated_at) + grace else "expired"
 
 
-def ensure_phone_trip(session: Session, device_id: str, *, now: datetime, grace: timedelta) -> None:
-    """Unauthorized once the trip of this phone is over (paid or abandoned, plus the
-    grace period): its token expires with the trip."""
+def ensure_phone_trip(session: Session, device_id: str, *, now: datetime, grace: timedelta) -> str:
+    """The loyalty card of this phone's trip; Unauthorized once the trip is over (paid or
+    abandoned, plus the grace period): its token expires with the trip."""
     trip = session.get(PhoneTrip, device_id)
     if trip is None or trip_state(session, trip, now=now, grace=grace) == "expired":
         raise Unauthorized("this trip has ended; scan the code at the entrance to start a new one")
+    return trip.loyalty_card
 
 
 def issue_join_ticket(

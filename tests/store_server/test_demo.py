@@ -32,6 +32,8 @@ def test_demo_runs_the_whole_system(tmp_path: Path) -> None:
         "screen player S-02",
         "API docs",
         "metrics",
+        "shopper app",
+        "entrance QR code",
     ):
         assert re.search(rf"{name}:\s+http://127\.0\.0\.1:{port}/", out), name
     assert re.search(r"login demo-staff / \S+", out)
@@ -130,3 +132,42 @@ def test_sigterm_stops_the_demo_and_its_handhelds(tmp_path: Path) -> None:
             proc.kill()
         for pid in _processes_mentioning(str(tmp_path)):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_demo_on_the_lan_serves_https_and_prints_the_join_code(tmp_path: Path) -> None:
+    """``--lan`` binds every interface (no real network needed: the address found may be
+    127.0.0.1), makes its certificate, and its handhelds shop over TLS with it."""
+    import ssl
+
+    from cryptography import x509
+
+    port = free_port()
+    result = caddie(
+        "demo",
+        "--lan",
+        "--duration",
+        "20",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        timeout=240,
+        env={"COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Traceback" not in out + result.stderr
+    shopper = re.search(rf"shopper app:\s+https://(?P<host>[0-9.]+):{port}/shop\n", out)
+    assert shopper, out
+    join = re.search(rf"https://{re.escape(shopper['host'])}:{port}/shop/join\?c=\S+", out)
+    assert join, out
+    assert "▀" in out or "█" in out  # the QR code of the join link
+    cert = x509.load_pem_x509_certificate((tmp_path / "caddie-demo-tls" / "cert.pem").read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    addresses = [str(a) for a in names.get_values_for_type(x509.IPAddress)]
+    assert shopper["host"] in addresses and "127.0.0.1" in addresses
+    ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+        tmp_path / "caddie-demo-tls" / "cert.pem", tmp_path / "caddie-demo-tls" / "key.pem"
+    )
+    db = sqlite3.connect(tmp_path / "caddie-demo.db")
+    priced = db.execute("SELECT count(*) FROM basket WHERE item_count > 0").fetchone()[0]
+    assert priced >= 2  # the handhelds scanned over wss with the demo's certificate

@@ -259,6 +259,19 @@ def test_opening_again_resumes_the_cards_open_trip_and_revokes_the_old_token(
     assert other["resumed"] is False and other["device_id"] != first["device_id"]
 
 
+def test_a_phone_shops_only_for_the_card_it_joined_with(store: Store) -> None:
+    creds = store.joined("PHONE-CARD-9")
+    with handheld(store) as ws:
+        hh = Handheld(ws)
+        assert hh.hello(creds["device_id"], creds["token"])["type"] == "welcome"
+        other = hh.send({"type": "start", "loyalty_card": "SOMEONE-ELSE"})
+        assert other["type"] == "error" and other["code"] == "bad_message"
+        assert "another loyalty card" in other["message"]
+        assert store.trip(creds["token"]).json()["basket"] is None
+        mine = hh.send({"type": "start", "loyalty_card": "PHONE-CARD-9"})
+        assert mine["type"] == "basket" and mine["basket"]["status"] == "open"
+
+
 def test_a_paid_trip_is_not_resumed(store: Store) -> None:
     creds = store.joined("PHONE-CARD-4")
     done = shop(store, creds, "PHONE-CARD-4", [MILK_ITEM.gtin[1:]])
