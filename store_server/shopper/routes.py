@@ -205,7 +205,7 @@ async def join_page(request: Request, state: StateDep) -> Response:
             request,
             410,
             "This code has expired",
-            "The code you scanned is too old: it changes every minute.",
+            "The code you scanned is too old: each one works for a few minutes only.",
             JOIN_AGAIN,
         )
     except CaddieError:
