@@ -6,12 +6,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from store_server.db import migrate
 from store_server.devices.models import Device
 from store_server.shopper import codes
 from store_server.shopper.models import PairingCode
 from tests.dbrows import rows_in
 from tests.servers import caddie
+
+pytestmark = [pytest.mark.integration]  # real caddie processes
 
 SECRET = "cli-test-secret-0123456789abcdefghijklmn"
 

@@ -69,6 +69,7 @@ def test_serve_answers_over_https_and_wss_with_the_certificate(tmp_path: Path) -
             assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
 
 
+@pytest.mark.integration
 def test_serve_refuses_mismatched_or_missing_tls_files(tmp_path: Path) -> None:
     cert, _key = self_signed_certificate(tmp_path / "a", ["127.0.0.1"])
     _cert, other_key = self_signed_certificate(tmp_path / "b", ["127.0.0.1"])
