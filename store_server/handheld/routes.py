@@ -30,7 +30,7 @@ from store_server.handheld.protocol import (
 from store_server.offers.protocol import FEATURE as OFFERS_FEATURE
 from store_server.offers.protocol import hello_features
 from store_server.offers.routes import push_offer
-from store_server.shopper.service import ensure_phone_trip
+from store_server.shopper.service import TRIP_ENDED, ensure_phone_trip, phone_trip_state
 from store_server.signals.publisher import note_handheld_outcome
 from store_server.state import ServerState
 from store_server.timeutil import utcnow
@@ -151,15 +151,8 @@ class HandheldConnection:
         kind = data["type"] if data["type"] in REQUEST_TYPES else "other"
         try:
             request = parse_request(data)
-            if (
-                request.type == "start"
-                and self.phone_card is not None
-                and request.fields.get("loyalty_card") != self.phone_card
-            ):
-                raise BadMessage(
-                    "this phone joined with another loyalty card; scan the entrance "
-                    "code again to shop with this one"
-                )
+            if request.type == "start" and self.phone_card is not None:
+                await self.check_phone_start(request)
             outcome = await self.apply(request)
         except CaddieError as exc:
             await self.error(exc, rid)
@@ -191,6 +184,24 @@ class HandheldConnection:
         if OFFERS_FEATURE in self.features:
             await push_offer(self.state, self.send, request, outcome)
         return True
+
+    async def check_phone_start(self, request: Any) -> None:
+        """A shopper's own phone shops once, for the card it joined with: after its trip
+        is paid or abandoned it starts no new one (the token only reads the receipt)."""
+        if request.fields.get("loyalty_card") != self.phone_card:
+            raise BadMessage(
+                "this phone joined with another loyalty card; scan the entrance "
+                "code again to shop with this one"
+            )
+        assert self.device is not None
+        device_id, grace = self.device.id, self.phone_grace
+        state = await self.state.run_db(
+            lambda session: phone_trip_state(session, device_id, now=utcnow(), grace=grace)
+        )
+        if state == "expired":
+            raise Unauthorized(TRIP_ENDED)
+        if state == "ended":
+            raise BadMessage(TRIP_ENDED)
 
     async def publish(self, event: str, basket_id: str | None, status: str) -> None:
         """Tell the staff consoles and store signals what happened to a basket."""

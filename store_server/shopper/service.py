@@ -37,6 +37,7 @@ from store_server.shopper import codes
 from store_server.shopper.models import JoinTicketUse, PairingCode, PhoneTrip
 from store_server.timeutil import as_utc
 
+TRIP_ENDED = "this trip has ended; scan the code at the entrance to start a new one"
 PAIRING_CODE_HOURS = 24
 # However long a phone trip stays open, its token stops working this long after the join.
 PHONE_TRIP_MAX_HOURS = 12
@@ -187,12 +188,19 @@ def trip_state(session: Session, trip: PhoneTrip, *, now: datetime, grace: timed
     return "ended" if now < as_utc(basket.updated_at) + grace else "expired"
 
 
+def phone_trip_state(
+    session: Session, device_id: str, *, now: datetime, grace: timedelta
+) -> TripState:
+    trip = session.get(PhoneTrip, device_id)
+    return "expired" if trip is None else trip_state(session, trip, now=now, grace=grace)
+
+
 def ensure_phone_trip(session: Session, device_id: str, *, now: datetime, grace: timedelta) -> str:
     """The loyalty card of this phone's trip; Unauthorized once the trip is over (paid or
     abandoned, plus the grace period): its token expires with the trip."""
     trip = session.get(PhoneTrip, device_id)
     if trip is None or trip_state(session, trip, now=now, grace=grace) == "expired":
-        raise Unauthorized("this trip has ended; scan the code at the entrance to start a new one")
+        raise Unauthorized(TRIP_ENDED)
     return trip.loyalty_card
 
 

@@ -225,9 +225,15 @@ def test_a_phone_joins_shops_pays_and_keeps_its_receipt(store: Store) -> None:
     assert download.headers["content-disposition"].startswith("attachment")
     assert COFFEE_ITEM.name in download.text and "PAID" in download.text
 
-    # Within the grace period the phone still says hello (and reads its receipt).
+    # Within the grace period the phone still says hello (and reads its receipt), but
+    # its trip is over: it starts no other.
     with handheld(store) as ws:
-        assert Handheld(ws).hello(creds["device_id"], creds["token"])["type"] == "welcome"
+        hh = Handheld(ws)
+        assert hh.hello(creds["device_id"], creds["token"])["type"] == "welcome"
+        ended = hh.send({"type": "start", "loyalty_card": "PHONE-CARD-1"})
+        assert ended["type"] == "error" and ended["code"] == "bad_message"
+        assert "trip has ended" in ended["message"]
+    assert store.trip(creds["token"]).json()["status"] == "paid"
 
 
 def test_opening_again_resumes_the_cards_open_trip_and_revokes_the_old_token(
