@@ -29,6 +29,7 @@ from signage.deps import (
     SessionDep,
     StateDep,
     _operator_from,
+    in_transaction,
 )
 from signage.models import Creative
 from signage.player import templates
@@ -105,6 +106,18 @@ async def login_submit(request: Request, state: StateDep) -> Response:
         )
     response = RedirectResponse(f"{_root(request)}/console", status_code=303)
     set_session_cookie(response, token, settings, request)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, state: StateDep) -> Response:
+    """End the operator's session on the server, not only in this browser. (Staff
+    sockets an admin opened with it close at their next re-check.)"""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await in_transaction(state, lambda session: auth.logout(session, token))
+    response = RedirectResponse(f"{_root(request)}/console/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
     return response
 
 

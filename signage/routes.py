@@ -41,6 +41,7 @@ from store_server.deps import error_responses as errors
 from store_server.errors import InvalidInput
 from store_server.metrics import record_plays as count_plays
 from store_server.timeutil import utcnow
+from store_server.websec import require_media_type
 
 router = APIRouter(tags=["signage"])
 # Every route answers errors with the one error body (store_server.http_errors): 401/403
@@ -71,7 +72,9 @@ def _day(value: str | None, name: str = "day") -> date:
 
 
 async def _json_body(request: Request, limit: int, *, message: str | None = None) -> object:
-    """The body's JSON value, read within ``limit`` bytes (413 past it)."""
+    """The body's JSON value, read within ``limit`` bytes (413 past it); 415 unless it is
+    sent as JSON (``websec.require_media_type``)."""
+    require_media_type(request, "json")
     raw = await allow_body(request, limit, message=message).body()
     try:
         return client_json.loads(raw or b"null")
@@ -116,7 +119,7 @@ def screen_loop(
     return view
 
 
-@router.post("/proof-of-play", responses=errors(401, 403, 422, 503))
+@router.post("/proof-of-play", responses=errors(401, 403, 415, 422, 503))
 async def proof_of_play(request: Request, state: StateDep, screen: CurrentScreen) -> dict[str, int]:
     """Store a batch of plays, idempotent by ``play_id``; all or nothing."""
     most = state.signage.max_plays_per_batch
@@ -232,7 +235,7 @@ def availability(
     )
 
 
-@router.post("/api/campaigns", status_code=201, responses=errors(401, 403, 422, 503))
+@router.post("/api/campaigns", status_code=201, responses=errors(401, 403, 415, 422, 503))
 async def book_campaign(request: Request, state: StateDep, user: CurrentOperator) -> dict[str, Any]:
     """Book (or change) a campaign; refused with every problem, overbooking included."""
     body = await _json_body(request, JSON_BODY_LIMIT)

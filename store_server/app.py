@@ -213,7 +213,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # limit (CADDIE_MAX_UPLOAD_BYTES, as for signage media) for the catalog and promotion
     # files. Inside RequestIds, so the access log shows a refusal's 413.
     from signage.config import signage_settings
+    from store_server.websec import WebSecurity
 
+    # CSRF, Origin checks and security headers for this app and the mounted signage app
+    # (store_server.websec); inside BodyLimit, so a form it reads is limited too.
+    app.add_middleware(WebSecurity, settings=settings)
     app.add_middleware(BodyLimit, upload_limit=signage_settings().max_upload_bytes)
     app.add_middleware(RequestIds)
 

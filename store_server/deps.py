@@ -69,6 +69,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     404: "No such resource",
     409: "Conflicts with the current state",
     413: "The request body is larger than this route takes",
+    415: "The body's Content-Type is not one this route takes",
     422: "Malformed input: each problem names its field",
     429: "Too many requests; retry after Retry-After seconds",
     503: "The database is unavailable; retry",
@@ -98,7 +99,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 # any route may refuse credentials, miss a resource, conflict, refuse a body over its
 # limit, throttle or lose its database, and a 422 comes either from FastAPI's
 # validation or from a CaddieError.
-ERROR_RESPONSES = error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503)
+ERROR_RESPONSES = error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 
 
 # For routes whose success is not JSON (a text receipt): their errors still are, and

@@ -127,7 +127,7 @@ def test_an_unpaired_player_page_says_how_to_pair(client: Any, loaded: Any) -> N
     (caddie screen enroll prints only the id and the token)."""
     page = client.get("/signage/screens/S-01/play")
     assert page.status_code == 401
-    assert "/signage/screens/SCREEN_ID/play?token=TOKEN" in page.text
+    assert "/signage/screens/SCREEN_ID/play#token=TOKEN" in page.text
     assert "caddie screen enroll SCREEN_ID" in page.text
     paired = client.get("/signage/screens/S-01/play", params={"token": loaded.tokens["S-01"]})
     assert paired.status_code == 200 and "not paired" not in paired.text
