@@ -21,7 +21,7 @@ from signage.signals.board import SignalBoard
 from store_server.body_limit import BodyLimit
 from store_server.config import Settings, get_settings
 from store_server.http_errors import install_error_handlers
-from store_server.websec import WebSecurity
+from store_server.websec import AuthFailureLimit, WebSecurity
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ def create_standalone_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.add_middleware(WebSecurity, settings=settings)
+    app.add_middleware(AuthFailureLimit, per_minute=settings.auth_failures_per_minute)
     # Bodies limited while they stream, as on the store server (store_server.body_limit).
     app.add_middleware(BodyLimit, upload_limit=signage_settings().max_upload_bytes)
 

@@ -37,7 +37,7 @@ from signage.routes import attribution_for, live_signals
 from signage.scheduling.model import DAY_NAMES
 from store_server.auth import service as auth
 from store_server.auth.models import User
-from store_server.deps import set_session_cookie
+from store_server.deps import known_device, remember_device, set_session_cookie
 from store_server.errors import CaddieError, Forbidden, InvalidInput, Unauthorized
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -88,7 +88,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
             if user.role not in OPERATOR_ROLES:
                 raise Forbidden(f"this account ({user.role}) cannot use the operator console")
 
-        token, _user = await run_in_threadpool(
+        token, user = await run_in_threadpool(
             auth.log_in,
             state.engine,
             username=username,
@@ -96,6 +96,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
             hours=settings.session_hours,
             attempts_per_minute=settings.login_attempts_per_minute,
             admit=admit,
+            known_device=known_device(request, settings, username[:80]),
         )
     except CaddieError as exc:
         return templates.TemplateResponse(
@@ -106,6 +107,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
         )
     response = RedirectResponse(f"{_root(request)}/console", status_code=303)
     set_session_cookie(response, token, settings, request)
+    remember_device(response, request, settings, user.username)
     return response
 
 

@@ -11,6 +11,7 @@ from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
+from store_server.auth import known_devices
 from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.config import Settings
@@ -46,6 +47,27 @@ def set_session_cookie(
         samesite="strict",
         secure=cookies_secure(settings, request),
         max_age=settings.session_hours * 3600,
+    )
+
+
+def known_device(request: Request, settings: Settings, username: str) -> str | None:
+    """This browser's known-device tag for ``username`` (``auth.known_devices``)."""
+    cookie = request.cookies.get(known_devices.DEVICE_COOKIE)
+    return known_devices.known_tag(cookie, username, settings.secret_key)
+
+
+def remember_device(
+    response: Response, request: Request, settings: Settings, username: str
+) -> None:
+    """After a successful login: this browser is known for ``username`` from now on."""
+    cookie = request.cookies.get(known_devices.DEVICE_COOKIE)
+    response.set_cookie(
+        known_devices.DEVICE_COOKIE,
+        known_devices.remember(cookie, username, settings.secret_key),
+        httponly=True,
+        samesite="strict",
+        secure=cookies_secure(settings, request),
+        max_age=known_devices.DEVICE_COOKIE_SECONDS,
     )
 
 

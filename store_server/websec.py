@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -37,8 +40,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from store_server.config import Settings
 from store_server.deps import SESSION_COOKIE
-from store_server.errors import CaddieError, Forbidden
+from store_server.errors import CaddieError, Forbidden, RateLimited
 from store_server.http_errors import error_response
+from store_server.ratelimit import RateLimiter
 
 CSRF_COOKIE = "caddie_csrf"
 CSRF_HEADER = "x-csrf-token"
@@ -260,3 +264,75 @@ def _replay(body: bytes, then: Receive) -> Receive:
         return await then()
 
     return receive
+
+
+_FAILURES_KEY = "caddie.auth_failures"
+CREDENTIAL_COOKIES = (f"{SESSION_COOKIE}=", "caddie_screen=")
+
+
+def _presents_credentials(scope: Scope) -> bool:
+    """Whether the request would make the server check a credential: a token, a session
+    or screen cookie, a login, or a socket (every socket starts with one)."""
+    if scope["type"] == "websocket":
+        return True
+    headers = dict(scope.get("headers") or ())
+    if b"authorization" in headers:
+        return True
+    cookie = headers.get(b"cookie", b"").decode("latin-1")
+    if any(name in cookie for name in CREDENTIAL_COOKIES):
+        return True
+    return scope.get("method") not in SAFE_METHODS and str(scope.get("path", "")).endswith("/login")
+
+
+class AuthFailureLimit:
+    """Failed authentications per client address: every ``401`` answer and every socket
+    closed ``4401`` spends one of ``per_minute`` (refilled over a minute, in each
+    process). An address with none left has its requests that present credentials
+    (tokens, cookies, logins, sockets) refused, 429 with ``Retry-After`` (a socket before
+    its handshake), until it refills; it costs the server no password hash and no token
+    lookup meanwhile. Pages and files without credentials are still served.
+
+    Rotating guessed tokens or spraying passwords over many accounts from one machine is
+    slowed; a person elsewhere is not affected (the per-account login limit is
+    ``auth.service.reserve_login_attempt``)."""
+
+    def __init__(
+        self, app: ASGIApp, *, per_minute: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.app = app
+        self.limiter = RateLimiter(per_minute / 60, per_minute, clock=clock)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or _FAILURES_KEY in scope:
+            await self.app(scope, receive, send)
+            return
+        scope[_FAILURES_KEY] = True
+        client = scope.get("client") or ("?", 0)
+        key = "address:" + str(client[0])
+        if _presents_credentials(scope):
+            wait = self.limiter.peek(key)
+            if wait > 0:
+                seconds = max(1, math.ceil(wait))
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008, "reason": "rate_limited"})
+                    return
+                refusal = RateLimited(
+                    f"too many failed authentications from this address; retry in {seconds} s",
+                    retry_after=seconds,
+                )
+                await error_response(refusal)(scope, receive, send)
+                return
+        failed = False
+
+        async def watch(message: Message) -> None:
+            nonlocal failed
+            refused = (message["type"], message.get("status") or message.get("code"))
+            if refused in (("http.response.start", 401), ("websocket.close", 4401)):
+                failed = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            if failed:
+                self.limiter.check(key)

@@ -62,9 +62,7 @@ records = st.fixed_dictionaries(
         "released_at": st.just("2026-12-06T09:59:00+00:00"),
         "basket_id": st.uuids().map(str),
         "code": st.text("ABCDEFGHJKMNPQRSTUVWXYZ23456789", min_size=10, max_size=10),
-        "age_check": st.one_of(
-            st.none(), st.fixed_dictionaries({"approved_by": limited(86)})
-        ),
+        "age_check": st.one_of(st.none(), st.fixed_dictionaries({"approved_by": limited(86)})),
     }
 )
 
