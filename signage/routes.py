@@ -121,7 +121,9 @@ def screen_loop(
 
 @router.post("/proof-of-play", responses=errors(401, 403, 415, 422, 503))
 async def proof_of_play(request: Request, state: StateDep, screen: CurrentScreen) -> dict[str, int]:
-    """Store a batch of plays, idempotent by ``play_id``; all or nothing."""
+    """Store a batch of plays, idempotent by ``play_id``; a malformed batch is refused
+    whole. Plays this screen's schedule could not have played are counted in
+    ``rejected`` (and on the operator's screens page), not stored."""
     most = state.signage.max_plays_per_batch
     limit = most * PLAY_BYTES
     body = await _json_body(
@@ -130,14 +132,21 @@ async def proof_of_play(request: Request, state: StateDep, screen: CurrentScreen
         message=f"the body is larger than {limit} bytes, the limit for a batch of {most} plays",
     )
 
-    def record(session: Session) -> tuple[int, int]:
+    def record(session: Session) -> service.PlaysRecorded:
         # This transaction's own copy of the screen: recording also notes when it called.
         here = session.merge(screen)
-        return service.record_plays(session, here, body, max_batch=most)
+        return service.record_plays(
+            session,
+            here,
+            body,
+            max_batch=most,
+            max_age=timedelta(hours=state.signage.max_play_age_hours),
+            plans=state.plans,
+        )
 
-    accepted, duplicates = await in_transaction(state, record)
-    count_plays(accepted)
-    return {"accepted": accepted, "duplicates": duplicates}
+    done = await in_transaction(state, record)
+    count_plays(done.accepted)
+    return {"accepted": done.accepted, "duplicates": done.duplicates, "rejected": done.rejected}
 
 
 # --------------------------------------------------------------------------- operator API
