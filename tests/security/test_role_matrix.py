@@ -159,6 +159,11 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/signage/screens/{screen_id}/loop"): Rule(frozenset({SCREEN}) | OPERATORS),
     ("POST", "/signage/proof-of-play"): Rule(frozenset({SCREEN}), json={"plays": []}),
     ("GET", "/signage/screens/{screen_id}/play"): Rule(frozenset({SCREEN})),
+    # The credential is the body's token (a pairing link's fragment), whatever the headers
+    # say: a wrong one lets nobody through (the pairing itself: test_signage_browser.py).
+    ("POST", "/signage/screens/{screen_id}/pair"): Rule(
+        frozenset(), json={"token": "not-a-screen-token"}
+    ),
     ("GET", "/signage/player-sw.js"): Rule(PUBLIC),
     ("GET", "/signage/media/{file_name}"): Rule(PUBLIC, params={"file_name": "none.png"}),
     ("GET", "/signage/static/{path}"): Rule(PUBLIC, params={"path": "player.js"}),
