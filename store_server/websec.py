@@ -219,11 +219,18 @@ class WebSecurity:
         given = request.headers.get(CSRF_HEADER)
         if given is None and _content_type(request) == FORM_TYPES[0]:
             body = await request.body()  # within the JSON limit (BodyLimit, outside)
-            fields = parse_qs(body.decode("latin-1"), max_num_fields=100)
-            given = (fields.get(CSRF_FIELD) or [None])[0]
+            try:
+                fields = parse_qs(body.decode("latin-1"), max_num_fields=100)
+            except ValueError:  # more fields than any console form has
+                fields = {}
+            given = next(iter(fields.get(CSRF_FIELD, [])), None)
             receive = _replay(body, request.receive)
         expected = _expected_token(state, request.cookies)
-        if not given or expected is None or not hmac.compare_digest(given, expected):
+        if (
+            not given
+            or expected is None
+            or not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+        ):
             raise Forbidden(
                 "missing or wrong CSRF token: reload the page (scripts send X-CSRF-Token "
                 "from the page's csrf-token meta tag)"

@@ -255,3 +255,30 @@ def test_api_docs_are_served_offline_without_inline_script(checkout: Checkout, r
         for src in re.findall(r'(?:src|href|spec-url|data-openapi-url)="([^"]+)"', reply.text):
             assert src.startswith(root + "/"), (page, src)
             assert client.get(src).status_code == 200, src
+
+
+def test_hostile_origins_tokens_and_forms_are_refused_not_crashed(checkout: Checkout) -> None:
+    basket_id = checkout.trip([W13])["basket"]["basket_id"]
+    token = logged_in(checkout)
+    client = checkout.client
+    own = origin_of(client)
+    url = f"/api/checkout/baskets/{basket_id}/age-approval"
+    hostile: list[dict[str, Any]] = [
+        {"headers": {"Origin": own, "X-CSRF-Token": "é" * 64}, "json": {}},
+        {"headers": {"Origin": own, "X-CSRF-Token": token + "\x00"}, "json": {}},
+        {"headers": {"Origin": own, "X-CSRF-Token": "a" * 100_000}, "json": {}},
+        {"headers": {"Referer": "http://[::1"}, "json": {}},
+        {"headers": {"Origin": own + "\u2028"}, "json": {}},
+        {"headers": {"Origin": own.upper() + ".evil"}, "json": {}},
+        {"headers": {"Origin": own}, "data": {f"f{i}": "x" for i in range(1000)}},
+        {"headers": {"Origin": own}, "data": {"csrf_token": ["a", token]}},
+        {"headers": {"Origin": own}, "files": {"csrf_token": ("t", token.encode())}},
+    ]
+    for request in hostile:
+        try:
+            reply = client.post(url, **request)
+        except UnicodeEncodeError:  # the client itself cannot send this header
+            continue
+        assert reply.status_code in (403, 413, 415), (request["headers"], reply.status_code)
+        assert reply.json()["error"]["code"] in ("forbidden", "too_large", "unsupported_media_type")
+    assert age_check(checkout, basket_id) == "needed"
