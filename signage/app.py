@@ -21,6 +21,7 @@ from signage.signals.board import SignalBoard
 from store_server.body_limit import BodyLimit
 from store_server.config import Settings, get_settings
 from store_server.http_errors import install_error_handlers
+from store_server.websec import AuthFailureLimit, WebSecurity
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,17 @@ def create_signage_app(
         version="1",
         description="Mall screens: loops, the player page, proof of play, operator console.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.signage = holder
+    from store_server.docs_pages import add_docs
+
+    add_docs(app, title="Caddie signage")  # offline, as the store app's
 
     install_error_handlers(app)
+    # CSRF, Origin checks and security headers (a no-op under an app that has them).
+    app.add_middleware(WebSecurity, settings=holder.settings)
 
     from signage.console import router as console_router
     from signage.player import STATIC_DIR
@@ -104,6 +112,8 @@ def create_standalone_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Caddie signage (standalone)", version="1", lifespan=lifespan)
 
     install_error_handlers(app)
+    app.add_middleware(WebSecurity, settings=settings)
+    app.add_middleware(AuthFailureLimit, per_minute=settings.auth_failures_per_minute)
     # Bodies limited while they stream, as on the store server (store_server.body_limit).
     app.add_middleware(BodyLimit, upload_limit=signage_settings().max_upload_bytes)
 

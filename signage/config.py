@@ -23,6 +23,9 @@ class SignageSettings(BaseSettings):
     media_dir: Path = Path("caddie-media")
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_plays_per_batch: int = Field(default=1000, gt=0)
+    # Plays reported later than this after they started are rejected (a player keeps
+    # its proofs while offline; a mall outage should not last longer).
+    max_play_age_hours: float = Field(default=72, gt=0)
     default_zone: str = Field(default="unassigned", min_length=1, max_length=200)
     default_slot_seconds: int = Field(default=10, ge=1, le=3600)
     default_slots_per_loop: int = Field(default=12, ge=1, le=1000)

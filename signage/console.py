@@ -29,6 +29,7 @@ from signage.deps import (
     SessionDep,
     StateDep,
     _operator_from,
+    in_transaction,
 )
 from signage.models import Creative
 from signage.player import templates
@@ -36,7 +37,7 @@ from signage.routes import attribution_for, live_signals
 from signage.scheduling.model import DAY_NAMES
 from store_server.auth import service as auth
 from store_server.auth.models import User
-from store_server.deps import set_session_cookie
+from store_server.deps import known_device, remember_device, set_session_cookie
 from store_server.errors import CaddieError, Forbidden, InvalidInput, Unauthorized
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -87,7 +88,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
             if user.role not in OPERATOR_ROLES:
                 raise Forbidden(f"this account ({user.role}) cannot use the operator console")
 
-        token, _user = await run_in_threadpool(
+        token, user = await run_in_threadpool(
             auth.log_in,
             state.engine,
             username=username,
@@ -95,6 +96,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
             hours=settings.session_hours,
             attempts_per_minute=settings.login_attempts_per_minute,
             admit=admit,
+            known_device=known_device(request, settings, username[:80]),
         )
     except CaddieError as exc:
         return templates.TemplateResponse(
@@ -105,6 +107,19 @@ async def login_submit(request: Request, state: StateDep) -> Response:
         )
     response = RedirectResponse(f"{_root(request)}/console", status_code=303)
     set_session_cookie(response, token, settings, request)
+    remember_device(response, request, settings, user.username)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, state: StateDep) -> Response:
+    """End the operator's session on the server, not only in this browser. (Staff
+    sockets an admin opened with it close at their next re-check.)"""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await in_transaction(state, lambda session: auth.logout(session, token))
+    response = RedirectResponse(f"{_root(request)}/console/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
     return response
 
 

@@ -75,6 +75,10 @@ class StateHolder:
         self.board = board or DEFAULT_BOARD
         self._signals: asyncio.Task[None] | None = None
 
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
     def start_signals(self, events: object) -> asyncio.Task[None]:
         """Feed the ``signals`` channel of ``events`` into the board (once)."""
         if self._signals is None or self._signals.done():

@@ -39,6 +39,11 @@ class Screen(SQLModel, table=True):
     enrolled_at: datetime | None = None
     last_seen: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+    # Reported plays its schedule could not have played (signage.proof_check): how many,
+    # the last reason and when, for the operator's screens page.
+    rejected_plays: int = Field(default=0)
+    last_rejection: str | None = Field(default=None, max_length=200)
+    last_rejected_at: datetime | None = None
 
 
 class Creative(SQLModel, table=True):

@@ -1,9 +1,13 @@
 """The browser player page, its service worker and the media files it plays.
 
-Kiosk set-up: open ``/signage/screens/{id}/play?token=<screen token>`` once. The
-server checks the token, stores it in an HttpOnly cookie (``caddie_screen``, path
-``/signage``, a year, ``Secure`` as the login cookie is) and redirects to the same URL
-without the token, so it is not left in the address bar or in history. Later visits
+Kiosk set-up: open ``/signage/screens/{id}/play#token=<screen token>`` once. The token
+is in the URL's fragment, which the browser never sends, so no proxy or access log sees
+it: the unpaired page's script (``pair.js``) posts it to ``/screens/{id}/pair``, which
+checks it and stores it in an HttpOnly cookie (``caddie_screen``, path ``/signage``, a
+year, ``Secure`` as the login cookie is); the page then drops the fragment and reloads.
+Links of the older form ``?token=`` still work: the server pairs and redirects to the
+same URL without the token, so it is not left in the address bar or in history (but a
+proxy in front may have logged it; prefer the fragment). Later visits
 and every API call of the page use the cookie. Re-enrolling the screen revokes it (the
 page then shows its fallback and asks for a new link).
 
@@ -16,15 +20,17 @@ as the signage origin.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from signage import media, service
-from signage.deps import SCREEN_COOKIE, SessionDep, StateDep
+from signage.deps import SCREEN_COOKIE, SessionDep, StateDep, in_transaction
+from signage.routes import _json_body
 from store_server.deps import cookies_secure
-from store_server.errors import CaddieError, NotFound
+from store_server.deps import error_responses as errors
+from store_server.errors import CaddieError, InvalidInput, NotFound
 from store_server.templating import make_templates
 
 HERE = Path(__file__).resolve().parent
@@ -53,20 +59,12 @@ def play_page(
             return templates.TemplateResponse(
                 request,
                 "signage/player_error.html",
-                {"message": exc.message},
+                {"message": exc.message, "root": root, "screen_id": screen_id},
                 status_code=exc.http_status,
             )
         query = f"?flush_s={flush_s:g}" if "flush_s" in request.query_params else ""
         response = RedirectResponse(f"{root}/screens/{screen_id}/play{query}", status_code=303)
-        response.set_cookie(
-            SCREEN_COOKIE,
-            token,
-            max_age=COOKIE_SECONDS,
-            path=root or "/",
-            httponly=True,
-            samesite="strict",
-            secure=cookies_secure(state.settings, request),
-        )
+        _set_screen_cookie(response, request, state, token)
         return response
     cookie = request.cookies.get(SCREEN_COOKIE)
     try:
@@ -75,7 +73,7 @@ def play_page(
         return templates.TemplateResponse(
             request,
             "signage/player_error.html",
-            {"message": exc.message},
+            {"message": exc.message, "root": root, "screen_id": screen_id},
             status_code=exc.http_status,
         )
     return templates.TemplateResponse(
@@ -86,6 +84,35 @@ def play_page(
             "root": root,
             "flush_ms": int(flush_s * 1000),
         },
+    )
+
+
+@router.post("/screens/{screen_id}/pair", status_code=204, responses=errors(401, 403, 415, 422))
+async def pair(screen_id: str, request: Request, state: StateDep) -> Response:
+    """Pair this browser with the screen: the token (from the pairing link's fragment) in
+    the body, never in a URL; answered with the screen cookie."""
+    body = await _json_body(request, 4096)
+    token = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not 1 <= len(token) <= 256:
+        problem = "token: the screen's token, 1-256 characters"
+        raise InvalidInput(problem, problems=[problem])
+    await in_transaction(
+        state, lambda session: service.authenticate_screen(session, token, screen_id)
+    )
+    response = Response(status_code=204)
+    _set_screen_cookie(response, request, state, token)
+    return response
+
+
+def _set_screen_cookie(response: Response, request: Request, state: Any, token: str) -> None:
+    response.set_cookie(
+        SCREEN_COOKIE,
+        token,
+        max_age=COOKIE_SECONDS,
+        path=request.scope.get("root_path", "") or "/",
+        httponly=True,
+        samesite="strict",
+        secure=cookies_secure(state.settings, request),
     )
 
 

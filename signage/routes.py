@@ -41,6 +41,7 @@ from store_server.deps import error_responses as errors
 from store_server.errors import InvalidInput
 from store_server.metrics import record_plays as count_plays
 from store_server.timeutil import utcnow
+from store_server.websec import require_media_type
 
 router = APIRouter(tags=["signage"])
 # Every route answers errors with the one error body (store_server.http_errors): 401/403
@@ -71,7 +72,9 @@ def _day(value: str | None, name: str = "day") -> date:
 
 
 async def _json_body(request: Request, limit: int, *, message: str | None = None) -> object:
-    """The body's JSON value, read within ``limit`` bytes (413 past it)."""
+    """The body's JSON value, read within ``limit`` bytes (413 past it); 415 unless it is
+    sent as JSON (``websec.require_media_type``)."""
+    require_media_type(request, "json")
     raw = await allow_body(request, limit, message=message).body()
     try:
         return client_json.loads(raw or b"null")
@@ -116,9 +119,11 @@ def screen_loop(
     return view
 
 
-@router.post("/proof-of-play", responses=errors(401, 403, 422, 503))
+@router.post("/proof-of-play", responses=errors(401, 403, 415, 422, 503))
 async def proof_of_play(request: Request, state: StateDep, screen: CurrentScreen) -> dict[str, int]:
-    """Store a batch of plays, idempotent by ``play_id``; all or nothing."""
+    """Store a batch of plays, idempotent by ``play_id``; a malformed batch is refused
+    whole. Plays this screen's schedule could not have played are counted in
+    ``rejected`` (and on the operator's screens page), not stored."""
     most = state.signage.max_plays_per_batch
     limit = most * PLAY_BYTES
     body = await _json_body(
@@ -127,14 +132,21 @@ async def proof_of_play(request: Request, state: StateDep, screen: CurrentScreen
         message=f"the body is larger than {limit} bytes, the limit for a batch of {most} plays",
     )
 
-    def record(session: Session) -> tuple[int, int]:
+    def record(session: Session) -> service.PlaysRecorded:
         # This transaction's own copy of the screen: recording also notes when it called.
         here = session.merge(screen)
-        return service.record_plays(session, here, body, max_batch=most)
+        return service.record_plays(
+            session,
+            here,
+            body,
+            max_batch=most,
+            max_age=timedelta(hours=state.signage.max_play_age_hours),
+            plans=state.plans,
+        )
 
-    accepted, duplicates = await in_transaction(state, record)
-    count_plays(accepted)
-    return {"accepted": accepted, "duplicates": duplicates}
+    done = await in_transaction(state, record)
+    count_plays(done.accepted)
+    return {"accepted": done.accepted, "duplicates": done.duplicates, "rejected": done.rejected}
 
 
 # --------------------------------------------------------------------------- operator API
@@ -232,7 +244,7 @@ def availability(
     )
 
 
-@router.post("/api/campaigns", status_code=201, responses=errors(401, 403, 422, 503))
+@router.post("/api/campaigns", status_code=201, responses=errors(401, 403, 415, 422, 503))
 async def book_campaign(request: Request, state: StateDep, user: CurrentOperator) -> dict[str, Any]:
     """Book (or change) a campaign; refused with every problem, overbooking included."""
     body = await _json_body(request, JSON_BODY_LIMIT)

@@ -24,7 +24,7 @@ from sqlalchemy import delete, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from signage import media
+from signage import media, proof_check
 from signage.config import SignageSettings
 from signage.models import (
     Advertiser,
@@ -693,10 +693,26 @@ def _play_problems(
     return problems, (None if problems else row)
 
 
+@dataclass(frozen=True)
+class PlaysRecorded:
+    accepted: int
+    duplicates: int  # already reported (by play_id), or twice in the batch
+    rejected: int  # could not have happened on this screen (signage.proof_check)
+
+
 def record_plays(
-    session: Session, screen: Screen, body: object, *, max_batch: int
-) -> tuple[int, int]:
-    """Store a batch of plays all or nothing; ``(accepted, duplicates)`` by play_id."""
+    session: Session,
+    screen: Screen,
+    body: object,
+    *,
+    max_batch: int,
+    max_age: timedelta = timedelta(hours=72),
+    plans: PlanCache | None = None,
+) -> PlaysRecorded:
+    """Store a batch of plays, idempotent by play_id. A malformed batch is refused whole
+    (``InvalidInput``); a well-formed play that the screen's schedule could not have
+    played is rejected (:mod:`signage.proof_check`): not stored, counted on the screen
+    for the operator to see."""
     plays = body.get("plays") if isinstance(body, dict) else None
     if not isinstance(plays, list):
         message = 'the body must be {"plays": [...]}'
@@ -705,7 +721,7 @@ def record_plays(
         message = f"too many plays in one batch: {len(plays)}, at most {max_batch}"
         raise InvalidInput(message, problems=[message])
     if not plays:
-        return 0, 0
+        return PlaysRecorded(0, 0, 0)
     creatives = set(session.exec(select(Creative.id)).all())
     campaigns = set(session.exec(select(Campaign.id)).all())
     now = utcnow()
@@ -724,17 +740,75 @@ def record_plays(
         count = len(problems)
         shown = problems[:100] + ([f"… and {count - 100} more"] if count > 100 else [])
         raise InvalidInput(f"{count} problem(s) in the plays; none were stored", problems=shown)
-    dialect = session.get_bind().dialect.name
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        maker(ProofOfPlay)
-        .values(list(rows.values()))
-        .on_conflict_do_nothing(index_elements=["play_id"])
-        .returning(col(ProofOfPlay.play_id))
+    known = set(
+        session.exec(select(ProofOfPlay.play_id).where(col(ProofOfPlay.play_id).in_(list(rows))))
     )
-    inserted = len(session.execute(statement).all())
+    fresh = {key: row for key, row in rows.items() if key not in known}
+    reasons = _implausible_plays(session, screen, fresh, now=now, max_age=max_age, plans=plans)
+    for key in reasons:
+        del fresh[key]
+    inserted = 0
+    if fresh:
+        dialect = session.get_bind().dialect.name
+        maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            maker(ProofOfPlay)
+            .values(list(fresh.values()))
+            .on_conflict_do_nothing(index_elements=["play_id"])
+            .returning(col(ProofOfPlay.play_id))
+        )
+        inserted = len(session.execute(statement).all())
+    if reasons:
+        screen.rejected_plays = (screen.rejected_plays or 0) + len(reasons)
+        screen.last_rejection = next(iter(reasons.values()))[:200]
+        screen.last_rejected_at = now
     touch(session, screen)
-    return inserted, len(plays) - inserted
+    return PlaysRecorded(inserted, len(plays) - inserted - len(reasons), len(reasons))
+
+
+def _implausible_plays(
+    session: Session,
+    screen: Screen,
+    rows: Mapping[uuid.UUID, dict[str, Any]],
+    *,
+    now: datetime,
+    max_age: timedelta,
+    plans: PlanCache | None,
+) -> dict[uuid.UUID, str]:
+    """Why each play of ``rows`` that the screen could not have played is rejected."""
+    if not rows:
+        return {}
+    specs = plan_specs(session, plans)
+    spec = specs.screens.get(screen.id) or screen_spec(screen)
+    campaigns = {c.id: c for c in specs.campaigns}
+    reasons: dict[uuid.UUID, str] = {}
+    for key, row in rows.items():
+        campaign_id = row["campaign_id"]
+        why = proof_check.why_implausible(
+            screen=spec,
+            campaign=campaigns.get(campaign_id) if campaign_id else None,
+            creative_id=row["creative_id"],
+            started_at=row["started_at"],
+            now=now,
+            max_age=max_age,
+        )
+        if why:
+            reasons[key] = why
+    plausible = [(key, row["started_at"]) for key, row in rows.items() if key not in reasons]
+    if plausible:
+        slot = timedelta(seconds=screen.slot_seconds)
+        first, last = min(p[1] for p in plausible), max(p[1] for p in plausible)
+        earlier = session.exec(
+            select(ProofOfPlay.started_at).where(
+                ProofOfPlay.screen_id == screen.id,
+                col(ProofOfPlay.started_at) >= first - slot,
+                col(ProofOfPlay.started_at) <= last + slot,
+            )
+        ).all()
+        taken = [proof_check.slot_of(as_utc(at), screen.slot_seconds) for at in earlier]
+        for key in proof_check.over_the_loop(plausible, taken, screen.slot_seconds):
+            reasons[key] = f"a second play in one {screen.slot_seconds} s slot of the loop"
+    return reasons
 
 
 # --------------------------------------------------------------------------- bookings
@@ -1035,6 +1109,9 @@ def screens_overview(session: Session) -> list[dict[str, Any]]:
             "timezone": r.timezone,
             "enrolled": r.token_hash is not None,
             "last_seen": _iso(r.last_seen) if r.last_seen else None,
+            "rejected_plays": r.rejected_plays or 0,
+            "last_rejection": r.last_rejection,
+            "last_rejected_at": _iso(r.last_rejected_at) if r.last_rejected_at else None,
         }
         for r in rows
     ]

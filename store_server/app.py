@@ -213,8 +213,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # limit (CADDIE_MAX_UPLOAD_BYTES, as for signage media) for the catalog and promotion
     # files. Inside RequestIds, so the access log shows a refusal's 413.
     from signage.config import signage_settings
+    from store_server.websec import AuthFailureLimit, WebSecurity
 
+    # CSRF, Origin checks and security headers for this app and the mounted signage app
+    # (store_server.websec); inside BodyLimit, so a form it reads is limited too.
+    app.add_middleware(WebSecurity, settings=settings)
     app.add_middleware(BodyLimit, upload_limit=signage_settings().max_upload_bytes)
+    # Failed authentications per client address (finding: rotating guessed tokens).
+    app.add_middleware(AuthFailureLimit, per_minute=settings.auth_failures_per_minute)
     app.add_middleware(RequestIds)
 
     @app.get("/healthz", tags=["ops"])

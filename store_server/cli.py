@@ -327,6 +327,10 @@ def user_create(
         str, typer.Option(prompt=True, hide_input=True, envvar="CADDIE_NEW_PASSWORD")
     ],
     store: Annotated[str | None, typer.Option(help="store id for staff")] = None,
+    display_name: Annotated[
+        str | None,
+        typer.Option(help="how receipts name the person (default: initials of the username)"),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an account, or reset one (new password, role and store; every session it
@@ -346,6 +350,7 @@ def user_create(
                 role=role,
                 store_id=store or (settings.store_id if role == "staff" else None),
                 replace=True,
+                display_name=display_name,
             )
             return user.disabled
 

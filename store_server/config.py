@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     basket_expiry_minutes: int = Field(default=240, gt=0)
     session_hours: int = Field(default=12, gt=0)
     login_attempts_per_minute: int = Field(default=10, gt=0)
+    # Failed authentications (a wrong password, an unknown token on any API or socket)
+    # one client address may make per minute, in each server process, before whatever it
+    # sends with credentials is refused for a while (store_server.websec.AuthFailureLimit).
+    auth_failures_per_minute: int = Field(default=20, gt=0)
     # Per-caller request budget (token bucket per login session, device or till token, in
     # each server process) on the staff console and POS APIs.
     api_rate_limit_per_second: float = Field(default=10.0, gt=0)

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -314,7 +314,10 @@ class ScreenSimulator(threading.Thread):
                             "play_id": str(uuid.uuid4()),
                             "creative_id": slot["creative_id"],
                             "campaign_id": slot["campaign_id"],
-                            "started_at": now.isoformat(),
+                            # when the slot began, as a player reports it: one play per slot
+                            "started_at": (
+                                start + timedelta(seconds=position * slot_seconds)
+                            ).isoformat(),
                             "duration_ms": int(slot["duration_s"] * 1000),
                         }
                         reply = client.post(
@@ -429,7 +432,7 @@ def urls(base: str, prepared: Prepared, display_key: str) -> list[tuple[str, str
     for screen_id in PLAYER_SCREENS:
         token = prepared.screen_tokens[screen_id]
         lines.append(
-            (f"screen player {screen_id}", f"{base}/signage/screens/{screen_id}/play?token={token}")
+            (f"screen player {screen_id}", f"{base}/signage/screens/{screen_id}/play#token={token}")
         )
     lines += [
         ("API docs", f"{base}/docs   (admin {admin[0]} / {admin[1]})"),

@@ -11,6 +11,7 @@ from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
+from store_server.auth import known_devices
 from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.config import Settings
@@ -49,6 +50,27 @@ def set_session_cookie(
     )
 
 
+def known_device(request: Request, settings: Settings, username: str) -> str | None:
+    """This browser's known-device tag for ``username`` (``auth.known_devices``)."""
+    cookie = request.cookies.get(known_devices.DEVICE_COOKIE)
+    return known_devices.known_tag(cookie, username, settings.secret_key)
+
+
+def remember_device(
+    response: Response, request: Request, settings: Settings, username: str
+) -> None:
+    """After a successful login: this browser is known for ``username`` from now on."""
+    cookie = request.cookies.get(known_devices.DEVICE_COOKIE)
+    response.set_cookie(
+        known_devices.DEVICE_COOKIE,
+        known_devices.remember(cookie, username, settings.secret_key),
+        httponly=True,
+        samesite="strict",
+        secure=cookies_secure(settings, request),
+        max_age=known_devices.DEVICE_COOKIE_SECONDS,
+    )
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
@@ -69,6 +91,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     404: "No such resource",
     409: "Conflicts with the current state",
     413: "The request body is larger than this route takes",
+    415: "The body's Content-Type is not one this route takes",
     422: "Malformed input: each problem names its field",
     429: "Too many requests; retry after Retry-After seconds",
     503: "The database is unavailable; retry",
@@ -98,7 +121,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 # any route may refuse credentials, miss a resource, conflict, refuse a body over its
 # limit, throttle or lose its database, and a 422 comes either from FastAPI's
 # validation or from a CaddieError.
-ERROR_RESPONSES = error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503)
+ERROR_RESPONSES = error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 
 
 # For routes whose success is not JSON (a text receipt): their errors still are, and

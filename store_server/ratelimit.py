@@ -25,6 +25,11 @@ class Bucket:
         self.tokens = float(burst)
         self.at = now
 
+    def wait(self, now: float) -> float:
+        """Like :meth:`take`, without taking: 0 while a token is left."""
+        tokens = min(float(self.burst), self.tokens + (now - self.at) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
     def take(self, now: float) -> float:
         """0 when a request may go ahead (and takes its token), else the seconds until
         the next token."""
@@ -71,3 +76,9 @@ class RateLimiter:
         else:
             self._buckets.move_to_end(key)
         return bucket.take(now)
+
+    def peek(self, key: str) -> float:
+        """What :meth:`check` would answer, without spending anything: for budgets spent
+        only by what a request turns out to be (a failed login), checked before it runs."""
+        bucket = self._buckets.get(key)
+        return 0.0 if bucket is None else bucket.wait(self.clock())

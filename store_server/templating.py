@@ -15,10 +15,13 @@ from typing import Any
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
+from store_server.websec import csrf_token
+
 
 def page_context(request: Request) -> dict[str, Any]:
-    """Values every page gets. The CSRF token is filled in by the web security layer."""
-    return {"csrf_token": ""}
+    """Values every page gets: the CSRF token of the web security layer
+    (``store_server.websec``) for the cookies of this request."""
+    return {"csrf_token": csrf_token(request)}
 
 
 def make_templates(directory: str | Path) -> Jinja2Templates:

@@ -14,6 +14,13 @@ from sqlalchemy.engine import Engine
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+# The tests report plays on fixed dates (a Saturday in November 2026, as their plans book
+# it): proof of play of any age is taken from them unless a test says otherwise.
+os.environ.setdefault("CADDIE_MAX_PLAY_AGE_HOURS", str(100 * 365 * 24))
+# Every test client calls from one address and many tests fail authentications on purpose
+# (the role matrix alone, hundreds of times): the per-address limit on failures is off
+# unless a test sets it (tests/security/test_auth_throttling.py does).
+os.environ.setdefault("CADDIE_AUTH_FAILURES_PER_MINUTE", "1000000000")
 PG_ADMIN_URL = os.environ.get("CADDIE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlmodel import Field, SQLModel
@@ -21,6 +22,19 @@ class User(SQLModel, table=True):
     store_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     disabled: bool = False
+    # How receipts and the consoles name the person (never the login, which receipts
+    # would otherwise hand to anyone guessing passwords); None: their initials.
+    display_name: str | None = Field(default=None, max_length=80)
+
+    @property
+    def shown_as(self) -> str:
+        return self.display_name or initials(self.username)
+
+
+def initials(username: str) -> str:
+    """``alice.martin`` -> ``AM``, ``bob`` -> ``B``: what a receipt shows by default."""
+    parts = [p for p in re.split(r"[._@-]+", username.split("@", 1)[0]) if p]
+    return "".join(p[0] for p in parts[:3]).upper() or "?"
 
 
 class AuthSession(SQLModel, table=True):

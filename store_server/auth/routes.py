@@ -12,6 +12,8 @@ from store_server.deps import (
     CurrentUser,
     StateDep,
     bearer_token,
+    known_device,
+    remember_device,
     set_session_cookie,
 )
 from store_server.state import ServerState
@@ -47,8 +49,10 @@ def login(body: LoginBody, request: Request, state: StateDep, response: Response
         password=body.password,
         hours=state.settings.session_hours,
         attempts_per_minute=state.settings.login_attempts_per_minute,
+        known_device=known_device(request, state.settings, body.username),
     )
     set_session_cookie(response, token, state.settings, request)
+    remember_device(response, request, state.settings, user.username)
     return LoginReply(token=token, role=user.role, username=user.username)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import timedelta
@@ -12,13 +14,16 @@ from sqlalchemy import delete, func, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from store_server.auth.models import ROLES, AuthSession, LoginAttempt, User
+from store_server.auth.known_devices import attempt_key
+from store_server.auth.models import ROLES, AuthSession, LoginAttempt, User, initials
 from store_server.db import run_in_transaction, session_scope
 from store_server.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
+from store_server.ratelimit import RateLimiter
 from store_server.security import hash_password, hash_token, new_token, verify_password
 from store_server.timeutil import as_utc, utcnow
 
 USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,80}$")
+DISPLAY_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,80}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
 
@@ -31,6 +36,7 @@ def create_user(
     role: str,
     store_id: str | None = None,
     replace: bool = False,
+    display_name: str | None = None,
 ) -> User:
     """A new account, or with ``replace`` a new password (and role and store) for an
     existing one. A reset ends every session the account had: whoever knew the old
@@ -43,6 +49,8 @@ def create_user(
         problems.append(f"password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
     if role not in ROLES:
         problems.append(f"role must be one of {', '.join(ROLES)}")
+    if display_name is not None and not DISPLAY_NAME.match(display_name):
+        problems.append("display name must be 1-80 printable characters")
     if problems:
         raise InvalidInput("; ".join(problems), problems=problems)
     user = session.exec(select(User).where(User.username == username)).first()
@@ -56,6 +64,8 @@ def create_user(
     user.password_hash = hash_password(password)
     user.role = role
     user.store_id = store_id
+    if display_name is not None or user.display_name is None:
+        user.display_name = display_name or initials(username)
     session.flush()
     return user
 
@@ -131,15 +141,48 @@ def release_login_attempt(session: Session, attempt_id: int) -> None:
     session.exec(delete(LoginAttempt).where(col(LoginAttempt.id) == attempt_id))
 
 
-def login(session: Session, *, username: str, password: str, hours: int) -> tuple[str, User]:
+class HashBudget:
+    """How many stand-in password checks (for usernames that do not exist) a process
+    does: ``burst`` at once, ``per_second`` after. Thread-safe (logins run on worker
+    threads).
+
+    Checking a stand-in hash hides which usernames exist, at the cost of a full argon2
+    hash per attempt; a flood of made-up names from many addresses (each under the
+    per-address limit) would then slow every real login. Past the budget, an unknown
+    name is refused without a hash: during a flood the refusal's timing may tell that a
+    name does not exist, which is the lesser harm."""
+
+    def __init__(
+        self, per_second: float, burst: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._limiter = RateLimiter(per_second, burst, clock=clock)
+        self._lock = threading.Lock()
+
+    def spend(self) -> bool:
+        with self._lock:
+            return self._limiter.check("unknown-user") == 0
+
+
+UNKNOWN_USER_HASHES = HashBudget(per_second=2.0, burst=16)
+
+
+def login(
+    session: Session, *, username: str, password: str, hours: int, device_key: str | None = None
+) -> tuple[str, User]:
     """A new session token for the right password, else ``Unauthorized``. The password
     is checked whether or not the account exists or is disabled, so that every refusal
-    costs the same time. A success clears the account's failed attempts."""
+    costs the same time (for unknown names, within :data:`UNKNOWN_USER_HASHES`). A
+    success clears the account's failed attempts (and those of ``device_key``)."""
     user = session.exec(select(User).where(User.username == username)).first()
-    matches = verify_password(password, user.password_hash if user else _unknown_user_hash())
-    if user is None or not matches or user.disabled:
+    if user is None:
+        if UNKNOWN_USER_HASHES.spend():
+            verify_password(password, _unknown_user_hash())
         raise Unauthorized("wrong username or password")
-    session.exec(delete(LoginAttempt).where(col(LoginAttempt.username) == username))
+    matches = verify_password(password, user.password_hash)
+    if not matches or user.disabled:
+        raise Unauthorized("wrong username or password")
+    keys = [username] + ([device_key] if device_key else [])
+    session.exec(delete(LoginAttempt).where(col(LoginAttempt.username).in_(keys)))
     now = utcnow()
     token = new_token()
     session.add(
@@ -162,6 +205,7 @@ def log_in(
     hours: int,
     attempts_per_minute: int,
     admit: Callable[[User], object] = lambda user: None,
+    known_device: str | None = None,
 ) -> tuple[str, User]:
     """:func:`login` as every login route runs it (the API and the consoles' forms), so
     that no route can be used to guess past the limit: the attempt is reserved first
@@ -169,18 +213,28 @@ def log_in(
     transaction of its own. A wrong password leaves the reservation counted; anything
     else (a success, which clears the count, or an error) gives it back. ``admit`` may
     refuse the user (``Forbidden``); the session just opened is then not kept.
+    ``known_device`` is the tag of the browser's known-device mark for this username
+    (``known_devices.known_tag``): its attempts count apart from everyone else's, so
+    guesses from elsewhere cannot lock the person out of the browser they use.
 
     The password check costs about half a second of CPU: call this on a worker thread,
     never on the event loop or the store's database thread."""
+    key = attempt_key(username, known_device)
     attempt_id = run_in_transaction(
         engine,
         lambda session: reserve_login_attempt(
-            session, username=username, attempts_per_minute=attempts_per_minute
+            session, username=key, attempts_per_minute=attempts_per_minute
         ),
     )
     try:
         with session_scope(engine) as session:
-            token, user = login(session, username=username, password=password, hours=hours)
+            token, user = login(
+                session,
+                username=username,
+                password=password,
+                hours=hours,
+                device_key=key if known_device else None,
+            )
             admit(user)
             return token, user
     except Unauthorized:

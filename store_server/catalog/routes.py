@@ -23,6 +23,7 @@ from store_server.pricing.gs1 import normalize_gtin
 from store_server.pricing.promotion_files import load_promotions
 from store_server.pricing.promotions import Promotion
 from store_server.timeutil import utcnow
+from store_server.websec import require_media_type
 
 router = APIRouter(prefix="/api", tags=["catalog"], responses=ERROR_RESPONSES)
 
@@ -101,6 +102,7 @@ def put_product(
 )
 async def import_catalog(request: Request, user: CurrentAdmin, state: StateDep) -> ImportReply:
     """Upload a catalog CSV as the request body: every row valid, or nothing imported."""
+    require_media_type(request, "text/csv")
     records = parse_catalog_csv(await allow_upload(request).body())
 
     def work(session: Any) -> service.UpsertCounts:
@@ -164,6 +166,7 @@ async def import_promotions(
     request: Request, user: CurrentAdmin, state: StateDep
 ) -> dict[str, int]:
     """Upload promotions as JSON or CSV (by Content-Type): all valid, or none imported."""
+    require_media_type(request, "json", "text/csv")
     suffix = ".csv" if "csv" in request.headers.get("content-type", "") else ".json"
     data = await allow_upload(request).body()
     with tempfile.TemporaryDirectory() as folder:

@@ -21,7 +21,13 @@ from store_server.auth.routes import end_session
 from store_server.checkout import receipts, service
 from store_server.checkout.routes import staff_actor
 from store_server.checkout.service import Actor
-from store_server.deps import SESSION_COOKIE, StateDep, set_session_cookie
+from store_server.deps import (
+    SESSION_COOKIE,
+    StateDep,
+    known_device,
+    remember_device,
+    set_session_cookie,
+)
 from store_server.errors import CaddieError, Forbidden, Unauthorized
 from store_server.offers.service import promotions_for_basket
 from store_server.state import ServerState
@@ -80,7 +86,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
     try:
         if not username or not password:
             raise Unauthorized("enter your username and password")
-        token, _user = await run_in_threadpool(
+        token, user = await run_in_threadpool(
             auth.log_in,
             state.engine,
             username=username[:80],
@@ -88,6 +94,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
             hours=settings.session_hours,
             attempts_per_minute=settings.login_attempts_per_minute,
             admit=admit,
+            known_device=known_device(request, settings, username[:80]),
         )
     except CaddieError as exc:
         return templates.TemplateResponse(
@@ -95,6 +102,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
         )
     response = RedirectResponse("/staff", status_code=303)
     set_session_cookie(response, token, settings, request)
+    remember_device(response, request, settings, user.username)
     return response
 
 

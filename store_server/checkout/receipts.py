@@ -43,10 +43,25 @@ def local_time(iso: str | None, timezone: str) -> str:
     return datetime.fromisoformat(iso).astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
 
 
+# The least room a row keeps for its label before its value goes on lines of its own.
+MIN_LABEL = 12
+
+
 def _row(left: str, right: str, width: int = RECEIPT_WIDTH) -> str:
+    """``left`` and ``right`` on one line of ``width`` characters, ``left`` cut to fit. A
+    value too long to leave the label room (a payment reference may have 100 characters,
+    a name 80) goes under the label instead, right-aligned and wrapped: no line is ever
+    longer than ``width``."""
+    left, right = " ".join(left.split()), " ".join(right.split())
     room = width - len(right) - 1
-    left = left if len(left) <= room else left[: room - 1] + "…"
-    return f"{left:<{room}} {right}"
+    if room < MIN_LABEL:
+        chunks = [right[i : i + width] for i in range(0, len(right), width)] or [""]
+        return "\n".join([_cut(left, width), *(chunk.rjust(width) for chunk in chunks)])
+    return f"{_cut(left, room):<{room}} {right}"
+
+
+def _cut(text: str, room: int) -> str:
+    return text if len(text) <= room else text[: room - 1] + "…"
 
 
 def receipt_text(record: dict[str, Any], *, timezone: str) -> str:
@@ -54,15 +69,19 @@ def receipt_text(record: dict[str, Any], *, timezone: str) -> str:
     cur = record["currency"]
     out = [
         "CADDIE SELF-SCAN".center(RECEIPT_WIDTH),
-        f"Store {record['store_id']}".center(RECEIPT_WIDTH),
+        _cut(f"Store {record['store_id']}", RECEIPT_WIDTH).center(RECEIPT_WIDTH),
         "-" * RECEIPT_WIDTH,
     ]
     for line in record["lines"]:
         out.append(_row(line["name"], money(line["line_total_cents"])))
         if line.get("weight_g") is not None:
-            out.append(f"  {line['weight_g']} g x {money(line['unit_price_cents'])}/kg")
+            out.append(
+                _cut(
+                    f"  {line['weight_g']} g x {money(line['unit_price_cents'])}/kg", RECEIPT_WIDTH
+                )
+            )
         elif line["qty"] > 1:
-            out.append(f"  {line['qty']} x {money(line['unit_price_cents'])}")
+            out.append(_cut(f"  {line['qty']} x {money(line['unit_price_cents'])}", RECEIPT_WIDTH))
     for discount in record["discounts"]:
         out.append(_row(discount["label"], money(-discount["amount_cents"])))
     out += [

@@ -86,7 +86,7 @@ def staff_actor(user: User) -> Actor:
         raise Forbidden("this needs the staff or admin role")
     if user.role == "staff" and not user.store_id:
         raise Forbidden("this staff account belongs to no store")
-    return Actor(f"staff:{user.username}", user.store_id, user.id)
+    return Actor(f"staff:{user.username}", user.store_id, user.id, shown_as=user.shown_as)
 
 
 def _int_id(value: str, what: str) -> int:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from store_server import client_json
 from store_server.body_limit import JSON_BODY_LIMIT, allow_body
 from store_server.errors import BadMessage, InvalidInput
+from store_server.websec import require_media_type
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -64,7 +65,10 @@ class PolicyBody(Body):
 
 
 async def parse_body(request: Request, model: type[M], *, empty_ok: bool = False) -> M:
-    """The body as ``model``; read within the JSON limit (413 past it, while it streams)."""
+    """The body as ``model``; read within the JSON limit (413 past it, while it streams).
+    Only a JSON body is read (415 otherwise): see ``websec.require_media_type``."""
+    if not empty_ok or request.headers.get("content-length", "0") != "0":
+        require_media_type(request, "json")
     raw = await allow_body(request, JSON_BODY_LIMIT).body()
     if not raw.strip():
         if empty_ok:

@@ -81,6 +81,8 @@ class Actor:
     name: str
     store_id: str | None
     user_id: int | None = None
+    # How a receipt names a person who acted (a display name or initials, not a login).
+    shown_as: str | None = None
 
 
 def _dumps(value: object) -> str:
@@ -867,7 +869,10 @@ def approve_age(
     if not any(line.age_restricted for line in baskets.basket_lines(session, basket.id)):
         raise Conflict("this basket holds no age-restricted item")
     approval = AgeApproval(
-        basket_id=basket.id, user_id=actor.user_id, approved_by=actor.name, note=note
+        basket_id=basket.id,
+        user_id=actor.user_id,
+        approved_by=actor.shown_as or actor.name,
+        note=note,
     )
     session.add(approval)
     log_action(session, basket, actor, "age_approved", note=note)

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.csrf import csrf_headers
 from tests.security.world import fresh_database, make_user
 from tests.servers import CADDIE, REPO, ServerProcess, free_port
 from tests.store_server.checkout.conftest import PASSWORD
@@ -55,7 +56,8 @@ def test_login_throttling_holds_across_two_server_processes(
 def _form_login(path: str) -> Callable[[ServerProcess, str, str], httpx.Response]:
     def post(server: ServerProcess, username: str, password: str) -> httpx.Response:
         form = {"username": username, "password": password}
-        return httpx.post(server.url + path, data=form, timeout=10)
+        with httpx.Client(base_url=server.url, timeout=10) as browser:  # a fresh browser
+            return browser.post(path, data=form, headers=csrf_headers(browser, path))
 
     return post
 

@@ -127,3 +127,35 @@ def test_unknown_users_are_checked_against_a_hash_of_the_real_cost(
     client.post("/api/auth/login", json={"username": "nobody", "password": "wrong-password"})
     real, stand_in = (h.split("$")[3] for h in password_checks)
     assert real == stand_in
+
+
+def test_a_flood_of_unknown_names_costs_a_bounded_number_of_hashes(
+    client: TestClient, password_checks: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past a budget of stand-in checks, an unknown name is refused without a hash, so a
+    flood of made-up names (from many addresses, each under its own limit) cannot eat
+    the CPU that real logins need; a real account's password is always checked."""
+    from store_server.auth import service
+
+    now = [0.0]
+    monkeypatch.setattr(
+        service, "UNKNOWN_USER_HASHES", service.HashBudget(1.0, 2, clock=lambda: now[0])
+    )
+    for i in range(10):
+        reply = client.post("/api/auth/login", json={"username": f"ghost{i}", "password": "x"})
+        assert reply.status_code == 401
+        assert reply.json()["error"]["message"] == "wrong username or password"
+    assert len(password_checks) == 2  # the budget, not the flood
+    assert (
+        client.post("/api/auth/login", json={"username": "alice", "password": "nope"}).status_code
+        == 401
+    )
+    right = client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD})
+    assert right.status_code == 200 and len(password_checks) == 4
+    now[0] += 1.0  # the budget refills with time
+    client.cookies.clear()  # a script, not the browser alice just logged in with
+    assert (
+        client.post("/api/auth/login", json={"username": "ghost", "password": "x"}).status_code
+        == 401
+    )
+    assert len(password_checks) == 5

@@ -21,6 +21,7 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from store_server.app import create_app
+from tests.csrf import csrf_headers
 from tests.security.world import (
     COFFEE,
     Credential,
@@ -167,12 +168,22 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/signage/screens/{screen_id}/loop"): Rule(frozenset({SCREEN}) | OPERATORS),
     ("POST", "/signage/proof-of-play"): Rule(frozenset({SCREEN}), json={"plays": []}),
     ("GET", "/signage/screens/{screen_id}/play"): Rule(frozenset({SCREEN})),
+    # The credential is the body's token (a pairing link's fragment), whatever the headers
+    # say: a wrong one lets nobody through (the pairing itself: test_signage_browser.py).
+    ("POST", "/signage/screens/{screen_id}/pair"): Rule(
+        frozenset(), json={"token": "not-a-screen-token"}
+    ),
     ("GET", "/signage/player-sw.js"): Rule(PUBLIC),
     ("GET", "/signage/media/{file_name}"): Rule(PUBLIC, params={"file_name": "none.png"}),
     ("GET", "/signage/static/{path}"): Rule(PUBLIC, params={"path": "player.js"}),
     ("GET", "/signage/openapi.json"): Rule(PUBLIC),
     ("GET", "/signage/docs"): Rule(PUBLIC),
-    ("GET", "/signage/docs/oauth2-redirect"): Rule(PUBLIC),
+    ("GET", "/static/docs-init/{path}"): Rule(PUBLIC, params={"path": "swagger-init.js"}),
+    ("GET", "/signage/static/docs/{path}"): Rule(PUBLIC, params={"path": "swagger-ui.css"}),
+    ("GET", "/signage/static/docs-init/{path}"): Rule(PUBLIC, params={"path": "swagger-init.js"}),
+    ("POST", "/signage/console/logout"): Rule(
+        PUBLIC, consumes_credential=True, redirect_is_answer=True
+    ),
     ("GET", "/signage/redoc"): Rule(PUBLIC),
     ("GET", "/signage/console/login"): Rule(PUBLIC),
     ("POST", "/signage/console/login"): Rule(
@@ -284,9 +295,12 @@ def _http_refused(world: World, method: str, path: str, rule: Rule, cred: Creden
         body["json"] = {
             k: (_fill(v, world, rule) if isinstance(v, str) else v) for k, v in rule.json.items()
         }
+    headers = cred.headers()
     if rule.form is not None:
         body["data"] = rule.form
-    reply = world.client.request(method, url, headers=cred.headers(), **body)
+        if "Authorization" not in headers:  # a browser: the form's page gives the token
+            headers = {**headers, **csrf_headers(world.client, url)}
+    reply = world.client.request(method, url, headers=headers, **body)
     world.client.cookies.clear()
     assert reply.status_code < 500, f"{cred.name}: {method} {url} -> {reply.status_code}"
     if reply.status_code in (401, 403):

@@ -15,6 +15,7 @@ import pytest
 from signage.config import SignageSettings
 from signage.service import enroll
 from store_server.db import make_engine, session_scope
+from tests.csrf import page_token
 from tests.security.world import fresh_database, make_user
 from tests.servers import ServerProcess
 from tests.store_server.checkout.conftest import PASSWORD
@@ -38,10 +39,19 @@ class Store:
         )
 
     def console_login(self, path: str, user: str, headers: dict[str, str]) -> httpx.Response:
+        """As a browser does it: the login page (its token, and the pre-login cookie it
+        sets), then the form, from the page's own origin."""
+        page = httpx.get(self.server.url + path, headers=headers, timeout=10)
+        pre = page.cookies["caddie_csrf"]
+        scheme = "https" if headers.get("X-Forwarded-Proto") == "https" else "http"
         return httpx.post(
             self.server.url + path,
-            data={"username": user, "password": PASSWORD},
-            headers=headers,
+            data={"username": user, "password": PASSWORD, "csrf_token": page_token(page.text)},
+            headers={
+                **headers,
+                "Cookie": f"caddie_csrf={pre}",
+                "Origin": f"{scheme}://127.0.0.1:{self.server.port}",
+            },
             timeout=10,
         )
 

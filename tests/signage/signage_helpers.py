@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +24,20 @@ def write_png(path: Path, color: str, size: tuple[int, int] = (64, 36)) -> Path:
     return path
 
 
+_PLAYS = itertools.count()
+
+
 def play(**overrides: Any) -> dict[str, Any]:
-    """One proof-of-play entry of the plan's K-1 on air, with a fresh play id."""
+    """One proof-of-play entry of the plan's K-1 on air (a Saturday 10:30-11:30 in Paris),
+    with a fresh play id, in a slot of its own: a screen plays one creative per slot, so
+    the server rejects a second play in one slot (signage.proof_check)."""
+    slot = next(_PLAYS) % 360
+    started = datetime(2026, 11, 7, 9, 30, tzinfo=UTC) + timedelta(seconds=10 * slot)
     body = {
         "play_id": str(uuid.uuid4()),
         "creative_id": "CR-A",
         "campaign_id": "K-1",
-        "started_at": "2026-11-07T09:30:00Z",
+        "started_at": started.isoformat().replace("+00:00", "Z"),
         "duration_ms": 10_000,
     }
     body.update(overrides)

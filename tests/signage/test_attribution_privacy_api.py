@@ -112,7 +112,7 @@ def spy(mall: Mall) -> tuple[datetime, dict[str, str]]:
         json={"plays": [play]},
         headers={"Authorization": f"Bearer {mall.screen}"},
     )
-    assert reply.json() == {"accepted": 1, "duplicates": 0}, reply.text
+    assert reply.json() == {"accepted": 1, "duplicates": 0, "rejected": 0}, reply.text
     # plenty of other shoppers bought coffee at that time in the four weeks before, so
     # only the exposed window itself rests on too few baskets
     for week in range(1, 5):

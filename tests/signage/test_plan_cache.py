@@ -88,7 +88,7 @@ def _report_play(session: Session) -> None:
 
     screen = session.get(Screen, "S-02")
     assert screen is not None
-    assert record_plays(session, screen, {"plays": [play()]}, max_batch=100) == (1, 0)
+    assert record_plays(session, screen, {"plays": [play()]}, max_batch=100).accepted == 1
 
 
 PLAN_CHANGES: dict[str, Callable[[Loaded, Path], Callable[[Session], None]]] = {

@@ -127,7 +127,7 @@ def test_an_unpaired_player_page_says_how_to_pair(client: Any, loaded: Any) -> N
     (caddie screen enroll prints only the id and the token)."""
     page = client.get("/signage/screens/S-01/play")
     assert page.status_code == 401
-    assert "/signage/screens/SCREEN_ID/play?token=TOKEN" in page.text
+    assert "/signage/screens/SCREEN_ID/play#token=TOKEN" in page.text
     assert "caddie screen enroll SCREEN_ID" in page.text
     paired = client.get("/signage/screens/S-01/play", params={"token": loaded.tokens["S-01"]})
     assert paired.status_code == 200 and "not paired" not in paired.text
@@ -152,12 +152,12 @@ def test_proof_of_play_is_idempotent_by_play_id(client: Any, loaded: Any) -> Non
     headers = bearer(loaded.tokens["S-01"])
     plays = [play(), play(creative_id="CR-H", campaign_id="H"), play(campaign_id=None)]
     first = client.post("/signage/proof-of-play", json={"plays": plays}, headers=headers)
-    assert first.json() == {"accepted": 3, "duplicates": 0}
+    assert first.json() == {"accepted": 3, "duplicates": 0, "rejected": 0}
     again = client.post("/signage/proof-of-play", json={"plays": [*plays, play()]}, headers=headers)
-    assert again.json() == {"accepted": 1, "duplicates": 3}
+    assert again.json() == {"accepted": 1, "duplicates": 3, "rejected": 0}
     same = play()
     twice = client.post("/signage/proof-of-play", json={"plays": [same, same]}, headers=headers)
-    assert twice.json() == {"accepted": 1, "duplicates": 1}
+    assert twice.json() == {"accepted": 1, "duplicates": 1, "rejected": 0}
     assert pop_count(loaded) == 5
     with Session(loaded.engine) as session:
         row = session.get(ProofOfPlay, uuid.UUID(plays[0]["play_id"]))
@@ -203,6 +203,7 @@ def test_batch_size_and_shape_limits(client: Any, loaded: Any) -> None:
     assert client.post("/signage/proof-of-play", json={"plays": []}, headers=headers).json() == {
         "accepted": 0,
         "duplicates": 0,
+        "rejected": 0,
     }
     assert pop_count(loaded) == 0
 
@@ -411,7 +412,8 @@ def test_report_counts_booked_and_delivered(client: Any, loaded: Any) -> None:
     plays = [
         play(started_at=(paris_morning + timedelta(seconds=10 * i)).isoformat()) for i in range(3)
     ]
-    plays.append(play(creative_id="CR-H", campaign_id="H", started_at=paris_morning.isoformat()))
+    after = paris_morning + timedelta(seconds=30)  # the next slot: one play per slot
+    plays.append(play(creative_id="CR-H", campaign_id="H", started_at=after.isoformat()))
     client.post(
         "/signage/proof-of-play", json={"plays": plays}, headers=bearer(loaded.tokens["S-01"])
     )

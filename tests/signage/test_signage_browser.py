@@ -139,8 +139,14 @@ def test_player_rotates_survives_the_server_going_down_and_reports_later(
         expected = [s["creative_id"] for s in loop["slots"]]
         assert sorted(expected) == ["CR-A", "CR-B", "CR-H"]
         with chromium_page(viewport=(960, 540)) as page:
-            page.goto(f"{server.url}/signage/screens/S-01/play?token={token}&flush_s=0.5")
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
+            # Paired from the link's fragment: the token never travels in a URL that a
+            # proxy could log, only in the body of the pairing POST.
+            page.goto(f"{server.url}/signage/screens/S-01/play?flush_s=0.5#token={token}")
+            page.wait_for_function("window.caddiePlayer !== undefined")
             assert "token=" not in page.url  # the token went into a cookie
+            assert not [url for url in requested if token in url], requested
             state = lambda: page.evaluate("window.caddiePlayer.state()")  # noqa: E731
             wait_for(lambda: state()["played"] >= 4, what="four plays")
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.csrf import csrf_headers
 from tests.security.world import make_user
 from tests.servers import ServerProcess
 from tests.signage.conftest import Loaded, bearer
@@ -51,6 +52,7 @@ def _requests(loaded: Loaded) -> dict[str, Callable[[httpx.Client], httpx.Respon
         "operator login form": lambda c: c.post(
             "/signage/console/login",
             data={"username": "opal", "password": PASSWORD},
+            headers=csrf_headers(c, "/signage/console/login"),
             follow_redirects=False,
         ),
     }

@@ -67,7 +67,7 @@ def test_a_hostile_proof_of_play_batch_is_refused(
     assert_refused(lenient.post("/signage/proof-of-play", content=body, headers=headers))
     assert_refused(lenient.post("/signage/proof-of-play", content=nested(5_000), headers=headers))
     fine = lenient.post("/signage/proof-of-play", json={"plays": [play()]}, headers=headers)
-    assert fine.json() == {"accepted": 1, "duplicates": 0}, fine.text
+    assert fine.json() == {"accepted": 1, "duplicates": 0, "rejected": 0}, fine.text
 
 
 @pytest.mark.parametrize(

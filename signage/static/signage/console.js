@@ -3,6 +3,10 @@
 (function () {
   "use strict";
   const root = document.body.dataset.root || "";
+  // Sent with every request that changes something (the server checks it with the cookie).
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = { "X-CSRF-Token": csrfMeta ? csrfMeta.content : "" };
+  const json = Object.assign({ "Content-Type": "application/json" }, csrf);
 
   function showProblems(list, error) {
     list.innerHTML = "";
@@ -34,7 +38,7 @@
       const out = document.getElementById("login-error");
       out.hidden = true;
       const response = await fetch("/api/auth/login", {
-        method: "POST", headers: { "Content-Type": "application/json" }, credentials: "same-origin",
+        method: "POST", headers: json, credentials: "same-origin",
         body: JSON.stringify({ username: login.username.value, password: login.password.value }),
       });
       if (!response.ok) {
@@ -44,7 +48,7 @@
       }
       const who = await response.json();
       if (who.role !== "operator" && who.role !== "admin") {
-        await fetch("/api/auth/logout", { method: "POST", credentials: "same-origin" });
+        await fetch("/api/auth/logout", { method: "POST", headers: csrf, credentials: "same-origin" });
         out.textContent = "this account (" + who.role + ") cannot use the operator console";
         out.hidden = false;
         return;
@@ -76,7 +80,7 @@
       const ok = document.getElementById("upload-ok");
       problems.hidden = true; ok.hidden = true;
       const response = await fetch(root + "/api/creatives", {
-        method: "POST", body: new FormData(upload), credentials: "same-origin",
+        method: "POST", body: new FormData(upload), headers: csrf, credentials: "same-origin",
       });
       if (!response.ok) { showProblems(problems, await errorOf(response)); return; }
       const creative = await response.json();
@@ -155,7 +159,7 @@
       const ok = document.getElementById("booking-ok");
       problems.hidden = true; ok.hidden = true;
       const response = await fetch(root + "/api/campaigns", {
-        method: "POST", headers: { "Content-Type": "application/json" }, credentials: "same-origin",
+        method: "POST", headers: json, credentials: "same-origin",
         body: JSON.stringify(document_()),
       });
       if (!response.ok) { showProblems(problems, await errorOf(response)); return; }

@@ -19,6 +19,8 @@
   const screenId = body.dataset.screen;
   const root = body.dataset.root || "";
   const flushMs = Number(body.dataset.flushMs) || 10000;
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const csrfToken = csrfMeta ? csrfMeta.content : "";
   const loopUrl = root + "/screens/" + encodeURIComponent(screenId) + "/loop";
   const popUrl = root + "/proof-of-play";
   const queueKey = "caddie-pop:" + screenId;
@@ -271,7 +273,7 @@
     try {
       const response = await fetch(popUrl, {
         method: "POST", credentials: "same-origin", cache: "no-store",
-        headers: { "Content-Type": "application/json" },
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken },
         body: JSON.stringify({ plays: batch }),
       });
       st.online = true;

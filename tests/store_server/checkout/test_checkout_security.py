@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
+from tests.csrf import csrf_headers
 from tests.store_server.checkout.conftest import COFFEE, MILK, PASSWORD, WINE, Checkout
 
 C13, M13, W13 = COFFEE[1:], MILK[1:], WINE[1:]
@@ -155,13 +156,21 @@ def test_staff_socket_refuses_cross_site_pages(checkout: Checkout) -> None:
 def test_console_login_pages_and_logout(checkout: Checkout) -> None:
     client = checkout.client
     assert client.get("/staff", follow_redirects=False).headers["location"] == "/staff/login"
-    wrong = client.post("/staff/login", data={"username": "alice", "password": "nope-nope"})
+    form = csrf_headers(client)
+    wrong = client.post(
+        "/staff/login", data={"username": "alice", "password": "nope-nope"}, headers=form
+    )
     assert wrong.status_code == 401 and "wrong username or password" in wrong.text
-    operator = client.post("/staff/login", data={"username": "olga", "password": PASSWORD})
+    operator = client.post(
+        "/staff/login", data={"username": "olga", "password": PASSWORD}, headers=form
+    )
     assert operator.status_code == 403 and "cannot use the checkout console" in operator.text
     assert client.get("/staff", follow_redirects=False).status_code == 303
     ok = client.post(
-        "/staff/login", data={"username": "alice", "password": PASSWORD}, follow_redirects=False
+        "/staff/login",
+        data={"username": "alice", "password": PASSWORD},
+        headers=form,
+        follow_redirects=False,
     )
     assert ok.status_code == 303 and ok.headers["location"] == "/staff"
     cookie = ok.headers["set-cookie"]
@@ -176,7 +185,7 @@ def test_console_login_pages_and_logout(checkout: Checkout) -> None:
     other = client.get("/staff/baskets/nope")
     assert other.status_code == 404
     assert client.get("/static/checkout/basket.js").status_code == 200
-    client.post("/staff/logout")
+    client.post("/staff/logout", headers=csrf_headers(client, "/staff"))
     assert client.get("/staff", follow_redirects=False).status_code == 303
 
 
@@ -184,7 +193,11 @@ def test_receipt_page_after_release(checkout: Checkout) -> None:
     basket_id = checkout.trip([C13])["basket"]["basket_id"]
     checkout.rescan_all(basket_id)
     client = checkout.client
-    client.post("/staff/login", data={"username": "alice", "password": PASSWORD})
+    client.post(
+        "/staff/login",
+        data={"username": "alice", "password": PASSWORD},
+        headers=csrf_headers(client),
+    )
     assert client.get(f"/staff/baskets/{basket_id}/receipt").status_code == 404
     code = checkout.release(basket_id).json()["handoff"]["code"]
     page = client.get(f"/staff/baskets/{basket_id}/receipt")

@@ -24,6 +24,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from store_server.auth.models import User
 from store_server.db import make_engine, session_scope
+from tests.csrf import csrf_headers
 from tests.security.world import fresh_database, make_user
 from tests.servers import ServerProcess
 from tests.store_server.checkout.conftest import PASSWORD, TEST_POLICY
@@ -180,11 +181,16 @@ def test_api_logout_closes_that_sessions_socket_and_no_other(store: Store) -> No
 
 def test_console_logout_closes_the_socket(store: Store) -> None:
     with httpx.Client(base_url=store.server.url, timeout=10) as browser:
-        login = browser.post("/staff/login", data={"username": "carol", "password": PASSWORD})
+        login = browser.post(
+            "/staff/login",
+            data={"username": "carol", "password": PASSWORD},
+            headers=csrf_headers(browser),
+        )
         assert login.status_code == 303, login.text
         cookie = f"caddie_session={browser.cookies['caddie_session']}"
         with store.console(cookie=cookie) as ws:
-            assert browser.post("/staff/logout").status_code == 303
+            headers = csrf_headers(browser, "/staff")
+            assert browser.post("/staff/logout", headers=headers).status_code == 303
             code, reason, _ = closed_by_server(ws)
     assert (code, reason) == (4401, "unauthorized")
 

@@ -7,6 +7,7 @@ const basketId = panel.dataset.basket;
 const api = `/api/checkout/baskets/${encodeURIComponent(basketId)}`;
 const scanInput = document.getElementById("scan-input");
 const scanResult = document.getElementById("scan-result");
+const csrfToken = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 
 const OUTCOMES = {
   verified: ["ok", (n) => `✔ ${n} verified`],
@@ -22,7 +23,7 @@ function say(text, kind) {
 async function call(path, body) {
   const res = await fetch(path, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", "x-csrf-token": csrfToken },
     body: JSON.stringify(body ?? {}),
     credentials: "same-origin",
   });
