@@ -279,6 +279,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
 
     app.mount("/static/checkout", StaticFiles(directory=checkout_static), name="checkout-static")
+    # The shopper app's pages and files (shopui); its JSON API is registered separately.
+    from store_server.shopper.pages import STATIC_DIR as shopper_static
+    from store_server.shopper.pages import router as shopper_pages_router
+
+    app.include_router(shopper_pages_router)
+    app.mount("/shop/static", StaticFiles(directory=shopper_static), name="shopper-static")
     app.mount("/signage", signage_app)
     return app
 

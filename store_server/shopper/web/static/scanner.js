@@ -1,0 +1,132 @@
+// The camera and the decoder. Frames never leave the device: the native BarcodeDetector
+// where the browser has one, else the vendored zxing-cpp WebAssembly polyfill, served by
+// this app (nothing from a CDN). Debounce runs on frame time (requestVideoFrameCallback).
+
+import { Debouncer, GS1_FORMATS, RETAIL_FORMATS, scanCode } from "./gtin.js";
+
+let detectorPromise = null;
+
+async function makeDetector(base, formats) {
+  if ("BarcodeDetector" in window) {
+    const supported = await window.BarcodeDetector.getSupportedFormats();
+    const wanted = formats.filter((f) => supported.includes(f));
+    if (wanted.length === formats.length) return new window.BarcodeDetector({ formats: wanted });
+  }
+  const module = await import(`${base}/vendor/barcode-detector/ponyfill.js`);
+  module.setZXingModuleOverrides({
+    locateFile: (path, prefix) =>
+      path.endsWith(".wasm") ? `${base}/vendor/zxing-wasm/${path}` : prefix + path,
+  });
+  return new module.BarcodeDetector({ formats });
+}
+
+/** One detector per page: the WebAssembly module is compiled once. */
+export function detector(base, { gs1 = false } = {}) {
+  if (!detectorPromise) {
+    const formats = gs1 ? [...RETAIL_FORMATS, ...GS1_FORMATS] : RETAIL_FORMATS;
+    detectorPromise = makeDetector(base, formats);
+  }
+  return detectorPromise;
+}
+
+export class CameraError extends Error {
+  constructor(kind, cause) {
+    super(`camera ${kind}`);
+    this.kind = kind; // "refused" | "absent" | "decoder"
+    this.cause = cause;
+  }
+}
+
+/**
+ * Scans from the rear camera into `onScan(code)` (a 14-digit GTIN), one call per
+ * accepted scan. `onFrame(info)` (optional) sees every decoded frame (for measurement).
+ */
+export class Scanner {
+  constructor(video, { base, gs1 = false, onScan, onFrame = null }) {
+    this.video = video;
+    this.base = base;
+    this.gs1 = gs1;
+    this.onScan = onScan;
+    this.onFrame = onFrame;
+    this.stream = null;
+    this.running = false;
+    this.debouncer = new Debouncer(0.5);
+    this.busy = false;
+  }
+
+  async start() {
+    if (!navigator.mediaDevices?.getUserMedia) throw new CameraError("absent");
+    let det;
+    try {
+      det = await detector(this.base, { gs1: this.gs1 });
+    } catch (error) {
+      throw new CameraError("decoder", error);
+    }
+    try {
+      this.stream = await navigator.mediaDevices.getUserMedia({
+        audio: false,
+        video: { facingMode: { ideal: "environment" }, width: { ideal: 1280 }, height: { ideal: 720 } },
+      });
+    } catch (error) {
+      const absent = ["NotFoundError", "OverconstrainedError", "NotReadableError"];
+      throw new CameraError(absent.includes(error?.name) ? "absent" : "refused", error);
+    }
+    const track = this.stream.getVideoTracks()[0];
+    const caps = track.getCapabilities?.() ?? {};
+    if (caps.focusMode?.includes("continuous")) {
+      await track.applyConstraints({ advanced: [{ focusMode: "continuous" }] }).catch(() => {});
+    }
+    this.torchAvailable = Boolean(caps.torch);
+    this.video.srcObject = this.stream;
+    await this.video.play();
+    this.running = true;
+    this.debouncer = new Debouncer(0.5);
+    this.loop(det);
+  }
+
+  async setTorch(on) {
+    const track = this.stream?.getVideoTracks()[0];
+    if (!track) return false;
+    await track.applyConstraints({ advanced: [{ torch: on }] });
+    return on;
+  }
+
+  stop() {
+    this.running = false;
+    for (const track of this.stream?.getTracks() ?? []) track.stop();
+    this.stream = null;
+    this.video.srcObject = null;
+  }
+
+  loop(det) {
+    const video = this.video;
+    const next = (callback) =>
+      video.requestVideoFrameCallback
+        ? video.requestVideoFrameCallback(callback)
+        : requestAnimationFrame((now) => callback(now, { mediaTime: now / 1000 }));
+    const onFrame = async (now, meta) => {
+      if (!this.running) return;
+      // Frame time: when the camera captured it, else when it was presented.
+      const frameTime = meta.captureTime != null ? meta.captureTime / 1000 : meta.mediaTime;
+      if (!this.busy) {
+        this.busy = true;
+        try {
+          const found = await det.detect(video);
+          const codes = [];
+          for (const symbol of found) {
+            const code = scanCode(symbol, { gs1: this.gs1 });
+            if (code) codes.push(code);
+          }
+          this.onFrame?.({ frameTime, codes, decodedAt: performance.now() });
+          for (const code of this.debouncer.feed(frameTime, codes)) this.onScan(code);
+        } catch (error) {
+          console.warn("decode failed", error);
+        } finally {
+          this.busy = false;
+        }
+      }
+      if (this.running) next(onFrame);
+    };
+    next(onFrame);
+  }
+}
