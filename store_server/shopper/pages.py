@@ -81,6 +81,8 @@ async def pair_page(request: Request) -> HTMLResponse:
 
 @router.get("/shop/sw.js")
 async def service_worker() -> Response:
+    """Scope ``/shop`` (not ``/shop/``, which would leave out the page itself at
+    ``/shop``), allowed by the ``Service-Worker-Allowed`` header."""
     version, urls = shell_manifest()
     body = (
         f"const SHELL_VERSION = {json.dumps(version)};\n"
@@ -90,5 +92,5 @@ async def service_worker() -> Response:
     return Response(
         body,
         media_type="text/javascript",
-        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/shop/"},
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/shop"},
     )

@@ -1,4 +1,4 @@
-// The shopper app's service worker (scope /shop/). SHELL_VERSION and SHELL_URLS are
+// The shopper app's service worker (scope /shop). SHELL_VERSION and SHELL_URLS are
 // written above this line by the server: the version is a hash of the cached files.
 // The shell (page, scripts, styles, catalogues, decoder) is served from the cache, so
 // the app opens and scans with no network; the API and the socket are never cached.

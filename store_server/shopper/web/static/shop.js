@@ -268,6 +268,7 @@ async function queue(message) {
 function connect() {
   clearTimeout(state.reconnectTimer);
   if (!state.device || state.ws) return;
+  if (navigator.onLine === false) return renderBanner(); // the "online" event reconnects
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/handheld`;
   let ws;
   try {
@@ -757,7 +758,7 @@ async function boot() {
     if (document.body.dataset.screen === "exit") showExit();
   });
   if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("/shop/sw.js", { scope: "/shop/" }).catch((error) => {
+    navigator.serviceWorker.register("/shop/sw.js", { scope: "/shop" }).catch((error) => {
       console.warn("no offline shell", error);
     });
   }
@@ -793,6 +794,8 @@ async function boot() {
   $("opt-out").addEventListener("click", () => consentTo(false));
   $("new-trip").addEventListener("click", tripDone);
   window.addEventListener("online", () => { state.backoff = 500; connect(); });
+  // The browser knows the network is gone: a socket may take minutes to notice.
+  window.addEventListener("offline", () => state.ws?.close(4000, "offline"));
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") connect();
   });
