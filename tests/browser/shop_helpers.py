@@ -51,27 +51,30 @@ class Shop:
         )
         return reply.status_code != 404
 
-    def basket_lines(self) -> list[tuple[str, int]]:
-        """(gtin, qty) of every line of the device's baskets, straight from the database."""
+    def rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         from sqlalchemy import text
 
         engine = make_engine(self.database_url)
         try:
             with engine.connect() as conn:
-                rows = conn.execute(
-                    text(
-                        "SELECT l.gtin, l.qty FROM basket_line l JOIN basket b"
-                        " ON b.id = l.basket_id WHERE b.device_id = :d ORDER BY l.gtin"
-                    ),
-                    {"d": self.device_id},
-                ).all()
+                return [tuple(r) for r in conn.execute(text(sql), params).all()]
         finally:
             engine.dispose()
+
+    def basket_lines(self) -> list[tuple[str, int]]:
+        """(gtin, qty) of every line of the device's baskets, straight from the database."""
+        rows = self.rows(
+            "SELECT l.gtin, l.qty FROM basket_line l JOIN basket b ON b.id = l.basket_id"
+            " WHERE b.device_id = :d ORDER BY l.gtin",
+            d=self.device_id,
+        )
         return [(str(g), int(q)) for g, q in rows]
 
 
 @contextmanager
-def shop_server(tmp_path: Path, device_id: str = "K-1") -> Iterator[Shop]:
+def shop_server(
+    tmp_path: Path, device_id: str = "K-1", env: dict[str, str] | None = None
+) -> Iterator[Shop]:
     url = f"sqlite:///{tmp_path / 'caddie.db'}"
     migrate(url)
     imported = caddie("catalog", "import", str(CATALOG), "--database-url", url)
@@ -79,7 +82,7 @@ def shop_server(tmp_path: Path, device_id: str = "K-1") -> Iterator[Shop]:
     enrolled = caddie("device", "enroll", device_id, "--database-url", url)
     assert enrolled.returncode == 0, enrolled.stderr
     device, token = enrolled.stdout.strip().split("\t")
-    with ServerProcess(url, log_path=tmp_path / "server.log") as server:
+    with ServerProcess(url, env=env, log_path=tmp_path / "server.log") as server:
         yield Shop(server, url, device, token)
 
 
