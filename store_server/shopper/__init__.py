@@ -1,1 +1,2 @@
-"""The shopper app: the page shoppers scan with, and the server side of joining, pairing and receipts."""
+"""The shopper app: the page shoppers scan with, and the server side of joining,
+pairing and receipts."""

@@ -36,9 +36,7 @@ _CACHED_SUFFIXES = (".js", ".mjs", ".css", ".json", ".wasm", ".svg")
 
 
 def _cached_files() -> list[Path]:
-    return sorted(
-        p for p in STATIC_DIR.rglob("*") if p.is_file() and p.suffix in _CACHED_SUFFIXES
-    )
+    return sorted(p for p in STATIC_DIR.rglob("*") if p.is_file() and p.suffix in _CACHED_SUFFIXES)
 
 
 @lru_cache(maxsize=1)

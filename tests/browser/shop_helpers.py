@@ -39,7 +39,12 @@ class Shop:
 
     @property
     def credentials(self) -> dict[str, Any]:
-        return {"device_id": self.device_id, "token": self.token, "kind": "kiosk", "expires_at": None}
+        return {
+            "device_id": self.device_id,
+            "token": self.token,
+            "kind": "kiosk",
+            "expires_at": None,
+        }
 
     def trip_api_exists(self) -> bool:
         """The server side of the shopper app (``/api/shop/*``) is built on another branch;

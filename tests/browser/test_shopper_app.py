@@ -110,9 +110,9 @@ def test_a_trip_by_camera_and_by_hand_offline_and_reloaded_is_in_the_database_on
         page.reload()  # offline: the service worker serves the shell, IndexedDB the outbox
         expect(page.locator("#lines li.pending")).to_have_count(2)
         expect(page.locator("#offline")).to_contain_text("2 scans waiting")
-        assert shop.basket_lines() == sorted(
-            (g14(c), 1) for c in (COFFEE, BEANS, BY_HAND)
-        ), "queued scans must not reach the server while offline"
+        assert shop.basket_lines() == sorted((g14(c), 1) for c in (COFFEE, BEANS, BY_HAND)), (
+            "queued scans must not reach the server while offline"
+        )
 
         context.set_offline(False)
         expect(line(page, OFFLINE_2)).to_be_visible()
@@ -124,11 +124,14 @@ def test_a_trip_by_camera_and_by_hand_offline_and_reloaded_is_in_the_database_on
         expect(page.locator("#item-count")).to_have_text("5")
         expected = sorted((g14(c), 1) for c in (COFFEE, BEANS, BY_HAND, OFFLINE_1, OFFLINE_2))
         assert shop.basket_lines() == expected
-        assert page.evaluate(
-            "() => new Promise(r => { const q = indexedDB.open('caddie-shop');"
-            " q.onsuccess = () => { const t = q.result.transaction('outbox');"
-            " t.objectStore('outbox').count().onsuccess = e => r(e.target.result); }; })"
-        ) == 0
+        assert (
+            page.evaluate(
+                "() => new Promise(r => { const q = indexedDB.open('caddie-shop');"
+                " q.onsuccess = () => { const t = q.result.transaction('outbox');"
+                " t.objectStore('outbox').count().onsuccess = e => r(e.target.result); }; })"
+            )
+            == 0
+        )
 
 
 def test_a_killed_tab_replays_its_outbox_with_the_same_ids(tmp_path: Path) -> None:
@@ -165,7 +168,10 @@ def test_a_killed_tab_replays_its_outbox_with_the_same_ids(tmp_path: Path) -> No
 def test_camera_refused_shows_how_to_allow_it_and_manual_entry_works(tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    with shop_server(tmp_path) as shop, shop_browser(["--use-fake-device-for-media-stream"]) as browser:
+    with (
+        shop_server(tmp_path) as shop,
+        shop_browser(["--use-fake-device-for-media-stream"]) as browser,
+    ):
         context = browser.new_context(viewport=PHONE, bypass_csp=True)  # camera not granted
         page = open_shop(context, shop)
         unlock(page)

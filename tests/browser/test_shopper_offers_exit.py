@@ -90,7 +90,9 @@ def test_finish_shows_the_handoff_code_then_paid_and_the_receipt(tmp_path: Path)
         expect(line(page, COFFEE)).to_be_visible()
         page.get_by_role("button", name="Finish and pay").click()
         expect(page.locator("#exit-next")).to_have_text("Go to the till to pay.")
-        basket_id = page.evaluate("JSON.parse(localStorage.getItem('caddie.trip')).basket.basket_id")
+        basket_id = page.evaluate(
+            "JSON.parse(localStorage.getItem('caddie.trip')).basket.basket_id"
+        )
         till = Till(shop)
         till.release(basket_id)  # a colleague releases it (or the server did at once)
         expect(page.locator("#handoff-qr svg")).to_be_visible()
@@ -116,7 +118,13 @@ class Till:
 
         password = "shopper-test-admin"
         made = caddie(
-            "user", "create", "root", "--role", "admin", "--database-url", shop.database_url,
+            "user",
+            "create",
+            "root",
+            "--role",
+            "admin",
+            "--database-url",
+            shop.database_url,
             env={"CADDIE_NEW_PASSWORD": password},
         )
         assert made.returncode == 0, made.stderr
@@ -150,8 +158,14 @@ def test_kiosk_pairing_link_pairs_once(tmp_path: Path) -> None:
     with shop_server(tmp_path) as shop, shop_browser() as browser:
         need_shopper_server(shop)
         made = caddie(
-            "device", "enroll", "K-9", "--pair", "--base-url", shop.server.url,
-            "--database-url", shop.database_url,
+            "device",
+            "enroll",
+            "K-9",
+            "--pair",
+            "--base-url",
+            shop.server.url,
+            "--database-url",
+            shop.database_url,
         )
         assert made.returncode == 0, made.stderr
         link = made.stdout.strip().splitlines()[0].split("\t")[1]
@@ -178,8 +192,12 @@ def test_own_phone_join_and_forged_ticket(tmp_path: Path) -> None:
     with shop_server(tmp_path) as shop, shop_browser() as browser:
         need_shopper_server(shop)
         made = caddie(
-            "shopper", "entrance-code", "--base-url", shop.server.url,
-            "--database-url", shop.database_url,
+            "shopper",
+            "entrance-code",
+            "--base-url",
+            shop.server.url,
+            "--database-url",
+            shop.database_url,
         )
         assert made.returncode == 0, made.stderr
         entrance = next(w for w in made.stdout.split() if "/shop/join?c=" in w)

@@ -28,16 +28,21 @@ export function upceToUpca(upce) {
   return `${ns}${body}${check}`;
 }
 
-/** The 14-digit GTIN of a retail code, or null for anything that is not one. */
+/**
+ * The 14-digit GTIN of a retail code, or null for anything that is not one. `format` is
+ * the BarcodeDetector format: UPC-E reads (8 digits, or already expanded) are expanded to
+ * UPC-A first; without a format (typed by hand) the text must be a GTIN-8/12/13/14.
+ */
 export function gtin14(text, format = null) {
   let digits = String(text).trim();
-  if (format === "upc_e" || (format === null && digits.length === 6)) {
-    if (digits.length === 6) digits = `0${digits}`;
-    if (digits.length === 7) return null; // without its check digit: not enough to trust
-    digits = upceToUpca(digits);
+  if (!/^\d+$/.test(digits)) return null;
+  if (format === "upc_e") {
+    if (digits.length === 8) digits = upceToUpca(digits);
+    else if (digits.length === 13 && digits[0] === "0") digits = digits.slice(1);
+    else if (digits.length !== 12) return null;
     if (digits === null) return null;
   }
-  if (!/^\d+$/.test(digits) || ![8, 12, 13, 14].includes(digits.length)) return null;
+  if (![8, 12, 13, 14].includes(digits.length)) return null;
   if (!checkDigitOk(digits)) return null;
   return digits.padStart(14, "0");
 }
