@@ -29,6 +29,26 @@ export function detector(base, { gs1 = false } = {}) {
   return detectorPromise;
 }
 
+// The part of the frame that is read: the viewfinder guide's box (shop.css, .guide) with a
+// margin. Fewer pixels per frame: more frames read per second on a slow phone.
+const AIM = { x: 0.08, y: 0.18, w: 0.84, h: 0.64 };
+
+/** Symbols in the aim zone of the video's current frame. */
+export async function readFrame(det, video, canvas) {
+  const w = video.videoWidth;
+  const h = video.videoHeight;
+  if (!w || !h) return [];
+  const sw = Math.round(w * AIM.w);
+  const sh = Math.round(h * AIM.h);
+  if (canvas.width !== sw || canvas.height !== sh) {
+    canvas.width = sw;
+    canvas.height = sh;
+  }
+  const g = canvas.getContext("2d", { willReadFrequently: true });
+  g.drawImage(video, Math.round(w * AIM.x), Math.round(h * AIM.y), sw, sh, 0, 0, sw, sh);
+  return det.detect(g.getImageData(0, 0, sw, sh));
+}
+
 export class CameraError extends Error {
   constructor(kind, cause) {
     super(`camera ${kind}`);
@@ -52,6 +72,7 @@ export class Scanner {
     this.running = false;
     this.debouncer = new Debouncer(0.5);
     this.busy = false;
+    this.canvas = new OffscreenCanvas(1, 1);
   }
 
   async start() {
@@ -111,7 +132,7 @@ export class Scanner {
       if (!this.busy) {
         this.busy = true;
         try {
-          const found = await det.detect(video);
+          const found = await readFrame(det, video, this.canvas);
           const codes = [];
           for (const symbol of found) {
             const code = scanCode(symbol, { gs1: this.gs1 });
