@@ -34,12 +34,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.browser.chromium import chromium_browser  # noqa: E402
 from tests.browser.fake_camera import Scene, camera_args, frames, write_y4m  # noqa: E402
 from tests.browser.shop_helpers import (  # noqa: E402
     CATALOG,
     PHONE,
     open_shop,
-    shop_browser,
     shop_server,
     wait_for_offline_shell,
 )
@@ -143,7 +143,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="shopper-bench-"))
     clip = write_y4m(tmp / "camera.y4m", frames(scenes, SIZE), SIZE, fps=fps)
 
-    with shop_server(tmp) as shop, shop_browser(camera_args(clip)) as browser:
+    with shop_server(tmp) as shop, chromium_browser(camera_args(clip)) as browser:
         log = tmp / "server.log"
         context = browser.new_context(viewport=PHONE, bypass_csp=True)
         sizes: dict[str, int] = {}

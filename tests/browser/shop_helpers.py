@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from store_server.db import make_engine, migrate
-from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.servers import REPO, ServerProcess, caddie
 
 PHONE = {"width": 390, "height": 844}
@@ -89,23 +87,6 @@ def shop_server(
     device, token = enrolled.stdout.strip().split("\t")
     with ServerProcess(url, env=env, log_path=tmp_path / "server.log") as server:
         yield Shop(server, url, device, token)
-
-
-@contextmanager
-def shop_browser(args: list[str] | None = None) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"no system Chromium at {CHROMIUM}")
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=20_000)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *(args or [])], headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def open_shop(context: Any, shop: Shop, path: str = "/shop") -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.chromium import screenshot_dir
+from tests.browser.chromium import chromium_browser, screenshot_dir
 from tests.browser.fake_camera import Scene, camera_args, frames, write_y4m
 from tests.browser.shop_helpers import (
     PHONE,
@@ -17,7 +17,6 @@ from tests.browser.shop_helpers import (
     catalog_names,
     dump,
     open_shop,
-    shop_browser,
     shop_server,
     wait_for_offline_shell,
 )
@@ -69,7 +68,7 @@ def test_a_trip_by_camera_and_by_hand_offline_and_reloaded_is_in_the_database_on
     from playwright.sync_api import expect
 
     clip = camera_clip(tmp_path, [COFFEE, BEANS, WIPES])
-    with shop_server(tmp_path) as shop, shop_browser(camera_args(clip)) as browser:
+    with shop_server(tmp_path) as shop, chromium_browser(camera_args(clip)) as browser:
         context = browser.new_context(viewport=PHONE, locale="en-GB", bypass_csp=True)
         page = open_shop(context, shop)
         unlock(page)
@@ -139,7 +138,7 @@ def test_a_killed_tab_replays_its_outbox_with_the_same_ids(tmp_path: Path) -> No
     sends them once."""
     from playwright.sync_api import expect
 
-    with shop_server(tmp_path) as shop, shop_browser() as browser:
+    with shop_server(tmp_path) as shop, chromium_browser() as browser:
         context = browser.new_context(viewport=PHONE, bypass_csp=True)
         page = open_shop(context, shop)
         unlock(page)
@@ -170,7 +169,7 @@ def test_camera_refused_shows_how_to_allow_it_and_manual_entry_works(tmp_path: P
 
     with (
         shop_server(tmp_path) as shop,
-        shop_browser(["--use-fake-device-for-media-stream"]) as browser,
+        chromium_browser(["--use-fake-device-for-media-stream"]) as browser,
     ):
         context = browser.new_context(viewport=PHONE, bypass_csp=True)  # camera not granted
         page = open_shop(context, shop)
@@ -188,7 +187,7 @@ def test_camera_refused_shows_how_to_allow_it_and_manual_entry_works(tmp_path: P
 def test_french_from_the_browser_and_switchable(tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    with shop_server(tmp_path) as shop, shop_browser() as browser:
+    with shop_server(tmp_path) as shop, chromium_browser() as browser:
         context = browser.new_context(viewport=PHONE, locale="fr-FR", bypass_csp=True)
         page = open_shop(context, shop)
         expect(page.get_by_label("Carte de fidélité")).to_be_visible()
@@ -213,7 +212,7 @@ def test_french_from_the_browser_and_switchable(tmp_path: Path) -> None:
 def test_every_screen_passes_axe_and_the_cart_screenshot(tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    with shop_server(tmp_path) as shop, shop_browser() as browser:
+    with shop_server(tmp_path) as shop, chromium_browser() as browser:
         context = browser.new_context(viewport=PHONE, bypass_csp=True)
         page = context.new_page()
         page.goto(shop.server.url + "/shop")

@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.browser.chromium import chromium_browser
 from tests.browser.shop_helpers import (
     PHONE,
     Shop,
     axe_violations,
     dump,
     open_shop,
-    shop_browser,
     shop_server,
 )
 from tests.browser.test_shopper_app import COFFEE, line, type_code, unlock
@@ -41,7 +41,7 @@ def test_offers_opt_in_accept_and_opt_out(tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     env = {"CADDIE_OFFERS_TEMPLATES": json.dumps(OFFERS)}
-    with shop_server(tmp_path, env=env) as shop, shop_browser() as browser:
+    with shop_server(tmp_path, env=env) as shop, chromium_browser() as browser:
         context = browser.new_context(viewport=PHONE, bypass_csp=True)
         page = open_shop(context, shop)
         unlock(page)
@@ -81,7 +81,7 @@ def test_finish_shows_the_handoff_code_then_paid_and_the_receipt(tmp_path: Path)
     from playwright.sync_api import expect
 
     env = {"CADDIE_AUDIT_POLICY": json.dumps({"base_rate": 0.0, "first_trip_always": False})}
-    with shop_server(tmp_path, env=env) as shop, shop_browser() as browser:
+    with shop_server(tmp_path, env=env) as shop, chromium_browser() as browser:
         need_shopper_server(shop)
         context = browser.new_context(viewport=PHONE, bypass_csp=True)
         page = open_shop(context, shop)
@@ -155,7 +155,7 @@ def test_kiosk_pairing_link_pairs_once(tmp_path: Path) -> None:
 
     from tests.servers import caddie
 
-    with shop_server(tmp_path) as shop, shop_browser() as browser:
+    with shop_server(tmp_path) as shop, chromium_browser() as browser:
         need_shopper_server(shop)
         made = caddie(
             "device",
@@ -189,7 +189,7 @@ def test_own_phone_join_and_forged_ticket(tmp_path: Path) -> None:
 
     from tests.servers import caddie
 
-    with shop_server(tmp_path) as shop, shop_browser() as browser:
+    with shop_server(tmp_path) as shop, chromium_browser() as browser:
         need_shopper_server(shop)
         made = caddie(
             "shopper",

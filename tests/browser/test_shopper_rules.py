@@ -12,7 +12,8 @@ import pytest
 
 from handheld_client.debounce import Debouncer
 from handheld_client.decoding.symbols import gtin14_of, retail_symbol
-from tests.browser.shop_helpers import shop_browser, shop_server
+from tests.browser.chromium import chromium_browser
+from tests.browser.shop_helpers import shop_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -49,7 +50,7 @@ def debounce_runs(seed: int) -> list[list[tuple[float, list[str]]]]:
 
 
 def test_gtin_normalisation_and_debounce_match_the_python_handheld(tmp_path: Path) -> None:
-    with shop_server(tmp_path) as shop, shop_browser() as browser:
+    with shop_server(tmp_path) as shop, chromium_browser() as browser:
         page = browser.new_page()
         page.goto(shop.server.url + "/shop")
 

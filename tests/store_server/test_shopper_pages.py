@@ -93,3 +93,19 @@ def test_every_message_is_in_every_catalogue() -> None:
         f"{k}.{form}" for k in re.findall(r'\btn\("([\w.]+)"', script) for form in ("one", "other")
     }
     assert used - keys == set()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/shop/static/../pages.py",
+        "/shop/static/%2e%2e/pages.py",
+        "/shop/static/..%2fpages.py",
+        "/shop/static/vendor/../../pages.py",
+        "/shop/static/nothing-here.js",
+    ],
+)
+def test_nothing_outside_the_static_folder_is_served(client: TestClient, path: str) -> None:
+    reply = client.get(path)
+    assert reply.status_code == 404
+    assert "STATIC_DIR" not in reply.text

@@ -607,7 +607,8 @@ async function unlock(event) {
 
 function cardScanned(code) {
   stopCamera();
-  $("card").value = code.replace(/^0+/, "");
+  // Cards are printed as EAN-13 (or UPC-A, EAN-8): the number on the card, not the GTIN-14.
+  $("card").value = code.startsWith("000000") ? code.slice(6) : code.startsWith("00") ? code.slice(2) : code.slice(1);
   unlock();
 }
 
