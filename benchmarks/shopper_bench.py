@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from tests.browser.fake_camera import Scene, camera_args, frames, write_y4m  # n
 from tests.browser.shop_helpers import (  # noqa: E402
     CATALOG,
     PHONE,
+    access_lines,
     open_shop,
     shop_server,
     wait_for_offline_shell,
@@ -118,14 +118,6 @@ def python_handheld(scenes: list[Scene]) -> tuple[float, set[str]]:
     for image in images:
         read.update(s.gtin14 or s.text for s in decoder.decode(image))
     return len(images) / (time.perf_counter() - started), read
-
-
-def access_lines(log: Path) -> list[str]:
-    return [
-        m.group(1)
-        for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
-        if (m := re.search(r"((?:GET|POST|HEAD) \S+ \d{3}|websocket \S+ open)", line))
-    ]
 
 
 def main() -> None:

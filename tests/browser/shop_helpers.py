@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -121,3 +122,13 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
 
 def dump(value: Any) -> str:
     return json.dumps(value, indent=1)
+
+
+def access_lines(log: Path) -> list[str]:
+    """What the server was asked for, in order, from its access log: ``GET /path 200``
+    or ``websocket /ws/handheld open``."""
+    return [
+        m.group(1)
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+        if (m := re.search(r"((?:GET|POST|HEAD) \S+ \d{3}|websocket \S+ open)", line))
+    ]

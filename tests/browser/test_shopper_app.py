@@ -13,6 +13,7 @@ from tests.browser.chromium import chromium_browser, screenshot_dir
 from tests.browser.fake_camera import Scene, camera_args, frames, write_y4m
 from tests.browser.shop_helpers import (
     PHONE,
+    access_lines,
     axe_violations,
     catalog_names,
     dump,
@@ -27,6 +28,7 @@ NAMES = catalog_names()
 COFFEE, BEANS, WIPES = "5087487868014", "5024227430919", "5439185968969"
 BY_HAND, OFFLINE_1, OFFLINE_2 = "8422550068545", "5084973957672", "3790133191009"
 WINE = "5051162162605"  # age restricted in the fixture catalog
+APPLES_1250_G = "2500001012500"  # restricted circulation: item 00001 (apples), 1250 g
 SIZE = (640, 360)
 
 
@@ -181,7 +183,12 @@ def test_camera_refused_shows_how_to_allow_it_and_manual_entry_works(tmp_path: P
         assert axe_violations(page) == [], dump(axe_violations(page))
         type_code(page, WINE)
         expect(line(page, WINE)).to_contain_text("ID checked at the exit")
-        assert shop.basket_lines() == [(g14(WINE), 1)]
+        type_code(page, APPLES_1250_G)  # a weighed item: 1.25 kg at 2.99 / kg
+        apples = page.locator("#lines li.line", has_text="Apples")
+        expect(apples).to_contain_text("1.25 kg at €2.99/kg")
+        expect(apples.locator(".line-total")).to_have_text("€3.74")
+        expect(apples.get_by_role("button", name="One more Apples (per kg)")).to_have_count(0)
+        assert len(shop.basket_lines()) == 2
 
 
 def test_french_from_the_browser_and_switchable(tmp_path: Path) -> None:
@@ -250,3 +257,22 @@ def test_every_screen_passes_axe_and_the_cart_screenshot(tmp_path: Path) -> None
         expect(page.locator("#screen-exit")).to_be_visible()
         expect(page.locator("#exit-next")).not_to_have_text("Sending your basket…")
         assert axe_violations(page) == [], dump(axe_violations(page))
+
+
+def test_a_second_load_asks_the_server_for_nothing_but_the_basket(tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    with shop_server(tmp_path) as shop, chromium_browser() as browser:
+        context = browser.new_context(viewport=PHONE, bypass_csp=True)
+        page = open_shop(context, shop)
+        unlock(page)
+        type_code(page, COFFEE)
+        expect(line(page, COFFEE)).to_be_visible()
+        wait_for_offline_shell(page)
+        log = tmp_path / "server.log"
+        before = len(access_lines(log))
+        page.reload()
+        expect(line(page, COFFEE)).to_be_visible()  # the basket, from the socket's welcome
+        expect(page.locator("#offline")).to_be_hidden()
+        asked = [a for a in access_lines(log)[before:] if a != "GET /shop/sw.js 200"]
+        assert asked == ["websocket /ws/handheld open"]
