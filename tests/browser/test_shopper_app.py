@@ -180,6 +180,7 @@ def test_camera_refused_shows_how_to_allow_it_and_manual_entry_works(tmp_path: P
         help_box = page.locator("#camera-help")
         expect(help_box).to_be_visible()
         expect(help_box).to_contain_text("Allow the camera for this site")
+        page.screenshot(path=str(screenshot_dir() / "shopper-camera-refused.png"))
         assert axe_violations(page) == [], dump(axe_violations(page))
         type_code(page, WINE)
         expect(line(page, WINE)).to_contain_text("ID checked at the exit")
@@ -251,12 +252,14 @@ def test_every_screen_passes_axe_and_the_cart_screenshot(tmp_path: Path) -> None
         context.set_offline(True)
         expect(page.locator("#offline")).to_be_visible()
         assert axe_violations(page) == [], dump(axe_violations(page))
+        page.screenshot(path=str(screenshot_dir() / "shopper-offline.png"))
         context.set_offline(False)
         expect(page.locator("#offline")).to_be_hidden()
         page.get_by_role("button", name="Finish and pay").click()
         expect(page.locator("#screen-exit")).to_be_visible()
         expect(page.locator("#exit-next")).not_to_have_text("Sending your basket…")
         assert axe_violations(page) == [], dump(axe_violations(page))
+        page.screenshot(path=str(screenshot_dir() / "shopper-exit.png"))
 
 
 def test_a_second_load_asks_the_server_for_nothing_but_the_basket(tmp_path: Path) -> None:

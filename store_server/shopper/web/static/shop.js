@@ -656,6 +656,9 @@ function showExit() {
   const basket = state.trip.basket;
   const audit = state.checkout?.audit;
   const next = $("exit-next");
+  $("exit-total").textContent = basket
+    ? tn("exit.total", basket.item_count, { total: money(basket.total_cents, basket.currency) })
+    : "";
   if (basket?.status === "paid") {
     next.textContent = "";
   } else if (basket?.status === "abandoned") {
