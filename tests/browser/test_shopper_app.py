@@ -279,3 +279,21 @@ def test_a_second_load_asks_the_server_for_nothing_but_the_basket(tmp_path: Path
         expect(page.locator("#offline")).to_be_hidden()
         asked = [a for a in access_lines(log)[before:] if a != "GET /shop/sw.js 200"]
         assert asked == ["websocket /ws/handheld open"]
+
+
+def test_the_loyalty_card_is_scanned_to_unlock(tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    card = "2990000123459"  # as printed under the card's EAN-13
+    clip = camera_clip(tmp_path, [card])
+    with shop_server(tmp_path) as shop, chromium_browser(camera_args(clip)) as browser:
+        context = browser.new_context(viewport=PHONE, bypass_csp=True)
+        page = open_shop(context, shop)
+        page.get_by_role("button", name="Scan my card").click()
+        expect(page.locator("#screen-cart")).to_be_visible()
+        expect(page.locator("#card-viewfinder")).to_be_hidden()  # the camera is off again
+        type_code(page, COFFEE)
+        expect(line(page, COFFEE)).to_be_visible()
+        cards = shop.rows("SELECT loyalty_card FROM basket WHERE device_id = :d", d=shop.device_id)
+        assert cards == [(card,)]
+        assert shop.basket_lines() == [(g14(COFFEE), 1)]

@@ -64,8 +64,8 @@ function csrfToken() {
 function show(screen) {
   for (const el of document.querySelectorAll("main > .screen")) el.hidden = el.id !== `screen-${screen}`;
   $("totals").hidden = screen !== "cart";
+  if (document.body.dataset.screen !== screen) stopCamera();
   document.body.dataset.screen = screen;
-  if (screen !== "cart") stopCamera();
 }
 
 function announce(text) {
@@ -468,7 +468,7 @@ async function startCamera() {
   const scanner = new Scanner($("video"), {
     base: BASE,
     gs1: document.body.dataset.gs1 === "true",
-    onScan: (code) => (state.cardScan ? cardScanned(code) : scanned(code)),
+    onScan: scanned,
   });
   state.scanner = scanner;
   $("viewfinder").hidden = false;
@@ -495,9 +495,10 @@ async function startCamera() {
 function stopCamera() {
   state.scanner?.stop();
   state.scanner = null;
-  state.cardScan = false;
   const toggle = $("camera-toggle");
   $("viewfinder").hidden = true;
+  $("card-viewfinder").hidden = true;
+  $("scan-card").setAttribute("aria-pressed", "false");
   $("torch").hidden = true;
   toggle.setAttribute("aria-pressed", "false");
   toggle.dataset.i18n = "camera.start";
@@ -603,6 +604,30 @@ async function unlock(event) {
   await queue({ type: "start", loyalty_card: card });
   connect();
   offerConsent();
+}
+
+async function scanCard() {
+  wakeAudio();
+  if (state.scanner) return stopCamera();
+  const note = $("unlock-error");
+  const scanner = new Scanner($("card-video"), {
+    base: BASE,
+    onScan: (code) => { feedback(); cardScanned(code); },
+  });
+  state.scanner = scanner;
+  $("card-viewfinder").hidden = false;
+  $("scan-card").setAttribute("aria-pressed", "true");
+  try {
+    await scanner.start();
+  } catch (error) {
+    stopCamera();
+    const kind = error.kind ?? "refused";
+    note.textContent = t(
+      kind === "absent" ? "camera.absent_body" : kind === "decoder" ? "camera.decoder_failed" : "camera.refused_body",
+    );
+    note.hidden = false;
+    $("card").focus();
+  }
 }
 
 function cardScanned(code) {
@@ -770,11 +795,7 @@ async function boot() {
   state.pending = await state.outbox.pending();
 
   $("unlock-form").addEventListener("submit", unlock);
-  $("scan-card").addEventListener("click", () => {
-    show("cart");
-    state.cardScan = true;
-    startCamera().then(() => { if (!state.scanner) show("unlock"); });
-  });
+  $("scan-card").addEventListener("click", scanCard);
   $("manual-form").addEventListener("submit", manualEntry);
   $("camera-toggle").addEventListener("click", startCamera);
   $("torch").addEventListener("click", toggleTorch);
