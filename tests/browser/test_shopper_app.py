@@ -4,6 +4,7 @@ outbox and the service worker, exactly once in the database."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ BY_HAND, OFFLINE_1, OFFLINE_2 = "8422550068545", "5084973957672", "3790133191009
 WINE = "5051162162605"  # age restricted in the fixture catalog
 APPLES_1250_G = "2500001012500"  # restricted circulation: item 00001 (apples), 1250 g
 SIZE = (640, 360)
+# Screens to look at after a run (not in the README): always a scratch folder.
+LOOK = Path(tempfile.gettempdir()) / "caddie-screenshots"
 
 
 def g14(code: str) -> str:
@@ -169,6 +172,7 @@ def test_a_killed_tab_replays_its_outbox_with_the_same_ids(tmp_path: Path) -> No
 def test_camera_refused_shows_how_to_allow_it_and_manual_entry_works(tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
+    LOOK.mkdir(parents=True, exist_ok=True)
     with (
         shop_server(tmp_path) as shop,
         chromium_browser(["--use-fake-device-for-media-stream"]) as browser,
@@ -180,7 +184,7 @@ def test_camera_refused_shows_how_to_allow_it_and_manual_entry_works(tmp_path: P
         help_box = page.locator("#camera-help")
         expect(help_box).to_be_visible()
         expect(help_box).to_contain_text("Allow the camera for this site")
-        page.screenshot(path=str(screenshot_dir() / "shopper-camera-refused.png"))
+        page.screenshot(path=str(LOOK / "shopper-camera-refused.png"))
         assert axe_violations(page) == [], dump(axe_violations(page))
         type_code(page, WINE)
         expect(line(page, WINE)).to_contain_text("ID checked at the exit")
@@ -220,6 +224,7 @@ def test_french_from_the_browser_and_switchable(tmp_path: Path) -> None:
 def test_every_screen_passes_axe_and_the_cart_screenshot(tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
+    LOOK.mkdir(parents=True, exist_ok=True)
     with shop_server(tmp_path) as shop, chromium_browser() as browser:
         context = browser.new_context(viewport=PHONE, bypass_csp=True)
         page = context.new_page()
@@ -252,14 +257,14 @@ def test_every_screen_passes_axe_and_the_cart_screenshot(tmp_path: Path) -> None
         context.set_offline(True)
         expect(page.locator("#offline")).to_be_visible()
         assert axe_violations(page) == [], dump(axe_violations(page))
-        page.screenshot(path=str(screenshot_dir() / "shopper-offline.png"))
+        page.screenshot(path=str(LOOK / "shopper-offline.png"))
         context.set_offline(False)
         expect(page.locator("#offline")).to_be_hidden()
         page.get_by_role("button", name="Finish and pay").click()
         expect(page.locator("#screen-exit")).to_be_visible()
         expect(page.locator("#exit-next")).not_to_have_text("Sending your basket…")
         assert axe_violations(page) == [], dump(axe_violations(page))
-        page.screenshot(path=str(screenshot_dir() / "shopper-exit.png"))
+        page.screenshot(path=str(LOOK / "shopper-exit.png"))
 
 
 def test_a_second_load_asks_the_server_for_nothing_but_the_basket(tmp_path: Path) -> None:
