@@ -215,3 +215,44 @@ def test_own_phone_join_and_forged_ticket(tmp_path: Path) -> None:
         other.get_by_label("Loyalty card").fill("4000000000006")
         other.get_by_role("button", name="Start shopping").click()
         expect(other.locator("#unlock-error")).to_contain_text("not valid")
+
+
+def test_the_exit_screen_follows_the_trip_status_of_the_contract(tmp_path: Path) -> None:
+    """The page's half of the exit, before the server half exists: ``GET /api/shop/trip``
+    answered by this test with the contract's bodies (SHOPPER-CONTRACT.md). The real
+    end-to-end trip is test_finish_shows_the_handoff_code_then_paid_and_the_receipt."""
+    from playwright.sync_api import expect
+
+    trip: dict[str, Any] = {"status": "audit", "handoff_code": None, "receipt_url": None}
+    seen: list[str | None] = []
+
+    def answer(route: Any) -> None:
+        seen.append(route.request.headers.get("authorization"))
+        body = {"basket": None, "audit": {"decision": "partial", "rescan_count": 2}, **trip}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    with shop_server(tmp_path) as shop, chromium_browser() as browser:
+        context = browser.new_context(viewport=PHONE, bypass_csp=True)
+        context.route("**/api/shop/trip", answer)
+        page = open_shop(context, shop)
+        unlock(page)
+        type_code(page, COFFEE)
+        expect(line(page, COFFEE)).to_be_visible()
+        page.get_by_role("button", name="Finish and pay").click()
+        expect(page.locator("#exit-total")).to_have_text("1 item, €10.69")
+        trip["handoff_code"] = "H-1234-5678"
+        qr = page.get_by_role("img", name="Show this code at the till: H-1234-5678")
+        expect(qr).to_be_visible()
+        assert axe_violations(page) == [], dump(axe_violations(page))
+        trip.update(status="paid", receipt_url="/shop/receipt/signed-token")
+        expect(page.locator("#exit-paid")).to_have_text("Paid. Thank you!")
+        expect(page.get_by_role("link", name="Your receipt")).to_have_attribute(
+            "href", "/shop/receipt/signed-token"
+        )
+        expect(qr).to_be_hidden()
+        assert seen and set(seen) == {f"Bearer {shop.token}"}
+        page.get_by_role("button", name="Done").click()
+        expect(page.get_by_label("Loyalty card")).to_be_visible()  # the next shopper
+        assert page.evaluate("localStorage.getItem('caddie.trip')") is None
+        expect(page.locator("#lines li")).to_have_count(0)
+        assert page.locator("#handoff-code").inner_text() == ""

@@ -724,6 +724,9 @@ async function tripStatus(trip) {
   if (trip.handoff_code && $("handoff-code").textContent !== trip.handoff_code) {
     const { renderSVG } = await import(`${BASE}/vendor/uqr/uqr.mjs`);
     $("handoff-qr").innerHTML = renderSVG(trip.handoff_code, { border: 2 });
+    const svg = $("handoff-qr").querySelector("svg");
+    svg?.setAttribute("role", "img");
+    svg?.setAttribute("aria-label", `${t("exit.handoff")}: ${trip.handoff_code}`);
     $("handoff-code").textContent = trip.handoff_code;
     $("handoff").hidden = false;
   }
