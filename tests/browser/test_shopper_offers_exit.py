@@ -256,3 +256,62 @@ def test_the_exit_screen_follows_the_trip_status_of_the_contract(tmp_path: Path)
         assert page.evaluate("localStorage.getItem('caddie.trip')") is None
         expect(page.locator("#lines li")).to_have_count(0)
         assert page.locator("#handoff-code").inner_text() == ""
+
+
+def test_pairing_and_joining_as_the_page_does_them(tmp_path: Path) -> None:
+    """The page's half of kiosk pairing and own-phone joining, before the server half
+    exists: ``POST /api/shop/pair`` and ``/api/shop/join`` answered by this test with the
+    contract's bodies, handing out a real enrolled device so the trip that follows runs
+    against the real server. The real ones: test_kiosk_pairing_link_pairs_once and
+    test_own_phone_join_and_forged_ticket."""
+    from playwright.sync_api import expect
+
+    asked: list[tuple[str, dict[str, Any]]] = []
+
+    with shop_server(tmp_path) as shop, chromium_browser() as browser:
+
+        def pair(route: Any) -> None:
+            body = route.request.post_data_json
+            asked.append(("pair", body))
+            if body["code"] == "used-code":
+                error = {"error": {"code": "pairing_used", "message": "used"}}
+                route.fulfill(status=410, content_type="application/json", body=json.dumps(error))
+                return
+            creds = {**shop.credentials, "kind": "kiosk"}
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(creds))
+
+        def join(route: Any) -> None:
+            body = route.request.post_data_json
+            asked.append(("join", body))
+            creds = {**shop.credentials, "kind": "phone", "resumed": False}
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(creds))
+
+        context = browser.new_context(viewport=PHONE, bypass_csp=True)
+        context.route("**/api/shop/pair", pair)
+        context.route("**/api/shop/join", join)
+        page = context.new_page()
+        page.goto(shop.server.url + "/shop/pair#code=used-code")
+        expect(page.locator("#unlock-error")).to_contain_text("already used")
+        assert page.evaluate("localStorage.getItem('caddie.device')") is None
+
+        page.goto(shop.server.url + "/shop/pair#code=one-time-code")
+        expect(page.locator("#unlock-error")).to_contain_text("This handheld is paired")
+        assert page.url == shop.server.url + "/shop"  # the code left the address bar
+        unlock(page)
+        type_code(page, COFFEE)
+        expect(line(page, COFFEE)).to_be_visible()
+        assert asked[:2] == [("pair", {"code": "used-code"}), ("pair", {"code": "one-time-code"})]
+
+        phone = browser.new_context(viewport=PHONE, bypass_csp=True)
+        phone.route("**/api/shop/join", join)
+        page = phone.new_page()
+        page.goto(shop.server.url + "/shop#join=ticket-1")
+        expect(page.get_by_label("Loyalty card")).to_be_visible()
+        assert "#" not in page.url
+        page.get_by_label("Loyalty card").fill("4000000000006")
+        page.get_by_role("button", name="Start shopping").click()
+        expect(page.locator("#screen-cart")).to_be_visible()
+        assert asked[-1] == ("join", {"ticket": "ticket-1", "loyalty_card": "4000000000006"})
+        stored = json.loads(page.evaluate("localStorage.getItem('caddie.device')"))
+        assert stored["kind"] == "phone"
+        expect(line(page, COFFEE)).to_be_visible()  # the basket this device has open

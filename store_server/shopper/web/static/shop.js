@@ -781,6 +781,24 @@ function tripDone() {
 
 // ---------------------------------------------------------------- start-up
 
+/** A pairing code (`/shop/pair#code=`) or a join ticket (`#join=`): used once, and taken
+ * out of the address bar at once. True when there was one. */
+function oneTimeFragment() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (location.pathname === "/shop/pair" && fragment.get("code")) {
+    history.replaceState(null, "", location.pathname);
+    pair(fragment.get("code"));
+    return true;
+  }
+  if (fragment.get("join")) {
+    sessionStorage.setItem("caddie.join", fragment.get("join"));
+    history.replaceState(null, "", location.pathname);
+    show("unlock");
+    return true;
+  }
+  return false;
+}
+
 async function boot() {
   await setLanguage(pickLanguage(), BASE);
   $("lang").value = language();
@@ -828,18 +846,9 @@ async function boot() {
     if (document.visibilityState === "visible") connect();
   });
 
-  const fragment = new URLSearchParams(location.hash.slice(1));
-  if (location.pathname === "/shop/pair" && fragment.get("code")) {
-    const code = fragment.get("code");
-    history.replaceState(null, "", location.pathname);
-    return pair(code);
-  }
-  if (fragment.get("join")) {
-    sessionStorage.setItem("caddie.join", fragment.get("join"));
-    history.replaceState(null, "", location.pathname);
-    show("unlock");
-    return;
-  }
+  // A link opened while the app is already on screen changes only the fragment.
+  window.addEventListener("hashchange", oneTimeFragment);
+  if (oneTimeFragment()) return;
   if (!state.device) return show("start");
   const trip = state.trip;
   if (state.pending.some((e) => e.message.type === "finish") || ["finishing", "audit"].includes(trip.basket?.status)) {
