@@ -104,7 +104,12 @@ def open_shop(context: Any, shop: Shop, path: str = "/shop") -> Any:
 
 def wait_for_offline_shell(page: Any) -> None:
     """Until the service worker controls the page (the shell is cached)."""
-    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null")
+    page.evaluate(  # not wait_for_function: it evaluates a string, which a CSP refuses
+        """async () => {
+          await navigator.serviceWorker.ready;
+          while (!navigator.serviceWorker.controller) await new Promise(r => setTimeout(r, 100));
+        }"""
+    )
 
 
 def axe_violations(page: Any) -> list[dict[str, Any]]:
@@ -132,3 +137,30 @@ def access_lines(log: Path) -> list[str]:
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
         if (m := re.search(r"((?:GET|POST|HEAD) \S+ \d{3}|websocket \S+ open)", line))
     ]
+
+
+# The policy the security layer is to send (BRIEF: script-src 'self'); the decoder's
+# WebAssembly needs 'wasm-unsafe-eval' besides.
+SHOP_CSP = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; worker-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+# A page that Playwright's route handler fulfils counts as from the public internet for
+# Chromium's local network access checks, which then refuse its socket to 127.0.0.1.
+CSP_BROWSER_ARGS = ["--disable-features=LocalNetworkAccessChecks"]
+
+
+def enforce_csp(context: Any) -> None:
+    """Serve the app's page with ``SHOP_CSP`` (until the server sends it itself), so a
+    test fails on any inline script, inline style or blocked WebAssembly. The browser
+    needs ``CSP_BROWSER_ARGS``."""
+
+    def with_policy(route: Any) -> None:
+        reply = route.fetch()
+        headers = {**reply.headers, "content-security-policy": SHOP_CSP}
+        route.fulfill(response=reply, headers=headers)
+
+    context.route(re.compile(r".*/shop(/pair)?(#.*)?$"), with_policy)

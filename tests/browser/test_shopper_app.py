@@ -13,11 +13,13 @@ import pytest
 from tests.browser.chromium import chromium_browser, screenshot_dir
 from tests.browser.fake_camera import Scene, camera_args, frames, write_y4m
 from tests.browser.shop_helpers import (
+    CSP_BROWSER_ARGS,
     PHONE,
     access_lines,
     axe_violations,
     catalog_names,
     dump,
+    enforce_csp,
     open_shop,
     shop_server,
     wait_for_offline_shell,
@@ -73,8 +75,16 @@ def test_a_trip_by_camera_and_by_hand_offline_and_reloaded_is_in_the_database_on
     from playwright.sync_api import expect
 
     clip = camera_clip(tmp_path, [COFFEE, BEANS, WIPES])
-    with shop_server(tmp_path) as shop, chromium_browser(camera_args(clip)) as browser:
-        context = browser.new_context(viewport=PHONE, locale="en-GB", bypass_csp=True)
+    with (
+        shop_server(tmp_path) as shop,
+        chromium_browser([*camera_args(clip), *CSP_BROWSER_ARGS]) as browser,
+    ):
+        context = browser.new_context(viewport=PHONE, locale="en-GB")
+        enforce_csp(context)
+        violations: list[str] = []
+        context.on(
+            "console", lambda m: violations.append(m.text) if "Content Security" in m.text else None
+        )
         page = open_shop(context, shop)
         unlock(page)
         wait_for_offline_shell(page)
@@ -128,6 +138,7 @@ def test_a_trip_by_camera_and_by_hand_offline_and_reloaded_is_in_the_database_on
         expect(page.locator("#item-count")).to_have_text("5")
         expected = sorted((g14(c), 1) for c in (COFFEE, BEANS, BY_HAND, OFFLINE_1, OFFLINE_2))
         assert shop.basket_lines() == expected
+        assert violations == []
         assert (
             page.evaluate(
                 "() => new Promise(r => { const q = indexedDB.open('caddie-shop');"

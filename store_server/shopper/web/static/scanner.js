@@ -62,12 +62,13 @@ export class CameraError extends Error {
  * accepted scan. `onFrame(info)` (optional) sees every decoded frame (for measurement).
  */
 export class Scanner {
-  constructor(video, { base, gs1 = false, onScan, onFrame = null }) {
+  constructor(video, { base, gs1 = false, onScan, onFrame = null, onFail = null }) {
     this.video = video;
     this.base = base;
     this.gs1 = gs1;
     this.onScan = onScan;
     this.onFrame = onFrame;
+    this.onFail = onFail;
     this.stream = null;
     this.running = false;
     this.debouncer = new Debouncer(0.5);
@@ -140,8 +141,15 @@ export class Scanner {
           }
           this.onFrame?.({ frameTime, codes, decodedAt: performance.now() });
           for (const code of this.debouncer.feed(frameTime, codes)) this.onScan(code);
+          this.failures = 0;
         } catch (error) {
           console.warn("decode failed", error);
+          this.failures = (this.failures ?? 0) + 1;
+          if (this.failures >= 5) {
+            // The decoder cannot run here (e.g. WebAssembly refused): say so, stop trying.
+            this.stop();
+            this.onFail?.(new CameraError("decoder", error));
+          }
         } finally {
           this.busy = false;
         }

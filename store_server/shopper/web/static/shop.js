@@ -475,21 +475,31 @@ async function startCamera() {
   toggle.setAttribute("aria-pressed", "true");
   toggle.textContent = t("camera.stop");
   toggle.dataset.i18n = "camera.stop";
+  scanner.onFail = cameraFailed;
   try {
     await scanner.start();
     $("camera-help").hidden = true;
     $("torch").hidden = !scanner.torchAvailable;
     document.body.dataset.camera = "on";
   } catch (error) {
-    stopCamera();
-    const kind = error.kind ?? "refused";
-    $("camera-help-text").textContent = t(
-      kind === "absent" ? "camera.absent_body" : kind === "decoder" ? "camera.decoder_failed" : "camera.refused_body",
-    );
-    $("camera-help").hidden = false;
-    document.body.dataset.camera = kind;
-    $("manual-code").focus();
+    cameraFailed(error);
   }
+}
+
+function cameraText(error) {
+  const kind = error.kind ?? "refused";
+  return t(
+    kind === "absent" ? "camera.absent_body" : kind === "decoder" ? "camera.decoder_failed" : "camera.refused_body",
+  );
+}
+
+/** Camera refused or absent, or the decoder cannot run: say how to fix it; typing works. */
+function cameraFailed(error) {
+  stopCamera();
+  $("camera-help-text").textContent = cameraText(error);
+  $("camera-help").hidden = false;
+  document.body.dataset.camera = error.kind ?? "refused";
+  $("manual-code").focus();
 }
 
 function stopCamera() {
@@ -617,16 +627,17 @@ async function scanCard() {
   state.scanner = scanner;
   $("card-viewfinder").hidden = false;
   $("scan-card").setAttribute("aria-pressed", "true");
+  const failed = (error) => {
+    stopCamera();
+    note.textContent = cameraText(error);
+    note.hidden = false;
+    $("card").focus();
+  };
+  scanner.onFail = failed;
   try {
     await scanner.start();
   } catch (error) {
-    stopCamera();
-    const kind = error.kind ?? "refused";
-    note.textContent = t(
-      kind === "absent" ? "camera.absent_body" : kind === "decoder" ? "camera.decoder_failed" : "camera.refused_body",
-    );
-    note.hidden = false;
-    $("card").focus();
+    failed(error);
   }
 }
 
