@@ -106,8 +106,15 @@ def wait_for_offline_shell(page: Any) -> None:
     """Until the service worker controls the page (the shell is cached)."""
     page.evaluate(  # not wait_for_function: it evaluates a string, which a CSP refuses
         """async () => {
-          await navigator.serviceWorker.ready;
-          while (!navigator.serviceWorker.controller) await new Promise(r => setTimeout(r, 100));
+          const end = Date.now() + 60000;
+          while (!navigator.serviceWorker.controller) {
+            if (Date.now() > end) {
+              const r = await navigator.serviceWorker.getRegistration();
+              const states = r ? [r.installing, r.waiting, r.active].map(w => w && w.state) : [];
+              throw new Error(`no service worker controls the page: ${JSON.stringify(states)}`);
+            }
+            await new Promise(r => setTimeout(r, 100));
+          }
         }"""
     )
 

@@ -244,6 +244,11 @@ def test_every_screen_passes_axe_and_the_cart_screenshot(tmp_path: Path) -> None
         assert axe_violations(page) == [], dump(axe_violations(page))
         page = open_shop(context, shop)
         expect(page.get_by_label("Loyalty card")).to_be_visible()
+        page.get_by_label("Loyalty card").fill("12 34; DROP")
+        page.get_by_role("button", name="Start shopping").click()
+        expect(page.locator("#unlock-error")).to_have_text(
+            "A loyalty card number has 1 to 32 letters, digits or dashes."
+        )
         assert axe_violations(page) == [], dump(axe_violations(page))
         unlock(page)
         for code in (COFFEE, BEANS, WINE):

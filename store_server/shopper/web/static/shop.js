@@ -588,8 +588,8 @@ async function unlock(event) {
   event?.preventDefault();
   const card = $("card").value.trim();
   const note = $("unlock-error");
-  if (!card) {
-    note.textContent = t("unlock.card_missing");
+  if (!/^[A-Za-z0-9-]{1,32}$/.test(card)) {  // the server's rule for a card number
+    note.textContent = t(card ? "unlock.card_invalid" : "unlock.card_missing");
     note.hidden = false;
     $("card").focus();
     return;
