@@ -69,6 +69,18 @@ def type_code(page: Any, code: str) -> None:
     page.get_by_role("button", name="Add", exact=True).click()
 
 
+def shopping_with_coffee(context: Any, shop: Any) -> Any:
+    """A page on an unlocked trip with one coffee in the cart, its shell cached."""
+    from playwright.sync_api import expect
+
+    page = open_shop(context, shop)
+    unlock(page)
+    type_code(page, COFFEE)
+    expect(line(page, COFFEE)).to_be_visible()
+    wait_for_offline_shell(page)
+    return page
+
+
 def test_a_trip_by_camera_and_by_hand_offline_and_reloaded_is_in_the_database_once(
     tmp_path: Path,
 ) -> None:
@@ -156,11 +168,7 @@ def test_a_killed_tab_replays_its_outbox_with_the_same_ids(tmp_path: Path) -> No
 
     with shop_server(tmp_path) as shop, chromium_browser() as browser:
         context = browser.new_context(viewport=PHONE, bypass_csp=True)
-        page = open_shop(context, shop)
-        unlock(page)
-        type_code(page, COFFEE)
-        expect(line(page, COFFEE)).to_be_visible()
-        wait_for_offline_shell(page)
+        page = shopping_with_coffee(context, shop)
         context.set_offline(True)
         expect(page.locator("#offline")).to_be_visible()
         type_code(page, BEANS)
@@ -178,6 +186,11 @@ def test_a_killed_tab_replays_its_outbox_with_the_same_ids(tmp_path: Path) -> No
         page.goto(shop.server.url + "/shop")
         expect(line(page, BEANS).locator(".qty")).to_have_text("2")
         assert shop.basket_lines() == sorted([(g14(COFFEE), 1), (g14(BEANS), 2)])
+        applied = shop.rows(
+            "SELECT request_id FROM handheld_request WHERE device_id = :d AND type = 'scan'",
+            d=shop.device_id,
+        )
+        assert set(ids) <= {r[0] for r in applied}  # sent with the ids stored offline
 
 
 def test_camera_refused_shows_how_to_allow_it_and_manual_entry_works(tmp_path: Path) -> None:
@@ -288,11 +301,7 @@ def test_a_second_load_asks_the_server_for_nothing_but_the_basket(tmp_path: Path
 
     with shop_server(tmp_path) as shop, chromium_browser() as browser:
         context = browser.new_context(viewport=PHONE, bypass_csp=True)
-        page = open_shop(context, shop)
-        unlock(page)
-        type_code(page, COFFEE)
-        expect(line(page, COFFEE)).to_be_visible()
-        wait_for_offline_shell(page)
+        page = shopping_with_coffee(context, shop)
         log = tmp_path / "server.log"
         before = len(access_lines(log))
         page.reload()
