@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -133,6 +134,13 @@ def main() -> None:
         scenes += [Scene(code, fps), Scene(None, fps * 2 // 3)]  # 1 s in view, 0.67 s between
     scenes.append(Scene(None, fps * 3))
     tmp = Path(tempfile.mkdtemp(prefix="shopper-bench-"))
+    try:
+        measure(tmp, codes, scenes, fps)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the 720p clip is hundreds of MB
+
+
+def measure(tmp: Path, codes: list[str], scenes: list[Scene], fps: int) -> None:
     clip = write_y4m(tmp / "camera.y4m", frames(scenes, SIZE), SIZE, fps=fps)
 
     with shop_server(tmp) as shop, chromium_browser(camera_args(clip)) as browser:
@@ -182,7 +190,6 @@ def main() -> None:
                 latencies.append(at - visible[i])
 
         rate = page.evaluate(DECODE_RATE, 10)
-        clip.unlink()
 
     python_fps, python_read = python_handheld(scenes)
     print(f"page shell first load: {sum(shell.values())} bytes in {len(shell)} files")
