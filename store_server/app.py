@@ -289,6 +289,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from store_server.shopper.routes import router as shopper_router
 
     app.include_router(shopper_router)
+
+    # The shopper app's pages and files; its JSON API is the router above.
+    from store_server.shopper.pages import STATIC_DIR as shopper_static
+    from store_server.shopper.pages import router as shopper_pages_router
+
+    app.include_router(shopper_pages_router)
+    app.mount("/shop/static", StaticFiles(directory=shopper_static), name="shopper-static")
     app.mount("/signage", signage_app)
     return app
 

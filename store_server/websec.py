@@ -70,6 +70,12 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+# The shopper app decodes barcodes with WebAssembly (the vendored zxing reader), which
+# Chromium compiles only where the policy allows 'wasm-unsafe-eval'; only its pages get it.
+WASM_PAGE_PREFIX = "/shop"
+WASM_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", 1
+)
 REFERRER_POLICY = "same-origin"
 # Responses that may carry someone's data and must not be kept by a browser or proxy.
 _PRIVATE_TYPES = ("text/html", "application/json", "text/csv", "text/plain")
@@ -243,7 +249,11 @@ class WebSecurity:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", REFERRER_POLICY)
         if content_type.startswith("text/html") and not own_policy:
-            headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+            path = request.url.path
+            wasm = path == WASM_PAGE_PREFIX or path.startswith(WASM_PAGE_PREFIX + "/")
+            headers["Content-Security-Policy"] = (
+                WASM_CONTENT_SECURITY_POLICY if wasm else CONTENT_SECURITY_POLICY
+            )
             headers["X-Frame-Options"] = "DENY"
         credentialed = request.headers.get("authorization") or request.headers.get("cookie")
         if content_type.startswith("text/html") or (

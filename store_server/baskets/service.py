@@ -552,6 +552,8 @@ def line_view(line: LineRecord | BasketLine) -> dict[str, Any]:
         "unit_price_cents": line.unit_price_cents,
         "weight_g": line.weight_g,
         "line_total_cents": line.line_total_cents,
+        # Optional addition (PROTOCOL.md): the shopper's app shows "ID checked at the exit".
+        "age_restricted": line.age_restricted,
     }
 
 

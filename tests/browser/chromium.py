@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -49,8 +49,9 @@ CHROMIUM_ARGS = [
 
 
 @contextmanager
-def chromium_browser(**launch: Any) -> Iterator[Any]:
-    """A headless system Chromium; skips the test when it is not installed."""
+def chromium_browser(extra_args: Sequence[str] = (), **launch: Any) -> Iterator[Any]:
+    """A headless system Chromium; skips the test when it is not installed. ``extra_args``
+    are added to the usual command line (e.g. a fake camera)."""
     if not CHROMIUM.exists():
         pytest.skip(f"no system Chromium at {CHROMIUM}")
     from playwright.sync_api import expect, sync_playwright
@@ -60,7 +61,10 @@ def chromium_browser(**launch: Any) -> Iterator[Any]:
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, **launch
+            executable_path=str(CHROMIUM),
+            args=[*CHROMIUM_ARGS, *extra_args],
+            headless=True,
+            **launch,
         )
         try:
             yield browser

@@ -180,6 +180,7 @@ def test_a_trip_prices_lines_and_totals(handheld: Handheld) -> None:
         "unit_price_cents": 349,
         "weight_g": None,
         "line_total_cents": 349,
+        "age_restricted": False,
     }
     ack = handheld.scan(COFFEE_ITEM.gtin, qty=2)  # the GTIN-14 form is the same item
     assert ack["line"]["qty"] == 3 and ack["line"]["line_total_cents"] == 1047

@@ -1,0 +1,99 @@
+// The scan rules of the Python handheld (docs/PROTOCOL.md, handheld_client/debounce.py):
+// retail symbologies by default, GTIN-14 with a valid check digit, debounce on frame time.
+
+export const RETAIL_FORMATS = ["ean_13", "ean_8", "upc_a", "upc_e"];
+export const GS1_FORMATS = ["data_matrix", "qr_code"];
+
+/** Mod-10 check digit of the digits before the last one is the last one. */
+export function checkDigitOk(digits) {
+  if (!/^\d+$/.test(digits) || digits.length < 2) return false;
+  let sum = 0;
+  const body = digits.slice(0, -1);
+  for (let i = 0; i < body.length; i++) {
+    const d = body.charCodeAt(body.length - 1 - i) - 48;
+    sum += i % 2 === 0 ? d * 3 : d;
+  }
+  return (10 - (sum % 10)) % 10 === Number(digits.at(-1));
+}
+
+/** UPC-E (8 digits, number system 0 or 1) expanded to UPC-A (12 digits). */
+export function upceToUpca(upce) {
+  if (!/^[01]\d{7}$/.test(upce)) return null;
+  const [ns, d1, d2, d3, d4, d5, d6, check] = upce;
+  let body;
+  if ("012".includes(d6)) body = `${d1}${d2}${d6}0000${d3}${d4}${d5}`;
+  else if (d6 === "3") body = `${d1}${d2}${d3}00000${d4}${d5}`;
+  else if (d6 === "4") body = `${d1}${d2}${d3}${d4}00000${d5}`;
+  else body = `${d1}${d2}${d3}${d4}${d5}0000${d6}`;
+  return `${ns}${body}${check}`;
+}
+
+/**
+ * The 14-digit GTIN of a retail code, or null for anything that is not one. `format` is
+ * the BarcodeDetector format: UPC-E reads (8 digits, or already expanded) are expanded to
+ * UPC-A first; without a format (typed by hand) the text must be a GTIN-8/12/13/14.
+ */
+export function gtin14(text, format = null) {
+  let digits = String(text).trim();
+  if (!/^\d+$/.test(digits)) return null;
+  if (format === "upc_e") {
+    if (digits.length === 8) digits = upceToUpca(digits);
+    else if (digits.length === 13 && digits[0] === "0") digits = digits.slice(1);
+    else if (digits.length !== 12) return null;
+    if (digits === null) return null;
+  }
+  if (![8, 12, 13, 14].includes(digits.length)) return null;
+  if (!checkDigitOk(digits)) return null;
+  return digits.padStart(14, "0");
+}
+
+/**
+ * A GS1 element string or Digital Link URI carrying a GTIN (AI 01), as DataMatrix and
+ * QR codes print it. Only used where the store enables GS1 symbologies.
+ */
+export function gs1Gtin(text) {
+  const value = String(text);
+  const link = /^https?:\/\/[^/]+(?:\/[^/]+)*?\/01\/(\d{14})(?:[/?#]|$)/.exec(value);
+  if (link) return gtin14(link[1]);
+  const element = /^(?:\]d2|\]Q3)?01(\d{14})/.exec(value.replace(/^\u001d/, ""));
+  if (element) return gtin14(element[1]);
+  return null;
+}
+
+/** What a decoded symbol means for the basket: a 14-digit GTIN, or null. */
+export function scanCode(symbol, { gs1 = false } = {}) {
+  if (RETAIL_FORMATS.includes(symbol.format)) return gtin14(symbol.rawValue, symbol.format);
+  if (gs1 && GS1_FORMATS.includes(symbol.format)) return gs1Gtin(symbol.rawValue);
+  return null;
+}
+
+const EPSILON_S = 1e-6;
+
+/**
+ * A code seen in consecutive frames is one scan; it counts again only once it has been
+ * absent for at least `absenceS` of frame time. Frame time going backwards starts afresh.
+ */
+export class Debouncer {
+  constructor(absenceS = 0.5) {
+    this.absenceS = absenceS;
+    this.lastSeen = new Map();
+    this.lastTime = null;
+  }
+
+  feed(frameTimeS, codes) {
+    if (this.lastTime !== null && frameTimeS < this.lastTime) this.lastSeen.clear();
+    this.lastTime = frameTimeS;
+    const fresh = [];
+    for (const code of new Set(codes)) {
+      const previous = this.lastSeen.get(code);
+      if (previous === undefined || frameTimeS - previous >= this.absenceS - EPSILON_S) {
+        fresh.push(code);
+      }
+      this.lastSeen.set(code, frameTimeS);
+    }
+    for (const [code, t] of this.lastSeen) {
+      if (frameTimeS - t > this.absenceS) this.lastSeen.delete(code);
+    }
+    return fresh;
+  }
+}
