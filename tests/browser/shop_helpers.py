@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from store_server.db import make_engine, migrate
 from tests.servers import REPO, ServerProcess, caddie
 
@@ -44,16 +42,6 @@ class Shop:
             "kind": "kiosk",
             "expires_at": None,
         }
-
-    def trip_api_exists(self) -> bool:
-        """The server side of the shopper app (``/api/shop/*``) is built on another branch;
-        tests that need it skip until both are merged."""
-        reply = httpx.get(
-            self.server.url + "/api/shop/trip",
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=10,
-        )
-        return reply.status_code != 404
 
     def rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         from sqlalchemy import text

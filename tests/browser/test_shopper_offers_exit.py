@@ -71,18 +71,12 @@ def test_offers_opt_in_accept_and_opt_out(tmp_path: Path) -> None:
         ]
 
 
-def need_shopper_server(shop: Shop) -> None:
-    if not shop.trip_api_exists():
-        pytest.skip("needs the shopper server side (/api/shop/*): GET /api/shop/trip is 404")
-
-
 def test_finish_shows_the_handoff_code_then_paid_and_the_receipt(tmp_path: Path) -> None:
     """Against the contract (SHOPPER-CONTRACT.md): the page polls GET /api/shop/trip."""
     from playwright.sync_api import expect
 
     env = {"CADDIE_AUDIT_POLICY": json.dumps({"base_rate": 0.0, "first_trip_always": False})}
     with shop_server(tmp_path, env=env) as shop, chromium_browser() as browser:
-        need_shopper_server(shop)
         context = browser.new_context(viewport=PHONE, bypass_csp=True)
         page = open_shop(context, shop)
         unlock(page)
@@ -156,7 +150,6 @@ def test_kiosk_pairing_link_pairs_once(tmp_path: Path) -> None:
     from tests.servers import caddie
 
     with shop_server(tmp_path) as shop, chromium_browser() as browser:
-        need_shopper_server(shop)
         made = caddie(
             "device",
             "enroll",
@@ -190,14 +183,11 @@ def test_own_phone_join_and_forged_ticket(tmp_path: Path) -> None:
     from tests.servers import caddie
 
     with shop_server(tmp_path) as shop, chromium_browser() as browser:
-        need_shopper_server(shop)
         made = caddie(
             "shopper",
             "entrance-code",
             "--base-url",
             shop.server.url,
-            "--database-url",
-            shop.database_url,
         )
         assert made.returncode == 0, made.stderr
         entrance = next(w for w in made.stdout.split() if "/shop/join?c=" in w)
