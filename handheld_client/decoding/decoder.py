@@ -352,6 +352,10 @@ class Decoder:
             self._zbar(ballot, upright)
             if deadline.allows(pixels, "zxing"):
                 self._zxing(ballot, upright)
+            if ballot.pending() and deadline.allows(pixels, "zxing"):
+                # zxing's own second opinion, from another group: the only one where
+                # zbar is missing or could not read the upright patch
+                self._zxing(ballot, e.filtered(upright, e.sharpen))
             if ballot.result():
                 return
 
