@@ -13,6 +13,20 @@ Then, among accepted EAN/UPC codes sharing their right half (last 7 digits, wher
 a left-half misdecode lands), only the best supported survives: two real products
 in one frame practically never share those digits, while misreads do.
 
+One symbol, one value. A wrong read puts an item the shopper never took into the
+basket; a missed read only makes them scan again. So when two different values were
+read where one 1-D symbol is (their areas overlap, each read's thin scan-line box
+grown across the bars to a third of its length), at most one is reported: the one
+both engines read, and only if no rival value was also read by both engines. Rivals
+count even when they were not accepted themselves: a blurred or partly hidden
+symbol that reads one way in one pass and another way in the next is not evidence
+for either, however often one of them repeats (repeats of one degraded image share
+its damage). This is how a second retail code came out of one printed barcode: a
+rescaled or filtered pass re-read a blurred symbol with a left-half digit pair
+swapped, a valid check digit kept it alive, and two passes on the same pixels
+"agreed". ``benchmarks/misread_bench.py`` counts such reads over the shared photos
+under camera degradations.
+
 ``thorough=False`` (live, the handheld's per-frame mode) bounds the work and stops at
 the first confirmed read:
 
@@ -121,13 +135,49 @@ RESCUE_PASSES: tuple[RescuePass, ...] = (
 )
 
 
+Box = tuple[int, int, int, int]
+LINEAR_SYMBOLOGIES = RETAIL_SYMBOLOGIES | {"CODE128", "DATABAR"}
+BARS_MIN_ASPECT = 3  # a 1-D read's box is grown across its scan line to >= 1/3 of its length
+
+
+def symbol_area(box: Box) -> Box:
+    """Where a 1-D read's symbol lies: engines report a thin box around the scan line
+    that crossed it, while the bars extend well above and below (retail symbols are
+    at least ~1/3 as tall as long)."""
+    x, y, w, h = box
+    if w >= h:
+        grown = max(h, w // BARS_MIN_ASPECT)
+        return x, y - (grown - h) // 2, w, grown
+    grown = max(w, h // BARS_MIN_ASPECT)
+    return x - (grown - w) // 2, y, grown, h
+
+
+def overlap(a: Box, b: Box) -> bool:
+    """Whether two boxes share pixels."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
 @dataclass
 class _Evidence:
     symbol: Symbol
-    position: tuple[int, int, int, int] | None
+    position: Box | None
     sources: set[tuple[str, str]] = field(default_factory=set)
     zbar_quality: int = 0
     from_zxing: bool = False
+    areas: list[Box] = field(default_factory=list)  # every place it was read, grown
+
+    @property
+    def both_engines(self) -> bool:
+        """Read by zxing-cpp and zbar: two different algorithms agree on the digits."""
+        return len({engine for engine, _ in self.sources}) == 2
+
+    def conflicts_with(self, other: _Evidence) -> bool:
+        """Another value read where this one was: one printed symbol, two readings."""
+        if other.symbol.key == self.symbol.key:
+            return False
+        if {self.symbol.symbology, other.symbol.symbology} - LINEAR_SYMBOLOGIES:
+            return False  # a 2-D symbol may sit beside or on a 1-D one
+        return any(overlap(a, b) for a in self.areas for b in other.areas)
 
     def accepted(self) -> bool:
         engines = {engine for engine, _ in self.sources}
@@ -157,10 +207,10 @@ class _Ballot:
                 continue
             kept.append(read)
             ev = self.evidence.get(read.symbol.key)
+            box = variant.to_frame(read.corners)
             if ev is None:
-                ev = self.evidence[read.symbol.key] = _Evidence(
-                    read.symbol, variant.to_frame(read.corners)
-                )
+                ev = self.evidence[read.symbol.key] = _Evidence(read.symbol, box)
+            ev.areas.append(symbol_area(box))
             if read.engine == "zxing" and not ev.from_zxing:
                 # zxing's text is the reference (zbar mangles some Code 128 bytes)
                 ev.symbol, ev.from_zxing = read.symbol, True
@@ -176,11 +226,20 @@ class _Ballot:
         accepted = [ev for ev in self.evidence.values() if ev.accepted()]
         out = []
         for ev in accepted:
-            if self._dominated(ev, accepted):
+            if self._dominated(ev, accepted) or self._contested(ev):
                 continue
             out.append(replace(ev.symbol, position=ev.position))
         out.sort(key=lambda s: (s.position or (0, 0, 0, 0))[:2] + (s.key,))
         return out
+
+    def _contested(self, ev: _Evidence) -> bool:
+        """One printed symbol, two values (see the module docstring, "One symbol, one
+        value"): the value stands only if both engines read it and no rival was read
+        by both; otherwise neither is reported and the shopper scans again."""
+        rivals = [other for other in self.evidence.values() if ev.conflicts_with(other)]
+        if not rivals:
+            return False
+        return not ev.both_engines or any(r.both_engines for r in rivals)
 
     @staticmethod
     def _dominated(ev: _Evidence, accepted: list[_Evidence]) -> bool:
