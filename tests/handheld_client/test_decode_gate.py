@@ -113,3 +113,15 @@ def test_time_cap_runs_on_the_given_clock() -> None:
     assert [s.text for s in Decoder(clock=busy_clock, time_cap_s=None).decode(slanted)] == [
         "5901234123457"
     ]
+
+
+@pytest.mark.usefixtures("zbar")
+@pytest.mark.parametrize(("scale", "seed"), [(0.45, 21), (0.45, 4), (0.5, 9), (0.6, 11)])
+def test_small_label_far_from_the_lens_is_read_in_live_mode(scale: float, seed: int) -> None:
+    """A code held far away: modules of about one pixel in the middle of a 720p frame
+    (decode_bench.py's "small EAN-13 (45%) in the centre" frame and its neighbours; at
+    40% the downscale has already erased the bars)."""
+    label = cv2.resize(_label(1.0, 0), None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    frame = place(synthetic_background(seed), label, 560, 320)
+    symbols = Decoder(time_cap_s=None).decode(frame)
+    assert [s.text for s in symbols] == ["5901234123457"]
