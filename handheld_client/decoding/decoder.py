@@ -27,6 +27,13 @@ swapped, a valid check digit kept it alive, and two passes on the same pixels
 "agreed". ``benchmarks/misread_bench.py`` counts such reads over the shared photos
 under camera degradations.
 
+Short symbols need both engines. A scan line that crosses only some bars of a
+slanted or partly hidden EAN-13 can spell a valid UPC-E or EAN-8 (51 or 67
+modules: a run of the longer symbol's bars, and a one-in-ten chance that the check
+digit fits); every pass over those pixels then repeats it. So a UPC-E or EAN-8 is
+accepted only when zxing-cpp and zbar both read it, except on a handheld without
+libzbar0, where that would mean never reading one.
+
 ``thorough=False`` (live, the handheld's per-frame mode) bounds the work and stops at
 the first confirmed read:
 
@@ -142,6 +149,7 @@ RESCUE_PASSES: tuple[RescuePass, ...] = (
 
 Box = tuple[int, int, int, int]
 LINEAR_SYMBOLOGIES = RETAIL_SYMBOLOGIES | {"CODE128", "DATABAR"}
+SHORT_SYMBOLOGIES = frozenset({"UPCE", "EAN8"})
 BARS_MIN_ASPECT = 3  # a 1-D read's box is grown across its scan line to >= 1/3 of its length
 
 
@@ -188,7 +196,11 @@ class _Evidence:
         engines = {engine for engine, _ in self.sources}
         zxing_groups = {g for engine, g in self.sources if engine == "zxing"}
         zbar_groups = {g for engine, g in self.sources if engine == "zbar"}
-        if len(engines) == 2 or len(zxing_groups) >= 2:
+        if len(engines) == 2:
+            return True
+        if self.symbol.symbology in SHORT_SYMBOLOGIES and e.zbar_module() is not None:
+            return False  # see "Short symbols" in the module docstring
+        if len(zxing_groups) >= 2:
             return True
         # zbar alone: only for digits (its byte->text handling is unreliable for Code 128/QR)
         if self.symbol.symbology not in RETAIL_SYMBOLOGIES:
