@@ -31,8 +31,8 @@ Short symbols need both engines. A scan line that crosses only some bars of a
 slanted or partly hidden EAN-13 can spell a valid UPC-E or EAN-8 (51 or 67
 modules: a run of the longer symbol's bars, and a one-in-ten chance that the check
 digit fits); every pass over those pixels then repeats it. So a UPC-E or EAN-8 is
-accepted only when zxing-cpp and zbar both read it, except on a handheld without
-libzbar0, where that would mean never reading one.
+not accepted on zxing-cpp's word alone (zbar must read it too, or alone in several
+groups as above), except on a handheld without libzbar0.
 
 ``thorough=False`` (live, the handheld's per-frame mode) bounds the work and stops at
 the first confirmed read:
@@ -190,6 +190,8 @@ class _Evidence:
             return False
         if {self.symbol.symbology, other.symbol.symbology} - LINEAR_SYMBOLOGIES:
             return False  # a 2-D symbol may sit beside or on a 1-D one
+        if other.symbol.symbology not in RETAIL_SYMBOLOGIES and not other.from_zxing:
+            return False  # zbar's text for Code 128 is not trusted (bytes mangled)
         return any(overlap(a, b) for a in self.areas for b in other.areas)
 
     def accepted(self) -> bool:
@@ -198,9 +200,8 @@ class _Evidence:
         zbar_groups = {g for engine, g in self.sources if engine == "zbar"}
         if len(engines) == 2:
             return True
-        if self.symbol.symbology in SHORT_SYMBOLOGIES and e.zbar_module() is not None:
-            return False  # see "Short symbols" in the module docstring
-        if len(zxing_groups) >= 2:
+        short = self.symbol.symbology in SHORT_SYMBOLOGIES and e.zbar_module() is not None
+        if len(zxing_groups) >= 2 and not short:  # see "Short symbols" in the docstring
             return True
         # zbar alone: only for digits (its byte->text handling is unreliable for Code 128/QR)
         if self.symbol.symbology not in RETAIL_SYMBOLOGIES:
