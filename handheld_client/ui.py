@@ -299,8 +299,8 @@ class TerminalScreen:
 
     def pressed(self) -> list[str]:
         if self._keys is not None:
-            keys, self._keys[:] = list(self._keys), []
-            return keys
+            given, self._keys[:] = list(self._keys), []
+            return given
         if self._tty_state is None:
             return []
         import select

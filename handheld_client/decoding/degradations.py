@@ -54,9 +54,10 @@ def _downscale(factor: float) -> Callable[[np.ndarray, np.random.Generator], np.
 def _jpeg(quality: int) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
     def apply(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise ValueError("JPEG encoding failed")
-        return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if ok else None
+        if decoded is None:
+            raise ValueError("JPEG round trip failed")
+        return np.asarray(decoded)
 
     return apply
 
@@ -80,12 +81,12 @@ def _perspective(amount: float) -> Callable[[np.ndarray, np.random.Generator], n
 
     def apply(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         h, w = image.shape[:2]
-        src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+        src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
         dx, dy = amount * w, amount * h / 2
         if rng.random() < 0.5:  # left edge farther away
-            dst = np.float32([[dx, dy], [w, 0], [w, h], [dx, h - dy]])
+            dst = np.array([[dx, dy], [w, 0], [w, h], [dx, h - dy]], np.float32)
         else:
-            dst = np.float32([[0, 0], [w - dx, dy], [w - dx, h - dy], [0, h]])
+            dst = np.array([[0, 0], [w - dx, dy], [w - dx, h - dy], [0, h]], np.float32)
         m = cv2.getPerspectiveTransform(src, dst)
         return cv2.warpPerspective(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
 
@@ -111,7 +112,8 @@ def _glare(strength: float) -> Callable[[np.ndarray, np.random.Generator], np.nd
         spot = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * radius**2)) * strength
         if image.ndim == 3:
             spot = spot[:, :, None]
-        return np.clip(image.astype(np.float32) + 255 * spot, 0, 255).astype(np.uint8)
+        bright: np.ndarray = np.clip(image.astype(np.float32) + 255 * spot, 0, 255)
+        return bright.astype(np.uint8)
 
     return apply
 
