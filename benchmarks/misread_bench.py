@@ -1,7 +1,11 @@
 """Misread benchmark: every shared photo through camera degradations, counting wrong reads.
 
-Run: .venv/bin/python benchmarks/misread_bench.py            (every 4th photo, ~3 min)
-     .venv/bin/python benchmarks/misread_bench.py --sample 1 (every photo)
+Run: .venv/bin/python benchmarks/misread_bench.py             (every 4th photo)
+     .venv/bin/python benchmarks/misread_bench.py --sample 1  (every photo, the full run)
+     .venv/bin/python benchmarks/misread_bench.py --mode live (live mode only: much faster)
+
+The default run is 1,056 decodes; it took 19 minutes on this project's 2-core
+machine while it was shared at a load average of 12 (on an idle machine, a few).
 
 A wrong read puts an item the shopper never took into the basket, so the target is
 zero WRONG in both modes; the read rate is printed beside it. Per degradation
