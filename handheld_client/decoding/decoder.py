@@ -21,13 +21,15 @@ both engines read, and only if no rival value was also read by both engines. Riv
 count even when they were not accepted themselves: a blurred or partly hidden
 symbol that reads one way in one pass and another way in the next is not evidence
 for either, however often one of them repeats (repeats of one degraded image share
-its damage). This is how a second retail code came out of one printed barcode: a
+its damage). A rival is any zxing-cpp read, or a zbar read seen in two groups: one
+lone zbar pass is noise (alone, zbar needs three or four groups to be believed).
+This is how a second retail code came out of one printed barcode: a
 rescaled or filtered pass re-read a blurred symbol with a left-half digit pair
 swapped, a valid check digit kept it alive, and two passes on the same pixels
 "agreed". ``benchmarks/misread_bench.py`` counts such reads over the shared photos
 under camera degradations.
 
-Short symbols need both engines. A scan line that crosses only some bars of a
+Short symbols need zbar's word. A scan line that crosses only some bars of a
 slanted or partly hidden EAN-13 can spell a valid UPC-E or EAN-8 (51 or 67
 modules: a run of the longer symbol's bars, and a one-in-ten chance that the check
 digit fits); every pass over those pixels then repeats it. So a UPC-E or EAN-8 is
@@ -254,7 +256,11 @@ class _Ballot:
         """One printed symbol, two values (see the module docstring, "One symbol, one
         value"): the value stands only if both engines read it and no rival was read
         by both; otherwise neither is reported and the shopper scans again."""
-        rivals = [other for other in self.evidence.values() if ev.conflicts_with(other)]
+        rivals = [
+            other
+            for other in self.evidence.values()
+            if ev.conflicts_with(other) and (other.from_zxing or len(other.sources) >= 2)
+        ]
         if not rivals:
             return False
         return not ev.both_engines or any(r.both_engines for r in rivals)
