@@ -2,7 +2,8 @@
 
 Prints ``path<TAB>symbology<TAB>text`` per barcode. UPC-A is reported as ``UPCA``
 with 12 digits even when zxing-cpp calls it an EAN-13 with a leading 0 (the two are
-the same bars), UPC-E as its 8 printed digits; add-ons are not included. All
+the same bars), UPC-E as its 8 printed digits; add-ons are not included; GS1 data
+in every symbology as its human-readable element strings, ``(01)...(10)...``. All
 symbologies and the thorough (multi-pass) mode are on, since speed does not matter
 here. Exit 0 even when nothing is found; 2 if any file was unreadable (reported on
 stderr, the other files are still decoded).

@@ -2,13 +2,20 @@
 
 With a video file, an image folder or ``synthetic:GTIN,...`` it runs headless:
 starts a basket with the loyalty card, prints one line per scan result, and exits
-0 once every scan it made is acknowledged (1 if ``--timeout`` passes first). With a
+once every scan it made is answered (1 if ``--timeout`` passes first). With a
 camera it shows a live view: an OpenCV window when a display and a GUI-enabled
-OpenCV exist, else a Rich terminal view (``r`` removes the last item, ``q`` quits).
+OpenCV exist, else a Rich terminal view (``f`` finishes the trip, ``r`` removes the
+last item, ``q`` quits and leaves the basket open).
 
-Exit codes: 0 done, 1 scans still pending at ``--timeout`` (or an outbox that
-cannot be written), 2 unusable input (source, outbox file, options), 3 the server
-refused the device token. Never a traceback.
+The device token is a secret: ``--token`` on the command line shows it to anyone
+who can list processes, so it is read from ``--token-file`` or the environment
+(``CADDIE_DEVICE_TOKEN``) instead; ``--token`` still works for old scripts.
+
+Exit codes: 0 every scan acknowledged without error, 1 scans still pending at
+``--timeout`` (or an outbox that cannot be written), 2 unusable input (source,
+outbox file, token file, options), 3 the server refused the device token, 4 every
+scan answered but the server refused some (unknown product, ...; each was shown
+with what to do, and counted as ``errors=N`` on the last line). Never a traceback.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import typer
 from handheld_client.link import LinkFatal, websocket_url
 from handheld_client.runner import (
     EXIT_BAD_INPUT,
+    EXIT_ERRORS,
     EXIT_PENDING,
     EXIT_REFUSED,
     HandheldConfig,
@@ -32,6 +40,40 @@ from handheld_client.runner import (
 )
 
 LOYALTY_CARD = re.compile(r"^[A-Za-z0-9-]{1,32}$")  # what the server accepts in `start`
+TOKEN_ENV = "CADDIE_DEVICE_TOKEN"
+LEGACY_TOKEN_ENV = "CADDIE_HANDHELD_TOKEN"
+MAX_TOKEN_FILE_BYTES = 4096
+assert EXIT_ERRORS == 4  # documented in PROTOCOL.md's CLI line
+
+
+def read_token(token: str | None, token_file: Path | None) -> str:
+    """The device token: from ``--token-file``, else ``--token`` or the environment.
+
+    A file is the safe way (``ps`` shows command lines, and files can be mode 600);
+    the first line is the token, surrounding whitespace ignored.
+    """
+    if token_file is not None:
+        try:
+            with token_file.open("rb") as f:
+                raw = f.read(MAX_TOKEN_FILE_BYTES + 1)
+        except OSError as exc:
+            raise ValueError(f"--token-file {token_file}: {exc.strerror or exc}") from None
+        if len(raw) > MAX_TOKEN_FILE_BYTES:
+            raise ValueError(f"--token-file {token_file}: too large for a token")
+        try:
+            lines = raw.decode("utf-8").strip().splitlines()
+        except UnicodeDecodeError:
+            raise ValueError(f"--token-file {token_file}: not a text file") from None
+        value = lines[0].strip() if lines else ""
+        if not value:
+            raise ValueError(f"--token-file {token_file}: empty")
+        return value
+    import os
+
+    for candidate in (token, os.environ.get(TOKEN_ENV), os.environ.get(LEGACY_TOKEN_ENV)):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    raise ValueError(f"no device token: pass --token-file FILE or set {TOKEN_ENV}")
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -47,19 +89,33 @@ def handheld(
         ),
     ],
     device: Annotated[str, typer.Option("--device", help="this handheld's device id")],
-    token: Annotated[
-        str,
-        typer.Option(
-            "--token", envvar="CADDIE_HANDHELD_TOKEN", help="the token from caddie device enroll"
-        ),
-    ],
     source: Annotated[
         str,
         typer.Option(
             "--source",
-            help="camera index (0, /dev/video0), video file, image folder or synthetic:GTIN,GTIN",
+            help=(
+                "camera (0 or /dev/video0), video file, image folder, or synthetic: "
+                "followed by GTINs. A camera shows a window, or a terminal view when "
+                "there is no display; both need a real camera. Files and folders run "
+                "headless."
+            ),
         ),
     ],
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            help=f"file holding the token from caddie device enroll (safest); or set {TOKEN_ENV}",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="the token itself: visible to other users in ps, prefer --token-file",
+            show_default=False,
+        ),
+    ] = None,
     loyalty_card: Annotated[
         str, typer.Option("--loyalty-card", help="the shopper's loyalty card number")
     ] = "guest",
@@ -71,13 +127,19 @@ def handheld(
     ] = None,
     outbox: Annotated[
         Path | None,
-        typer.Option("--outbox", help="outbox file (default ./caddie-handheld-<device>.db)"),
+        typer.Option(
+            "--outbox", help="outbox file (default: caddie-handheld- then the device id, .db)"
+        ),
     ] = None,
     symbologies: Annotated[
         str,
         typer.Option(
             "--symbologies",
-            help="comma-separated: EAN13,EAN8,UPCA,UPCE,CODE128,QR,DATAMATRIX,DATABAR or 'all'",
+            help=(
+                "comma-separated, from EAN13 EAN8 UPCA UPCE CODE128 QR DATAMATRIX DATABAR, "
+                "or all (default: the four EAN/UPC)"
+            ),
+            show_default=False,
         ),
     ] = "EAN13,EAN8,UPCA,UPCE",
     frame_interval: Annotated[
@@ -99,7 +161,12 @@ def handheld(
         ),
     ] = False,
 ) -> None:
-    """Run a handheld: scan from a camera, a video file or an image folder."""
+    """Run a handheld: scan from a camera, a video file or an image folder.
+
+    The live views (camera) show the basket with prices and discounts; keys: f
+    finish the trip, r remove the last item, q quit (the basket stays open).
+    Exit 0: every scan acknowledged; 4: some were refused (shown with what to do).
+    """
     from handheld_client.decoding import ALL_SYMBOLOGIES, DEFAULT_TIME_CAP_S, Decoder
     from handheld_client.outbox import Outbox, OutboxError, default_outbox_path
     from handheld_client.sources import SourceError, is_live_source, open_source
@@ -113,6 +180,10 @@ def handheld(
 
     try:
         url = websocket_url(server)
+    except ValueError as exc:
+        raise _fail(str(exc), EXIT_BAD_INPUT) from None
+    try:
+        token = read_token(token, token_file)
     except ValueError as exc:
         raise _fail(str(exc), EXIT_BAD_INPUT) from None
     if not LOYALTY_CARD.match(loyalty_card):

@@ -98,12 +98,13 @@ class Cursor:
 class Result:
     """Something to show the shopper; ``kind`` says what."""
 
-    kind: Literal["ack", "error", "retry", "state", "queued", "basket", "info"]
+    kind: Literal["ack", "error", "retry", "state", "queued", "basket", "checkout", "info"]
     message: str = ""
     entry: Entry | None = None
     code: str | None = None
     line: Mapping[str, Any] | None = None
     basket: Mapping[str, Any] | None = None
+    audit: Mapping[str, Any] | None = None  # a ``checkout`` reply's audit decision
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,8 @@ class HandheldCore:
         self.welcomed = False
         self.welcomed_once = False  # the server has told us the basket's state at least once
         self.start_failed: str | None = None
+        self.errors = 0  # requests the server answered with a final error (shown, not retried)
+        self.checkout: Mapping[str, Any] | None = None  # the audit, once the trip is finished
         self._offline_shown = False
         self._pending: dict[str, Entry] = {}
         self._unstored: set[str] = set()
@@ -404,6 +407,12 @@ class HandheldCore:
         if entry.type == "start":
             self.start_failed = None
             actions.append(Show(Result("basket", "basket open", entry=entry, basket=self.basket)))
+        elif entry.type == "finish":
+            audit = message.get("audit")
+            self.checkout = audit if isinstance(audit, Mapping) else {}
+            actions.append(
+                Show(Result("checkout", entry=entry, basket=self.basket, audit=self.checkout))
+            )
         else:
             if entry.type == "scan" and entry.code is not None:
                 self._scanned.append(entry.code)
@@ -435,6 +444,7 @@ class HandheldCore:
         # the server's final answer (unknown product, invalid code, ...): show it, forget it
         del self._pending[entry.id]
         self._unstored.discard(entry.id)
+        self.errors += 1
         if entry.type == "start":
             self.start_failed = text or code
         return [Forget(entry.id), Show(Result("error", text, entry, code))]

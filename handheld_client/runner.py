@@ -33,6 +33,7 @@ EXIT_OK = 0
 EXIT_PENDING = 1
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
+EXIT_ERRORS = 4  # every scan answered, but the server refused at least one (shown, not retried)
 
 POLL_S = 0.05
 
@@ -161,8 +162,19 @@ class HandheldRun:
         for key in self.screen.pressed():
             if key == "r":
                 self.execute(self.core.remove_last())
+            elif key == "f" and not self.finish_sent:
+                self.finish_sent = True
+                self.execute(self.core.finish())
             elif key == "q":
-                raise Outcome(EXIT_OK if self.core.idle else EXIT_PENDING, "stopped")
+                raise Outcome(self.done_code() if self.core.idle else EXIT_PENDING, "stopped")
+
+    def done_code(self) -> int:
+        """Every scan answered: 0, or EXIT_ERRORS when the server refused some of them."""
+        return EXIT_ERRORS if self.core.errors else EXIT_OK
+
+    def done(self) -> int:
+        self.screen.summary(summary_line(self.core.basket, self.core.errors))
+        return self.done_code()
 
     async def supervise(self) -> int:
         deadline = (
@@ -187,12 +199,10 @@ class HandheldRun:
                         self.execute(self.core.finish())
                         continue
                     self.outbox.clear_cursor()
-                    self.screen.summary(summary_line(self.core.basket))
-                    return EXIT_OK
+                    return self.done()
                 if deadline is not None and time.monotonic() >= deadline:
                     if self.core.idle and self.core.welcomed_once:
-                        self.screen.summary(summary_line(self.core.basket))
-                        return EXIT_OK
+                        return self.done()
                     self.screen.summary(
                         f"timeout: {self.core.queued} scans still pending "
                         f"(link {self.core.state}); they stay in {self.config.outbox_path}"

@@ -4,8 +4,9 @@ All three take the same calls from the runner (``show`` a result, ``frame`` afte
 decoding, keys ``pressed`` since last asked, ``summary`` at the end), so the runner
 does not care which one is on. The headless lines are stable enough for scripts
 and tests to read: ``ack <gtin> <name> qty=<n> total=<money>``,
-``error <code> <scanned code>: <message>``, ``offline (...): <n> queued``,
-``done: basket <id> total=<money> items=<n>``.
+``error <code> <scanned code>: <message>; <what to do>``, ``offline (...): <n> queued``,
+``checkout basket <id> total=<money> items=<n> audit=<decision> rescan=<n>``,
+``done: basket <id> total=<money> items=<n> errors=<n>``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,25 @@ from typing import Any, Protocol, TextIO
 
 from handheld_client.core import HandheldCore, Result, money
 
-KEY_HELP = "r: remove last item   q: quit"
+KEY_HELP = "f: finish   r: remove last item   q: quit (the basket stays open)"
+
+# What the shopper can do about a final error: the scan was not added, and retrying
+# the same label will not help, so a person has to.
+ADVICE = {
+    "unknown_product": "not added: keep it aside and ask a colleague",
+    "invalid_code": "not added: scan it again, or ask a colleague",
+    "not_in_basket": "nothing removed: it is not in your basket",
+    "bad_quantity": "not added: ask a colleague",
+    "basket_locked": "your trip is finished: ask a colleague to add or remove items",
+    "bad_message": "not added: ask a colleague",
+    "no_basket": "no basket could be opened: ask a colleague",
+}
+DEFAULT_ADVICE = "ask a colleague"
+AUDIT_OUTCOME = {
+    "none": "No check needed: go to the exit and pay",
+    "partial": "A colleague will check a few items at the exit",
+    "full": "A colleague will check your basket at the exit",
+}
 
 
 class Screen(Protocol):
@@ -34,6 +53,21 @@ def basket_total(basket: Mapping[str, Any] | None) -> str:
     return money(int(basket.get("total_cents", 0)), str(basket.get("currency", "")))
 
 
+def advice(code: str | None) -> str:
+    """What the shopper should do after the server refused a request with ``code``."""
+    return ADVICE.get(code or "", DEFAULT_ADVICE)
+
+
+def audit_outcome(audit: Mapping[str, Any] | None) -> str:
+    decision = str((audit or {}).get("decision", ""))
+    return AUDIT_OUTCOME.get(decision, "Go to the exit: a colleague will tell you what is next")
+
+
+def handoff_code(basket: Mapping[str, Any] | None) -> str:
+    """What the shopper shows at the exit: the basket id staff and the till look up."""
+    return str((basket or {}).get("basket_id") or "-")
+
+
 def describe(result: Result) -> str:
     """One line for a result (the headless output format, also the terminal log)."""
     entry = result.entry
@@ -45,23 +79,36 @@ def describe(result: Result) -> str:
             f"{verb} {line.get('gtin', code)} {line.get('name', '')} qty={line.get('qty', '?')} "
             f"total={basket_total(result.basket)}"
         )
+    if result.kind == "checkout":
+        basket = result.basket or {}
+        audit = result.audit or {}
+        rescan = audit.get("rescan")
+        return (
+            f"checkout basket {handoff_code(basket)} total={basket_total(basket)} "
+            f"items={basket.get('item_count', 0)} audit={audit.get('decision', '?')} "
+            f"rescan={len(rescan) if isinstance(rescan, list) else 0}"
+        )
     if result.kind == "basket":
         basket = result.basket or {}
         return f"basket {basket.get('basket_id', '?')} open total={basket_total(basket)}"
-    if result.kind in ("error", "retry"):
+    if result.kind == "error":
         what = code or (entry.type if entry is not None else "-")
-        return f"{result.kind} {result.code} {what}: {result.message}"
+        return f"error {result.code} {what}: {result.message}; {advice(result.code)}"
+    if result.kind == "retry":
+        what = code or (entry.type if entry is not None else "-")
+        return f"retry {result.code} {what}: {result.message}"
     if result.kind == "queued":
         return f"queued {code} ({result.message})"
     return result.message
 
 
-def summary_line(basket: Mapping[str, Any] | None) -> str:
+def summary_line(basket: Mapping[str, Any] | None, errors: int = 0) -> str:
+    """The headless run's last line; ``errors`` counts scans the server refused."""
     if basket is None:
-        return "done: no basket"
+        return f"done: no basket errors={errors}"
     return (
         f"done: basket {basket.get('basket_id')} total={basket_total(basket)} "
-        f"items={basket.get('item_count', 0)}"
+        f"items={basket.get('item_count', 0)} errors={errors}"
     )
 
 
@@ -87,38 +134,89 @@ class HeadlessScreen:
         return None
 
 
+def _discounts(basket: Mapping[str, Any] | None) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for d in (basket or {}).get("discounts") or []:
+        if isinstance(d, Mapping):
+            label = str(d.get("label", "discount"))
+            found[label] = found.get(label, 0) + int(d.get("amount_cents", 0) or 0)
+    return found
+
+
 class _ShopperView:
-    """State the live views render: running total, last item, last error, link state."""
+    """What the live views show, in a shopper's words: the basket's lines with names,
+    quantities and money, what just happened (added, removed, a discount that just
+    applied, or what went wrong and what to do), the running total and, after
+    finishing, the audit outcome and the code to show at the exit."""
 
     def __init__(self, core: HandheldCore) -> None:
         self.core = core
-        self.last_item = "-"
+        self.last_event = "Scan an item to start"
+        self.last_discount = ""
         self.last_error = ""
-        self.log: list[str] = []
+        self.finished = ""
+        self._discounts = _discounts(core.basket)
 
     def show(self, result: Result) -> None:
         if result.kind == "ack" and result.line:
-            verb = "removed " if result.entry and result.entry.type == "remove" else ""
-            self.last_item = (
-                f"{verb}{result.line.get('name', '?')} x{result.line.get('qty', '?')}  "
-                f"{money(int(result.line.get('line_total_cents', 0)), self._currency())}"
-            )
-            self.last_error = ""
+            self._ack(result)
         elif result.kind == "error":
-            label = {
-                "unknown_product": "Unknown product",
-                "invalid_code": "Invalid code",
-            }.get(result.code or "", result.code or "error")
-            code = result.entry.code if result.entry else ""
-            self.last_error = f"{label} {code or ''}: {result.message}".strip()
-        self.log = ([*self.log, describe(result)])[-6:]
+            todo = advice(result.code)
+            self.last_error = f"{todo[:1].upper()}{todo[1:]} ({result.message})"
+        elif result.kind == "checkout":
+            self.last_error = ""
+            self.finished = (
+                f"{audit_outcome(result.audit)}.\n"
+                f"Show this code at the exit: {handoff_code(result.basket)}"
+            )
+        elif result.kind == "info" and result.message:
+            self.last_event = result.message[:1].upper() + result.message[1:]
+        self._discounts = _discounts(self.core.basket)
+
+    def _ack(self, result: Result) -> None:
+        line = result.line or {}
+        name = str(line.get("name") or line.get("gtin") or "item")
+        left = int(line.get("qty", 0) or 0)
+        removing = result.entry is not None and result.entry.type == "remove"
+        if removing:
+            self.last_event = f"Removed {name}" + (f" ({left} left)" if left else "")
+        else:
+            unit = line.get("unit_price_cents")
+            price = f" {self._money(int(unit))}" if isinstance(unit, int) else ""
+            self.last_event = f"Added {name}{price}" + (f" ({left} in basket)" if left > 1 else "")
+        self.last_error = ""
+        now = _discounts(result.basket)
+        gained = {k: v - self._discounts.get(k, 0) for k, v in now.items()}
+        applied = [f"{k} -{self._money(v)}" for k, v in gained.items() if v > 0]
+        self.last_discount = ", ".join(applied)
 
     def _currency(self) -> str:
         return str((self.core.basket or {}).get("currency", ""))
 
+    def _money(self, cents: int) -> str:
+        return money(cents, self._currency())
+
+    def lines(self) -> list[tuple[str, str, str]]:
+        """(name, quantity, line total) for each line in the basket, in basket order."""
+        rows = []
+        for line in (self.core.basket or {}).get("lines") or []:
+            if not isinstance(line, Mapping) or not line.get("qty"):
+                continue
+            weight = line.get("weight_g")
+            qty = f"{weight} g" if weight else f"x{line.get('qty')}"
+            total = self._money(int(line.get("line_total_cents", 0) or 0))
+            rows.append((str(line.get("name") or line.get("gtin")), qty, total))
+        return rows
+
+    def discounts(self) -> list[tuple[str, str]]:
+        return [(k, f"-{self._money(v)}") for k, v in _discounts(self.core.basket).items() if v]
+
     def status(self) -> str:
         state = self.core.state
-        return f"{state.upper()}  ({self.core.queued} queued)"
+        queued = self.core.queued
+        if state == "online":
+            return "connected" + (f", sending {queued}" if queued else "")
+        return f"{state}: {queued} scan(s) kept, sent when the store answers"
 
 
 def has_window_display() -> bool:
@@ -134,21 +232,28 @@ def has_window_display() -> bool:
 
 
 class TerminalScreen:
-    """A Rich live panel for a camera without a window: total, last item, errors, state."""
+    """A Rich live panel for a camera without a window: the basket as a shopper reads it.
 
-    def __init__(self, core: HandheldCore) -> None:
+    ``console`` and ``keys`` default to the real terminal; tests pass a recording
+    Console and a list of key presses instead.
+    """
+
+    def __init__(
+        self, core: HandheldCore, *, console: Any = None, keys: list[str] | None = None
+    ) -> None:
         from rich.console import Console
         from rich.live import Live
 
         self.view = _ShopperView(core)
-        self.console = Console()
-        self.live = Live(self._render(), console=self.console, refresh_per_second=8)
+        self.console = console or Console()
+        self._keys = keys
+        self.live = Live(self.render(), console=self.console, refresh_per_second=8)
         self.live.start()
         self._tty_state: Any = None
         self._setup_keys()
 
     def _setup_keys(self) -> None:
-        if not sys.stdin.isatty():
+        if self._keys is not None or not sys.stdin.isatty():
             return
         import termios
         import tty
@@ -157,30 +262,45 @@ class TerminalScreen:
         self._tty_state = termios.tcgetattr(fd)
         tty.setcbreak(fd)
 
-    def _render(self) -> Any:
+    def render(self) -> Any:
+        """The panel as it stands (what the live display shows)."""
+        from rich.console import Group
         from rich.panel import Panel
         from rich.table import Table
+        from rich.text import Text
 
         view = self.view
-        table = Table.grid(padding=(0, 2))
-        table.add_row("Total", basket_total(view.core.basket))
-        table.add_row("Items", str((view.core.basket or {}).get("item_count", 0)))
-        table.add_row("Last item", view.last_item)
-        table.add_row("Link", view.status())
+        basket = Table(box=None, expand=True, show_header=False, pad_edge=False)
+        basket.add_column("item", ratio=1, overflow="fold")
+        basket.add_column("qty", justify="right")
+        basket.add_column("price", justify="right")
+        for name, qty, total in view.lines():
+            basket.add_row(name, qty, total)
+        for label, amount in view.discounts():
+            basket.add_row(Text(label, style="green"), "", Text(amount, style="green"))
+        parts: list[Any] = [basket]
+        parts.append(Text(f"Total {basket_total(view.core.basket)}", style="bold", justify="right"))
+        parts.append(Text(view.last_event))
+        if view.last_discount:
+            parts.append(Text(f"Discount applied: {view.last_discount}", style="bold green"))
         if view.last_error:
-            table.add_row("[bold red]Error[/]", f"[red]{view.last_error}[/]")
-        for line in view.log:
-            table.add_row("", f"[dim]{line}[/]")
-        return Panel(table, title="Caddie", subtitle=KEY_HELP)
+            parts.append(Text(view.last_error, style="bold red"))
+        if view.finished:
+            parts.append(Text(view.finished, style="bold"))
+        parts.append(Text(view.status(), style="dim"))
+        return Panel(Group(*parts), title="Caddie", subtitle=KEY_HELP)
 
     def show(self, result: Result) -> None:
         self.view.show(result)
-        self.live.update(self._render())
+        self.live.update(self.render())
 
     def frame(self, image: Any, symbols: Sequence[Any]) -> None:
-        self.live.update(self._render())
+        self.live.update(self.render())
 
     def pressed(self) -> list[str]:
+        if self._keys is not None:
+            given, self._keys[:] = list(self._keys), []
+            return given
         if self._tty_state is None:
             return []
         import select
@@ -194,7 +314,7 @@ class TerminalScreen:
         return keys
 
     def summary(self, text: str) -> None:
-        self.live.update(self._render())
+        self.live.update(self.render())
         self.console.print(text)
 
     def close(self) -> None:
@@ -226,14 +346,17 @@ class WindowScreen:
             if symbol.position is not None:
                 x, y, w, h = symbol.position
                 cv2.rectangle(canvas, (x, y), (x + w, y + h), (0, 200, 0), 3)
+        view = self.view
         lines = [
-            f"Total {basket_total(self.view.core.basket)}",
-            f"Last: {self.view.last_item}",
-            self.view.status(),
-            self.view.last_error,
+            f"Total {basket_total(view.core.basket)}",
+            view.last_event,
+            f"Discount applied: {view.last_discount}" if view.last_discount else "",
+            view.last_error,
+            view.finished,
+            view.status(),
             KEY_HELP,
         ]
-        for i, text in enumerate(t for t in lines if t):
+        for i, text in enumerate(t for t in "\n".join(lines).splitlines() if t):
             cv2.putText(
                 canvas, text, (12, 32 + 30 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 255), 2
             )

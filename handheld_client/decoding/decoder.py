@@ -13,6 +13,29 @@ Then, among accepted EAN/UPC codes sharing their right half (last 7 digits, wher
 a left-half misdecode lands), only the best supported survives: two real products
 in one frame practically never share those digits, while misreads do.
 
+One symbol, one value. A wrong read puts an item the shopper never took into the
+basket; a missed read only makes them scan again. So when two different values were
+read where one 1-D symbol is (their areas overlap, each read's thin scan-line box
+grown across the bars to a third of its length), at most one is reported: the one
+both engines read, and only if no rival value was also read by both engines. Rivals
+count even when they were not accepted themselves: a blurred or partly hidden
+symbol that reads one way in one pass and another way in the next is not evidence
+for either, however often one of them repeats (repeats of one degraded image share
+its damage). A rival is any zxing-cpp read, or a zbar read seen in two groups: one
+lone zbar pass is noise (alone, zbar needs three or four groups to be believed).
+This is how a second retail code came out of one printed barcode: a
+rescaled or filtered pass re-read a blurred symbol with a left-half digit pair
+swapped, a valid check digit kept it alive, and two passes on the same pixels
+"agreed". ``benchmarks/misread_bench.py`` counts such reads over the shared photos
+under camera degradations.
+
+Short symbols need zbar's word. A scan line that crosses only some bars of a
+slanted or partly hidden EAN-13 can spell a valid UPC-E or EAN-8 (51 or 67
+modules: a run of the longer symbol's bars, and a one-in-ten chance that the check
+digit fits); every pass over those pixels then repeats it. So a UPC-E or EAN-8 is
+not accepted on zxing-cpp's word alone (zbar must read it too, or alone in several
+groups as above), except on a handheld without libzbar0.
+
 ``thorough=False`` (live, the handheld's per-frame mode) bounds the work and stops at
 the first confirmed read:
 
@@ -22,6 +45,9 @@ the first confirmed read:
    is small (<= 640 px), else its central third (the aiming reticle), where a
    handheld user points the code. A patch slanted by 15 degrees or more is cropped
    from the frame, turned upright and read (scan-line readers miss steep slants);
+   A small upright patch (a code held far away: modules of about one pixel at 720p)
+   is cropped tightly, with any neighbouring patch of the same bars, and enlarged
+   to ~400 px before reading, for about a millisecond;
 3. a few passes on the regions the axis-aligned gradient detector flags (none when
    it flags nothing);
 4. if still nothing and the gate found bars, the *rescue*: a fixed, ordered list of
@@ -73,6 +99,8 @@ RESCUE_GATE_MIN_AREA = 1000  # px of bar texture in the aim zone; derivation: th
 SECONDS_PER_UNIT = 6e-9  # conservative: measured 4-5 ns/unit (incl. building) on one idle core
 TILTED_PATCHES = 2  # bar patches per frame tried upright
 MIN_TILT_DEGREES = 15.0  # below, a row still crosses every bar of a label ~1/4 as tall as wide
+SMALL_SYMBOL_SIDE = 250  # px: bars patches smaller than this are enlarged (modules < ~2.5 px)
+SMALL_SYMBOL_TARGET = 400  # px: the enlarged symbol's longer side, about 4 px per module
 ZBAR_MAX_SIDE = 700  # larger crops are shrunk for zbar (no photo crop is this large)
 ENGINE_WEIGHT = {"zbar": 4, "zxing": 1, "zxing-global": 1}  # measured ~20 vs ~5 ns/pixel
 
@@ -121,19 +149,61 @@ RESCUE_PASSES: tuple[RescuePass, ...] = (
 )
 
 
+Box = tuple[int, int, int, int]
+LINEAR_SYMBOLOGIES = RETAIL_SYMBOLOGIES | {"CODE128", "DATABAR"}
+SHORT_SYMBOLOGIES = frozenset({"UPCE", "EAN8"})
+BARS_MIN_ASPECT = 3  # a 1-D read's box is grown across its scan line to >= 1/3 of its length
+
+
+def symbol_area(box: Box) -> Box:
+    """Where a 1-D read's symbol lies: engines report a thin box around the scan line
+    that crossed it, while the bars extend well above and below (retail symbols are
+    at least ~1/3 as tall as long)."""
+    x, y, w, h = box
+    if w >= h:
+        grown = max(h, w // BARS_MIN_ASPECT)
+        return x, y - (grown - h) // 2, w, grown
+    grown = max(w, h // BARS_MIN_ASPECT)
+    return x - (grown - w) // 2, y, grown, h
+
+
+def overlap(a: Box, b: Box) -> bool:
+    """Whether two boxes share pixels."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
 @dataclass
 class _Evidence:
     symbol: Symbol
-    position: tuple[int, int, int, int] | None
+    position: Box | None
     sources: set[tuple[str, str]] = field(default_factory=set)
     zbar_quality: int = 0
     from_zxing: bool = False
+    areas: list[Box] = field(default_factory=list)  # every place it was read, grown
+
+    @property
+    def both_engines(self) -> bool:
+        """Read by zxing-cpp and zbar: two different algorithms agree on the digits."""
+        return len({engine for engine, _ in self.sources}) == 2
+
+    def conflicts_with(self, other: _Evidence) -> bool:
+        """Another value read where this one was: one printed symbol, two readings."""
+        if other.symbol.key == self.symbol.key:
+            return False
+        if {self.symbol.symbology, other.symbol.symbology} - LINEAR_SYMBOLOGIES:
+            return False  # a 2-D symbol may sit beside or on a 1-D one
+        if other.symbol.symbology not in RETAIL_SYMBOLOGIES and not other.from_zxing:
+            return False  # zbar's text for Code 128 is not trusted (bytes mangled)
+        return any(overlap(a, b) for a in self.areas for b in other.areas)
 
     def accepted(self) -> bool:
         engines = {engine for engine, _ in self.sources}
         zxing_groups = {g for engine, g in self.sources if engine == "zxing"}
         zbar_groups = {g for engine, g in self.sources if engine == "zbar"}
-        if len(engines) == 2 or len(zxing_groups) >= 2:
+        if len(engines) == 2:
+            return True
+        short = self.symbol.symbology in SHORT_SYMBOLOGIES and e.zbar_module() is not None
+        if len(zxing_groups) >= 2 and not short:  # see "Short symbols" in the docstring
             return True
         # zbar alone: only for digits (its byte->text handling is unreliable for Code 128/QR)
         if self.symbol.symbology not in RETAIL_SYMBOLOGIES:
@@ -157,10 +227,10 @@ class _Ballot:
                 continue
             kept.append(read)
             ev = self.evidence.get(read.symbol.key)
+            box = variant.to_frame(read.corners)
             if ev is None:
-                ev = self.evidence[read.symbol.key] = _Evidence(
-                    read.symbol, variant.to_frame(read.corners)
-                )
+                ev = self.evidence[read.symbol.key] = _Evidence(read.symbol, box)
+            ev.areas.append(symbol_area(box))
             if read.engine == "zxing" and not ev.from_zxing:
                 # zxing's text is the reference (zbar mangles some Code 128 bytes)
                 ev.symbol, ev.from_zxing = read.symbol, True
@@ -176,11 +246,24 @@ class _Ballot:
         accepted = [ev for ev in self.evidence.values() if ev.accepted()]
         out = []
         for ev in accepted:
-            if self._dominated(ev, accepted):
+            if self._dominated(ev, accepted) or self._contested(ev):
                 continue
             out.append(replace(ev.symbol, position=ev.position))
         out.sort(key=lambda s: (s.position or (0, 0, 0, 0))[:2] + (s.key,))
         return out
+
+    def _contested(self, ev: _Evidence) -> bool:
+        """One printed symbol, two values (see the module docstring, "One symbol, one
+        value"): the value stands only if both engines read it and no rival was read
+        by both; otherwise neither is reported and the shopper scans again."""
+        rivals = [
+            other
+            for other in self.evidence.values()
+            if ev.conflicts_with(other) and (other.from_zxing or len(other.sources) >= 2)
+        ]
+        if not rivals:
+            return False
+        return not ev.both_engines or any(r.both_engines for r in rivals)
 
     @staticmethod
     def _dominated(ev: _Evidence, accepted: list[_Evidence]) -> bool:
@@ -310,6 +393,9 @@ class Decoder:
         self._read_tilted(gray, zone, patches, ballot, deadline)
         if ballot.result():
             return
+        self._read_small(gray, zone, patches, ballot, deadline)
+        if ballot.result():
+            return
         for box in e.barcode_regions(gray, max_regions=2):
             self._search_region(gray, box, ballot, deadline)
         if ballot.result():
@@ -352,8 +438,71 @@ class Decoder:
             self._zbar(ballot, upright)
             if deadline.allows(pixels, "zxing"):
                 self._zxing(ballot, upright)
+            if ballot.pending() and deadline.allows(pixels, "zxing"):
+                # zxing's own second opinion, from another group: the only one where
+                # zbar is missing or could not read the upright patch
+                self._zxing(ballot, e.filtered(upright, e.sharpen))
             if ballot.result():
                 return
+
+    def _read_small(
+        self,
+        gray: np.ndarray,
+        zone: e.Variant,
+        patches: list[e.BarPatch],
+        ballot: _Ballot,
+        deadline: _Deadline,
+    ) -> None:
+        """A small symbol held far from the lens: crop its bars tightly and enlarge them.
+
+        At 720p an EAN-13 a few centimetres wide has modules of about one pixel; the
+        readers need ~3, and enlarging the whole aim zone that much would cost more
+        than a frame. The gate already found the bars (often as two patches, split at
+        the centre guard): their union, cropped and enlarged to ~400 px, costs about
+        a millisecond. zxing reads it plain and sharpened (two groups), zbar too.
+        """
+        if not patches:
+            return
+        main = patches[0]
+        if abs(main.angle - 90 * round(main.angle / 90)) >= MIN_TILT_DEGREES:
+            return  # slanted: _read_tilted's job
+        x0, y0, w0, h0 = main.box
+        reach_x, reach_y = w0 // 2 + 1, h0 // 2 + 1
+        x1, y1 = x0 + w0, y0 + h0
+        merged = False
+        for p in patches[1:]:
+            px, py, pw, ph = p.box
+            if abs((p.angle - main.angle + 90) % 180 - 90) > 10:
+                continue
+            if px > x1 + reach_x or px + pw < x0 - reach_x:
+                continue
+            if py > y1 + reach_y or py + ph < y0 - reach_y:
+                continue
+            x0, y0, x1, y1 = min(x0, px), min(y0, py), max(x1, px + pw), max(y1, py + ph)
+            merged = True
+        side = max(x1 - x0, y1 - y0)
+        if side >= SMALL_SYMBOL_SIDE:
+            return
+        if not merged:
+            # maybe one half of an EAN/UPC (the other below the gate's size): look as
+            # far again on either side along the scan line
+            if abs(main.angle) < 45:
+                x0, x1 = x0 - w0, x1 + w0
+            else:
+                y0, y1 = y0 - h0, y1 + h0
+        dx, dy = -int(zone.to_variant[0, 2]), -int(zone.to_variant[1, 2])
+        region = e.crop(gray, (x0 + dx, y0 + dy, x1 - x0, y1 - y0), margin=0.2)
+        factor = min(4.0, max(2.0, round(SMALL_SYMBOL_TARGET / side)))
+        rh, rw = region.image.shape[:2]
+        pixels = round(rh * rw * factor**2)
+        if not deadline.allows(pixels, "zxing"):
+            return
+        enlarged = e.scale(region, factor, group="scaled")
+        self._zxing(ballot, enlarged)
+        if ballot.pending() and deadline.allows(pixels, "zxing"):
+            self._zxing(ballot, e.filtered(enlarged, e.sharpen))
+        if ballot.pending() and deadline.allows(pixels, "zbar"):
+            self._zbar(ballot, enlarged)
 
     def _rescue(self, zone: e.Variant, ballot: _Ballot, deadline: _Deadline) -> None:
         """The fixed extra passes on the aim zone, within the work budget."""

@@ -146,17 +146,27 @@ def _grams(value: Decimal, ai: str) -> int | None:
 def gs1_symbol(
     symbology: str, text: str, position: tuple[int, int, int, int] | None = None
 ) -> Symbol | None:
-    """Interpret GS1 content (element string or Digital Link); ``None`` if not GS1."""
+    """Interpret GS1 content (element string or Digital Link); ``None`` if not GS1.
+
+    One spelling for every GS1 symbology (GS1-128, DataBar, GS1 DataMatrix): element
+    strings become their human-readable form, ``(01)09506000134352(10)L7``, whatever
+    the engine returned (zxing-cpp gives it for most, zbar gives raw digits with
+    <GS> separators). It is the text printed under the symbol, has no invisible
+    characters, and the store server parses it like the raw form. A Digital Link
+    stays the URI it encodes.
+    """
     element_strings = None
     try:
         if text.startswith("("):
-            element_strings = GS1Message.parse_hri(text).element_strings
+            message = GS1Message.parse_hri(text)
+            element_strings, text = message.element_strings, message.as_hri()
         else:
             result = parse(text)
             if result.gs1_digital_link_uri is not None:
                 element_strings = result.gs1_digital_link_uri.element_strings
             elif result.gs1_message is not None and symbology != "QR":
                 element_strings = result.gs1_message.element_strings
+                text = result.gs1_message.as_hri()
     except PARSE_ERRORS:
         return None
     if not element_strings:

@@ -61,7 +61,9 @@ def parse_request(data: dict[str, Any]) -> Request:
         if not isinstance(code, str) or not code or len(code) > MAX_CODE_LENGTH:
             raise BadMessage("'code' must be the scanned digits as a non-empty string")
         fields["code"] = code
-        fields["qty"] = parse_qty(data.get("qty", 1))
+        qty = data.get("qty")
+        # PROTOCOL.md: qty defaults to 1, and null is how JSON writers spell "absent"
+        fields["qty"] = parse_qty(1 if qty is None else qty)
     elif kind == "start":
         fields["loyalty_card"] = data.get("loyalty_card")
     elif kind in OFFER_REQUEST_TYPES:

@@ -75,6 +75,11 @@ def render_plan(folder: Path, plan: Sequence[Sequence[str]]) -> Path:
     return folder
 
 
+def finished_code(lines: Sequence[str]) -> int:
+    """The exit code of a run that answered every scan: 4 if it printed a refusal."""
+    return 4 if any(line.startswith("error ") for line in lines) else 0
+
+
 def expected_basket(plan: Sequence[Sequence[str]]) -> Counter[str]:
     return Counter({code.zfill(14): n for code, n in appearances(plan).items() if code in PRODUCTS})
 

@@ -83,3 +83,51 @@ def test_cli_unreadable_file_exits_2_and_keeps_going(tmp_path: Path, label_png: 
 def test_cli_rejects_unknown_symbology(label_png: Path) -> None:
     result = CliRunner().invoke(_app(), [str(label_png), "--symbologies", "EAN13,PDF417"])
     assert result.exit_code == 2 and "PDF417" in result.stderr
+
+
+GS1_CONTENT = "(01)09506000134352(3103)001250(10)L7"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content", "options", "symbology"),
+    [
+        ("DataBar", "(01)09506000134352", {}, "DATABAR"),
+        ("DataBarExpanded", GS1_CONTENT, {}, "DATABAR"),
+        ("Code128", GS1_CONTENT, {"gs1": True}, "CODE128"),
+        ("DataMatrix", GS1_CONTENT, {"gs1": True}, "DATAMATRIX"),
+    ],
+)
+def test_cli_prints_every_gs1_symbology_in_one_form(
+    tmp_path: Path, fmt: str, content: str, options: dict[str, object], symbology: str
+) -> None:
+    """PROTOCOL.md: "what the symbol encodes" -- for GS1 data, its human-readable
+    element strings, the same for DataBar, GS1-128 and GS1 DataMatrix."""
+    import numpy as np
+    import zxingcpp
+
+    symbol = zxingcpp.create_barcode(content, getattr(zxingcpp.BarcodeFormat, fmt), **options)
+    label = np.pad(
+        np.array(zxingcpp.write_barcode_to_image(symbol, scale=3)), 30, constant_values=255
+    )
+    path = tmp_path / f"{fmt}.png"
+    cv2.imwrite(
+        str(path), place(synthetic_background(3), cv2.cvtColor(label, cv2.COLOR_GRAY2BGR), 150, 120)
+    )
+    result = CliRunner().invoke(_app(), [str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"{path}\t{symbology}\t{content}"]
+
+
+@pytest.mark.parametrize(
+    "engine_text",
+    [
+        "010950600013435231030012501" + "0L7",  # raw digits, as zbar returns GS1-128
+        "0109506000134352\x1d10L7\x1d3103001250",  # with <GS> separators, AIs in another order
+    ],
+)
+def test_raw_gs1_text_is_printed_in_the_same_form(engine_text: str) -> None:
+    from handheld_client.decoding.symbols import other_symbol
+
+    s = other_symbol("CODE128", engine_text)
+    assert s.text.startswith("(01)09506000134352(") and "\x1d" not in s.text
+    assert s.gtin14 == "09506000134352" and s.weight_g == 1250 and s.batch == "L7"

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from handheld_client.decoding import Decoder
+from handheld_client.decoding import Decoder, engines
 from handheld_client.decoding.decoder import RESCUE_GATE_MIN_AREA, aim_zone, to_gray
 from handheld_client.decoding.engines import bar_patches
 from handheld_client.sources import place, render_barcode, rotate_label, synthetic_background
@@ -76,6 +76,17 @@ def test_frame_without_barcode_skips_the_rescue() -> None:
     assert ungated.gated_frames == 0
 
 
+@pytest.fixture(params=["with zbar", "zxing-cpp only"])
+def zbar(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both decoder set-ups a handheld can have: libzbar0 installed, or missing (then
+    zxing-cpp confirms its own reads from a second preprocessing group)."""
+    if request.param == "zxing-cpp only":
+        monkeypatch.setattr(engines, "_zbar_cache", {"pyzbar": None})
+    elif engines.zbar_module() is None:
+        pytest.skip("libzbar0 is not installed (.ci/setup installs it)")
+
+
+@pytest.mark.usefixtures("zbar")
 @pytest.mark.parametrize("degrees", [25, -40, 55])
 def test_slanted_label_is_read_in_live_mode(degrees: float) -> None:
     frame = _centred(_label(0.8, degrees))
@@ -85,6 +96,7 @@ def test_slanted_label_is_read_in_live_mode(degrees: float) -> None:
     assert 350 < x + w / 2 < 930 and 200 < y + h / 2 < 520
 
 
+@pytest.mark.usefixtures("zbar")
 def test_time_cap_runs_on_the_given_clock() -> None:
     """A clock that reports the budget spent leaves only the first pass (and its
     confirmation): an upright label is still read, a slanted one is not."""
@@ -101,3 +113,15 @@ def test_time_cap_runs_on_the_given_clock() -> None:
     assert [s.text for s in Decoder(clock=busy_clock, time_cap_s=None).decode(slanted)] == [
         "5901234123457"
     ]
+
+
+@pytest.mark.usefixtures("zbar")
+@pytest.mark.parametrize(("scale", "seed"), [(0.45, 21), (0.45, 4), (0.5, 9), (0.6, 11)])
+def test_small_label_far_from_the_lens_is_read_in_live_mode(scale: float, seed: int) -> None:
+    """A code held far away: modules of about one pixel in the middle of a 720p frame
+    (decode_bench.py's "small EAN-13 (45%) in the centre" frame and its neighbours; at
+    40% the downscale has already erased the bars)."""
+    label = cv2.resize(_label(1.0, 0), None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    frame = place(synthetic_background(seed), label, 560, 320)
+    symbols = Decoder(time_cap_s=None).decode(frame)
+    assert [s.text for s in symbols] == ["5901234123457"]

@@ -5,7 +5,8 @@ fast enough to run here (with its wall-clock cap off: tests must not depend on
 timing, and without it the pass schedule depends only on image sizes); the thorough
 pipeline (what ``caddie decode`` uses) takes ~25 s, so it is marked ``slow``.
 Measured when written: live 100/111 (90.1%), thorough 96/111 (86.5%), both with no
-misread and nothing on falsepositives-1. The live figure is the same with the
+misread and nothing on falsepositives-1; with the one-symbol-one-value rule and the
+small-symbol pass (issue 20): live 101/111, thorough 96/111. The live figure is the same with the
 bar-pattern gate off: the gate skips the rescue only where it would read nothing.
 """
 

@@ -30,7 +30,8 @@ def run(*args: str, timeout: float = 60):  # type: ignore[no-untyped-def]
     from tests.handheld_client.conftest import FAST_BACKOFF
     from tests.servers import caddie
 
-    return caddie("handheld", *args, env=FAST_BACKOFF, timeout=timeout)
+    # COLUMNS: help is checked at the width of a plain terminal
+    return caddie("handheld", *args, env={**FAST_BACKOFF, "COLUMNS": "80"}, timeout=timeout)
 
 
 @pytest.mark.parametrize(
@@ -53,25 +54,28 @@ def test_bad_server_urls_are_refused(bad: str) -> None:
         websocket_url(bad)
 
 
-def test_headless_run_starts_a_basket_prints_results_and_exits_0(
+def test_headless_run_starts_a_basket_prints_results_and_exits_4_for_a_refused_scan(
     store: Store, tmp_path: Path
 ) -> None:
     frames = render_plan(tmp_path / "frames", PLAN)
     result = run(*handheld_args(store, frames, tmp_path / "o.db"))
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 4, result.stdout + result.stderr
     out = result.stdout.splitlines()
     assert "Traceback" not in result.stderr
     acks = [line for line in out if line.startswith("ack ")]
     assert len(acks) == 3
     assert acks[0].startswith(f"ack {P1.zfill(14)} {PRODUCTS[P1][0]} qty=1 total=3.49 EUR")
+    # shown once (final: never retried), with what the shopper should do
     assert [line for line in out if line.startswith("error ")] == [
-        f"error unknown_product {UNKNOWN}: no product with GTIN {UNKNOWN.zfill(14)}"
+        f"error unknown_product {UNKNOWN}: no product with GTIN {UNKNOWN.zfill(14)}; "
+        "not added: keep it aside and ask a colleague"
     ]
     total = sum(PRODUCTS[c][1] * n for c, n in appearances(PLAN).items() if c in PRODUCTS)
     basket = store.basket()
     assert basket is not None and basket["total_cents"] == total
     assert re.fullmatch(
-        rf"done: basket {basket['basket_id']} total={total // 100}\.{total % 100:02d} EUR items=3",
+        rf"done: basket {basket['basket_id']} total={total // 100}\.{total % 100:02d} EUR items=3"
+        " errors=1",
         out[-1],
     )
     assert store.basket_counts() == expected_basket(PLAN)
@@ -83,6 +87,7 @@ def test_synthetic_source_and_the_ws_url_form(store: Store, tmp_path: Path) -> N
     )
     result = run(*args)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].endswith(" items=2 errors=0")
     assert store.basket_counts() == {P2.zfill(14): 2}
 
 
@@ -145,7 +150,89 @@ def test_corrupt_outbox_exits_2_with_a_message(store: Store, tmp_path: Path) -> 
 def test_finish_locks_the_basket_once_every_scan_is_answered(store: Store, tmp_path: Path) -> None:
     frames = render_plan(tmp_path / "frames", PLAN)
     result = run(*handheld_args(store, frames, tmp_path / "o.db", "--finish"))
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 4, result.stdout + result.stderr  # the unknown product
     basket = store.basket()
     assert basket is not None and basket["status"] in ("finishing", "audit")
+    [checkout] = [line for line in result.stdout.splitlines() if line.startswith("checkout ")]
+    assert re.fullmatch(
+        rf"checkout basket {basket['basket_id']} total=\d+\.\d\d EUR items=3 "
+        r"audit=(none|partial|full) rescan=\d+",
+        checkout,
+    ), checkout
+    assert "None" not in result.stdout and "qty=?" not in result.stdout
     assert store.basket_counts() == expected_basket(PLAN)  # the finish came after every scan
+
+
+def _without_token(args: list[str]) -> list[str]:
+    i = args.index("--token")
+    return args[:i] + args[i + 2 :]
+
+
+def test_token_from_a_file_or_the_environment_keeps_it_off_the_command_line(
+    store: Store, tmp_path: Path
+) -> None:
+    from tests.handheld_client.conftest import FAST_BACKOFF
+    from tests.servers import caddie
+
+    token_file = tmp_path / "token"
+    token_file.write_text(f"  {store.token}\n", encoding="utf-8")
+    args = _without_token(handheld_args(store, f"synthetic:{P1}", tmp_path / "a.db"))
+    by_file = run(*args, "--token-file", str(token_file))
+    assert by_file.returncode == 0, by_file.stdout + by_file.stderr
+    env = {**FAST_BACKOFF, "CADDIE_DEVICE_TOKEN": store.token}
+    by_env = caddie("handheld", *args, env=env, timeout=60)
+    assert by_env.returncode == 0, by_env.stdout + by_env.stderr
+    assert store.basket_counts() == {P1.zfill(14): 2}
+    assert store.token not in by_file.stdout + by_env.stdout
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "No such file"),
+        (b"", "empty"),
+        (b"\n\n  \n", "empty"),
+        (b"\xff\xfe\x00token", "not a text file"),
+        (b"x" * 5000, "too large"),
+        ("directory", "Is a directory"),
+    ],
+)
+def test_unusable_token_file_exits_2_with_a_message(
+    tmp_path: Path, content: bytes | str | None, message: str
+) -> None:
+    token_file = tmp_path / "token"
+    if content == "directory":
+        token_file.mkdir()
+    elif isinstance(content, bytes):
+        token_file.write_bytes(content)
+    args = ["--server", "ws://127.0.0.1:9", "--device", "H-1", "--source", f"synthetic:{P1}"]
+    result = run(*args, "--token-file", str(token_file), "--outbox", str(tmp_path / "o.db"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"error: --token-file {token_file}: " in result.stderr and message in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_no_token_at_all_says_how_to_give_one(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from tests.servers import CADDIE, REPO
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_TOKEN")}
+    args = ["--server", "ws://127.0.0.1:9", "--device", "H-1", "--source", f"synthetic:{P1}"]
+    result = subprocess.run(
+        [*CADDIE, "handheld", *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=60
+    )
+    assert result.returncode == 2
+    assert "--token-file" in result.stderr and "CADDIE_DEVICE_TOKEN" in result.stderr
+
+
+def test_help_fits_80_columns_and_says_the_live_views_need_a_camera() -> None:
+    result = run("--help", timeout=60)  # caddie() runs with the environment below
+    assert result.returncode == 0
+    text = result.stdout
+    assert "…" not in text, text  # nothing cut
+    for option in ("--server", "--device", "--source", "--token-file", "--token", "--finish"):
+        assert option in text
+    assert "CADDIE_DEVICE_TOKEN" in text and "real camera" in text
+    assert "f finish" in " ".join(text.split())

@@ -244,6 +244,17 @@ def test_remove_takes_items_out(handheld: Handheld) -> None:
     assert handheld.remove(MILK_13)["code"] == "not_in_basket"
 
 
+def test_null_quantity_counts_as_absent(handheld: Handheld) -> None:
+    """PROTOCOL.md: qty defaults to 1, and ``null`` is the same as leaving it out."""
+    handheld.start()
+    ack = handheld.send({"type": "scan", "id": "n1", "code": COFFEE_13, "qty": None})
+    assert ack["type"] == "ack" and ack["line"]["qty"] == 1, ack
+    ack = handheld.send({"type": "scan", "id": "n2", "code": COFFEE_13})
+    assert ack["line"]["qty"] == 2
+    ack = handheld.send({"type": "remove", "id": "n3", "code": COFFEE_13, "qty": None})
+    assert ack["type"] == "ack" and ack["line"]["qty"] == 1, ack
+
+
 @pytest.mark.parametrize(
     "message, code",
     [
