@@ -48,12 +48,17 @@ from store_server.checkout.schemas import (
     AddLineBody,
     AgeApprovalBody,
     DeviceRescanBody,
+    Handoff,
+    ManualPaymentBody,
     PaidBody,
+    PaidReply,
     PolicyBody,
     PosTerminalBody,
+    PosTerminalReply,
     RemoveLineBody,
     RescanBody,
     ResolveExtraBody,
+    json_body,
     parse_body,
 )
 from store_server.checkout.service import Actor
@@ -62,6 +67,7 @@ from store_server.deps import (
     JSON_ERRORS_OF_NON_JSON_ROUTE,
     RATE_LIMITED,
     SESSION_COOKIE,
+    BearerScheme,
     CurrentAdmin,
     CurrentStaff,
     StateDep,
@@ -149,7 +155,11 @@ async def get_basket(basket_id: str, user: CurrentStaff, state: StateDep) -> dic
     return await state.run_db(job)
 
 
-@router.post("/api/checkout/baskets/{basket_id}/rescan", dependencies=[RATE_LIMITED])
+@router.post(
+    "/api/checkout/baskets/{basket_id}/rescan",
+    dependencies=[RATE_LIMITED],
+    openapi_extra=json_body(RescanBody),
+)
 async def staff_rescan(
     basket_id: str, request: Request, user: CurrentStaff, state: StateDep
 ) -> dict[str, Any]:
@@ -174,7 +184,10 @@ async def _rescan(
 
 
 @router.post(
-    "/api/checkout/baskets/{basket_id}/lines", status_code=201, dependencies=[RATE_LIMITED]
+    "/api/checkout/baskets/{basket_id}/lines",
+    status_code=201,
+    dependencies=[RATE_LIMITED],
+    openapi_extra=json_body(AddLineBody),
 )
 async def add_line(
     basket_id: str, request: Request, user: CurrentStaff, state: StateDep
@@ -199,7 +212,9 @@ async def add_line(
 
 
 @router.post(
-    "/api/checkout/baskets/{basket_id}/lines/{line_id}/remove", dependencies=[RATE_LIMITED]
+    "/api/checkout/baskets/{basket_id}/lines/{line_id}/remove",
+    dependencies=[RATE_LIMITED],
+    openapi_extra=json_body(RemoveLineBody),
 )
 async def remove_line(
     basket_id: str, line_id: str, request: Request, user: CurrentStaff, state: StateDep
@@ -224,7 +239,9 @@ async def remove_line(
 
 
 @router.post(
-    "/api/checkout/baskets/{basket_id}/extras/{scan_id}/resolve", dependencies=[RATE_LIMITED]
+    "/api/checkout/baskets/{basket_id}/extras/{scan_id}/resolve",
+    dependencies=[RATE_LIMITED],
+    openapi_extra=json_body(ResolveExtraBody),
 )
 async def resolve_extra(
     basket_id: str, scan_id: str, request: Request, user: CurrentStaff, state: StateDep
@@ -247,7 +264,11 @@ async def resolve_extra(
     return await _change(state, "checkout.extra_resolved", basket_id, actor, work)
 
 
-@router.post("/api/checkout/baskets/{basket_id}/age-approval", dependencies=[RATE_LIMITED])
+@router.post(
+    "/api/checkout/baskets/{basket_id}/age-approval",
+    dependencies=[RATE_LIMITED],
+    openapi_extra=json_body(AgeApprovalBody, required=False),
+)
 async def approve_age(
     basket_id: str, request: Request, user: CurrentStaff, state: StateDep
 ) -> dict[str, Any]:
@@ -294,10 +315,50 @@ async def receipt_text(basket_id: str, user: CurrentStaff, state: StateDep) -> P
     return PlainTextResponse(receipts.receipt_text(record, timezone=state.settings.timezone))
 
 
+@router.post(
+    "/api/checkout/baskets/{basket_id}/manual-payment",
+    dependencies=[RATE_LIMITED],
+    response_model=PaidReply,
+    openapi_extra=json_body(ManualPaymentBody),
+)
+async def manual_payment(
+    basket_id: str, request: Request, user: CurrentStaff, state: StateDep
+) -> dict[str, Any]:
+    """Staff took the payment another way (cash at a staffed till, a card terminal with
+    no integration). The audit log keeps who, how and the reference."""
+    actor = staff_actor(user)
+    body = await parse_body(request, ManualPaymentBody)
+
+    def job(session: Session) -> tuple[dict[str, Any], bool]:
+        handoff, replayed = service.record_manual_payment(
+            session,
+            basket_id,
+            actor=actor,
+            method=body.method,
+            reference=body.reference,
+            amount_cents=body.amount_cents,
+            note=body.note,
+        )
+        return service.handoff_view(handoff), replayed
+
+    view, replayed = await state.run_db(job)
+    if not replayed:
+        await _publish(
+            state,
+            "checkout.paid",
+            {"basket_id": view["basket_id"], "store_id": view["store_id"], "status": "paid"},
+        )
+    return {**view, "replayed": replayed}
+
+
 # --- staff-mode handheld -------------------------------------------------------------------
 
 
-@router.post("/api/checkout/handheld/rescan", dependencies=[RATE_LIMITED])
+@router.post(
+    "/api/checkout/handheld/rescan",
+    dependencies=[RATE_LIMITED, BearerScheme],
+    openapi_extra=json_body(DeviceRescanBody),
+)
 async def handheld_rescan(request: Request, state: StateDep) -> dict[str, Any]:
     """A staff-mode handheld rescanning a trolley at the exit."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -326,8 +387,15 @@ def _pos_token(request: Request) -> str:
     return token.strip()
 
 
-@router.get("/api/pos/handoffs/{code}", tags=["pos"], dependencies=[RATE_LIMITED])
+@router.get(
+    "/api/pos/handoffs/{code}",
+    tags=["pos"],
+    dependencies=[RATE_LIMITED, BearerScheme],
+    response_model=Handoff,
+)
 async def pos_handoff(code: str, request: Request, state: StateDep) -> dict[str, Any]:
+    """The hand-off a till scanned (``CADDIE-PAY:<code>`` or the code alone): the frozen
+    lines, discounts, taxes and the total to charge. See docs/pos-integration.md."""
     token = _pos_token(request)
 
     def job(session: Session) -> dict[str, Any]:
@@ -337,8 +405,16 @@ async def pos_handoff(code: str, request: Request, state: StateDep) -> dict[str,
     return await state.run_db(job)
 
 
-@router.post("/api/pos/handoffs/{code}/paid", tags=["pos"], dependencies=[RATE_LIMITED])
+@router.post(
+    "/api/pos/handoffs/{code}/paid",
+    tags=["pos"],
+    dependencies=[RATE_LIMITED, BearerScheme],
+    response_model=PaidReply,
+    openapi_extra=json_body(PaidBody),
+)
 async def pos_paid(code: str, request: Request, state: StateDep) -> dict[str, Any]:
+    """The till took the money. ``amount_cents`` must equal the hand-off's total; the
+    same ``payment_reference`` again is answered as before (``replayed``)."""
     token = _pos_token(request)
     # The till first: a stranger is refused before its body is read.
     await state.run_db(lambda session: service.pos_terminal(session, token))
@@ -369,7 +445,12 @@ async def pos_paid(code: str, request: Request, state: StateDep) -> dict[str, An
 
 
 @router.post(
-    "/api/checkout/pos-terminals", status_code=201, tags=["admin"], dependencies=[RATE_LIMITED]
+    "/api/checkout/pos-terminals",
+    status_code=201,
+    tags=["admin"],
+    dependencies=[RATE_LIMITED],
+    response_model=PosTerminalReply,
+    openapi_extra=json_body(PosTerminalBody),
 )
 async def enroll_pos(request: Request, user: CurrentAdmin, state: StateDep) -> dict[str, str]:
     body = await parse_body(request, PosTerminalBody)
@@ -383,7 +464,10 @@ async def enroll_pos(request: Request, user: CurrentAdmin, state: StateDep) -> d
 
 
 @router.put(
-    "/api/checkout/stores/{store_id}/audit-policy", tags=["admin"], dependencies=[RATE_LIMITED]
+    "/api/checkout/stores/{store_id}/audit-policy",
+    tags=["admin"],
+    dependencies=[RATE_LIMITED],
+    openapi_extra=json_body(PolicyBody),
 )
 async def put_policy(
     store_id: str, request: Request, user: CurrentAdmin, state: StateDep
