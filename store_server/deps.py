@@ -163,9 +163,7 @@ def bearer_token(
     raise Unauthorized("log in first (Authorization: Bearer <token>)")
 
 
-def current_user(
-    session: SessionDep, token: Annotated[str, Depends(bearer_token)]
-) -> User:
+def current_user(session: SessionDep, token: Annotated[str, Depends(bearer_token)]) -> User:
     return auth.user_for_token(session, token)
 
 

@@ -73,9 +73,7 @@ class ManualPaymentBody(Body):
     """Staff record a payment taken without an integrated till: cash at a staffed till,
     a stand-alone card terminal."""
 
-    method: Literal["cash", "card_terminal", "other"] = Field(
-        description="How the shopper paid."
-    )
+    method: Literal["cash", "card_terminal", "other"] = Field(description="How the shopper paid.")
     reference: str = Field(
         min_length=1,
         max_length=100,
@@ -130,7 +128,7 @@ class HandoffDiscount(BaseModel):
 
 
 class HandoffTax(BaseModel):
-    rate: str = Field(description="Tax rate as a decimal fraction, e.g. \"0.19\".")
+    rate: str = Field(description='Tax rate as a decimal fraction, e.g. "0.19".')
     gross_cents: int
     tax_cents: int
 

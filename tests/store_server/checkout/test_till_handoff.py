@@ -158,6 +158,8 @@ def test_manual_payment_bodies_that_are_not_json_objects(checkout: Checkout) -> 
     for raw in (b"", b"[]", b"{", b'"cash"', b"\xff\xfe"):
         reply = checkout.client.post(path, content=raw, headers=headers)
         assert reply.status_code in (400, 422), (raw, reply.text)
-    wrong_amount = _manual(checkout, basket_id, {"method": "cash", "reference": "R", "amount_cents": 1})
+    wrong_amount = _manual(
+        checkout, basket_id, {"method": "cash", "reference": "R", "amount_cents": 1}
+    )
     assert wrong_amount.status_code == 409
     assert "0.01 EUR" in wrong_amount.json()["error"]["message"]
