@@ -193,7 +193,6 @@ async def metrics_reader(request: Request) -> None:
         raise Forbidden("metrics need the metrics token or the admin role")
 
 
-MetricsReader = Depends(metrics_reader)
 CurrentUser = Annotated[User, Depends(current_user)]
 CurrentAdmin = Annotated[User, Depends(require_role("admin"))]
 CurrentStaff = Annotated[User, Depends(require_role("staff", "admin"))]

@@ -30,10 +30,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, Request, WebSocket
+from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -43,10 +44,11 @@ from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.auth.routes import SESSIONS_CHANNEL
 from store_server.baskets.models import LOCKED_STATUSES
-from store_server.checkout import receipts, service
+from store_server.checkout import history, receipts, service
 from store_server.checkout.schemas import (
     AddLineBody,
     AgeApprovalBody,
+    CardSearchBody,
     DeviceRescanBody,
     Handoff,
     ManualPaymentBody,
@@ -58,6 +60,7 @@ from store_server.checkout.schemas import (
     RemoveLineBody,
     RescanBody,
     ResolveExtraBody,
+    ShiftFigures,
     json_body,
     parse_body,
 )
@@ -142,6 +145,47 @@ async def list_queue(user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     actor = staff_actor(user)
     rows = await state.run_db(lambda s: service.queue(s, actor.store_id))
     return {"baskets": rows}
+
+
+@router.get("/api/checkout/figures", dependencies=[RATE_LIMITED], response_model=ShiftFigures)
+async def shift_figures(user: CurrentStaff, state: StateDep) -> dict[str, Any]:
+    """Today at the exit (store time): baskets waiting for staff, audits done, the
+    average wait from finishing to release, baskets paid."""
+    actor = staff_actor(user)
+    timezone = state.settings.timezone
+    return await state.run_db(lambda s: history.figures(s, actor.store_id, timezone=timezone))
+
+
+@router.get("/api/checkout/history", dependencies=[RATE_LIMITED])
+async def paid_history(
+    user: CurrentStaff,
+    state: StateDep,
+    basket: Annotated[str, Query(max_length=36)] = "",
+    device: Annotated[str, Query(max_length=64)] = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """Paid baskets, newest first (50 at most): by basket id prefix or hand-off code,
+    device, and payment time."""
+    actor = staff_actor(user)
+    query = history.HistoryQuery(basket=basket, device=device, since=since, until=until)
+    return {"baskets": await state.run_db(lambda s: history.search(s, actor, query))}
+
+
+@router.post(
+    "/api/checkout/history/by-card",
+    dependencies=[RATE_LIMITED],
+    openapi_extra=json_body(CardSearchBody),
+)
+async def paid_history_by_card(
+    request: Request, user: CurrentStaff, state: StateDep
+) -> dict[str, Any]:
+    """Paid baskets of one loyalty card. Names a shopper: the reason is required and the
+    search is logged with who made it."""
+    actor = staff_actor(user)
+    body = await parse_body(request, CardSearchBody)
+    query = history.HistoryQuery(loyalty_card=body.loyalty_card, reason=body.reason)
+    return {"baskets": await state.run_db(lambda s: history.search(s, actor, query))}
 
 
 @router.get("/api/checkout/baskets/{basket_id}", dependencies=[RATE_LIMITED])

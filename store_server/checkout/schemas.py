@@ -87,6 +87,22 @@ class ManualPaymentBody(Body):
     note: str | None = Field(default=None, max_length=500)
 
 
+class CardSearchBody(Body):
+    loyalty_card: str = Field(min_length=1, max_length=32)
+    reason: str = Field(
+        min_length=5, max_length=200, description="Why staff look this shopper up (logged)."
+    )
+
+
+class ShiftFigures(BaseModel):
+    since: str = Field(description="Start of the store's day (UTC).")
+    waiting: int = Field(description="Baskets waiting for staff now.")
+    audits_done: int
+    released: int
+    average_wait_s: int | None = Field(description="Finishing to release, in seconds.")
+    paid: int
+
+
 class PosTerminalBody(Body):
     terminal_id: str = Field(
         min_length=1,

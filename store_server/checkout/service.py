@@ -41,6 +41,7 @@ from store_server.checkout.audit_policy import (
     decide,
     escalate,
 )
+from store_server.checkout import wording
 from store_server.checkout.models import (
     ADD_REASONS,
     EXTRA_RESOLUTIONS,
@@ -543,6 +544,7 @@ def detail(
                 {
                     "at": _iso(a.at),
                     "actor": a.actor,
+                    "who": wording.who(a.actor),
                     "action": a.action,
                     "detail": json.loads(a.detail),
                 }
@@ -550,6 +552,28 @@ def detail(
             ],
         }
     )
+    names = {**{s.gtin: s.name for s in scans}, **{line.gtin: line.name for line in lines}}
+    for entry in out["actions"]:
+        entry["text"] = wording.describe(
+            entry["action"], entry["detail"], currency=basket.currency, names=names
+        )
+    added: dict[str, int] = defaultdict(int)
+    removed: dict[str, int] = defaultdict(int)
+    for c in corrections:
+        if c.kind == "add" and not c.voided:
+            added[c.gtin] += c.qty
+        elif c.kind == "remove":
+            removed[c.gtin] += c.qty
+    for line_out in out["lines"]:
+        line_out["added_at_exit"] = added.get(line_out["gtin"], 0)
+        line_out["removed_at_exit"] = removed.get(line_out["gtin"], 0)
+    for c_out in out["corrections"]:
+        c_out["text"] = wording.describe(
+            "line_added" if c_out["kind"] == "add" else "line_removed",
+            c_out,
+            currency=basket.currency,
+            names=names,
+        )
     return out
 
 
@@ -623,7 +647,9 @@ def rescan(
     session.add(scan)
     _touch(basket, at)
     session.add(basket)
-    log_action(session, basket, actor, "rescan", code=code, gtin=item.gtin, outcome=outcome)
+    log_action(
+        session, basket, actor, "rescan", code=code, gtin=item.gtin, name=item.name, outcome=outcome
+    )
     session.flush()
     return scan
 

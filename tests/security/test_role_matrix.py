@@ -101,6 +101,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/logout"): Rule(PUBLIC, consumes_credential=True, redirect_is_answer=True),
     ("GET", "/static/checkout/{path}"): Rule(PUBLIC, params={"path": "console.css"}),
     ("GET", "/static/docs/{path}"): Rule(PUBLIC, params={"path": "swagger-ui.css"}),
+    ("GET", "/"): Rule(PUBLIC),
+    ("GET", "/static/site/{path}"): Rule(PUBLIC, params={"path": "site.css"}),
+    ("GET", "/signage/"): Rule(PUBLIC),
     # --- any logged-in person -----------------------------------------------------------
     ("POST", "/api/auth/logout"): Rule(LOGGED_IN, consumes_credential=True),
     ("GET", "/api/auth/me"): Rule(LOGGED_IN),
@@ -132,6 +135,15 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/checkout/baskets"): Rule(ANY_STAFF),
     ("WS", "/ws/staff"): Rule(ANY_STAFF),
     ("GET", "/staff"): Rule(ANY_STAFF),
+    ("GET", "/staff/history"): Rule(ANY_STAFF),
+    ("POST", "/staff/history"): Rule(
+        ANY_STAFF, form={"loyalty_card": "CARD-1", "reason": "the matrix asks"}
+    ),
+    ("GET", "/api/checkout/figures"): Rule(ANY_STAFF),
+    ("GET", "/api/checkout/history"): Rule(ANY_STAFF),
+    ("POST", "/api/checkout/history/by-card"): Rule(
+        ANY_STAFF, json={"loyalty_card": "CARD-1", "reason": "the matrix asks"}
+    ),
     ("GET", "/api/checkout/baskets/{basket_id}"): Rule(STORE_1_STAFF),
     ("POST", "/api/checkout/baskets/{basket_id}/rescan"): Rule(STORE_1_STAFF, json={"code": "1"}),
     ("POST", "/api/checkout/baskets/{basket_id}/lines"): Rule(
@@ -145,6 +157,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/api/checkout/baskets/{basket_id}/age-approval"): Rule(STORE_1_STAFF, json={}),
     ("POST", "/api/checkout/baskets/{basket_id}/release"): Rule(STORE_1_STAFF),
+    ("POST", "/api/checkout/baskets/{basket_id}/manual-payment"): Rule(
+        STORE_1_STAFF, json={"method": "cash", "reference": "C-1", "amount_cents": 1}
+    ),
     ("GET", "/api/checkout/baskets/{basket_id}/receipt.txt"): Rule(STORE_1_STAFF),
     ("GET", "/staff/baskets/{basket_id}"): Rule(STORE_1_STAFF),
     ("GET", "/staff/baskets/{basket_id}/panel"): Rule(STORE_1_STAFF),
