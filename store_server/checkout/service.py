@@ -32,6 +32,7 @@ from sqlmodel import Session, col, func, select
 from store_server.baskets import service as baskets
 from store_server.baskets.models import LOCKED_STATUSES, Basket, BasketLine, Shopper
 from store_server.baskets.service import LineRecord
+from store_server.checkout import wording
 from store_server.checkout.audit_policy import (
     AuditDecision,
     AuditInputs,
@@ -41,7 +42,6 @@ from store_server.checkout.audit_policy import (
     decide,
     escalate,
 )
-from store_server.checkout import wording
 from store_server.checkout.models import (
     ADD_REASONS,
     EXTRA_RESOLUTIONS,
