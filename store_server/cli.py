@@ -349,11 +349,22 @@ def demo(
         str | None,
         typer.Option(help="use this webcam (index such as 0, or /dev/videoN) for one handheld"),
     ] = None,
+    exit_wait: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            max=3600,
+            help="seconds a finished basket waits at the exit before the simulated "
+            "cashier audits, releases and pays it",
+        ),
+    ] = 60,
 ) -> None:
     """The one-command showcase on embedded SQLite with the fixtures."""
     from store_server.demo import run_demo
 
-    run_guarded(lambda: run_demo(port=port, duration=duration, camera=camera))
+    run_guarded(
+        lambda: run_demo(port=port, duration=duration, camera=camera, cashier_wait_s=exit_wait)
+    )
 
 
 def _register_decode() -> None:
