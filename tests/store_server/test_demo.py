@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_demo_runs_the_whole_system(tmp_path: Path) -> None:
     port = free_port()
     # long enough for the first shopper's trip (two passes of its frames) to finish
-    result = caddie("demo", "--duration", "40", "--port", str(port), cwd=tmp_path, timeout=300)
+    result = caddie("demo", "--duration", "60", "--port", str(port), cwd=tmp_path, timeout=360)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Traceback" not in out + result.stderr
