@@ -540,6 +540,7 @@ def urls(base: str, prepared: Prepared) -> list[tuple[str, str]]:
     staff, operator = prepared.accounts["staff"], prepared.accounts["operator"]
     admin = prepared.accounts["admin"]
     lines = [
+        ("start page", f"{base}/   (every console and the docs)"),
         ("staff console", f"{base}/staff   (login {staff[0]} / {staff[1]})"),
         ("operator console", f"{base}/signage/console   (login {operator[0]} / {operator[1]})"),
     ]
