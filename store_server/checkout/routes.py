@@ -386,13 +386,7 @@ async def manual_payment(
         return service.handoff_view(handoff), replayed
 
     view, replayed = await state.run_db(job)
-    if not replayed:
-        await _publish(
-            state,
-            "checkout.paid",
-            {"basket_id": view["basket_id"], "store_id": view["store_id"], "status": "paid"},
-        )
-    return {**view, "replayed": replayed}
+    return await _paid_reply(state, view, replayed)
 
 
 # --- staff-mode handheld -------------------------------------------------------------------
@@ -476,6 +470,11 @@ async def pos_paid(code: str, request: Request, state: StateDep) -> dict[str, An
         return service.handoff_view(handoff), replayed, terminal.store_id
 
     view, replayed, _store = await state.run_db(job)
+    return await _paid_reply(state, view, replayed)
+
+
+async def _paid_reply(state: ServerState, view: dict[str, Any], replayed: bool) -> dict[str, Any]:
+    """The answer to a payment (a till's or staff's): consoles hear of it the first time."""
     if not replayed:
         await _publish(
             state,

@@ -39,7 +39,7 @@ UNKNOWN_CODE = "4006381333931"  # a valid EAN-13 that is not in the catalog
 POLICY = {"base_rate": 0.0, "first_trip_always": True, "partial_share": 1.0, "partial_items": 1}
 PASSWORD = "exit-lane-staff-pw"
 SIZES = {"phone": (390, 844), "tablet": (800, 1280), "desktop": (1280, 900)}
-DEVICES = ("H-1", "H-2", "H-3", "H-4", "H-5", "H-6")
+DEVICES = tuple(f"H-{n}" for n in range(1, 9))  # one per trip of the module
 PROMOTIONS = [
     {
         "id": "P-COFFEE",
