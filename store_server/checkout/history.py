@@ -7,6 +7,7 @@ only flushes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -196,13 +197,20 @@ def wait_text(seconds: int | None) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
+# What a history search takes for a time: a datetime-local form value, or the same with
+# seconds and an offset (an API client).
+INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"
+_INSTANT = re.compile(INSTANT_PATTERN)
+
+
 def parse_local(value: str, timezone: str, *, what: str) -> datetime | None:
-    """A ``datetime-local`` form value (store time) as UTC; empty is None."""
+    """A ``datetime-local`` form value (store time, or with an offset) as UTC; empty is
+    None."""
     value = value.strip()
     if not value:
         return None
-    if len(value) > 32:
-        raise InvalidInput(f"{what}: not a date and time")
+    if len(value) > 32 or not _INSTANT.match(value):
+        raise InvalidInput(f"{what}: not a date and time (YYYY-MM-DDTHH:MM)")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
@@ -156,19 +155,32 @@ async def shift_figures(user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     return await state.run_db(lambda s: history.figures(s, actor.store_id, timezone=timezone))
 
 
+_INSTANT = Query(
+    max_length=32,
+    pattern=history.INSTANT_PATTERN,
+    description="Date and time, e.g. 2026-05-01T14:30 (store time) or 2026-05-01T12:30Z",
+)
+
+
 @router.get("/api/checkout/history", dependencies=[RATE_LIMITED])
 async def paid_history(
     user: CurrentStaff,
     state: StateDep,
     basket: Annotated[str, Query(max_length=36)] = "",
     device: Annotated[str, Query(max_length=64)] = "",
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[str, _INSTANT] = "",
+    until: Annotated[str, _INSTANT] = "",
 ) -> dict[str, Any]:
     """Paid baskets, newest first (50 at most): by basket id prefix or hand-off code,
     device, and payment time."""
     actor = staff_actor(user)
-    query = history.HistoryQuery(basket=basket, device=device, since=since, until=until)
+    timezone = state.settings.timezone
+    query = history.HistoryQuery(
+        basket=basket,
+        device=device,
+        since=history.parse_local(since, timezone, what="since"),
+        until=history.parse_local(until, timezone, what="until"),
+    )
     return {"baskets": await state.run_db(lambda s: history.search(s, actor, query))}
 
 
