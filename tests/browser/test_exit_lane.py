@@ -255,6 +255,10 @@ def test_a_basket_at_the_exit(lane: Lane, browser: Any, size: str) -> None:
     )
     expect(page.locator("#audit-log")).to_contain_text("alice")
 
+    page.goto(f"{lane.url}/staff/baskets/{basket_id}/receipt")
+    expect(page.locator(".receipt")).to_contain_text("Coffee: 3 for 2")
+    _no_sideways_scroll(page)
+
     # the paid basket left the queue for the history
     page.goto(lane.url + "/staff/history?device=" + finished["device"])
     row = page.locator(f"#history-rows tr[data-basket='{basket_id}']")
