@@ -120,9 +120,7 @@ def test_a_shopper_finishes_and_staff_audit_approve_and_release(tmp_path: Path) 
             for item in (COFFEE_ITEM, MILK_ITEM, WINE_ITEM):
                 if item.gtin != target:
                     wedge(item.gtin)
-                    expect(
-                        page.locator(f".line.verified[data-gtin='{item.gtin}']")
-                    ).to_be_visible()
+                    expect(page.locator(f".line.verified[data-gtin='{item.gtin}']")).to_be_visible()
             expect(page.locator("#release")).to_be_disabled()  # the age check is still open
             page.click("#approve-age")
             expect(page.locator("#ready")).to_be_visible()

@@ -7,8 +7,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.servers import caddie
 from tests.store_server.test_cli import HEADER, products_in, write
+
+pytestmark = pytest.mark.integration  # each test runs caddie processes
 
 ROW = "4006381333931,Pencil HB,stationery,120,0.20,false,unit\n"
 
