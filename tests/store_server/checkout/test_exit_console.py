@@ -33,6 +33,24 @@ def _paid(checkout: Checkout, card: str = "CARD-1", device: str = "H-1") -> str:
     return basket_id
 
 
+def _form_post(client: Any, path: str, data: dict[str, str], *, page: str, **kw: Any) -> Any:
+    """POST a console form as the browser does: the page's CSRF token in the form and
+    the X-CSRF-Token header, from the server's own origin."""
+    import re
+
+    shown = client.get(page).text
+    found = re.search(r'<meta name="csrf-token" content="([^"]*)">', shown)
+    assert found is not None, "every console page carries the CSRF meta tag"
+    token = found.group(1)
+    headers = {"Origin": "http://testserver", "X-CSRF-Token": token}
+    return client.post(path, data={**data, "csrf_token": token}, headers=headers, **kw)
+
+
+def _log_in(client: Any, username: str = "alice", **kw: Any) -> Any:
+    data = {"username": username, "password": PASSWORD}
+    return _form_post(client, "/staff/login", data, page="/staff/login", **kw)
+
+
 def _links(page: str) -> set[str]:
     import re
 
@@ -104,9 +122,11 @@ def test_signage_root_and_metrics_for_browsers(checkout: Checkout) -> None:
 def test_login_returns_only_to_pages_of_this_console(
     checkout: Checkout, next_path: str, lands: str
 ) -> None:
-    reply = checkout.client.post(
+    reply = _form_post(
+        checkout.client,
         "/staff/login",
-        data={"username": "alice", "password": PASSWORD, "next": next_path},
+        {"username": "alice", "password": PASSWORD, "next": next_path},
+        page="/staff/login",
         follow_redirects=False,
     )
     assert reply.status_code == 303 and reply.headers["location"] == lands
@@ -209,15 +229,20 @@ def test_a_card_search_needs_a_reason_and_is_logged(checkout: Checkout, engine: 
 def test_the_history_page_searches_by_card_only_by_post(checkout: Checkout) -> None:
     _paid(checkout, card="CARD-5")
     client = checkout.client
-    client.post("/staff/login", data={"username": "alice", "password": PASSWORD})
+    _log_in(client)
     by_get = client.get("/staff/history", params={"loyalty_card": "CARD-5"})
     assert by_get.status_code == 200 and "CARD-5" not in by_get.text
-    no_reason = client.post("/staff/history", data={"loyalty_card": "CARD-5", "reason": ""})
+    no_reason = _form_post(
+        client, "/staff/history", {"loyalty_card": "CARD-5", "reason": ""}, page="/staff/history"
+    )
     assert no_reason.status_code == 422 and "give a reason" in no_reason.text
     bad_time = client.get("/staff/history", params={"since": "<script>"})
     assert bad_time.status_code == 422 and "<script>" not in bad_time.text
-    ok = client.post(
-        "/staff/history", data={"loyalty_card": "CARD-5", "reason": "shopper at the desk"}
+    ok = _form_post(
+        client,
+        "/staff/history",
+        {"loyalty_card": "CARD-5", "reason": "shopper at the desk"},
+        page="/staff/history",
     )
     assert ok.status_code == 200 and "3.49 EUR" in ok.text
     client.cookies.clear()
@@ -281,7 +306,7 @@ def test_the_basket_page_shows_discounts_tax_and_total(checkout: Checkout, engin
     checkout.client.app.state.caddie.promotions.invalidate()  # type: ignore[attr-defined]
     basket_id = checkout.trip([C13, C13, C13])["basket"]["basket_id"]
     client = checkout.client
-    client.post("/staff/login", data={"username": "alice", "password": PASSWORD})
+    _log_in(client)
     page = client.get(f"/staff/baskets/{basket_id}").text
     assert "Coffee: 3 for 2" in page and "−3.49 EUR" in page
     assert 'id="subtotal">10.47 EUR' in page and 'id="total-to-pay">6.98 EUR' in page
