@@ -225,9 +225,20 @@ class Handhelds:
     tokens: dict[str, str] = field(default_factory=dict)
     work: Path = Path(".")
     camera: str | None = None
+    env: dict[str, str] | None = None
 
-    def start(self, base_url: str, tokens: dict[str, str], work: Path, camera: str | None) -> None:
+    def start(
+        self,
+        base_url: str,
+        tokens: dict[str, str],
+        work: Path,
+        camera: str | None,
+        ca_file: Path | None = None,
+    ) -> None:
         self.base_url, self.tokens, self.work, self.camera = base_url, tokens, work, camera
+        # Over HTTPS with a certificate of the demo's own, the handhelds trust it (Python's
+        # default TLS context reads SSL_CERT_FILE).
+        self.env = {**os.environ, "SSL_CERT_FILE": str(ca_file)} if ca_file else None
         for device, _source, card in SHOPPERS:
             self.logs[device] = work / f"handheld-{device}.log"
             self.logs[device].write_bytes(b"")
@@ -270,7 +281,7 @@ class Handhelds:
             args.append("--finish")
         with self.logs[device].open("ab") as out:
             self.procs[device] = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
             )
 
     def advance(self, paid: set[str]) -> None:
@@ -316,10 +327,17 @@ class Cashier(threading.Thread):
     queue for whoever opens the staff console."""
 
     def __init__(
-        self, base_url: str, staff: tuple[str, str], admin: tuple[str, str], *, wait_s: float
+        self,
+        base_url: str,
+        staff: tuple[str, str],
+        admin: tuple[str, str],
+        *,
+        wait_s: float,
+        ca_file: Path | None = None,
     ) -> None:
         super().__init__(daemon=True)
         self.base_url = base_url
+        self.verify: str | bool = str(ca_file) if ca_file else True
         self.staff, self.admin = staff, admin
         self.wait_s = wait_s
         self.till_s = max(5.0, wait_s / 4)
@@ -331,7 +349,7 @@ class Cashier(threading.Thread):
     def run(self) -> None:
         import httpx
 
-        with httpx.Client(base_url=self.base_url, timeout=10) as client:
+        with httpx.Client(base_url=self.base_url, timeout=10, verify=self.verify) as client:
             staff = self._login(client, *self.staff)
             admin = self._login(client, *self.admin)
             till = client.post(
