@@ -89,6 +89,7 @@ def test_the_landing_page_ignores_a_bad_session_cookie(checkout: Checkout) -> No
 
 
 def test_signage_root_and_metrics_for_browsers(checkout: Checkout) -> None:
+    staff, admin_auth = checkout.auth("alice"), checkout.auth("root")  # API clients: tokens
     client = checkout.client
     root = client.get("/signage")
     assert root.status_code == 200 and 'href="/signage/console"' in root.text
@@ -97,9 +98,9 @@ def test_signage_root_and_metrics_for_browsers(checkout: Checkout) -> None:
     assert 'href="/staff/login?next=/metrics"' in browser.text
     api = client.get("/metrics", headers={"accept": "application/json"})
     assert api.status_code == 401 and api.json()["error"]["code"] == "unauthorized"
-    staff = client.get("/metrics", headers={**checkout.auth("alice"), "accept": "text/html"})
+    staff = client.get("/metrics", headers={**staff, "accept": "text/html"})
     assert staff.status_code == 403 and "metrics need the metrics token" in staff.text
-    admin = client.get("/metrics", headers={**checkout.auth("root"), "accept": "text/html"})
+    admin = client.get("/metrics", headers={**admin_auth, "accept": "text/html"})
     assert admin.status_code == 200 and "caddie_" in admin.text
 
 
