@@ -78,6 +78,9 @@ class Rule:
     params: dict[str, str] = field(default_factory=dict)  # path parameters
     consumes_credential: bool = False  # logout: each caller gets a fresh session
     redirect_is_answer: bool = False  # a page that always redirects, to anyone
+    # the page a browser posts the form from (default: the form's own URL); a page that
+    # sends strangers to the login gives them the login page's CSRF token instead
+    form_page: str | None = None
 
 
 PRODUCT = {
@@ -137,7 +140,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/staff"): Rule(ANY_STAFF),
     ("GET", "/staff/history"): Rule(ANY_STAFF),
     ("POST", "/staff/history"): Rule(
-        ANY_STAFF, form={"loyalty_card": "CARD-1", "reason": "the matrix asks"}
+        ANY_STAFF,
+        form={"loyalty_card": "CARD-1", "reason": "the matrix asks"},
+        form_page="/staff/login",
     ),
     ("GET", "/api/checkout/figures"): Rule(ANY_STAFF),
     ("GET", "/api/checkout/history"): Rule(ANY_STAFF),
