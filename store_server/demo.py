@@ -350,20 +350,32 @@ class Cashier(threading.Thread):
         import httpx
 
         with httpx.Client(base_url=self.base_url, timeout=10, verify=self.verify) as client:
-            staff = self._login(client, *self.staff)
-            admin = self._login(client, *self.admin)
-            till = client.post(
-                "/api/checkout/pos-terminals", json={"terminal_id": "DEMO-TILL"}, headers=admin
-            ).json()["token"]
+            staff = till = None
             while not self.stop_event.wait(1.0):
                 try:
-                    self._serve(client, staff, {"Authorization": f"Bearer {till}"})
-                except (httpx.HTTPError, KeyError, ValueError):
+                    if staff is None or till is None:
+                        staff = self._login(client, *self.staff)
+                        admin = self._login(client, *self.admin)
+                        till = self._till(client, admin)
+                    self._serve(client, staff, till)
+                except (httpx.HTTPError, KeyError, ValueError, TypeError):
                     self.errors += 1
 
     @staticmethod
     def _login(client: Any, username: str, password: str) -> dict[str, str]:
+        """A bearer token, as a script logs in: no cookie kept (a cookie would make every
+        later request a browser's, which must carry the page's CSRF token)."""
         reply = client.post("/api/auth/login", json={"username": username, "password": password})
+        client.cookies.clear()
+        reply.raise_for_status()
+        return {"Authorization": f"Bearer {reply.json()['token']}"}
+
+    @staticmethod
+    def _till(client: Any, admin: dict[str, str]) -> dict[str, str]:
+        reply = client.post(
+            "/api/checkout/pos-terminals", json={"terminal_id": "DEMO-TILL"}, headers=admin
+        )
+        reply.raise_for_status()
         return {"Authorization": f"Bearer {reply.json()['token']}"}
 
     def _serve(self, client: Any, staff: dict[str, str], till: dict[str, str]) -> None:
