@@ -12,7 +12,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from signage.config import SignageSettings, signage_settings
@@ -73,6 +74,17 @@ def create_signage_app(
     app.include_router(player_router)
     app.include_router(console_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="signage-static")
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    async def home(request: Request) -> Response:
+        """The app's root: where the operator console and the screens live."""
+        from signage.player import templates
+
+        root = str(request.scope.get("root_path", ""))
+        return templates.TemplateResponse(
+            request, "signage/home.html", {"root": root, "user": None}
+        )
+
     return app
 
 

@@ -24,9 +24,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from store_server import metrics
 from store_server.body_limit import BodyLimit
 from store_server.config import Settings, get_settings
-from store_server.deps import MetricsReader
+from store_server.deps import BearerScheme, metrics_reader
+from store_server.errors import Forbidden, Unauthorized
 from store_server.http_errors import error_body as error_body
 from store_server.http_errors import install_error_handlers
+from store_server.landing import metrics_refusal, wants_html
 from store_server.logging_setup import configure_logging, connection_id_var, request_id_var
 from store_server.ratelimit import RateLimiter
 from store_server.state import ServerState
@@ -255,10 +257,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "unavailable", **checks}, status_code=503)
 
-    @app.get("/metrics", tags=["ops"], include_in_schema=False, dependencies=[MetricsReader])
+    @app.get("/metrics", tags=["ops"], include_in_schema=False, dependencies=[BearerScheme])
     async def prometheus_metrics(request: Request) -> Response:
         """Prometheus text format; store-wide gauges are read from the database. For
-        Prometheus (``CADDIE_METRICS_TOKEN``) and admins only."""
+        Prometheus (``CADDIE_METRICS_TOKEN``) and admins only; a browser that is refused
+        gets a page saying so and where to log in, API clients the JSON error."""
+        try:
+            await metrics_reader(request)
+        except (Unauthorized, Forbidden) as exc:
+            if wants_html(request):
+                return metrics_refusal(request, exc.message, exc.http_status)
+            raise
         state: ServerState = request.app.state.caddie
         facts: dict[str, dict[str, int]] = {}
         try:
@@ -284,6 +293,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(checkout_console_router)
     from fastapi.staticfiles import StaticFiles
 
+    from store_server.landing import STATIC_DIR as site_static
+    from store_server.landing import router as landing_router
+
+    app.include_router(landing_router)
+    app.mount("/static/site", StaticFiles(directory=site_static), name="site-static")
     app.mount("/static/checkout", StaticFiles(directory=checkout_static), name="checkout-static")
     # The shopper app's server side (joining, pairing, trip status, entrance, receipts).
     from store_server.shopper.routes import router as shopper_router

@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from store_server.config import Settings, load_settings
 from store_server.errors import CaddieError
@@ -44,9 +45,10 @@ DatabaseUrl = Annotated[
 
 
 def fail(message: str, problems: list[str] | None = None, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     for problem in problems or []:
-        err.print(f"  - {problem}", highlight=False, markup=False)
+        if problem != message:  # a lone problem is the message itself: say it once
+            err.print(f"  - {problem}", highlight=False, markup=False)
     return typer.Exit(code)
 
 
@@ -84,6 +86,20 @@ def run_guarded(work: Callable[[], T]) -> T:
         raise fail(exc.message, list(exc.details.get("problems", []) or [])) from None
     except OperationalError as exc:
         raise fail(f"database unavailable: {str(exc.orig).strip().splitlines()[0]}") from None
+
+
+def describe_database(url: str) -> str:
+    """The database a command wrote to, as a person finds it: the file of a SQLite
+    database (absolute), the server and name of another (never its password)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        where = parsed.database or ":memory:"
+        if where != ":memory:":
+            where = str(Path(where).resolve())
+        return f"the SQLite database {where}"
+    return f"the database {parsed.render_as_string(hide_password=True)}"
 
 
 def prepared_engine(settings: Settings):  # type: ignore[no-untyped-def]
@@ -215,6 +231,7 @@ def catalog_import(path: Path, database_url: DatabaseUrl = None) -> None:
         f"imported {len(records)} products: {counts.created} created, {counts.updated} updated, "
         f"{counts.unchanged} unchanged, {counts.prices_scheduled} price changes scheduled"
     )
+    typer.echo(f"into {describe_database(settings.database_url)}")
 
 
 @promotions_app.command("import")
@@ -374,6 +391,13 @@ def _set_disabled(username: str, database_url: str | None, *, disabled: bool) ->
             set_disabled(session, username, disabled=disabled)
 
     run_guarded(work)
+    if disabled:
+        typer.echo(
+            f"disabled {username}: it cannot log in, and its sessions have ended "
+            "(open consoles close at their next check)"
+        )
+    else:
+        typer.echo(f"enabled {username}: it can log in again with its current password")
 
 
 @user_app.command("disable")
@@ -407,11 +431,24 @@ def demo(
             "a QR code a phone scans to shop",
         ),
     ] = False,
+    exit_wait: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            max=3600,
+            help="seconds a finished basket waits at the exit before the simulated "
+            "cashier audits, releases and pays it",
+        ),
+    ] = 60,
 ) -> None:
     """The one-command showcase on embedded SQLite with the fixtures."""
     from store_server.demo import run_demo
 
-    run_guarded(lambda: run_demo(port=port, duration=duration, camera=camera, lan=lan))
+    run_guarded(
+        lambda: run_demo(
+            port=port, duration=duration, camera=camera, lan=lan, cashier_wait_s=exit_wait
+        )
+    )
 
 
 def _register_decode() -> None:

@@ -3,9 +3,11 @@
 It starts the store server with the signage app, loads the fixture catalog, promotions,
 screens and campaigns, enrols handhelds and screens, creates demo accounts, then runs
 real ``caddie handheld`` processes that decode the fixture frames (an image folder per
-shopper and a short video) and stream them over the WebSocket; one shopper finishes and
-waits in the checkout queue. Simulated screens follow the loop API and post proof of
-play as the browser player does. A live panel shows what happens, with the URLs to open.
+shopper and a short video) and stream them over the WebSocket. Each shopper's trip is
+14-40 items, then finishes and waits at the exit; a simulated cashier audits, releases
+and pays it a minute later through the real APIs, and a new shopper takes the handheld.
+Simulated screens follow the loop API and post proof of play as the browser player does.
+A live panel shows what happens, with the URLs to open.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -42,10 +45,10 @@ DEMO_DB = "caddie-demo.db"
 DEMO_MEDIA = "caddie-demo-media"
 DEMO_TLS = "caddie-demo-tls"
 SHOPPERS = (
-    # device, source (relative to fixtures/frames), loyalty card, finishes at the end
-    ("DEMO-1", "shopper-1", "2900000000017", True),
-    ("DEMO-2", "shopper-2", "2900000000024", False),
-    ("DEMO-3", "trip.avi", "2900000000031", False),
+    # device, source (relative to fixtures/frames), the first shopper's loyalty card
+    ("DEMO-1", "shopper-1", "2900000000017"),
+    ("DEMO-2", "shopper-2", "2900000000024"),
+    ("DEMO-3", "trip.avi", "2900000000031"),
 )
 PLAYER_SCREENS = ("S-01", "S-02")
 
@@ -195,12 +198,38 @@ def prepare(settings: Settings, media_dir: Path, console: Console) -> Prepared:
     )
 
 
+# A demo trip is one shopper: the handheld plays its fixture trip (7-8 items) this many
+# times into one basket, then finishes; the trip is 14-40 items, like a real one.
+PASSES_PER_TRIP = (2, 5)
+
+
+@dataclass
+class Trip:
+    """Where one handheld is in its current shopper's trip."""
+
+    number: int
+    card: str
+    passes_left: int
+    finished: bool = False
+
+
 @dataclass
 class Handhelds:
-    """Real ``caddie handheld`` processes, one per shopper."""
+    """Real ``caddie handheld`` processes, one per shopper at a time.
+
+    Each trip plays the shopper's fixture source a few times into one basket, then
+    finishes; once the basket is paid (the :class:`Cashier` sees to that) a new shopper
+    picks the handheld up. So however long the demo runs, the baskets look like real
+    trips and the exit queue, the history and the figures stay believable."""
 
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
+    trips: dict[str, Trip] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    base_url: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)
+    work: Path = Path(".")
+    camera: str | None = None
     env: dict[str, str] | None = None
 
     def start(
@@ -211,55 +240,75 @@ class Handhelds:
         camera: str | None,
         ca_file: Path | None = None,
     ) -> None:
-        # Over HTTPS with the demo's own certificate, the handhelds trust it (Python's
+        self.base_url, self.tokens, self.work, self.camera = base_url, tokens, work, camera
+        # Over HTTPS with a certificate of the demo's own, the handhelds trust it (Python's
         # default TLS context reads SSL_CERT_FILE).
-        env = {**os.environ, "SSL_CERT_FILE": str(ca_file)} if ca_file else None
-        for device, source, card, finishes in SHOPPERS:
-            spec = str(FIXTURES / "frames" / source)
-            if camera is not None and device == SHOPPERS[0][0]:
-                spec = camera
-            args = [
-                sys.executable,
-                "-m",
-                "store_server.cli",
-                "handheld",
-                "--server",
-                base_url,
-                "--device",
-                device,
-                "--token",
-                tokens[device],
-                "--source",
-                spec,
-                "--loyalty-card",
-                card,
-                "--outbox",
-                str(work / f"outbox-{device}.db"),
-                "--frame-interval",
-                "0.1",
-            ]
-            if finishes and camera is None:
-                args.append("--finish")
-            log = work / f"handheld-{device}.log"
-            self.logs[device] = log
-            with log.open("wb") as out:
-                self.procs[device] = subprocess.Popen(
-                    args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-                )
-        self.env = env
+        self.env = {**os.environ, "SSL_CERT_FILE": str(ca_file)} if ca_file else None
+        for device, _source, card in SHOPPERS:
+            self.logs[device] = work / f"handheld-{device}.log"
+            self.logs[device].write_bytes(b"")
+            self.trips[device] = self._new_trip(device, card, 1)
+            self._launch(device)
+        first = self.trips[SHOPPERS[0][0]]
+        first.passes_left = min(first.passes_left, PASSES_PER_TRIP[0])  # soon at the exit
 
-    def restart_finished_trips(self) -> None:
-        """Shoppers who have not finished keep shopping: their trip plays again."""
-        for device, *_rest, finishes in SHOPPERS:
+    def _new_trip(self, device: str, card: str, number: int) -> Trip:
+        if self.camera is not None and device == SHOPPERS[0][0]:
+            return Trip(number, card, passes_left=1_000_000)  # a person with a webcam
+        return Trip(number, card, passes_left=self.rng.randint(*PASSES_PER_TRIP))
+
+    def _launch(self, device: str) -> None:
+        source, trip = dict((d, s) for d, s, *_ in SHOPPERS)[device], self.trips[device]
+        spec = str(FIXTURES / "frames" / source)
+        if self.camera is not None and device == SHOPPERS[0][0]:
+            spec = self.camera
+        args = [
+            sys.executable,
+            "-m",
+            "store_server.cli",
+            "handheld",
+            "--server",
+            self.base_url,
+            "--device",
+            device,
+            "--token",
+            self.tokens[device],
+            "--source",
+            spec,
+            "--loyalty-card",
+            trip.card,
+            "--outbox",
+            str(self.work / f"outbox-{device}.db"),
+            "--frame-interval",
+            "0.1",
+        ]
+        if trip.passes_left == 1:
+            args.append("--finish")
+        with self.logs[device].open("ab") as out:
+            self.procs[device] = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
+            )
+
+    def advance(self, paid: set[str]) -> None:
+        """Next pass of a trip whose pass ended; a new shopper on a handheld whose last
+        basket was paid (``paid``: devices whose newest basket is paid or abandoned)."""
+        for device, trip in self.trips.items():
             proc = self.procs.get(device)
-            if proc is not None and proc.poll() == 0 and not finishes:
-                self.procs[device] = subprocess.Popen(
-                    proc.args,
-                    stdout=self.logs[device].open("ab"),
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env=self.env,
-                )
+            if proc is None or proc.poll() is None:
+                continue
+            if not trip.finished:
+                if proc.returncode != 0:
+                    self._launch(device)  # the server was busy: play the pass again
+                    continue
+                trip.passes_left -= 1
+                trip.finished = trip.passes_left == 0
+                if not trip.finished:
+                    self._launch(device)
+            elif device in paid:
+                number = trip.number + 1
+                card = f"29{SHOPPERS_INDEX[device]}{number:010d}"
+                self.trips[device] = self._new_trip(device, card, number)
+                self._launch(device)
 
     def running(self) -> int:
         return sum(1 for p in self.procs.values() if p.poll() is None)
@@ -271,6 +320,115 @@ class Handhelds:
         for proc in self.procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(10)
+
+
+SHOPPERS_INDEX = {device: str(i + 1) for i, (device, *_rest) in enumerate(SHOPPERS)}
+
+
+class Cashier(threading.Thread):
+    """The exit staff and the till of the demo, through the real APIs: a basket that has
+    waited ``wait_s`` at the exit is rescanned as its audit asks, age-checked and
+    released; ``till_s`` later the till reports the payment. Until then it stays in the
+    queue for whoever opens the staff console."""
+
+    def __init__(
+        self,
+        base_url: str,
+        staff: tuple[str, str],
+        admin: tuple[str, str],
+        *,
+        wait_s: float,
+        ca_file: Path | None = None,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.base_url = base_url
+        self.verify: str | bool = str(ca_file) if ca_file else True
+        self.staff, self.admin = staff, admin
+        self.wait_s = wait_s
+        self.till_s = max(5.0, wait_s / 4)
+        self.stop_event = threading.Event()
+        self.released: dict[str, tuple[float, str, int]] = {}  # basket -> (at, code, total)
+        self.paid = 0
+        self.errors = 0
+
+    def run(self) -> None:
+        import httpx
+
+        with httpx.Client(base_url=self.base_url, timeout=10, verify=self.verify) as client:
+            staff = till = None
+            while not self.stop_event.wait(1.0):
+                try:
+                    if staff is None or till is None:
+                        staff = self._login(client, *self.staff)
+                        admin = self._login(client, *self.admin)
+                        till = self._till(client, admin)
+                    self._serve(client, staff, till)
+                except (httpx.HTTPError, KeyError, ValueError, TypeError):
+                    self.errors += 1
+
+    @staticmethod
+    def _login(client: Any, username: str, password: str) -> dict[str, str]:
+        """A bearer token, as a script logs in: no cookie kept (a cookie would make every
+        later request a browser's, which must carry the page's CSRF token)."""
+        reply = client.post("/api/auth/login", json={"username": username, "password": password})
+        client.cookies.clear()
+        reply.raise_for_status()
+        return {"Authorization": f"Bearer {reply.json()['token']}"}
+
+    @staticmethod
+    def _till(client: Any, admin: dict[str, str]) -> dict[str, str]:
+        reply = client.post(
+            "/api/checkout/pos-terminals", json={"terminal_id": "DEMO-TILL"}, headers=admin
+        )
+        reply.raise_for_status()
+        return {"Authorization": f"Bearer {reply.json()['token']}"}
+
+    def _serve(self, client: Any, staff: dict[str, str], till: dict[str, str]) -> None:
+        now = time.monotonic()
+        for basket_id, (at, code, total) in list(self.released.items()):
+            if now - at >= self.till_s:
+                reference = f"DEMO-TILL-{self.paid + 1:05d}"
+                client.post(
+                    f"/api/pos/handoffs/{code}/paid",
+                    json={"payment_reference": reference, "amount_cents": total},
+                    headers=till,
+                )
+                del self.released[basket_id]
+                self.paid += 1
+        queue = client.get("/api/checkout/baskets", headers=staff).json()["baskets"]
+        for row in queue:
+            if row["released"] or row["basket_id"] in self.released:
+                continue
+            finished = datetime.fromisoformat(row["finished_at"])
+            if (datetime.now(UTC) - finished).total_seconds() < self.wait_s:
+                continue
+            api = f"/api/checkout/baskets/{row['basket_id']}"
+            view = client.get(api, headers=staff).json()
+            for line in view["lines"]:
+                for _ in range(max(0, line["expected"] - line["verified"])):
+                    if line["status"] == "to_rescan":
+                        client.post(f"{api}/rescan", json={"code": line["gtin"]}, headers=staff)
+            if view["age_check"] == "needed":
+                client.post(f"{api}/age-approval", json={"note": "ID seen"}, headers=staff)
+            out = client.post(f"{api}/release", headers=staff)
+            if out.status_code == 200:
+                handoff = out.json()["handoff"]
+                self.released[row["basket_id"]] = (now, handoff["code"], handoff["total_cents"])
+
+
+def settled_devices(engine: Any) -> set[str]:
+    """Handhelds whose newest basket is paid or abandoned: free for the next shopper."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        rows = conn.execute(text(_NEWEST_STATUS)).all()
+    return {device for device, status in rows if status in ("paid", "abandoned")}
+
+
+_NEWEST_STATUS = """
+SELECT b.device_id, b.status FROM basket b
+WHERE b.created_at = (SELECT max(n.created_at) FROM basket n WHERE n.device_id = b.device_id)
+"""
 
 
 class ScreenSimulator(threading.Thread):
@@ -424,6 +582,7 @@ def urls(base: str, prepared: Prepared, display_key: str) -> list[tuple[str, str
     staff, operator = prepared.accounts["staff"], prepared.accounts["operator"]
     admin = prepared.accounts["admin"]
     lines = [
+        ("start page", f"{base}/   (every console and the docs)"),
         ("shopper app", f"{base}/shop"),
         ("entrance QR code", f"{base}/shop/entrance?key={display_key}"),
         ("staff console", f"{base}/staff   (login {staff[0]} / {staff[1]})"),
@@ -471,6 +630,7 @@ def run_demo(
     database: Path | None = None,
     camera: str | None = None,
     lan: bool = False,
+    cashier_wait_s: float = 60.0,
 ) -> None:
     """With ``lan``: listen on every interface over HTTPS with a self-signed certificate
     for this machine's LAN address, and print the shopper app's join link as a QR code
@@ -528,6 +688,14 @@ def run_demo(
     handhelds.start(base, prepared.device_tokens, work, camera, ca_file)
     screens = ScreenSimulator(base, prepared.screen_tokens, ca_file)
     screens.start()
+    cashier = Cashier(
+        base,
+        prepared.accounts["staff"],
+        prepared.accounts["admin"],
+        wait_s=cashier_wait_s,
+        ca_file=ca_file,
+    )
+    cashier.start()
 
     from store_server.db import make_engine
 
@@ -543,7 +711,7 @@ def run_demo(
         ):
             while duration <= 0 or time.monotonic() - started < duration:
                 time.sleep(1.0)
-                handhelds.restart_finished_trips()
+                handhelds.advance(settled_devices(engine))
                 stats = counts(engine)
                 now = time.monotonic()
                 rate = (stats["scans"] - last_scans) / max(now - last_at, 1e-6)
@@ -559,6 +727,7 @@ def run_demo(
         console.print("stopping")
     finally:
         screens.stop_event.set()
+        cashier.stop_event.set()
         handhelds.stop()
         screens.join(5)
         stats = counts(engine)

@@ -7,7 +7,8 @@ import math
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request, Response, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlmodel import Session
 
@@ -160,7 +161,21 @@ StateDep = Annotated[ServerState, Depends(get_state)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def bearer_token(request: Request) -> str:
+# Declared on every route that reads a token, so /docs shows an Authorize button and a
+# lock on each such route. auto_error=False: the cookie session of the consoles counts
+# too, and refusals keep Caddie's own error body.
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A login token (POST /api/auth/login), a POS till's token or a device token.",
+)
+BearerScheme = Security(BEARER)
+
+
+def bearer_token(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, BearerScheme] = None,
+) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -171,8 +186,8 @@ def bearer_token(request: Request) -> str:
     raise Unauthorized("log in first (Authorization: Bearer <token>)")
 
 
-def current_user(request: Request, session: SessionDep) -> User:
-    return auth.user_for_token(session, bearer_token(request))
+def current_user(session: SessionDep, token: Annotated[str, Depends(bearer_token)]) -> User:
+    return auth.user_for_token(session, token)
 
 
 def require_role(*roles: str):  # type: ignore[no-untyped-def]
@@ -201,7 +216,6 @@ async def metrics_reader(request: Request) -> None:
         raise Forbidden("metrics need the metrics token or the admin role")
 
 
-MetricsReader = Depends(metrics_reader)
 CurrentUser = Annotated[User, Depends(current_user)]
 CurrentAdmin = Annotated[User, Depends(require_role("admin"))]
 CurrentStaff = Annotated[User, Depends(require_role("staff", "admin"))]

@@ -56,7 +56,9 @@ def _parse_row(row: dict[str, str | None], line: int, problems: list[str]) -> Pr
         problems.append(f"line {line}: category must have 1 to 80 characters")
     price = 0
     raw_price = field("price_cents")
-    if not is_ascii_digits(raw_price):
+    if raw_price.startswith("-") and is_ascii_digits(raw_price[1:]):
+        problems.append(f"line {line}: price_cents {raw_price} must not be negative")
+    elif not is_ascii_digits(raw_price):
         problems.append(f"line {line}: price_cents {raw_price!r} is not a whole number of cents")
     else:
         price = int(raw_price)
@@ -103,6 +105,19 @@ def _parse_row(row: dict[str, str | None], line: int, problems: list[str]) -> Pr
     )
 
 
+SEPARATORS = {";": "semicolons (;)", "\t": "tabs", "|": "vertical bars (|)"}
+
+
+def _other_separator(header: list[str]) -> str | None:
+    """The separator a one-column header was really written with (a spreadsheet saving
+    "CSV" with semicolons, as many European locales do), if it is one we recognise."""
+    if len(header) != 1:
+        return None
+    counts = {sep: header[0].count(sep) for sep in SEPARATORS}
+    best = max(counts, key=lambda sep: counts[sep])
+    return SEPARATORS[best] if counts[best] else None
+
+
 def parse_catalog_csv(data: bytes) -> list[ProductRecord]:
     """Every row valid, or InvalidInput listing each bad row with its line number."""
     if len(data) > MAX_FILE_BYTES:
@@ -134,6 +149,12 @@ def parse_catalog_csv(data: bytes) -> list[ProductRecord]:
         if duplicated:
             parts.append("repeated column(s) " + ", ".join(duplicated))
         message = f"line 1: {'; '.join(parts)}; expected {','.join(REQUIRED_COLUMNS)}"
+        found = _other_separator(header)
+        if found is not None:
+            message = (
+                f"line 1: the columns are separated by {found}, not commas; save the file "
+                f"as comma-separated CSV with the header {','.join(REQUIRED_COLUMNS)}"
+            )
         raise InvalidInput(message, problems=[message])
     problems: list[str] = []
     records: list[ProductRecord] = []

@@ -7,8 +7,12 @@ there is one template for the first paint and every update).
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.auth.routes import end_session
-from store_server.checkout import receipts, service
+from store_server.checkout import history, receipts, service, wording
 from store_server.checkout.routes import staff_actor
 from store_server.checkout.service import Actor
 from store_server.deps import (
@@ -39,13 +43,20 @@ templates = make_templates(HERE / "templates")
 templates.env.filters["money"] = receipts.money
 router = APIRouter(prefix="/staff", tags=["staff console"], include_in_schema=False)
 
-REASON_LABELS = {
-    "missed_by_shopper": "Shopper missed it (discrepancy)",
-    "shopper_request": "Shopper's request",
-    "staff_error": "Staff error (not the shopper's fault)",
-    "not_in_trolley": "Not in the trolley",
-}
+REASON_LABELS = {key: text[0].upper() + text[1:] for key, text in wording.REASONS.items()}
 templates.env.globals["reason_labels"] = REASON_LABELS
+templates.env.globals["payment_methods"] = wording.METHODS
+templates.env.filters["wait"] = history.wait_text
+
+# Where a login may send staff back to: a page of this console (or /metrics for admins).
+_RETURN_PATH = re.compile(r"/(staff(/[A-Za-z0-9_-]+)*|metrics)")
+
+
+def safe_next(value: object) -> str:
+    """The page to return to after login, if it is one of ours (never another site)."""
+    if isinstance(value, str) and len(value) <= 200 and _RETURN_PATH.fullmatch(value):
+        return value
+    return "/staff"
 
 
 async def _page_actor(request: Request, state: ServerState) -> tuple[Actor, str] | None:
@@ -63,19 +74,34 @@ async def _page_actor(request: Request, state: ServerState) -> tuple[Actor, str]
         return None
 
 
-def _to_login() -> RedirectResponse:
-    return RedirectResponse("/staff/login", status_code=303)
+def _to_login(request: Request | None = None) -> RedirectResponse:
+    """To the login page; it brings staff back to the page they asked for, and says the
+    session ended when the browser still held one."""
+    if request is None:
+        return RedirectResponse("/staff/login", status_code=303)
+    query = {"next": safe_next(request.url.path)}
+    if request.cookies.get(SESSION_COOKIE):
+        query["ended"] = "1"
+    return RedirectResponse(f"/staff/login?{urlencode(query)}", status_code=303)
+
+
+def _login_context(next_path: str, ended: bool, error: str | None) -> dict[str, Any]:
+    returning = "the basket you had open" if next_path.startswith("/staff/baskets/") else None
+    return {"error": error, "next": next_path, "ended": ended, "returning": returning}
 
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request) -> Response:
-    return templates.TemplateResponse(request, "checkout/login.html", {"error": None})
+    params = request.query_params
+    context = _login_context(safe_next(params.get("next")), params.get("ended") == "1", None)
+    return templates.TemplateResponse(request, "checkout/login.html", context)
 
 
 @router.post("/login", response_class=HTMLResponse)
 async def login_submit(request: Request, state: StateDep) -> Response:
     form = await request.form()
     username, password = str(form.get("username") or ""), str(form.get("password") or "")
+    next_path = safe_next(form.get("next"))
     settings = state.settings
 
     def admit(user: User) -> None:
@@ -98,9 +124,12 @@ async def login_submit(request: Request, state: StateDep) -> Response:
         )
     except CaddieError as exc:
         return templates.TemplateResponse(
-            request, "checkout/login.html", {"error": exc.message}, status_code=exc.http_status
+            request,
+            "checkout/login.html",
+            _login_context(next_path, False, exc.message),
+            status_code=exc.http_status,
         )
-    response = RedirectResponse("/staff", status_code=303)
+    response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(response, token, settings, request)
     remember_device(response, request, settings, user.username)
     return response
@@ -120,14 +149,93 @@ async def logout(request: Request, state: StateDep) -> Response:
 async def queue_page(request: Request, state: StateDep) -> Response:
     who = await _page_actor(request, state)
     if who is None:
-        return _to_login()
+        return _to_login(request)
     actor, username = who
-    rows = await state.run_db(lambda s: service.queue(s, actor.store_id))
+    timezone = state.settings.timezone
+
+    def job(session: Session) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        return (
+            service.queue(session, actor.store_id),
+            history.figures(session, actor.store_id, timezone=timezone),
+        )
+
+    rows, figures = await state.run_db(job)
     return templates.TemplateResponse(
         request,
         "checkout/queue.html",
-        {"username": username, "store_id": actor.store_id, "baskets": rows},
+        {
+            "username": username,
+            "store_id": actor.store_id,
+            "baskets": rows,
+            "figures": figures,
+            "page": "queue",
+        },
     )
+
+
+def _history_query(values: Any, timezone: str) -> history.HistoryQuery:
+    def text(key: str) -> str:
+        return str(values.get(key) or "")[:300]
+
+    return history.HistoryQuery(
+        basket=text("basket"),
+        device=text("device"),
+        since=history.parse_local(text("since"), timezone, what="from"),
+        until=history.parse_local(text("until"), timezone, what="until"),
+        loyalty_card=text("loyalty_card"),
+        reason=text("reason"),
+    )
+
+
+async def _history_page(request: Request, state: StateDep, values: Any) -> Response:
+    who = await _page_actor(request, state)
+    if who is None:
+        return _to_login(request)
+    actor, username = who
+    timezone = state.settings.timezone
+    error, rows, searched = None, [], any(str(v).strip() for v in values.values())
+    try:
+        query = _history_query(values, timezone)
+        rows = await state.run_db(lambda s: history.search(s, actor, query))
+    except CaddieError as exc:
+        error = exc.message
+    for row in rows:
+        row["paid_local"] = receipts.local_time(row.get("paid_at"), timezone)
+    return templates.TemplateResponse(
+        request,
+        "checkout/history.html",
+        {
+            "username": username,
+            "store_id": actor.store_id,
+            "rows": rows,
+            "error": error,
+            "searched": searched,
+            "form": {
+                k: str(values.get(k) or "")[:300] for k in ("basket", "device", "since", "until")
+            },
+            "by_card": bool(str(values.get("loyalty_card") or "").strip()),
+            "page": "history",
+        },
+        status_code=200 if error is None else 422,
+    )
+
+
+@router.get("/history", response_class=HTMLResponse)
+async def history_page(request: Request, state: StateDep) -> Response:
+    """Paid baskets, searched by basket, device and time (a GET: nothing personal)."""
+    values = {k: v for k, v in request.query_params.items() if k != "loyalty_card"}
+    return await _history_page(request, state, values)
+
+
+@router.post("/history", response_class=HTMLResponse)
+async def history_by_card(request: Request, state: StateDep) -> Response:
+    """A search by loyalty card: posted (the card stays out of URLs and access logs),
+    with a reason, and logged."""
+    form = await request.form()
+    values = {
+        k: form.get(k) for k in ("basket", "device", "since", "until", "loyalty_card", "reason")
+    }
+    return await _history_page(request, state, values)
 
 
 def _panel_context(state: ServerState, basket_id: str, actor: Actor) -> Any:
@@ -135,6 +243,11 @@ def _panel_context(state: ServerState, basket_id: str, actor: Actor) -> Any:
         basket = service.get_basket(session, basket_id, actor)
         promotions = promotions_for_basket(session, basket_id, state.promotions.get(session))
         view = service.detail(session, basket, promotions)
+        zone = ZoneInfo(state.settings.timezone)
+        for action in view["actions"]:
+            action["clock"] = (
+                datetime.fromisoformat(action["at"]).astimezone(zone).strftime("%H:%M:%S")
+            )
         if view["handoff"] is not None:
             payload = view["handoff"]["pos_payload"]
             view["handoff"]["qr_svg"] = receipts.qr_svg(payload)
@@ -148,7 +261,7 @@ def _panel_context(state: ServerState, basket_id: str, actor: Actor) -> Any:
 async def basket_page(basket_id: str, request: Request, state: StateDep) -> Response:
     who = await _page_actor(request, state)
     if who is None:
-        return _to_login()
+        return _to_login(request)
     actor, username = who
     try:
         view = await state.run_db(_panel_context(state, basket_id, actor))
@@ -162,7 +275,7 @@ async def basket_page(basket_id: str, request: Request, state: StateDep) -> Resp
     return templates.TemplateResponse(
         request,
         "checkout/basket.html",
-        {"username": username, "store_id": actor.store_id, "b": view},
+        {"username": username, "store_id": actor.store_id, "b": view, "page": "basket"},
     )
 
 
@@ -180,7 +293,7 @@ async def basket_panel(basket_id: str, request: Request, state: StateDep) -> Res
 async def receipt_page(basket_id: str, request: Request, state: StateDep) -> Response:
     who = await _page_actor(request, state)
     if who is None:
-        return _to_login()
+        return _to_login(request)
     record = await state.run_db(lambda s: service.handoff_record(s, basket_id, who[0]))
     return templates.TemplateResponse(
         request,

@@ -149,6 +149,24 @@ class StaffAction(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class PersonalLookup(SQLModel, table=True):
+    """A staff member looked baskets up by something that names a shopper (a loyalty
+    card): who, when, why, and how many baskets it showed. Kept for the store's data
+    protection officer; such searches are never silent."""
+
+    __tablename__ = "checkout_lookup"
+
+    id: int | None = Field(default=None, primary_key=True)
+    store_id: str | None = Field(default=None, max_length=64, index=True)
+    actor: str = Field(max_length=100)
+    user_id: int | None = Field(default=None, foreign_key="app_user.id")
+    kind: str = Field(max_length=20)
+    value: str = Field(max_length=32)
+    reason: str = Field(max_length=200)
+    results: int
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
 class StoreAuditPolicy(SQLModel, table=True):
     """A store's own audit policy, overriding ``settings.audit_policy``."""
 

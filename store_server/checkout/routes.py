@@ -30,10 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, Request, WebSocket
+from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -43,17 +43,24 @@ from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.auth.routes import SESSIONS_CHANNEL
 from store_server.baskets.models import LOCKED_STATUSES
-from store_server.checkout import receipts, service
+from store_server.checkout import history, receipts, service
 from store_server.checkout.schemas import (
     AddLineBody,
     AgeApprovalBody,
+    CardSearchBody,
     DeviceRescanBody,
+    Handoff,
+    ManualPaymentBody,
     PaidBody,
+    PaidReply,
     PolicyBody,
     PosTerminalBody,
+    PosTerminalReply,
     RemoveLineBody,
     RescanBody,
     ResolveExtraBody,
+    ShiftFigures,
+    json_body,
     parse_body,
 )
 from store_server.checkout.service import Actor
@@ -62,6 +69,7 @@ from store_server.deps import (
     JSON_ERRORS_OF_NON_JSON_ROUTE,
     RATE_LIMITED,
     SESSION_COOKIE,
+    BearerScheme,
     CurrentAdmin,
     CurrentStaff,
     StateDep,
@@ -138,6 +146,60 @@ async def list_queue(user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     return {"baskets": rows}
 
 
+@router.get("/api/checkout/figures", dependencies=[RATE_LIMITED], response_model=ShiftFigures)
+async def shift_figures(user: CurrentStaff, state: StateDep) -> dict[str, Any]:
+    """Today at the exit (store time): baskets waiting for staff, audits done, the
+    average wait from finishing to release, baskets paid."""
+    actor = staff_actor(user)
+    timezone = state.settings.timezone
+    return await state.run_db(lambda s: history.figures(s, actor.store_id, timezone=timezone))
+
+
+_INSTANT = Query(
+    max_length=32,
+    pattern=history.INSTANT_PATTERN,
+    description="Date and time, e.g. 2026-05-01T14:30 (store time) or 2026-05-01T12:30Z",
+)
+
+
+@router.get("/api/checkout/history", dependencies=[RATE_LIMITED])
+async def paid_history(
+    user: CurrentStaff,
+    state: StateDep,
+    basket: Annotated[str, Query(max_length=36)] = "",
+    device: Annotated[str, Query(max_length=64)] = "",
+    since: Annotated[str, _INSTANT] = "",
+    until: Annotated[str, _INSTANT] = "",
+) -> dict[str, Any]:
+    """Paid baskets, newest first (50 at most): by basket id prefix or hand-off code,
+    device, and payment time."""
+    actor = staff_actor(user)
+    timezone = state.settings.timezone
+    query = history.HistoryQuery(
+        basket=basket,
+        device=device,
+        since=history.parse_local(since, timezone, what="since"),
+        until=history.parse_local(until, timezone, what="until"),
+    )
+    return {"baskets": await state.run_db(lambda s: history.search(s, actor, query))}
+
+
+@router.post(
+    "/api/checkout/history/by-card",
+    dependencies=[RATE_LIMITED],
+    openapi_extra=json_body(CardSearchBody),
+)
+async def paid_history_by_card(
+    request: Request, user: CurrentStaff, state: StateDep
+) -> dict[str, Any]:
+    """Paid baskets of one loyalty card. Names a shopper: the reason is required and the
+    search is logged with who made it."""
+    actor = staff_actor(user)
+    body = await parse_body(request, CardSearchBody)
+    query = history.HistoryQuery(loyalty_card=body.loyalty_card, reason=body.reason)
+    return {"baskets": await state.run_db(lambda s: history.search(s, actor, query))}
+
+
 @router.get("/api/checkout/baskets/{basket_id}", dependencies=[RATE_LIMITED])
 async def get_basket(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     actor = staff_actor(user)
@@ -149,7 +211,11 @@ async def get_basket(basket_id: str, user: CurrentStaff, state: StateDep) -> dic
     return await state.run_db(job)
 
 
-@router.post("/api/checkout/baskets/{basket_id}/rescan", dependencies=[RATE_LIMITED])
+@router.post(
+    "/api/checkout/baskets/{basket_id}/rescan",
+    dependencies=[RATE_LIMITED],
+    openapi_extra=json_body(RescanBody),
+)
 async def staff_rescan(
     basket_id: str, request: Request, user: CurrentStaff, state: StateDep
 ) -> dict[str, Any]:
@@ -174,7 +240,10 @@ async def _rescan(
 
 
 @router.post(
-    "/api/checkout/baskets/{basket_id}/lines", status_code=201, dependencies=[RATE_LIMITED]
+    "/api/checkout/baskets/{basket_id}/lines",
+    status_code=201,
+    dependencies=[RATE_LIMITED],
+    openapi_extra=json_body(AddLineBody),
 )
 async def add_line(
     basket_id: str, request: Request, user: CurrentStaff, state: StateDep
@@ -199,7 +268,9 @@ async def add_line(
 
 
 @router.post(
-    "/api/checkout/baskets/{basket_id}/lines/{line_id}/remove", dependencies=[RATE_LIMITED]
+    "/api/checkout/baskets/{basket_id}/lines/{line_id}/remove",
+    dependencies=[RATE_LIMITED],
+    openapi_extra=json_body(RemoveLineBody),
 )
 async def remove_line(
     basket_id: str, line_id: str, request: Request, user: CurrentStaff, state: StateDep
@@ -224,7 +295,9 @@ async def remove_line(
 
 
 @router.post(
-    "/api/checkout/baskets/{basket_id}/extras/{scan_id}/resolve", dependencies=[RATE_LIMITED]
+    "/api/checkout/baskets/{basket_id}/extras/{scan_id}/resolve",
+    dependencies=[RATE_LIMITED],
+    openapi_extra=json_body(ResolveExtraBody),
 )
 async def resolve_extra(
     basket_id: str, scan_id: str, request: Request, user: CurrentStaff, state: StateDep
@@ -247,7 +320,11 @@ async def resolve_extra(
     return await _change(state, "checkout.extra_resolved", basket_id, actor, work)
 
 
-@router.post("/api/checkout/baskets/{basket_id}/age-approval", dependencies=[RATE_LIMITED])
+@router.post(
+    "/api/checkout/baskets/{basket_id}/age-approval",
+    dependencies=[RATE_LIMITED],
+    openapi_extra=json_body(AgeApprovalBody, required=False),
+)
 async def approve_age(
     basket_id: str, request: Request, user: CurrentStaff, state: StateDep
 ) -> dict[str, Any]:
@@ -294,10 +371,44 @@ async def receipt_text(basket_id: str, user: CurrentStaff, state: StateDep) -> P
     return PlainTextResponse(receipts.receipt_text(record, timezone=state.settings.timezone))
 
 
+@router.post(
+    "/api/checkout/baskets/{basket_id}/manual-payment",
+    dependencies=[RATE_LIMITED],
+    response_model=PaidReply,
+    openapi_extra=json_body(ManualPaymentBody),
+)
+async def manual_payment(
+    basket_id: str, request: Request, user: CurrentStaff, state: StateDep
+) -> dict[str, Any]:
+    """Staff took the payment another way (cash at a staffed till, a card terminal with
+    no integration). The audit log keeps who, how and the reference."""
+    actor = staff_actor(user)
+    body = await parse_body(request, ManualPaymentBody)
+
+    def job(session: Session) -> tuple[dict[str, Any], bool]:
+        handoff, replayed = service.record_manual_payment(
+            session,
+            basket_id,
+            actor=actor,
+            method=body.method,
+            reference=body.reference,
+            amount_cents=body.amount_cents,
+            note=body.note,
+        )
+        return service.handoff_view(handoff), replayed
+
+    view, replayed = await state.run_db(job)
+    return await _paid_reply(state, view, replayed)
+
+
 # --- staff-mode handheld -------------------------------------------------------------------
 
 
-@router.post("/api/checkout/handheld/rescan", dependencies=[RATE_LIMITED])
+@router.post(
+    "/api/checkout/handheld/rescan",
+    dependencies=[RATE_LIMITED, BearerScheme],
+    openapi_extra=json_body(DeviceRescanBody),
+)
 async def handheld_rescan(request: Request, state: StateDep) -> dict[str, Any]:
     """A staff-mode handheld rescanning a trolley at the exit."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -326,8 +437,15 @@ def _pos_token(request: Request) -> str:
     return token.strip()
 
 
-@router.get("/api/pos/handoffs/{code}", tags=["pos"], dependencies=[RATE_LIMITED])
+@router.get(
+    "/api/pos/handoffs/{code}",
+    tags=["pos"],
+    dependencies=[RATE_LIMITED, BearerScheme],
+    response_model=Handoff,
+)
 async def pos_handoff(code: str, request: Request, state: StateDep) -> dict[str, Any]:
+    """The hand-off a till scanned (``CADDIE-PAY:<code>`` or the code alone): the frozen
+    lines, discounts, taxes and the total to charge. See docs/pos-integration.md."""
     token = _pos_token(request)
 
     def job(session: Session) -> dict[str, Any]:
@@ -337,8 +455,16 @@ async def pos_handoff(code: str, request: Request, state: StateDep) -> dict[str,
     return await state.run_db(job)
 
 
-@router.post("/api/pos/handoffs/{code}/paid", tags=["pos"], dependencies=[RATE_LIMITED])
+@router.post(
+    "/api/pos/handoffs/{code}/paid",
+    tags=["pos"],
+    dependencies=[RATE_LIMITED, BearerScheme],
+    response_model=PaidReply,
+    openapi_extra=json_body(PaidBody),
+)
 async def pos_paid(code: str, request: Request, state: StateDep) -> dict[str, Any]:
+    """The till took the money. ``amount_cents`` must equal the hand-off's total; the
+    same ``payment_reference`` again is answered as before (``replayed``)."""
     token = _pos_token(request)
     # The till first: a stranger is refused before its body is read.
     await state.run_db(lambda session: service.pos_terminal(session, token))
@@ -356,6 +482,11 @@ async def pos_paid(code: str, request: Request, state: StateDep) -> dict[str, An
         return service.handoff_view(handoff), replayed, terminal.store_id
 
     view, replayed, _store = await state.run_db(job)
+    return await _paid_reply(state, view, replayed)
+
+
+async def _paid_reply(state: ServerState, view: dict[str, Any], replayed: bool) -> dict[str, Any]:
+    """The answer to a payment (a till's or staff's): consoles hear of it the first time."""
     if not replayed:
         await _publish(
             state,
@@ -369,7 +500,12 @@ async def pos_paid(code: str, request: Request, state: StateDep) -> dict[str, An
 
 
 @router.post(
-    "/api/checkout/pos-terminals", status_code=201, tags=["admin"], dependencies=[RATE_LIMITED]
+    "/api/checkout/pos-terminals",
+    status_code=201,
+    tags=["admin"],
+    dependencies=[RATE_LIMITED],
+    response_model=PosTerminalReply,
+    openapi_extra=json_body(PosTerminalBody),
 )
 async def enroll_pos(request: Request, user: CurrentAdmin, state: StateDep) -> dict[str, str]:
     body = await parse_body(request, PosTerminalBody)
@@ -383,7 +519,10 @@ async def enroll_pos(request: Request, user: CurrentAdmin, state: StateDep) -> d
 
 
 @router.put(
-    "/api/checkout/stores/{store_id}/audit-policy", tags=["admin"], dependencies=[RATE_LIMITED]
+    "/api/checkout/stores/{store_id}/audit-policy",
+    tags=["admin"],
+    dependencies=[RATE_LIMITED],
+    openapi_extra=json_body(PolicyBody),
 )
 async def put_policy(
     store_id: str, request: Request, user: CurrentAdmin, state: StateDep

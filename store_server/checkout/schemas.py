@@ -51,17 +51,167 @@ class AgeApprovalBody(Body):
 
 
 class PaidBody(Body):
-    payment_reference: str = Field(min_length=1, max_length=100)
-    amount_cents: int
+    """A till reports the payment it took for a hand-off."""
+
+    payment_reference: str = Field(
+        min_length=1,
+        max_length=100,
+        description="The till's own reference for the payment; a retry with the same "
+        "reference is answered as before and changes nothing.",
+        examples=["TILL-3-000815"],
+    )
+    amount_cents: int = Field(
+        description="The amount taken, in minor units (cents); must equal the hand-off's "
+        "total_cents.",
+        examples=[8177],
+    )
+
+
+PAYMENT_METHODS = ("cash", "card_terminal", "other")
+
+
+class ManualPaymentBody(Body):
+    """Staff record a payment taken without an integrated till: cash at a staffed till,
+    a stand-alone card terminal."""
+
+    method: Literal["cash", "card_terminal", "other"] = Field(description="How the shopper paid.")
+    reference: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="The receipt number of the cash till or card terminal slip.",
+        examples=["CASH-2-0042"],
+    )
+    amount_cents: int = Field(
+        ge=0, description="The amount taken, in cents; must equal the basket's total."
+    )
+    note: str | None = Field(default=None, max_length=500)
+
+
+class CardSearchBody(Body):
+    loyalty_card: str = Field(min_length=1, max_length=32)
+    reason: str = Field(
+        min_length=5, max_length=200, description="Why staff look this shopper up (logged)."
+    )
+
+
+class ShiftFigures(BaseModel):
+    since: str = Field(description="Start of the store's day (UTC).")
+    waiting: int = Field(description="Baskets waiting for staff now.")
+    audits_done: int
+    released: int
+    average_wait_s: int | None = Field(description="Finishing to release, in seconds.")
+    paid: int
 
 
 class PosTerminalBody(Body):
-    terminal_id: str = Field(min_length=1, max_length=64)
-    store_id: str | None = Field(default=None, min_length=1, max_length=64)
+    terminal_id: str = Field(
+        min_length=1,
+        max_length=64,
+        description="The till's id (letters, digits, . _ : -); registering it again "
+        "revokes its old token.",
+        examples=["POS-3"],
+    )
+    store_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The store the till serves (default: the admin's or the server's).",
+    )
+
+
+class PosTerminalReply(BaseModel):
+    terminal_id: str
+    store_id: str
+    token: str = Field(description="The till's bearer token, shown this once.")
+
+
+class HandoffLine(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    gtin: str
+    name: str
+    qty: int
+    unit_price_cents: int
+    line_total_cents: int
+    weight_g: int | None = None
+    tax_rate: str | None = None
+    age_restricted: bool = False
+
+
+class HandoffDiscount(BaseModel):
+    label: str
+    amount_cents: int
+
+
+class HandoffTax(BaseModel):
+    rate: str = Field(description='Tax rate as a decimal fraction, e.g. "0.19".')
+    gross_cents: int
+    tax_cents: int
+
+
+class HandoffAudit(BaseModel):
+    decision: str
+    outcome: str | None = None
+
+
+class HandoffAgeCheck(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    approved_by: str
+    approved_at: str | None = None
+
+
+class Handoff(BaseModel):
+    """A basket released to payment, frozen as the till charges it."""
+
+    model_config = ConfigDict(extra="allow")  # fields added later reach the till too
+
+    handoff_id: str
+    code: str = Field(description="The pick-up code the console shows (QR and Code128).")
+    pos_payload: str = Field(description="What the QR code carries: CADDIE-PAY:<code>.")
+    basket_id: str
+    store_id: str
+    device_id: str
+    loyalty_card: str | None = None
+    currency: str = Field(description="ISO 4217 code of every amount.")
+    lines: list[HandoffLine]
+    discounts: list[HandoffDiscount]
+    item_count: int
+    subtotal_cents: int = Field(description="The lines before promotions.")
+    total_cents: int = Field(description="What the till charges, tax included.")
+    tax_cents: int
+    taxes: list[HandoffTax]
+    audit: HandoffAudit
+    age_check: HandoffAgeCheck | None = None
+    released_at: str
+    released_by: str
+    status: Literal["released", "paid", "expired"]
+    paid_at: str | None = None
+    payment_reference: str | None = None
+    pos_terminal_id: str | None = Field(
+        default=None, description="The till that reported the payment (none: taken by staff)."
+    )
+
+
+class PaidReply(Handoff):
+    replayed: bool = Field(description="True when this payment was reported before.")
 
 
 class PolicyBody(Body):
     policy: dict[str, Any]
+
+
+def json_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` declaring a route's JSON body: the routes read their bodies
+    through :func:`parse_body` (one error shape for every malformed body), so FastAPI
+    cannot see the model by itself."""
+    return {
+        "requestBody": {
+            "required": required,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
 
 
 async def parse_body(request: Request, model: type[M], *, empty_ok: bool = False) -> M:

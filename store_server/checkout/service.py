@@ -32,6 +32,7 @@ from sqlmodel import Session, col, func, select
 from store_server.baskets import service as baskets
 from store_server.baskets.models import LOCKED_STATUSES, Basket, BasketLine, Shopper
 from store_server.baskets.service import LineRecord
+from store_server.checkout import wording
 from store_server.checkout.audit_policy import (
     AuditDecision,
     AuditInputs,
@@ -64,6 +65,7 @@ from store_server.errors import (
     NotInBasket,
     Unauthorized,
 )
+from store_server.pricing.money import format_cents
 from store_server.pricing.promotions import Promotion
 from store_server.pricing.variable_measure import VariableMeasureLayout, weight_price_cents
 from store_server.security import hash_token, new_token
@@ -551,6 +553,7 @@ def detail(
                 {
                     "at": _iso(a.at),
                     "actor": a.actor,
+                    "who": wording.who(a.actor),
                     "action": a.action,
                     "detail": json.loads(a.detail),
                 }
@@ -558,6 +561,28 @@ def detail(
             ],
         }
     )
+    names = {**{s.gtin: s.name for s in scans}, **{line.gtin: line.name for line in lines}}
+    for entry in out["actions"]:
+        entry["text"] = wording.describe(
+            entry["action"], entry["detail"], currency=basket.currency, names=names
+        )
+    added: dict[str, int] = defaultdict(int)
+    removed: dict[str, int] = defaultdict(int)
+    for c in corrections:
+        if c.kind == "add" and not c.voided:
+            added[c.gtin] += c.qty
+        elif c.kind == "remove":
+            removed[c.gtin] += c.qty
+    for line_out in out["lines"]:
+        line_out["added_at_exit"] = added.get(line_out["gtin"], 0)
+        line_out["removed_at_exit"] = removed.get(line_out["gtin"], 0)
+    for c_out in out["corrections"]:
+        c_out["text"] = wording.describe(
+            "line_added" if c_out["kind"] == "add" else "line_removed",
+            c_out,
+            currency=basket.currency,
+            names=names,
+        )
     return out
 
 
@@ -631,7 +656,9 @@ def rescan(
     session.add(scan)
     _touch(basket, at)
     session.add(basket)
-    log_action(session, basket, actor, "rescan", code=code, gtin=item.gtin, outcome=outcome)
+    log_action(
+        session, basket, actor, "rescan", code=code, gtin=item.gtin, name=item.name, outcome=outcome
+    )
     session.flush()
     return scan
 
@@ -1087,22 +1114,90 @@ def mark_paid(
     Idempotent by payment reference: the same call again answers the same and changes
     nothing (``replayed`` is True); another reference for a paid basket is a conflict.
     """
-    at = at or utcnow()
     if not isinstance(payment_reference, str) or not 1 <= len(payment_reference) <= 100:
         raise InvalidInput("payment_reference must be 1-100 characters")
+    handoff = handoff_for_pos(session, code, terminal, for_update=True)
+    return _settle(
+        session,
+        handoff,
+        Actor(f"pos:{terminal.id}", terminal.store_id),
+        reference=payment_reference,
+        amount_cents=amount_cents,
+        terminal_id=terminal.id,
+        at=at or utcnow(),
+    )
+
+
+def record_manual_payment(
+    session: Session,
+    basket_id: str,
+    *,
+    actor: Actor,
+    method: object,
+    reference: object,
+    amount_cents: object,
+    note: object = None,
+    at: datetime | None = None,
+) -> tuple[PaymentHandoff, bool]:
+    """Staff took the money another way (cash at a staffed till, a card terminal with no
+    integration): the basket is paid as if a till had reported it, and the audit log says
+    who took it, how, and the slip's reference. Idempotent by reference, like a till."""
+    from store_server.checkout.schemas import PAYMENT_METHODS
+
+    if method not in PAYMENT_METHODS:
+        raise InvalidInput(f"method must be one of {', '.join(PAYMENT_METHODS)}")
+    if (
+        not isinstance(reference, str)
+        or not 1 <= len(reference.strip()) <= 100
+        or not reference.isprintable()
+    ):
+        raise InvalidInput("reference must be 1-100 printable characters")
+    note = _note(note)
+    if actor.user_id is None:
+        raise Forbidden("only a logged-in staff member can record a payment")
+    basket = get_basket(session, basket_id, actor)
+    handoff = session.exec(
+        select(PaymentHandoff).where(PaymentHandoff.basket_id == basket.id).with_for_update()
+    ).first()
+    if handoff is None:
+        raise Conflict("release the basket to payment first")
+    return _settle(
+        session,
+        handoff,
+        actor,
+        reference=reference.strip(),
+        amount_cents=amount_cents,
+        terminal_id=None,
+        at=at or utcnow(),
+        method=str(method),
+        note=note,
+    )
+
+
+def _settle(
+    session: Session,
+    handoff: PaymentHandoff,
+    actor: Actor,
+    *,
+    reference: str,
+    amount_cents: object,
+    terminal_id: str | None,
+    at: datetime,
+    **detail: object,
+) -> tuple[PaymentHandoff, bool]:
+    """Mark a released hand-off and its basket paid, once (see :func:`mark_paid`)."""
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool):
         raise InvalidInput("amount_cents must be a whole number of cents")
-    handoff = handoff_for_pos(session, code, terminal, for_update=True)
     if handoff.status == "paid":
-        if handoff.payment_reference == payment_reference:
+        if handoff.payment_reference == reference:
             return handoff, True
         raise Conflict("this basket is already paid (another payment reference)")
     if handoff.status == "expired":
         raise Conflict("this hand-off expired with its abandoned basket")
     if amount_cents != handoff.total_cents:
         raise Conflict(
-            f"amount {amount_cents} does not match the total {handoff.total_cents} "
-            f"{handoff.currency}"
+            f"the amount {format_cents(amount_cents, handoff.currency)} does not match "
+            f"the total {format_cents(handoff.total_cents, handoff.currency)}"
         )
     basket = session.exec(
         select(Basket).where(Basket.id == handoff.basket_id).with_for_update()
@@ -1111,8 +1206,8 @@ def mark_paid(
         raise Conflict(f"the basket is {basket.status}")
     handoff.status = "paid"
     handoff.paid_at = at
-    handoff.payment_reference = payment_reference
-    handoff.pos_terminal_id = terminal.id
+    handoff.payment_reference = reference
+    handoff.pos_terminal_id = terminal_id
     basket.status = "paid"
     basket.updated_at = at
     session.add(handoff)
@@ -1120,10 +1215,11 @@ def mark_paid(
     log_action(
         session,
         basket,
-        Actor(f"pos:{terminal.id}", terminal.store_id),
+        actor,
         "paid",
-        payment_reference=payment_reference,
+        payment_reference=reference,
         amount_cents=amount_cents,
+        **detail,
     )
     session.flush()
     return handoff, False

@@ -98,7 +98,7 @@ def test_a_shopper_finishes_and_staff_audit_approve_and_release(tmp_path: Path) 
             scan = page.locator("#scan-input")
             expect(scan).to_be_focused()
             target = checkout["audit"]["rescan"][0]
-            expect(page.locator(f"tr.line.to_rescan[data-gtin='{target}']")).to_be_visible()
+            expect(page.locator(f".line.to_rescan[data-gtin='{target}']")).to_be_visible()
             page.screenshot(path=str(SHOTS / "staff-console-basket.png"), full_page=True)
 
             def wedge(gtin: str) -> None:
@@ -108,7 +108,7 @@ def test_a_shopper_finishes_and_staff_audit_approve_and_release(tmp_path: Path) 
 
             wedge(target)
             expect(page.locator("#scan-result")).to_contain_text("verified")
-            expect(page.locator(f"tr.line.verified[data-gtin='{target}']")).to_be_visible()
+            expect(page.locator(f".line.verified[data-gtin='{target}']")).to_be_visible()
             wedge(target)  # scanned twice: not an extra item
             expect(page.locator("#scan-result")).to_contain_text("scanned twice")
 
@@ -120,9 +120,7 @@ def test_a_shopper_finishes_and_staff_audit_approve_and_release(tmp_path: Path) 
             for item in (COFFEE_ITEM, MILK_ITEM, WINE_ITEM):
                 if item.gtin != target:
                     wedge(item.gtin)
-                    expect(
-                        page.locator(f"tr.line.verified[data-gtin='{item.gtin}']")
-                    ).to_be_visible()
+                    expect(page.locator(f".line.verified[data-gtin='{item.gtin}']")).to_be_visible()
             expect(page.locator("#release")).to_be_disabled()  # the age check is still open
             page.click("#approve-age")
             expect(page.locator("#ready")).to_be_visible()

@@ -79,6 +79,9 @@ class Rule:
     params: dict[str, str] = field(default_factory=dict)  # path parameters
     consumes_credential: bool = False  # logout: each caller gets a fresh session
     redirect_is_answer: bool = False  # a page that always redirects, to anyone
+    # the page a browser posts the form from (default: the form's own URL); a page that
+    # sends strangers to the login gives them the login page's CSRF token instead
+    form_page: str | None = None
 
 
 PRODUCT = {
@@ -102,6 +105,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/logout"): Rule(PUBLIC, consumes_credential=True, redirect_is_answer=True),
     ("GET", "/static/checkout/{path}"): Rule(PUBLIC, params={"path": "console.css"}),
     ("GET", "/static/docs/{path}"): Rule(PUBLIC, params={"path": "swagger-ui.css"}),
+    ("GET", "/"): Rule(PUBLIC),
+    ("GET", "/static/site/{path}"): Rule(PUBLIC, params={"path": "site.css"}),
+    ("GET", "/signage/"): Rule(PUBLIC),
     # --- any logged-in person -----------------------------------------------------------
     ("POST", "/api/auth/logout"): Rule(LOGGED_IN, consumes_credential=True),
     ("GET", "/api/auth/me"): Rule(LOGGED_IN),
@@ -133,6 +139,17 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/checkout/baskets"): Rule(ANY_STAFF),
     ("WS", "/ws/staff"): Rule(ANY_STAFF),
     ("GET", "/staff"): Rule(ANY_STAFF),
+    ("GET", "/staff/history"): Rule(ANY_STAFF),
+    ("POST", "/staff/history"): Rule(
+        ANY_STAFF,
+        form={"loyalty_card": "CARD-1", "reason": "the matrix asks"},
+        form_page="/staff/login",
+    ),
+    ("GET", "/api/checkout/figures"): Rule(ANY_STAFF),
+    ("GET", "/api/checkout/history"): Rule(ANY_STAFF),
+    ("POST", "/api/checkout/history/by-card"): Rule(
+        ANY_STAFF, json={"loyalty_card": "CARD-1", "reason": "the matrix asks"}
+    ),
     ("GET", "/api/checkout/baskets/{basket_id}"): Rule(STORE_1_STAFF),
     ("POST", "/api/checkout/baskets/{basket_id}/rescan"): Rule(STORE_1_STAFF, json={"code": "1"}),
     ("POST", "/api/checkout/baskets/{basket_id}/lines"): Rule(
@@ -146,6 +163,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/api/checkout/baskets/{basket_id}/age-approval"): Rule(STORE_1_STAFF, json={}),
     ("POST", "/api/checkout/baskets/{basket_id}/release"): Rule(STORE_1_STAFF),
+    ("POST", "/api/checkout/baskets/{basket_id}/manual-payment"): Rule(
+        STORE_1_STAFF, json={"method": "cash", "reference": "C-1", "amount_cents": 1}
+    ),
     ("GET", "/api/checkout/baskets/{basket_id}/receipt.txt"): Rule(STORE_1_STAFF),
     ("GET", "/staff/baskets/{basket_id}"): Rule(STORE_1_STAFF),
     ("GET", "/staff/baskets/{basket_id}/panel"): Rule(STORE_1_STAFF),
@@ -299,7 +319,7 @@ def _http_refused(world: World, method: str, path: str, rule: Rule, cred: Creden
     if rule.form is not None:
         body["data"] = rule.form
         if "Authorization" not in headers:  # a browser: the form's page gives the token
-            headers = {**headers, **csrf_headers(world.client, url)}
+            headers = {**headers, **csrf_headers(world.client, rule.form_page or url)}
     reply = world.client.request(method, url, headers=headers, **body)
     world.client.cookies.clear()
     assert reply.status_code < 500, f"{cred.name}: {method} {url} -> {reply.status_code}"

@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_demo_runs_the_whole_system(tmp_path: Path) -> None:
     port = free_port()
-    result = caddie("demo", "--duration", "20", "--port", str(port), cwd=tmp_path, timeout=240)
+    # long enough for the first shopper's trip (two passes of its frames) to finish
+    result = caddie("demo", "--duration", "60", "--port", str(port), cwd=tmp_path, timeout=360)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Traceback" not in out + result.stderr
@@ -77,6 +78,34 @@ def test_demo_runs_the_whole_system(tmp_path: Path) -> None:
     }
     assert printed == stored and len(printed) == 3, (printed, stored)
     assert "basket of DEMO-" in out.split("demo summary:")[0]  # the live panel shows them too
+
+
+def test_demo_trips_look_like_real_ones_however_long_it_runs(tmp_path: Path) -> None:
+    """Every trip is 10-40 items, then finishes, waits at the exit and is paid; then a new
+    shopper takes the handheld (a short exit wait stands for a long run)."""
+    port = free_port()
+    result = caddie(
+        "demo", "--duration", "75", "--port", str(port), "--exit-wait", "2",
+        cwd=tmp_path, timeout=360,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    db = sqlite3.connect(tmp_path / "caddie-demo.db")
+    finished = db.execute(
+        "SELECT device_id, status, item_count, loyalty_card FROM basket WHERE status != 'open'"
+    ).fetchall()
+    assert finished, "no trip finished"
+    for device, status, items, _card in finished:
+        assert 10 <= items <= 40, (device, status, items)
+    paid = [row for row in finished if row[1] == "paid"]
+    assert paid, finished
+    open_items = db.execute("SELECT max(item_count) FROM basket WHERE status = 'open'")
+    assert (open_items.fetchone()[0] or 0) <= 40  # no shopper scans for ever
+    per_device = db.execute(
+        "SELECT device_id, count(*), count(DISTINCT loyalty_card) FROM basket GROUP BY device_id"
+    ).fetchall()
+    assert any(trips >= 2 and cards >= 2 for _d, trips, cards in per_device), per_device
+    actions = {a for (a,) in db.execute("SELECT DISTINCT action FROM checkout_action")}
+    assert {"finished", "released", "paid"} <= actions
 
 
 def test_demo_refuses_a_busy_port(tmp_path: Path) -> None:

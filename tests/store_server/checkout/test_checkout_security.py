@@ -155,7 +155,8 @@ def test_staff_socket_refuses_cross_site_pages(checkout: Checkout) -> None:
 
 def test_console_login_pages_and_logout(checkout: Checkout) -> None:
     client = checkout.client
-    assert client.get("/staff", follow_redirects=False).headers["location"] == "/staff/login"
+    to_login = client.get("/staff", follow_redirects=False).headers["location"]
+    assert to_login == "/staff/login?next=%2Fstaff"  # back to the queue after login
     form = csrf_headers(client)
     wrong = client.post(
         "/staff/login", data={"username": "alice", "password": "nope-nope"}, headers=form

@@ -1,18 +1,20 @@
-// One basket at the exit: keyboard-wedge rescans, corrections, age check, release.
-// Every change re-renders the server's panel in place; other staff's changes arrive over /ws/staff.
-import { connectStaff, tickWaits } from "./live.js";
+// One basket at the exit: keyboard-wedge rescans with a sound and a flash per result,
+// corrections, age check, release, payment taken another way. Every change re-renders the
+// server's panel in place; other staff's changes arrive over /ws/staff.
+import { connectStaff, postJSON, sessionEnded, signal, tickWaits } from "./live.js";
 
 const panel = document.getElementById("panel");
 const basketId = panel.dataset.basket;
 const api = `/api/checkout/baskets/${encodeURIComponent(basketId)}`;
 const scanInput = document.getElementById("scan-input");
 const scanResult = document.getElementById("scan-result");
-const csrfToken = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+const scanbar = document.getElementById("scanbar");
 
+// outcome -> [css kind, sound, text]
 const OUTCOMES = {
-  verified: ["ok", (n) => `✔ ${n} verified`],
-  duplicate: ["info", (n) => `${n} already verified — scanned twice, ignored`],
-  extra: ["bad", (n) => `✖ ${n} is NOT in the basket — resolve it below`],
+  verified: ["ok", "verified", (n) => `✔ ${n} verified`],
+  duplicate: ["info", "duplicate", (n) => `${n} already verified — scanned twice, ignored`],
+  extra: ["bad", "discrepancy", (n) => `✖ ${n} is NOT in the basket — resolve it below`],
 };
 
 function say(text, kind) {
@@ -20,26 +22,16 @@ function say(text, kind) {
   scanResult.className = `scan-result ${kind}`;
 }
 
-async function call(path, body) {
-  const res = await fetch(path, {
-    method: "POST",
-    headers: { "content-type": "application/json", "x-csrf-token": csrfToken },
-    body: JSON.stringify(body ?? {}),
-    credentials: "same-origin",
-  });
-  const data = await res.json().catch(() => ({}));
-  if (res.status === 401) { location.href = "/staff/login"; throw new Error("logged out"); }
-  if (!res.ok) throw new Error(data?.error?.message || `error ${res.status}`);
-  return data;
-}
-
 let refreshing = null;
 async function refresh() {
   if (refreshing) return refreshing;
   refreshing = (async () => {
     const res = await fetch(`/staff/baskets/${encodeURIComponent(basketId)}/panel`, { credentials: "same-origin" });
+    if (res.status === 401) { sessionEnded(); return; }
     if (res.ok) {
+      const open = panel.querySelector("#manual-payment")?.open;
       panel.innerHTML = await res.text();
+      if (open) panel.querySelector("#manual-payment")?.setAttribute("open", "");
       tickWaits(panel);
       const head = panel.querySelector(".head");
       const frozen = panel.querySelector("#handoff") || !["finishing", "audit"].includes(head?.dataset.status);
@@ -51,11 +43,14 @@ async function refresh() {
 
 async function rescan(code) {
   try {
-    const out = await call(`${api}/rescan`, { code });
-    const [kind, text] = OUTCOMES[out.outcome];
+    const out = await postJSON(`${api}/rescan`, { code });
+    const [kind, sound, text] = OUTCOMES[out.outcome];
     say(text(out.name), kind);
+    signal(sound, scanbar);
   } catch (err) {
-    say(err.message, "bad");
+    const unknown = ["unknown_product", "invalid_code"].includes(err.code);
+    say(unknown ? `✖ Unknown code ${code}: not in the catalog` : err.message, "bad");
+    signal(unknown ? "unknown" : "discrepancy", scanbar);
   }
   await refresh();
 }
@@ -87,8 +82,8 @@ document.addEventListener("keydown", (ev) => {
   }
 });
 
-async function act(fn) {
-  try { await fn(); say("", ""); } catch (err) { say(err.message, "bad"); }
+async function act(fn, done) {
+  try { await fn(); say(done || "", done ? "ok" : ""); } catch (err) { say(err.message, "bad"); }
   await refresh();
   if (!scanInput.disabled) scanInput.focus();
 }
@@ -97,11 +92,34 @@ panel.addEventListener("click", (ev) => {
   const button = ev.target.closest("button[data-action]");
   if (!button) return;
   const action = button.dataset.action;
-  if (action === "approve-age") act(() => call(`${api}/age-approval`, {}));
-  else if (action === "release") act(() => call(`${api}/release`));
-  else if (action === "extra-add") act(() => call(`${api}/extras/${button.dataset.scan}/resolve`, { resolution: "add_to_basket" }));
-  else if (action === "extra-dismiss") act(() => call(`${api}/extras/${button.dataset.scan}/resolve`, { resolution: "staff_error" }));
+  if (action === "approve-age") act(() => postJSON(`${api}/age-approval`, {}));
+  else if (action === "release") act(() => postJSON(`${api}/release`, {}));
+  else if (action === "extra-add") act(() => postJSON(`${api}/extras/${button.dataset.scan}/resolve`, { resolution: "add_to_basket" }));
+  else if (action === "extra-dismiss") act(() => postJSON(`${api}/extras/${button.dataset.scan}/resolve`, { resolution: "staff_error" }));
 });
+
+// "Remove" asks once more on the button itself (no dialog in the way): the first press
+// arms it for five seconds and names what goes; the second removes.
+function armRemove(form, qty) {
+  const button = form.querySelector("button[type=submit]");
+  if (form.dataset.armed === "1") return true;
+  form.dataset.armed = "1";
+  button.classList.add("confirm");
+  button.textContent = `Confirm: remove ${qty} × ${form.dataset.name}`;
+  setTimeout(() => {
+    if (!form.isConnected) return;
+    form.dataset.armed = "";
+    button.classList.remove("confirm");
+    button.textContent = "Remove";
+  }, 5000);
+  return false;
+}
+
+function cents(text) {
+  const m = /^\s*(\d+)(?:[.,](\d{1,2}))?\s*$/.exec(text || "");
+  if (!m) return null;
+  return Number.parseInt(m[1], 10) * 100 + Number.parseInt((m[2] || "0").padEnd(2, "0"), 10);
+}
 
 panel.addEventListener("submit", (ev) => {
   const form = ev.target.closest("form[data-action]");
@@ -110,10 +128,19 @@ panel.addEventListener("submit", (ev) => {
   const data = new FormData(form);
   const qty = Number.parseInt(data.get("qty") || "1", 10);
   if (form.dataset.action === "remove") {
-    act(() => call(`${api}/lines/${form.dataset.line}/remove`, { qty, reason: data.get("reason") }));
+    if (!armRemove(form, qty)) return;
+    act(() => postJSON(`${api}/lines/${form.dataset.line}/remove`, { qty, reason: data.get("reason") }),
+      `Removed ${qty} × ${form.dataset.name}`);
   } else if (form.dataset.action === "add") {
     const note = (data.get("note") || "").trim();
-    act(() => call(`${api}/lines`, { code: String(data.get("code")).trim(), qty, reason: data.get("reason"), note: note || null }));
+    act(() => postJSON(`${api}/lines`, { code: String(data.get("code")).trim(), qty, reason: data.get("reason"), note: note || null }));
+  } else if (form.dataset.action === "manual-payment") {
+    const amount = cents(String(data.get("amount")));
+    if (amount === null) { say("Amount: write it as 12.34", "bad"); return; }
+    const note = String(data.get("note") || "").trim();
+    act(() => postJSON(`${api}/manual-payment`, {
+      method: data.get("method"), reference: String(data.get("reference")).trim(), amount_cents: amount, note: note || null,
+    }), "Payment recorded");
   }
 });
 

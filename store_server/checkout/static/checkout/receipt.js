@@ -1,2 +1,2 @@
-// The receipt page's Print button (no inline handlers: the pages' CSP allows no inline script).
+// The receipt's Print button (no inline handlers: the pages run under script-src 'self').
 document.getElementById("print")?.addEventListener("click", () => window.print());
