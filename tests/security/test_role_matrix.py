@@ -184,6 +184,11 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/shop/server.css"): Rule(PUBLIC),
     ("GET", "/api/shop/trip"): Rule(frozenset({SHOPPER})),
     ("GET", "/shop/entrance"): Rule(ANY_STAFF),
+    # the app shell and its files: public; the device token lives in the page, not a cookie
+    ("GET", "/shop"): Rule(PUBLIC),
+    ("GET", "/shop/pair"): Rule(PUBLIC),
+    ("GET", "/shop/sw.js"): Rule(PUBLIC),
+    ("GET", "/shop/static/{path}"): Rule(PUBLIC, params={"path": "shop.css"}),
     # --- signage (mounted at /signage) --------------------------------------------------------
     ("GET", "/signage/screens/{screen_id}/loop"): Rule(frozenset({SCREEN}) | OPERATORS),
     ("POST", "/signage/proof-of-play"): Rule(frozenset({SCREEN}), json={"plays": []}),

@@ -1,7 +1,7 @@
 """shopper app: device kind, kiosk pairing codes, used join tickets, phone trips
 
 Revision ID: 0006_shopper
-Revises: 0004_catalog_version
+Revises: 0005_security
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """exit lane: the log of staff searches by loyalty card
 
 Revision ID: 0007_exit
-Revises: 0004_catalog_version
+Revises: 0006_shopper
 """
 
 from __future__ import annotations
