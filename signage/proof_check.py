@@ -52,9 +52,11 @@ def why_implausible(
 
 
 def slot_of(started_at: datetime, slot_seconds: int) -> int:
-    """The loop slot a play starting at ``started_at`` filled: plays start on slot
-    boundaries (loops are aligned to wall-clock time), give or take the player's timer."""
-    return round(started_at.timestamp() / slot_seconds)
+    """The loop slot a play starting at ``started_at`` filled. Loops are aligned to
+    wall-clock time and a player reports a play when its creative shows, a little after
+    the slot began (never before it, by the player's clock): the slot is the one that
+    began last."""
+    return int(started_at.timestamp() // slot_seconds)
 
 
 def over_the_loop(

@@ -166,23 +166,35 @@ class HashBudget:
 UNKNOWN_USER_HASHES = HashBudget(per_second=2.0, burst=16)
 
 
-def login(
-    session: Session, *, username: str, password: str, hours: int, device_key: str | None = None
-) -> tuple[str, User]:
-    """A new session token for the right password, else ``Unauthorized``. The password
-    is checked whether or not the account exists or is disabled, so that every refusal
-    costs the same time (for unknown names, within :data:`UNKNOWN_USER_HASHES`). A
-    success clears the account's failed attempts (and those of ``device_key``)."""
+def _credentials(session: Session, username: str) -> tuple[int, str, bool] | None:
     user = session.exec(select(User).where(User.username == username)).first()
-    if user is None:
+    return None if user is None else (user.id or 0, user.password_hash, user.disabled)
+
+
+def check_password(found: tuple[int, str, bool] | None, password: str) -> int:
+    """The user id for the right password, else ``Unauthorized``. The password is checked
+    whether or not the account exists or is disabled, so that every refusal costs the
+    same time (for unknown names, within :data:`UNKNOWN_USER_HASHES`). Runs outside any
+    transaction: half a second of hashing holds no database connection."""
+    if found is None:
         if UNKNOWN_USER_HASHES.spend():
             verify_password(password, _unknown_user_hash())
         raise Unauthorized("wrong username or password")
-    matches = verify_password(password, user.password_hash)
-    if not matches or user.disabled:
+    user_id, password_hash, disabled = found
+    if not verify_password(password, password_hash) or disabled:
         raise Unauthorized("wrong username or password")
-    keys = [username] + ([device_key] if device_key else [])
-    session.exec(delete(LoginAttempt).where(col(LoginAttempt.username).in_(keys)))
+    return user_id
+
+
+def open_session(
+    session: Session, *, user_id: int, hours: int, attempt_keys: list[str]
+) -> tuple[str, User]:
+    """A new session token for a user whose password was just checked; clears the
+    failed attempts counted under ``attempt_keys``."""
+    user = session.get(User, user_id)
+    if user is None or user.disabled:  # changed while the password was being checked
+        raise Unauthorized("wrong username or password")
+    session.exec(delete(LoginAttempt).where(col(LoginAttempt.username).in_(attempt_keys)))
     now = utcnow()
     token = new_token()
     session.add(
@@ -207,11 +219,12 @@ def log_in(
     admit: Callable[[User], object] = lambda user: None,
     known_device: str | None = None,
 ) -> tuple[str, User]:
-    """:func:`login` as every login route runs it (the API and the consoles' forms), so
+    """The login every login route runs (the API and the consoles' forms), so
     that no route can be used to guess past the limit: the attempt is reserved first
-    (:func:`reserve_login_attempt`, committed at once), then the password checked in a
-    transaction of its own. A wrong password leaves the reservation counted; anything
-    else (a success, which clears the count, or an error) gives it back. ``admit`` may
+    (:func:`reserve_login_attempt`, committed at once), then the password checked outside
+    any transaction (:func:`check_password`), then the session opened in one of its own.
+    A wrong password leaves the reservation counted; anything else (a success, which
+    clears the count, or an error) gives it back. ``admit`` may
     refuse the user (``Forbidden``); the session just opened is then not kept.
     ``known_device`` is the tag of the browser's known-device mark for this username
     (``known_devices.known_tag``): its attempts count apart from everyone else's, so
@@ -227,14 +240,11 @@ def log_in(
         ),
     )
     try:
+        found = run_in_transaction(engine, lambda session: _credentials(session, username))
+        user_id = check_password(found, password)
+        keys = [username] + ([key] if known_device else [])
         with session_scope(engine) as session:
-            token, user = login(
-                session,
-                username=username,
-                password=password,
-                hours=hours,
-                device_key=key if known_device else None,
-            )
+            token, user = open_session(session, user_id=user_id, hours=hours, attempt_keys=keys)
             admit(user)
             return token, user
     except Unauthorized:

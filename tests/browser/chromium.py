@@ -83,3 +83,16 @@ def chromium_page(viewport: tuple[int, int] = (1280, 900), **context_options: An
             yield context.new_page()
         finally:
             context.close()
+
+
+def evaluate_settled(page: Any, script: str) -> Any:
+    """``page.evaluate(script)``, or None while the page is navigating (a screen pairing
+    from its link's fragment reloads itself once)."""
+    from playwright.sync_api import Error
+
+    try:
+        return page.evaluate(script)
+    except Error as exc:
+        if "context was destroyed" in str(exc) or "navigat" in str(exc):
+            return None
+        raise

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser.chromium import chromium_browser
+from tests.browser.chromium import chromium_browser, evaluate_settled
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
@@ -113,10 +113,15 @@ def test_every_printed_url_renders_with_data(tmp_path: Path) -> None:
             for name in ("screen player S-01", "screen player S-02"):
                 page = browser.new_page()
                 page.goto(urls[name][0])
-                page.wait_for_function(
-                    "window.caddiePlayer && window.caddiePlayer.state().played > 0",
-                    timeout=30_000,
-                )
+                # Polled with evaluate: wait_for_function's string predicate would need
+                # eval, which the pages' Content-Security-Policy refuses.
+                deadline = time.monotonic() + 30
+                while not evaluate_settled(
+                    page,
+                    "() => Boolean(window.caddiePlayer && window.caddiePlayer.state().played > 0)",
+                ):
+                    assert time.monotonic() < deadline, f"{name} played nothing in 30 s"
+                    page.wait_for_timeout(200)
                 state = page.evaluate("window.caddiePlayer.state()")
                 assert state["visible"]["src"], state  # an image is on screen, never black
                 page.close()  # a playing screen keeps decoding; the next pages need not wait

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +87,16 @@ def _touch(session: Session) -> None:
 def _report_play(session: Session) -> None:
     from signage.service import record_plays
 
-    screen = session.get(Screen, "S-02")
+    screen = session.get(Screen, "S-01")  # K-1's zone: the play is accepted
     assert screen is not None
-    assert record_plays(session, screen, {"plays": [play()]}, max_batch=100).accepted == 1
+    old_enough = timedelta(days=100 * 365)  # the play is of a fixed day in November 2026
+    recorded = record_plays(session, screen, {"plays": [play()]}, max_batch=100, max_age=old_enough)
+    assert recorded.accepted == 1
+    # A rejected one (K-1 is not S-02's) is counted on the screen: not a plan change either.
+    other = session.get(Screen, "S-02")
+    assert other is not None
+    rejected = record_plays(session, other, {"plays": [play()]}, max_batch=100, max_age=old_enough)
+    assert rejected.rejected == 1
 
 
 PLAN_CHANGES: dict[str, Callable[[Loaded, Path], Callable[[Session], None]]] = {

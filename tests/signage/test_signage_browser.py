@@ -12,7 +12,7 @@ import pytest
 
 from signage.models import ProofOfPlay
 from store_server.db import make_engine
-from tests.browser.chromium import chromium_page, screenshot_dir
+from tests.browser.chromium import chromium_page, evaluate_settled, screenshot_dir
 from tests.dbrows import row_count
 from tests.servers import ServerProcess
 from tests.signage.signage_helpers import FOREVER, plan_dict, write_plan
@@ -144,7 +144,10 @@ def test_player_rotates_survives_the_server_going_down_and_reports_later(
             # Paired from the link's fragment: the token never travels in a URL that a
             # proxy could log, only in the body of the pairing POST.
             page.goto(f"{server.url}/signage/screens/S-01/play?flush_s=0.5#token={token}")
-            page.wait_for_function("window.caddiePlayer !== undefined")
+            wait_for(  # polled: wait_for_function would need eval, which the CSP refuses
+                lambda: evaluate_settled(page, "() => window.caddiePlayer !== undefined"),
+                what="the paired player",
+            )
             assert "token=" not in page.url  # the token went into a cookie
             assert not [url for url in requested if token in url], requested
             state = lambda: page.evaluate("window.caddiePlayer.state()")  # noqa: E731
