@@ -279,6 +279,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
 
     app.mount("/static/checkout", StaticFiles(directory=checkout_static), name="checkout-static")
+    from store_server.manager.routes import STATIC_DIR as manager_static
+    from store_server.manager.routes import api as manager_api
+    from store_server.manager.routes import router as manager_router
+
+    app.include_router(manager_router)
+    app.include_router(manager_api)
+    app.mount("/static/manager", StaticFiles(directory=manager_static), name="manager-static")
     app.mount("/signage", signage_app)
     return app
 

@@ -16,3 +16,5 @@ class Device(SQLModel, table=True):
     enrolled_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
     staff_mode: bool = False
+    # "store" (a store handheld) or "phone" (the shopper's own phone).
+    kind: str = "store"
