@@ -497,6 +497,7 @@ def detail(
                 "inputs": json.loads(audit.inputs),
                 "decided_at": _iso(audit.decided_at),
                 "escalated_at": _iso(audit.escalated_at),
+                "policy_version": audit.policy_version,
                 "outcome": audit.outcome,
             },
             "extras": [

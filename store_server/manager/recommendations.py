@@ -6,7 +6,7 @@ expected effect replayed through ``store_server.checkout.simulation`` — the si
 synthetic shoppers (same seed), so the two columns compare like with like.
 
 A pattern must stand out from noise before anything is recommended: a category's hit
-rate must be significantly above the store's (one-sided binomial test, p < 0.001, at
+rate must be significantly above the other categories' pooled (one-sided binomial test, p < 0.001, at
 least ``MIN_HITS`` hits), so random variation across a dozen categories stays quiet.
 """
 
@@ -61,17 +61,26 @@ def find(
     audits: int,
     hits: int,
     policy: AuditPolicy,
+    units_by_category: Mapping[str, int] | None = None,
 ) -> list[tuple[str, str, str, dict[str, Any]]]:
     """(key, title, evidence, changes) of each pattern that stands out (pure)."""
     out: list[tuple[str, str, str, dict[str, Any]]] = []
     if audits < MIN_AUDITS:
         return out
-    base = hits / audits if audits else 0.0
+    overall = hits / audits if audits else 0.0
+    # Finds per unit audited: a category bought by the dozen is found short more often
+    # per audit without being riskier per item.
+    units = units_by_category if units_by_category is not None else audits_by_category
+    all_hits = sum(hits_by_category.values())
+    all_units = sum(units.values())
     for category in sorted(hits_by_category):
-        k, n = hits_by_category[category], audits_by_category.get(category, 0)
-        if k < MIN_HITS or n <= 0 or k / n <= base:
+        k, n, u = hits_by_category[category], audits_by_category.get(category, 0), units.get(category, 0)
+        # Against every other category pooled: the overall rate would include the
+        # category's own finds.
+        base = (all_hits - k) / (all_units - u) if all_units > u else overall
+        if k < MIN_HITS or n <= 0 or u <= 0 or k / u <= base:
             continue
-        p_value = binomial_tail(k, n, max(base, 1e-6))
+        p_value = binomial_tail(k, u, max(base, 1e-6))
         if p_value >= P_VALUE:
             continue
         if category in policy.risky_categories:
@@ -88,7 +97,8 @@ def find(
                 f"category:{category}",
                 f"{category}: {action}",
                 f"{category}: {k} of the last {n} audits of trips holding it found it "
-                f"under-scanned ({k / n:.1%}, against {base:.1%} for all audits; "
+                f"under-scanned ({k / u:.2%} per unit audited, against {base:.2%} for a "
+                f"the other categories; "
                 f"p = {p_value:.1g} that this is chance).",
                 changes,
             )
@@ -98,7 +108,7 @@ def find(
             (
                 "base_rate:lower",
                 "audits find almost nothing: lower the base rate",
-                f"{hits} of the last {audits} audits found a discrepancy ({base:.2%}).",
+                f"{hits} of the last {audits} audits found a discrepancy ({overall:.2%}).",
                 {"base_rate": round(policy.base_rate * 0.7, 4)},
             )
         )
@@ -133,10 +143,12 @@ def recommend(
     audits: int,
     hits: int,
     policy: AuditPolicy,
+    units_by_category: Mapping[str, int] | None = None,
 ) -> list[Recommendation]:
+    found = find(audits_by_category, hits_by_category, audits, hits, policy, units_by_category)
     return [
         Recommendation(key, title, evidence, changes, expected_effect(policy, changes))
-        for key, title, evidence, changes in find(audits_by_category, hits_by_category, audits, hits, policy)
+        for key, title, evidence, changes in found
     ]
 
 

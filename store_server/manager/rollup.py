@@ -105,14 +105,14 @@ def facts_between(
             .group_by(G.c.basket_id)
         ).all()
     }
-    audited_categories: dict[str, set[str]] = defaultdict(set)
-    for basket_id, category in connection.execute(
-        select(L.c.basket_id, L.c.category)
+    audited_categories: dict[str, dict[str, int]] = defaultdict(dict)  # basket: category: units
+    for basket_id, category, units in connection.execute(
+        select(L.c.basket_id, L.c.category, func.sum(L.c.qty))
         .select_from(L.join(B, B.c.id == L.c.basket_id).join(A, A.c.basket_id == B.c.id))
         .where(span, A.c.initial_decision != "none", L.c.added_at < A.c.decided_at)
-        .distinct()
+        .group_by(L.c.basket_id, L.c.category)
     ).all():
-        audited_categories[basket_id].add(category)
+        audited_categories[basket_id][category] = int(units)
     findings: dict[str, list[tuple[str, str, int]]] = defaultdict(list)  # kind, category, cents
     seen: set[int] = set()
     for row in connection.execute(
@@ -197,8 +197,9 @@ def facts_between(
         if audit_s is not None:
             add("hist_audit", 1, str(bucket_of(audit_s)))
             add("staff_audit_s", round(audit_s), closed_by or "?")
-        for category in audited_categories.get(bid, ()):
+        for category, units in audited_categories.get(bid, {}).items():
             add("cat_audits", 1, category)
+            add("cat_units", units, category)
         if found:
             add("audits_hit")
             add("dev_hits", 1, device_kind)

@@ -203,12 +203,12 @@ def _policy_context(state: ServerState, viewer: Viewer) -> Any:
         recent = Period("custom", date.fromordinal(today.toordinal() - RECENT_DAYS + 1), today)
         h0, h1 = recent.hours(tz)
         totals = rollup.read(session.connection(), viewer.store_id, h0, h1,
-                             ("cat_audits", "cat_hits", "audits", "audits_hit"))
+                             ("cat_audits", "cat_hits", "cat_units", "audits", "audits_hit"))
         by = lambda m: {d: v for (mm, d), v in totals.items() if mm == m and d}  # noqa: E731
         current = policies.current_policy(session, viewer.store_id, state.audit_policy)
         recs = recommendations.recommend(
             by("cat_audits"), by("cat_hits"), totals.get(("audits", ""), 0),
-            totals.get(("audits_hit", ""), 0), current,
+            totals.get(("audits_hit", ""), 0), current, by("cat_units"),
         )
         return {
             "recommendations": recs,
