@@ -26,6 +26,7 @@ from store_server.checkout.simulation import _catalogue
 from store_server.devices.models import Device
 from store_server.manager.models import ScanIssue
 from store_server.offers.models import OfferGrant
+from store_server.timeutil import utcnow
 
 B = Basket.__table__  # type: ignore[attr-defined]
 L = BasketLine.__table__  # type: ignore[attr-defined]
@@ -123,7 +124,11 @@ def _shoppers(connection: Connection, spec: HistorySpec, n: int = 50) -> list[in
 
 
 def generate(connection: Connection, spec: HistorySpec, *, flush_every: int = 2000) -> HistoryCounts:
-    """Write ``spec.days`` days of trips; returns what was written."""
+    """Write ``spec.days`` days of trips; returns what was written.
+
+    Each basket's ``updated_at`` is the moment it is written (as for any change), so the
+    rollup's next refresh reads the imported trips like trips that just ended."""
+    written_at = utcnow()
     rng = random.Random(spec.seed)
     products, cum = _catalogue(random.Random(f"catalogue-{spec.seed}"))
     devices = _ensure_devices(connection, spec)
@@ -191,7 +196,7 @@ def generate(connection: Connection, spec: HistorySpec, *, flush_every: int = 20
                 "id": bid, "device_id": device_id, "store_id": spec.store_id, "shopper_id": None,
                 "loyalty_card": None, "status": status, "currency": "EUR", "total_cents": total,
                 "tax_cents": round(total * 0.05), "item_count": sum(x["qty"] for x in lines.values()),
-                "created_at": created, "updated_at": finished, "finished_at": None if abandoned else finished,
+                "created_at": created, "updated_at": written_at, "finished_at": None if abandoned else finished,
                 "audit": None,
             }
             buf["B"].append(basket)
@@ -257,7 +262,6 @@ def generate(connection: Connection, spec: HistorySpec, *, flush_every: int = 20
                 basket["total_cents"] = total
             handoff_serial += 1
             paid_at = closed + timedelta(seconds=rng.uniform(20, 180))
-            basket["updated_at"] = paid_at
             buf["H"].append(
                 {"id": str(uuid.UUID(int=rng.getrandbits(128))), "code": f"{handoff_serial % (1 << 60):X}"[:16],
                  "basket_id": bid, "store_id": spec.store_id, "status": "paid", "currency": "EUR",
