@@ -273,3 +273,15 @@ def generate(connection: Connection, spec: HistorySpec, *, flush_every: int = 20
                 flush()
     flush()
     return counts
+
+
+def write_history(engine: Any, spec: HistorySpec) -> HistoryCounts:
+    """:func:`generate` in a transaction of its own, then the rollup refreshed."""
+    from store_server.db import session_scope
+    from store_server.manager import rollup
+
+    with engine.begin() as connection:
+        counts = generate(connection, spec)
+    with session_scope(engine) as session:
+        rollup.refresh(session)
+    return counts

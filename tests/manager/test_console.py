@@ -159,3 +159,34 @@ def test_pos_totals_by_till_token_and_csv(app_client: TestClient, engine: Engine
     for junk in (b"\xff\xfe\x00", b"", b"a,b,c\n"):
         reply = app_client.post("/manager/pos-totals/import", files={"file": ("t.csv", junk)}, headers=csrf_free)
         assert reply.status_code == 422
+
+
+def test_cli_manager_role_and_the_daily_report(tmp_path, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from store_server.auth.models import User
+    from store_server.db import make_engine
+    from tests.servers import caddie
+
+    made = caddie("user", "create", "meg", "--role", "manager", "--database-url", sqlite_url,
+                  env={"CADDIE_NEW_PASSWORD": "manager-pw-123"})
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip() == "meg\tmanager"
+    engine = make_engine(sqlite_url)
+    with engine.connect() as c:
+        store = c.execute(select(User.__table__.c.store_id).where(User.__table__.c.username == "meg")).scalar()  # type: ignore[attr-defined]
+    assert store == "store-1"
+    _history(engine)
+    engine.dispose()
+    out = tmp_path / "daily.html"
+    report = caddie("report", "daily", "--date", "2026-03-10", "--store", "store-1", "--output", str(out),
+                    "--database-url", sqlite_url)
+    assert report.returncode == 0, report.stderr
+    html = out.read_text()
+    assert "daily report · store-1 · 2026-03-10" in html and "compared with 2026-03-09" in html
+    assert "Trips started" in html and "<svg" in html and "<script" not in html
+    bad = caddie("report", "daily", "--date", "10/03/2026", "--database-url", sqlite_url)
+    assert bad.returncode == 2 and "is not a date" in bad.stderr
+    empty = caddie("report", "daily", "--date", "2020-01-01", "--store", "nowhere", "--output",
+                   str(tmp_path / "e.html"), "--database-url", sqlite_url)
+    assert empty.returncode == 0 and "No trips on this day" in (tmp_path / "e.html").read_text()
