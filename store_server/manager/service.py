@@ -19,7 +19,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlmodel import Session
 
-from store_server.errors import InvalidInput
+from store_server.errors import CaddieError, InvalidInput
 from store_server.manager import charts, rollup
 from store_server.manager.figures import (
     Period,
@@ -506,3 +506,35 @@ def note_scan_issue(session: Session, *, store_id: str, device_id: str, kind: st
     session.connection().execute(
         _ISSUES.insert().values(store_id=store_id, device_id=device_id, kind=kind, code=code[:64], at=utcnow())
     )
+
+
+async def note_scan_outcome(state: Any, device: Any, data: dict[str, Any], *, error: Exception | None, event: str | None) -> None:
+    """The handheld socket's hook: a refused scan (unknown product, invalid code) or a
+    removal becomes a scan issue for the scan-quality figures. Never fails the scan."""
+    from store_server.errors import InvalidCode, UnknownProduct
+
+    if error is not None and data.get("type") == "scan" and isinstance(error, UnknownProduct | InvalidCode):
+        kind = "unknown_product" if isinstance(error, UnknownProduct) else "invalid_code"
+    elif error is None and event == "basket.removed":
+        kind = "removal"
+    else:
+        return
+    raw = data.get("code")
+    code = raw[:64] if isinstance(raw, str) and raw.isascii() and raw.isprintable() else ""
+    if kind == "unknown_product":
+        from store_server.pricing.gs1 import normalize_gtin
+
+        try:
+            code = normalize_gtin(code)
+        except CaddieError:
+            pass  # a GS1 element string or link: kept as scanned
+
+    def work(session: Session) -> None:
+        note_scan_issue(session, store_id=device.store_id, device_id=device.id, kind=kind, code=code)
+
+    try:
+        await state.run_db(work)
+    except Exception:  # the figures may miss one; the shopper's scan must not
+        import logging
+
+        logging.getLogger(__name__).warning("could not record a scan issue", exc_info=True)

@@ -190,3 +190,25 @@ def test_cli_manager_role_and_the_daily_report(tmp_path, sqlite_url: str) -> Non
     empty = caddie("report", "daily", "--date", "2020-01-01", "--store", "nowhere", "--output",
                    str(tmp_path / "e.html"), "--database-url", sqlite_url)
     assert empty.returncode == 0 and "No trips on this day" in (tmp_path / "e.html").read_text()
+
+
+def test_refused_scans_and_removals_reach_scan_quality(app_client: TestClient, engine: Engine) -> None:
+    from tests.store_server.factories import COFFEE_ITEM, add_products, enroll_devices
+    from tests.store_server.wsclient import Handheld
+
+    add_products(engine)
+    tokens = enroll_devices(engine, "H-1")
+    with app_client.websocket_connect("/ws/handheld") as ws:
+        hh = Handheld(ws)
+        assert hh.hello("H-1", tokens["H-1"])["type"] == "welcome"
+        hh.request("start", loyalty_card="42")
+        assert hh.request("scan", code="4006381333931", qty=1)["code"] == "unknown_product"
+        assert hh.request("scan", code="4006381333932", qty=1)["code"] == "invalid_code"
+        assert hh.request("scan", code=COFFEE_ITEM.gtin[1:], qty=2)["type"] == "ack"
+        assert hh.request("remove", code=COFFEE_ITEM.gtin[1:], qty=1)["type"] == "ack"
+    log_in(app_client, "boss")
+    page = app_client.get("/manager/quality?range=day").text
+    for key in ("scan_unknown_product", "scan_invalid_code", "scan_removal"):
+        value = re.search(rf'id="fig-{key}">.*?<p class="value">([^<]*)<', page, re.S)
+        assert value is not None and value.group(1) == "1", key
+    assert "04006381333931" in page  # the catalog gap, as a GTIN-14, with its fix link
