@@ -259,7 +259,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             facts["caddie_baskets"] = await asyncio.wait_for(state.run_db(_basket_counts), 5)
         except Exception as exc:
             log.warning("metrics: basket counts unavailable: %s", _unavailable(exc))
-        body, content_type = metrics.exposition(facts)
+        manager: dict[str, dict[str, float]] = {}
+        try:
+            from store_server.manager.service import today_figures
+
+            manager = await asyncio.wait_for(
+                state.run_db(lambda s: today_figures(s, timezone=state.settings.timezone)), 5
+            )
+        except Exception as exc:
+            log.warning("metrics: manager figures unavailable: %s", _unavailable(exc))
+        body, content_type = metrics.exposition(facts, manager)
         return Response(body, media_type=content_type)
 
     from store_server.auth.routes import router as auth_router

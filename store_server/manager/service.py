@@ -538,3 +538,26 @@ async def note_scan_outcome(state: Any, device: Any, data: dict[str, Any], *, er
         import logging
 
         logging.getLogger(__name__).warning("could not record a scan issue", exc_info=True)
+
+
+def today_figures(session: Session, *, timezone: str, now: datetime | None = None) -> dict[str, dict[str, float]]:
+    """The headline figures of the current local day for every store (Prometheus gauges)."""
+    tz = ZoneInfo(timezone)
+    today = (now or utcnow()).astimezone(tz).date()
+    rollup.refresh(session)
+    h0, h1 = Period("day", today, today).hours(tz)
+    out: dict[str, dict[str, float]] = {}
+    for store in store_ids(session):
+        t = _Totals(rollup.read(session.connection(), store, h0, h1))
+        est = loss_estimate(t("ht_cents"), t("ht_var"), t("recovered_cents"), t("sales_cents"))
+        out[store] = {
+            "trips_started": t("trips_started"),
+            "trips_paid": t("trips_paid"),
+            "sales_cents": t("sales_cents"),
+            "audits": t("audits"),
+            "audits_hit": t("audits_hit"),
+            "recovered_cents": t("recovered_cents"),
+            "unrecovered_cents": est.unrecovered_cents,
+            "scan_unknown_product": t("scan_unknown_product"),
+        }
+    return out

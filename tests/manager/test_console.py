@@ -212,3 +212,18 @@ def test_refused_scans_and_removals_reach_scan_quality(app_client: TestClient, e
         value = re.search(rf'id="fig-{key}">.*?<p class="value">([^<]*)<', page, re.S)
         assert value is not None and value.group(1) == "1", key
     assert "04006381333931" in page  # the catalog gap, as a GTIN-14, with its fix link
+
+
+def test_prometheus_gauges_carry_todays_headline_figures(app_client: TestClient, engine: Engine) -> None:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    spec = HistorySpec(start=today, days=1, trips_per_day=40, seed=21, utc_offset_hours=0)
+    with engine.begin() as connection:
+        counts = generate(connection, spec)
+    body = app_client.get("/metrics", headers=bearer(app_client, "root")).text
+    started = re.search(r'^caddie_today_trips_started\{store="store-1"\} (\S+)$', body, re.M)
+    assert started is not None
+    # Trips drawn before 00:00 local would belong to yesterday: none are (hours 8-20 UTC).
+    assert float(started.group(1)) == counts.trips
+    for name in ("sales_cents", "audits", "audits_hit", "recovered_cents", "unrecovered_cents"):
+        assert f"caddie_today_{name}{{store=\"store-1\"}}" in body
+    assert app_client.get("/metrics", headers=bearer(app_client, "boss")).status_code == 403
