@@ -285,3 +285,13 @@ def write_history(engine: Any, spec: HistorySpec) -> HistoryCounts:
     with session_scope(engine) as session:
         rollup.refresh(session)
     return counts
+
+
+def demo_history(engine: Any, store_id: str, *, days: int = 21, trips_per_day: int = 50) -> HistoryCounts:
+    """The demo's past: a few weeks ending yesterday, a wine pattern to recommend on."""
+    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    spec = HistorySpec(
+        store_id=store_id, start=today - timedelta(days=days), days=days,
+        trips_per_day=trips_per_day, miss_rates={"alcohol": 0.04}, seed=2026,
+    )
+    return write_history(engine, spec)

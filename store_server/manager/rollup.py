@@ -313,14 +313,31 @@ def refresh(session: Session, *, now: datetime | None = None) -> int:
     ).all():
         touched.add((store, epoch_hour(as_utc(at))))
     max_issue = _max_issue(connection)
-    for store, hour in sorted(touched):
+    for store, start, end in _spans(touched):
         connection.execute(
-            delete(ROLLUP).where(ROLLUP.c.store_id == store, ROLLUP.c.hour == hour)
+            delete(ROLLUP).where(
+                ROLLUP.c.store_id == store, ROLLUP.c.hour >= start, ROLLUP.c.hour < end
+            )
         )
-        _write(connection, facts_between(connection, hour, hour + 1, store))
+        _write(connection, facts_between(connection, start, end, store))
     _set_mark(connection, now, max(max_issue, int(mark[1])))
     session.flush()
     return len(touched)
+
+
+SPAN_GAP_HOURS = 24
+
+
+def _spans(touched: set[tuple[str, int]]) -> list[tuple[str, int, int]]:
+    """Touched (store, hour) pairs as few [start, end) spans per store: hours less than a
+    day apart are recomputed together (an untouched hour between comes out the same)."""
+    spans: list[tuple[str, int, int]] = []
+    for store, hour in sorted(touched):
+        if spans and spans[-1][0] == store and hour - spans[-1][2] < SPAN_GAP_HOURS:
+            spans[-1] = (store, spans[-1][1], hour + 1)
+        else:
+            spans.append((store, hour, hour + 1))
+    return spans
 
 
 def refresh_quietly(engine: Any) -> None:

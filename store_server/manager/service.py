@@ -46,8 +46,8 @@ DEVICE_LABELS = {"store": "store handheld", "phone": "own phone"}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SILENT_HOURS = 24
 POS_HOW = (
-    "— (the POS has not reported daily totals: POST /api/manager/pos-totals with a till's "
-    "token, or import a CSV below)"
+    " Not reported yet: the POS posts each day to /api/manager/pos-totals with its till "
+    "token, or import a CSV on the overview page."
 )
 
 
@@ -180,9 +180,10 @@ def build_report(
     figures["adoption"].append(
         Figure(
             "pos_share", "Share of store sales through self-scanning",
-            POS_HOW if share_now is None else pct(share_now),
+            "— (no POS totals)" if share_now is None else pct(share_now),
             "—" if share_prev is None else pct(share_prev),
-            "Self-scan sales ÷ the POS's reported daily totals, on the days the POS reported.",
+            "Self-scan sales ÷ the POS's reported daily totals, on the days the POS reported."
+            + (POS_HOW if share_now is None else ""),
             _change(share_now, share_prev),
         )
     )
