@@ -31,6 +31,20 @@ class RollupRow(SQLModel, table=True):
     value: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class RollupDay(SQLModel, table=True):
+    """The hourly rows of one UTC day summed (``day`` counts days since 1970-01-01), so a
+    year's page reads 365 days' rows instead of 8,760 hours'."""
+
+    __tablename__ = "manager_rollup_day"
+    __table_args__ = (Index("ix_manager_rollup_day_metric", "store_id", "metric", "day"),)
+
+    store_id: str = Field(primary_key=True, max_length=64)
+    day: int = Field(primary_key=True)
+    metric: str = Field(primary_key=True, max_length=40)
+    dim: str = Field(primary_key=True, max_length=120)
+    value: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class RollupMark(SQLModel, table=True):
     """How far the rollup has read the raw rows (one row, ``id`` 1)."""
 

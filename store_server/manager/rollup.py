@@ -24,7 +24,7 @@ from store_server.baskets.models import Basket, BasketLine
 from store_server.checkout.models import CheckoutAudit, CheckoutCorrection, PaymentHandoff, RescanScan
 from store_server.devices.models import Device
 from store_server.manager.figures import bucket_of, epoch_hour, hour_start, trust_band
-from store_server.manager.models import RollupMark, RollupRow, ScanIssue
+from store_server.manager.models import RollupDay, RollupMark, RollupRow, ScanIssue
 from store_server.offers.models import OfferGrant
 from store_server.timeutil import as_utc, utcnow
 
@@ -38,6 +38,7 @@ D = Device.__table__  # type: ignore[attr-defined]
 G = OfferGrant.__table__  # type: ignore[attr-defined]
 I = ScanIssue.__table__  # type: ignore[attr-defined]  # noqa: E741
 ROLLUP = RollupRow.__table__  # type: ignore[attr-defined]
+DAYS = RollupDay.__table__  # type: ignore[attr-defined]
 MARK = RollupMark.__table__  # type: ignore[attr-defined]
 
 Key = tuple[str, int, str, str]  # store, hour, metric, dim
@@ -266,6 +267,7 @@ def rebuild(session: Session, *, chunk_hours: int = 24 * 7) -> int:
     connection = session.connection()
     now = utcnow()
     connection.execute(delete(ROLLUP))
+    connection.execute(delete(DAYS))
     span = _span_of_all(connection)
     written = 0
     if span is not None:
@@ -273,6 +275,7 @@ def rebuild(session: Session, *, chunk_hours: int = 24 * 7) -> int:
             rows = facts_between(connection, start, min(span[1], start + chunk_hours))
             _write(connection, rows)
             written += len(rows)
+        _sum_days(connection, None, span[0] // 24, (span[1] - 1) // 24 + 1)
     _set_mark(connection, now, _max_issue(connection))
     session.flush()
     return written
@@ -320,12 +323,32 @@ def refresh(session: Session, *, now: datetime | None = None) -> int:
             )
         )
         _write(connection, facts_between(connection, start, end, store))
+        _sum_days(connection, store, start // 24, (end - 1) // 24 + 1)
     _set_mark(connection, now, max(max_issue, int(mark[1])))
     session.flush()
     return len(touched)
 
 
 SPAN_GAP_HOURS = 24
+
+
+def _sum_days(connection: Connection, store_id: str | None, first: int, end: int) -> None:
+    """Rewrite the day rows of UTC days [first, end) as the sums of their hour rows."""
+    cond = and_(DAYS.c.day >= first, DAYS.c.day < end)
+    hours = and_(ROLLUP.c.hour >= first * 24, ROLLUP.c.hour < end * 24)
+    if store_id is not None:
+        cond = and_(cond, DAYS.c.store_id == store_id)
+        hours = and_(hours, ROLLUP.c.store_id == store_id)
+    connection.execute(delete(DAYS).where(cond))
+    day = (ROLLUP.c.hour // 24).label("day")  # floor division on both databases
+    connection.execute(
+        insert(DAYS).from_select(
+            ["store_id", "day", "metric", "dim", "value"],
+            select(ROLLUP.c.store_id, day, ROLLUP.c.metric, ROLLUP.c.dim, func.sum(ROLLUP.c.value))
+            .where(hours)
+            .group_by(ROLLUP.c.store_id, day, ROLLUP.c.metric, ROLLUP.c.dim),
+        )
+    )
 
 
 def _spans(touched: set[tuple[str, int]]) -> list[tuple[str, int, int]]:
@@ -358,18 +381,32 @@ def read(
     end_hour: int,
     metrics: Iterable[str] | None = None,
 ) -> dict[tuple[str, str], int]:
-    """Sums over the span: {(metric, dim): value}."""
-    cond = and_(
-        ROLLUP.c.store_id == store_id, ROLLUP.c.hour >= start_hour, ROLLUP.c.hour < end_hour
-    )
-    if metrics is not None:
-        cond = and_(cond, ROLLUP.c.metric.in_(list(metrics)))
-    rows = connection.execute(
-        select(ROLLUP.c.metric, ROLLUP.c.dim, func.sum(ROLLUP.c.value))
-        .where(cond)
-        .group_by(ROLLUP.c.metric, ROLLUP.c.dim)
-    ).all()
-    return {(m, d): int(v) for m, d, v in rows}
+    """Sums over hours [start_hour, end_hour): {(metric, dim): value}. Whole UTC days
+    inside the span are read from the day rows, the hours at either end from the hours."""
+    first_day, end_day = -(-start_hour // 24), end_hour // 24
+    parts: list[tuple[Any, Any, int, int]] = []
+    if first_day < end_day:
+        parts = [
+            (ROLLUP, ROLLUP.c.hour, start_hour, first_day * 24),
+            (DAYS, DAYS.c.day, first_day, end_day),
+            (ROLLUP, ROLLUP.c.hour, end_day * 24, end_hour),
+        ]
+    else:
+        parts = [(ROLLUP, ROLLUP.c.hour, start_hour, end_hour)]
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for table, column, low, high in parts:
+        if low >= high:
+            continue
+        cond = and_(table.c.store_id == store_id, column >= low, column < high)
+        if metrics is not None:
+            cond = and_(cond, table.c.metric.in_(list(metrics)))
+        for m, d, v in connection.execute(
+            select(table.c.metric, table.c.dim, func.sum(table.c.value))
+            .where(cond)
+            .group_by(table.c.metric, table.c.dim)
+        ).all():
+            out[(m, d)] += int(v)
+    return dict(out)
 
 
 def read_hourly(
@@ -386,6 +423,16 @@ def read_hourly(
         )
     ).all()
     return {(int(h), m): int(v) for h, m, v in rows}
+
+
+def all_day_rows(connection: Connection) -> dict[Key, int]:
+    """Every day row (for the equality tests)."""
+    return {
+        (s, int(d), m, dim): int(v)
+        for s, d, m, dim, v in connection.execute(
+            select(DAYS.c.store_id, DAYS.c.day, DAYS.c.metric, DAYS.c.dim, DAYS.c.value)
+        ).all()
+    }
 
 
 def all_rows(connection: Connection) -> dict[Key, int]:

@@ -86,10 +86,18 @@ def _check(engine: Engine) -> None:
     with session_scope(engine) as session:
         rollup.refresh(session)
         refreshed = rollup.all_rows(session.connection())
+        refreshed_days = rollup.all_day_rows(session.connection())
     with session_scope(engine) as session:
         rollup.rebuild(session)
         rebuilt = rollup.all_rows(session.connection())
+        rebuilt_days = rollup.all_day_rows(session.connection())
     assert refreshed == rebuilt
+    assert refreshed_days == rebuilt_days
+    # The day rows are the hour rows summed by UTC day.
+    summed: dict[rollup.Key, int] = defaultdict(int)
+    for (store, hour, metric, dim), value in rebuilt.items():
+        summed[(store, hour // 24, metric, dim)] += value
+    assert rebuilt_days == dict(summed)
     assert _summed(rebuilt) == _raw(engine)
 
 

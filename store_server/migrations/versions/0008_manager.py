@@ -33,6 +33,18 @@ def upgrade() -> None:
     )
     op.create_index("ix_manager_rollup_metric", "manager_rollup", ["store_id", "metric", "hour"])
     op.create_table(
+        "manager_rollup_day",
+        sa.Column("store_id", S(length=64), nullable=False),
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.Column("metric", S(length=40), nullable=False),
+        sa.Column("dim", S(length=120), nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("store_id", "day", "metric", "dim"),
+    )
+    op.create_index(
+        "ix_manager_rollup_day_metric", "manager_rollup_day", ["store_id", "metric", "day"]
+    )
+    op.create_table(
         "manager_rollup_mark",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("baskets_until", T(), nullable=True),
@@ -84,9 +96,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("policy_version", sa.Integer(), nullable=True))
     # The rollup finds the trips changed since its last refresh by this.
     op.create_index("ix_basket_updated_at", "basket", ["updated_at"])
+    # ...and reads a span of trips by this.
+    op.create_index("ix_basket_store_created", "basket", ["store_id", "created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_basket_store_created", table_name="basket")
     op.drop_index("ix_basket_updated_at", table_name="basket")
     with op.batch_alter_table("checkout_audit") as batch_op:
         batch_op.drop_column("policy_version")
@@ -98,5 +113,7 @@ def downgrade() -> None:
     op.drop_index("ix_scan_issue_at", table_name="scan_issue")
     op.drop_table("scan_issue")
     op.drop_table("manager_rollup_mark")
+    op.drop_index("ix_manager_rollup_day_metric", table_name="manager_rollup_day")
+    op.drop_table("manager_rollup_day")
     op.drop_index("ix_manager_rollup_metric", table_name="manager_rollup")
     op.drop_table("manager_rollup")
