@@ -445,15 +445,29 @@ def all_rows(connection: Connection) -> dict[Key, int]:
     }
 
 
-def device_last_seen(connection: Connection, store_id: str) -> dict[str, int]:
-    """Each device's newest hour with a trip started."""
-    rows = connection.execute(
-        select(ROLLUP.c.dim, func.max(ROLLUP.c.hour))
-        .where(ROLLUP.c.store_id == store_id, ROLLUP.c.metric == "device_trips")
-        .group_by(ROLLUP.c.dim)
-    ).all()
-    return {d: int(h) for d, h in rows}
-
+def silent_devices(connection: Connection, store_id: str, now_hour: int, hours: int) -> list[str]:
+    """Devices with trips started before, but none in the last ``hours`` hours."""
+    ever = {
+        d
+        for (d,) in connection.execute(
+            select(DAYS.c.dim)
+            .where(DAYS.c.store_id == store_id, DAYS.c.metric == "device_trips")
+            .distinct()
+        ).all()
+    }
+    recent = {
+        d
+        for (d,) in connection.execute(
+            select(ROLLUP.c.dim)
+            .where(
+                ROLLUP.c.store_id == store_id,
+                ROLLUP.c.metric == "device_trips",
+                ROLLUP.c.hour > now_hour - hours,
+            )
+            .distinct()
+        ).all()
+    }
+    return sorted(ever - recent)
 
 
 def epoch_hour_of(at: datetime) -> int:

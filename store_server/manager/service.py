@@ -353,8 +353,7 @@ def build_report(
                "Scans a device held while the store network was down.")
     )
     now_hour = rollup.epoch_hour_of(now or utcnow())
-    last_seen = rollup.device_last_seen(connection, store_id)
-    silent = sorted(d for d, h in last_seen.items() if now_hour - h > SILENT_HOURS)
+    silent = rollup.silent_devices(connection, store_id, now_hour, SILENT_HOURS)
     figures["quality"].append(
         Figure("silent_devices", f"Devices silent over {SILENT_HOURS} h", f"{len(silent):,}", "—",
                f"Devices of the store with trips before but none in the last {SILENT_HOURS} hours: "
