@@ -72,8 +72,13 @@ def prepare(url: str, scale: float, seed: int) -> tuple[int, int, float, float]:
     migrate(url)
     engine = make_engine(url)
     spec = HistorySpec(
-        start=YEAR_START, days=365, trips_per_day=max(1, round(YEAR_TRIPS * scale / 365)),
-        lines_per_trip=26.0, devices=60, seed=seed, miss_rates={"alcohol": 0.02},
+        start=YEAR_START,
+        days=365,
+        trips_per_day=max(1, round(YEAR_TRIPS * scale / 365)),
+        lines_per_trip=26.0,
+        devices=60,
+        seed=seed,
+        miss_rates={"alcohol": 0.02},
     )
     started = time.perf_counter()
     with engine.begin() as connection:
@@ -90,15 +95,28 @@ def prepare(url: str, scale: float, seed: int) -> tuple[int, int, float, float]:
 def page_work(url_engine: Any, page: str, period: Period) -> Callable[[], Any]:
     def work() -> Any:
         with session_scope(url_engine) as session:
-            report = build_report(session, "store-1", period, timezone=TZ, currency="EUR", min_count=5)
+            report = build_report(
+                session, "store-1", period, timezone=TZ, currency="EUR", min_count=5
+            )
             if page == "policy":
                 h0, h1 = period.hours(__import__("zoneinfo").ZoneInfo(TZ))
-                totals = rollup.read(session.connection(), "store-1", h0, h1,
-                                     ("cat_audits", "cat_hits", "cat_units", "audits", "audits_hit"))
+                totals = rollup.read(
+                    session.connection(),
+                    "store-1",
+                    h0,
+                    h1,
+                    ("cat_audits", "cat_hits", "cat_units", "audits", "audits_hit"),
+                )
                 by = lambda m: {d: v for (mm, d), v in totals.items() if mm == m and d}  # noqa: E731
                 current = policies.current_policy(session, "store-1", AuditPolicy())
-                recommendations.recommend(by("cat_audits"), by("cat_hits"), totals.get(("audits", ""), 0),
-                                          totals.get(("audits_hit", ""), 0), current, by("cat_units"))
+                recommendations.recommend(
+                    by("cat_audits"),
+                    by("cat_hits"),
+                    totals.get(("audits", ""), 0),
+                    totals.get(("audits_hit", ""), 0),
+                    current,
+                    by("cat_units"),
+                )
             return report
 
     return work
@@ -128,7 +146,11 @@ def measure(url: str, label: str) -> list[tuple[str, str, str, float, float]]:
     for period_name, period in periods.items():
         for page in ("overview", "loss", "quality", "policy", "plain SQL (raw rows)"):
             engine = make_engine(url)
-            work = raw_work(engine, period) if page.startswith("plain") else page_work(engine, page, period)
+            work = (
+                raw_work(engine, period)
+                if page.startswith("plain")
+                else page_work(engine, page, period)
+            )
             if page == "policy":
                 recommendations._simulated.cache_clear()
             cold = timed(work)
@@ -139,8 +161,12 @@ def measure(url: str, label: str) -> list[tuple[str, str, str, float, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=float, default=1.0, help="share of a busy year's 300,000 trips")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="share of a busy year's 300,000 trips"
+    )
     parser.add_argument("--db", action="append", choices=["sqlite", "postgres"], help="repeatable")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--sqlite-path", type=Path, default=Path("/tmp/caddie-manager-bench.db"))
@@ -167,8 +193,11 @@ def main() -> None:
 
         try:
             trips, lines, generated, rebuilt = prepare(url, args.scale, args.seed)
-            print(f"{db}: {trips:,} trips, {lines:,} lines written in {generated:.0f} s; "
-                  f"rollup rebuilt in {rebuilt:.1f} s", flush=True)
+            print(
+                f"{db}: {trips:,} trips, {lines:,} lines written in {generated:.0f} s; "
+                f"rollup rebuilt in {rebuilt:.1f} s",
+                flush=True,
+            )
             results += measure(url, db)
         finally:
             cleanup()

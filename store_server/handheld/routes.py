@@ -26,10 +26,10 @@ from store_server.handheld.protocol import (
     parse_request,
     request_id,
 )
+from store_server.manager.service import note_scan_outcome
 from store_server.offers.protocol import FEATURE as OFFERS_FEATURE
 from store_server.offers.protocol import hello_features
 from store_server.offers.routes import push_offer
-from store_server.manager.service import note_scan_outcome
 from store_server.signals.publisher import note_handheld_outcome
 from store_server.state import ServerState
 

@@ -19,7 +19,23 @@ RANGES = ("day", "week", "month", "custom")
 
 # Upper bounds (seconds) of the duration histogram's buckets; the last is open-ended.
 BUCKETS: tuple[int, ...] = (
-    15, 30, 60, 90, 120, 180, 240, 300, 420, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200,
+    15,
+    30,
+    60,
+    90,
+    120,
+    180,
+    240,
+    300,
+    420,
+    600,
+    900,
+    1200,
+    1800,
+    2700,
+    3600,
+    5400,
+    7200,
 )
 
 
@@ -75,7 +91,9 @@ class Period:
         if self.kind == "month":
             last = self.first - timedelta(days=1)
             return Period("month", last.replace(day=1), last)
-        return Period(self.kind, self.first - timedelta(days=self.days), self.first - timedelta(days=1))
+        return Period(
+            self.kind, self.first - timedelta(days=self.days), self.first - timedelta(days=1)
+        )
 
     def hours(self, tz: ZoneInfo) -> tuple[int, int]:
         """[start, end) in hours since the epoch (UTC) covering the local days."""
@@ -107,7 +125,9 @@ def _day(text: str | None, name: str) -> date:
         raise InvalidInput(f"{name}: {str(text)[:40]!r} is not a date (YYYY-MM-DD)") from None
 
 
-def parse_period(kind: str | None, day: str | None, start: str | None, end: str | None, today: date) -> Period:
+def parse_period(
+    kind: str | None, day: str | None, start: str | None, end: str | None, today: date
+) -> Period:
     """The period a page asks for; a clear ``InvalidInput`` for anything else."""
     kind = (kind or "week").strip().lower()
     if kind not in RANGES:
@@ -150,7 +170,9 @@ class LossEstimate:
     high_bp: float | None
 
 
-def loss_estimate(ht_cents: int, ht_var: int, recovered_cents: int, sales_cents: int) -> LossEstimate:
+def loss_estimate(
+    ht_cents: int, ht_var: int, recovered_cents: int, sales_cents: int
+) -> LossEstimate:
     point = max(0, ht_cents - recovered_cents)
     half = 1.96 * math.sqrt(max(0, ht_var))
     low = max(0, round(point - half))

@@ -21,7 +21,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from store_server.baskets.models import Basket, BasketLine, Shopper
-from store_server.checkout.models import CheckoutAudit, CheckoutCorrection, PaymentHandoff, RescanScan
+from store_server.checkout.models import (
+    CheckoutAudit,
+    CheckoutCorrection,
+    PaymentHandoff,
+    RescanScan,
+)
 from store_server.checkout.simulation import _catalogue
 from store_server.devices.models import Device
 from store_server.manager.models import ScanIssue
@@ -41,7 +46,19 @@ I = ScanIssue.__table__  # type: ignore[attr-defined]  # noqa: E741
 
 # Share of a day's trips starting in each local hour (a supermarket's two peaks).
 HOUR_PROFILE = {
-    8: 3, 9: 5, 10: 7, 11: 9, 12: 10, 13: 8, 14: 6, 15: 6, 16: 8, 17: 11, 18: 12, 19: 9, 20: 5,
+    8: 3,
+    9: 5,
+    10: 7,
+    11: 9,
+    12: 10,
+    13: 8,
+    14: 6,
+    15: 6,
+    16: 8,
+    17: 11,
+    18: 12,
+    19: 9,
+    20: 5,
 }
 STAFF = ("alice", "bruno", "chloe", "driss")
 
@@ -107,12 +124,19 @@ def _ensure_devices(connection: Connection, spec: HistorySpec) -> list[tuple[str
 
 def _shoppers(connection: Connection, spec: HistorySpec, n: int = 50) -> list[int]:
     prefix = f"H{abs(hash(spec.store_id)) % 10_000:04d}"
-    have = dict(
-        connection.execute(select(S.c.loyalty_card, S.c.id).where(S.c.loyalty_card.like(prefix + "%"))).all()
+    have: dict[str, int] = dict(
+        connection.execute(
+            select(S.c.loyalty_card, S.c.id).where(S.c.loyalty_card.like(prefix + "%"))
+        ).all()
     )
     rows = [
-        {"loyalty_card": f"{prefix}{i:06d}", "created_at": spec.start, "trips": 0,
-         "audits_passed": 0, "discrepancies": 0}
+        {
+            "loyalty_card": f"{prefix}{i:06d}",
+            "created_at": spec.start,
+            "trips": 0,
+            "audits_passed": 0,
+            "discrepancies": 0,
+        }
         for i in range(n)
         if f"{prefix}{i:06d}" not in have
     ]
@@ -123,7 +147,9 @@ def _shoppers(connection: Connection, spec: HistorySpec, n: int = 50) -> list[in
     ]
 
 
-def generate(connection: Connection, spec: HistorySpec, *, flush_every: int = 2000) -> HistoryCounts:
+def generate(
+    connection: Connection, spec: HistorySpec, *, flush_every: int = 2000
+) -> HistoryCounts:
     """Write ``spec.days`` days of trips; returns what was written.
 
     Each basket's ``updated_at`` is the moment it is written (as for any change), so the
@@ -168,24 +194,41 @@ def generate(connection: Connection, spec: HistorySpec, *, flush_every: int = 20
                 at = created + timedelta(seconds=trip_s * (i + 1) / (n_lines + 1))
                 if line is None:
                     lines[p.gtin] = {
-                        "basket_id": bid, "gtin": p.gtin, "scanned_gtin": p.gtin,
-                        "name": f"{p.category} {p.gtin[-4:]}", "category": p.category, "qty": 1,
-                        "unit_price_cents": p.price_cents, "weight_g": None,
-                        "line_total_cents": p.price_cents, "tax_rate": "0.055",
-                        "age_restricted": p.age_restricted, "added_at": at,
+                        "basket_id": bid,
+                        "gtin": p.gtin,
+                        "scanned_gtin": p.gtin,
+                        "name": f"{p.category} {p.gtin[-4:]}",
+                        "category": p.category,
+                        "qty": 1,
+                        "unit_price_cents": p.price_cents,
+                        "weight_g": None,
+                        "line_total_cents": p.price_cents,
+                        "tax_rate": "0.055",
+                        "age_restricted": p.age_restricted,
+                        "added_at": at,
                     }
                 else:
                     line["qty"] += 1
                     line["line_total_cents"] += p.price_cents
             if rng.random() < spec.unknown_scan_rate:
                 buf["I"].append(
-                    {"store_id": spec.store_id, "device_id": device_id, "kind": "unknown_product",
-                     "code": f"0000000{rng.randrange(40):07d}", "at": created + timedelta(seconds=60)}
+                    {
+                        "store_id": spec.store_id,
+                        "device_id": device_id,
+                        "kind": "unknown_product",
+                        "code": f"0000000{rng.randrange(40):07d}",
+                        "at": created + timedelta(seconds=60),
+                    }
                 )
             if rng.random() < spec.unknown_scan_rate / 2:
                 buf["I"].append(
-                    {"store_id": spec.store_id, "device_id": device_id, "kind": "removal",
-                     "code": "", "at": created + timedelta(seconds=90)}
+                    {
+                        "store_id": spec.store_id,
+                        "device_id": device_id,
+                        "kind": "removal",
+                        "code": "",
+                        "at": created + timedelta(seconds=90),
+                    }
                 )
             subtotal = sum(line["line_total_cents"] for line in lines.values())
             promo = round(subtotal * 0.05) if rng.random() < spec.promo_share else 0
@@ -193,10 +236,19 @@ def generate(connection: Connection, spec: HistorySpec, *, flush_every: int = 20
             abandoned = not lines or rng.random() < spec.abandon_rate
             status = "abandoned" if abandoned else "paid"
             basket = {
-                "id": bid, "device_id": device_id, "store_id": spec.store_id, "shopper_id": None,
-                "loyalty_card": None, "status": status, "currency": "EUR", "total_cents": total,
-                "tax_cents": round(total * 0.05), "item_count": sum(x["qty"] for x in lines.values()),
-                "created_at": created, "updated_at": written_at, "finished_at": None if abandoned else finished,
+                "id": bid,
+                "device_id": device_id,
+                "store_id": spec.store_id,
+                "shopper_id": None,
+                "loyalty_card": None,
+                "status": status,
+                "currency": "EUR",
+                "total_cents": total,
+                "tax_cents": round(total * 0.05),
+                "item_count": sum(x["qty"] for x in lines.values()),
+                "created_at": created,
+                "updated_at": written_at,
+                "finished_at": None if abandoned else finished,
                 "audit": None,
             }
             buf["B"].append(basket)
@@ -205,11 +257,20 @@ def generate(connection: Connection, spec: HistorySpec, *, flush_every: int = 20
             counts.lines += len(lines)
             if shoppers and rng.random() < spec.offer_share:
                 buf["G"].append(
-                    {"id": str(uuid.UUID(int=rng.getrandbits(128))), "basket_id": bid,
-                     "shopper_id": rng.choice(shoppers), "store_id": spec.store_id,
-                     "template_id": "t", "label": "offer", "reason": "history", "promotion": "{}",
-                     "offered_at": created + timedelta(seconds=30),
-                     "accepted_at": created + timedelta(seconds=60) if rng.random() < 0.3 else None}
+                    {
+                        "id": str(uuid.UUID(int=rng.getrandbits(128))),
+                        "basket_id": bid,
+                        "shopper_id": rng.choice(shoppers),
+                        "store_id": spec.store_id,
+                        "template_id": "t",
+                        "label": "offer",
+                        "reason": "history",
+                        "promotion": "{}",
+                        "offered_at": created + timedelta(seconds=30),
+                        "accepted_at": created + timedelta(seconds=60)
+                        if rng.random() < 0.3
+                        else None,
+                    }
                 )
             if abandoned:
                 continue
@@ -221,41 +282,82 @@ def generate(connection: Connection, spec: HistorySpec, *, flush_every: int = 20
                 decision = "partial" if rng.random() < spec.partial_share else "full"
             found = bool(missing) and audited and (decision == "full" or rng.random() < 0.5)
             staff = rng.choice(STAFF)
-            closed = finished + timedelta(seconds=rng.uniform(60, 240) if audited else rng.uniform(5, 30))
+            closed = finished + timedelta(
+                seconds=rng.uniform(60, 240) if audited else rng.uniform(5, 30)
+            )
             outcome = "not_audited" if not audited else ("discrepancy" if found else "passed")
             buf["A"].append(
-                {"basket_id": bid, "store_id": spec.store_id, "shopper_id": None,
-                 "decision": "full" if found else decision, "initial_decision": decision,
-                 "rescan": "[]", "reasons": "[]", "inputs": "{}", "policy": "{}",
-                 "probability": probability, "trust_score": trust, "decided_at": finished,
-                 "escalated_at": None, "outcome": outcome, "closed_at": closed, "closed_by": staff,
-                 "policy_version": None}
+                {
+                    "basket_id": bid,
+                    "store_id": spec.store_id,
+                    "shopper_id": None,
+                    "decision": "full" if found else decision,
+                    "initial_decision": decision,
+                    "rescan": "[]",
+                    "reasons": "[]",
+                    "inputs": "{}",
+                    "policy": "{}",
+                    "probability": probability,
+                    "trust_score": trust,
+                    "decided_at": finished,
+                    "escalated_at": None,
+                    "outcome": outcome,
+                    "closed_at": closed,
+                    "closed_by": staff,
+                    "policy_version": None,
+                }
             )
             if audited:
                 counts.audits += 1
                 for gtin in list(lines)[: (3 if decision == "partial" else len(lines))]:
                     buf["R"].append(
-                        {"basket_id": bid, "gtin": gtin, "code": gtin, "name": "item",
-                         "outcome": "verified", "source": "console", "actor": staff,
-                         "at": finished + timedelta(seconds=30), "resolution": None,
-                         "resolved_by": None, "resolved_at": None}
+                        {
+                            "basket_id": bid,
+                            "gtin": gtin,
+                            "code": gtin,
+                            "name": "item",
+                            "outcome": "verified",
+                            "source": "console",
+                            "actor": staff,
+                            "at": finished + timedelta(seconds=30),
+                            "resolution": None,
+                            "resolved_by": None,
+                            "resolved_at": None,
+                        }
                     )
             if found:
                 added: dict[str, dict[str, Any]] = {}
                 for p in missing:
                     existing = lines.get(p.gtin)
                     buf["C"].append(
-                        {"basket_id": bid, "kind": "add", "gtin": p.gtin, "name": "item", "qty": 1,
-                         "reason": "missed_by_shopper", "note": None, "shopper_fault": True,
-                         "voided": False, "actor": staff, "at": closed}
+                        {
+                            "basket_id": bid,
+                            "kind": "add",
+                            "gtin": p.gtin,
+                            "name": "item",
+                            "qty": 1,
+                            "reason": "missed_by_shopper",
+                            "note": None,
+                            "shopper_fault": True,
+                            "voided": False,
+                            "actor": staff,
+                            "at": closed,
+                        }
                     )
                     if existing is None and p.gtin not in added:
                         added[p.gtin] = {
-                            "basket_id": bid, "gtin": p.gtin, "scanned_gtin": p.gtin,
-                            "name": "item", "category": p.category, "qty": 1,
-                            "unit_price_cents": p.price_cents, "weight_g": None,
-                            "line_total_cents": p.price_cents, "tax_rate": "0.055",
-                            "age_restricted": p.age_restricted, "added_at": closed,
+                            "basket_id": bid,
+                            "gtin": p.gtin,
+                            "scanned_gtin": p.gtin,
+                            "name": "item",
+                            "category": p.category,
+                            "qty": 1,
+                            "unit_price_cents": p.price_cents,
+                            "weight_g": None,
+                            "line_total_cents": p.price_cents,
+                            "tax_rate": "0.055",
+                            "age_restricted": p.age_restricted,
+                            "added_at": closed,
                         }
                 buf["L"].extend(added.values())
                 total += sum(p.price_cents for p in missing)
@@ -263,11 +365,22 @@ def generate(connection: Connection, spec: HistorySpec, *, flush_every: int = 20
             handoff_serial += 1
             paid_at = closed + timedelta(seconds=rng.uniform(20, 180))
             buf["H"].append(
-                {"id": str(uuid.UUID(int=rng.getrandbits(128))), "code": f"{handoff_serial % (1 << 60):X}"[:16],
-                 "basket_id": bid, "store_id": spec.store_id, "status": "paid", "currency": "EUR",
-                 "total_cents": total, "tax_cents": round(total * 0.05), "record": "{}",
-                 "created_at": closed, "created_by": staff, "paid_at": paid_at,
-                 "pos_terminal_id": None, "payment_reference": f"h-{handoff_serial}"}
+                {
+                    "id": str(uuid.UUID(int=rng.getrandbits(128))),
+                    "code": f"{handoff_serial % (1 << 60):X}"[:16],
+                    "basket_id": bid,
+                    "store_id": spec.store_id,
+                    "status": "paid",
+                    "currency": "EUR",
+                    "total_cents": total,
+                    "tax_cents": round(total * 0.05),
+                    "record": "{}",
+                    "created_at": closed,
+                    "created_by": staff,
+                    "paid_at": paid_at,
+                    "pos_terminal_id": None,
+                    "payment_reference": f"h-{handoff_serial}",
+                }
             )
             if len(buf["B"]) >= flush_every:
                 flush()
@@ -287,11 +400,17 @@ def write_history(engine: Any, spec: HistorySpec) -> HistoryCounts:
     return counts
 
 
-def demo_history(engine: Any, store_id: str, *, days: int = 21, trips_per_day: int = 50) -> HistoryCounts:
+def demo_history(
+    engine: Any, store_id: str, *, days: int = 21, trips_per_day: int = 50
+) -> HistoryCounts:
     """The demo's past: a few weeks ending yesterday, a wine pattern to recommend on."""
     today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     spec = HistorySpec(
-        store_id=store_id, start=today - timedelta(days=days), days=days,
-        trips_per_day=trips_per_day, miss_rates={"alcohol": 0.04}, seed=2026,
+        store_id=store_id,
+        start=today - timedelta(days=days),
+        days=days,
+        trips_per_day=trips_per_day,
+        miss_rates={"alcohol": 0.04},
+        seed=2026,
     )
     return write_history(engine, spec)

@@ -32,7 +32,9 @@ _FOR_TRIP = (
     .where(
         VERSIONS.c.store_id == bindparam("store_id"),
         VERSIONS.c.effective_from
-        <= sa_select(BASKETS.c.created_at).where(BASKETS.c.id == bindparam("basket_id")).scalar_subquery(),
+        <= sa_select(BASKETS.c.created_at)
+        .where(BASKETS.c.id == bindparam("basket_id"))
+        .scalar_subquery(),
     )
     .order_by(VERSIONS.c.version.desc())
     .limit(1)
@@ -88,12 +90,16 @@ def current_policy(session: Session, store_id: str, default: AuditPolicy) -> Aud
     """What a trip starting now would be audited by."""
     from store_server.checkout.service import policy_for_store
 
-    found = session.connection().execute(
-        sa_select(VERSIONS.c.policy)
-        .where(VERSIONS.c.store_id == store_id)
-        .order_by(VERSIONS.c.version.desc())
-        .limit(1)
-    ).scalar()
+    found = (
+        session.connection()
+        .execute(
+            sa_select(VERSIONS.c.policy)
+            .where(VERSIONS.c.store_id == store_id)
+            .order_by(VERSIONS.c.version.desc())
+            .limit(1)
+        )
+        .scalar()
+    )
     if found is not None:
         return AuditPolicy.from_config(json.loads(found))
     return policy_for_store(session, store_id, default)
@@ -127,6 +133,7 @@ def _add(
     actor: str,
     at: datetime,
     version: int,
+    created_at: datetime | None = None,
 ) -> VersionView:
     after = policy.to_dict()
     row = AuditPolicyVersion(
@@ -137,7 +144,7 @@ def _add(
         reason=reason,
         action=action,
         created_by=actor,
-        created_at=at,
+        created_at=created_at or at,
         effective_from=at,
     )
     session.add(row)
@@ -175,6 +182,7 @@ def apply_policy(
             actor=actor,
             at=BASELINE_FROM,
             version=1,
+            created_at=at,
         )
         latest = 1
     if policy.to_dict() == current.to_dict():
@@ -230,7 +238,9 @@ def rollback(
 
 
 def _latest_number(session: Session, store_id: str) -> int:
-    value = session.connection().execute(
-        sa_select(func.max(VERSIONS.c.version)).where(VERSIONS.c.store_id == store_id)
-    ).scalar()
+    value = (
+        session.connection()
+        .execute(sa_select(func.max(VERSIONS.c.version)).where(VERSIONS.c.store_id == store_id))
+        .scalar()
+    )
     return int(value or 0)

@@ -6,7 +6,8 @@ expected effect replayed through ``store_server.checkout.simulation`` — the si
 synthetic shoppers (same seed), so the two columns compare like with like.
 
 A pattern must stand out from noise before anything is recommended: a category's hit
-rate must be significantly above the other categories' pooled (one-sided binomial test, p < 0.001, at
+rate per unit audited must be significantly above the other categories' pooled
+(one-sided binomial test, p < 0.001, at
 least ``MIN_HITS`` hits), so random variation across a dozen categories stays quiet.
 """
 
@@ -50,7 +51,11 @@ def binomial_tail(k: int, n: int, p: float) -> float:
     log_p, log_q = math.log(p), math.log1p(-p)
     for i in range(k, n + 1):
         total += math.exp(
-            math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
+            math.lgamma(n + 1)
+            - math.lgamma(i + 1)
+            - math.lgamma(n - i + 1)
+            + i * log_p
+            + (n - i) * log_q
         )
     return min(1.0, total)
 
@@ -74,7 +79,11 @@ def find(
     all_hits = sum(hits_by_category.values())
     all_units = sum(units.values())
     for category in sorted(hits_by_category):
-        k, n, u = hits_by_category[category], audits_by_category.get(category, 0), units.get(category, 0)
+        k, n, u = (
+            hits_by_category[category],
+            audits_by_category.get(category, 0),
+            units.get(category, 0),
+        )
         # Against every other category pooled: the overall rate would include the
         # category's own finds.
         base = (all_hits - k) / (all_units - u) if all_units > u else overall
@@ -97,7 +106,7 @@ def find(
                 f"category:{category}",
                 f"{category}: {action}",
                 f"{category}: {k} of the last {n} audits of trips holding it found it "
-                f"under-scanned ({k / u:.2%} per unit audited, against {base:.2%} for a "
+                f"under-scanned ({k / u:.2%} per unit audited, against {base:.2%} for "
                 f"the other categories; "
                 f"p = {p_value:.1g} that this is chance).",
                 changes,
@@ -131,9 +140,17 @@ def expected_effect(policy: AuditPolicy, changes: dict[str, Any]) -> list[tuple[
 
     return [
         ("trips audited", pct(before.audit_rate), pct(after.audit_rate)),
-        ("honest shoppers' trips audited", pct(before.honest_audit_rate), pct(after.honest_audit_rate)),
+        (
+            "honest shoppers' trips audited",
+            pct(before.honest_audit_rate),
+            pct(after.honest_audit_rate),
+        ),
         ("under-scanned items caught", pct(before.caught_share), pct(after.caught_share)),
-        ("items rescanned per audit", f"{before.items_rescanned_per_audit:.1f}", f"{after.items_rescanned_per_audit:.1f}"),
+        (
+            "items rescanned per audit",
+            f"{before.items_rescanned_per_audit:.1f}",
+            f"{after.items_rescanned_per_audit:.1f}",
+        ),
     ]
 
 

@@ -21,7 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from store_server.baskets.models import Basket, BasketLine
-from store_server.checkout.models import CheckoutAudit, CheckoutCorrection, PaymentHandoff, RescanScan
+from store_server.checkout.models import (
+    CheckoutAudit,
+    CheckoutCorrection,
+    PaymentHandoff,
+    RescanScan,
+)
 from store_server.devices.models import Device
 from store_server.manager.figures import bucket_of, epoch_hour, hour_start, trust_band
 from store_server.manager.models import RollupDay, RollupMark, RollupRow, ScanIssue
@@ -66,10 +71,24 @@ def facts_between(
     span = _in_span(B.c.created_at, store_id, start, end)
     trips = connection.execute(
         select(
-            B.c.id, B.c.store_id, B.c.created_at, B.c.finished_at, B.c.status, B.c.item_count,
-            B.c.device_id, D.c.kind, A.c.initial_decision, A.c.outcome, A.c.probability,
-            A.c.trust_score, A.c.decided_at, A.c.closed_at, A.c.closed_by, H.c.total_cents,
-            H.c.paid_at, H.c.status,
+            B.c.id,
+            B.c.store_id,
+            B.c.created_at,
+            B.c.finished_at,
+            B.c.status,
+            B.c.item_count,
+            B.c.device_id,
+            D.c.kind,
+            A.c.initial_decision,
+            A.c.outcome,
+            A.c.probability,
+            A.c.trust_score,
+            A.c.decided_at,
+            A.c.closed_at,
+            A.c.closed_by,
+            H.c.total_cents,
+            H.c.paid_at,
+            H.c.status,
         )
         .select_from(
             B.join(D, D.c.id == B.c.device_id)
@@ -81,7 +100,7 @@ def facts_between(
     if not trips:
         _scan_issues(connection, start, end, store_id, out)
         return dict(out)
-    subtotal = dict(
+    subtotal: dict[str, int] = dict(
         connection.execute(
             select(L.c.basket_id, func.sum(L.c.line_total_cents))
             .select_from(L.join(B, B.c.id == L.c.basket_id))
@@ -89,7 +108,7 @@ def facts_between(
             .group_by(L.c.basket_id)
         ).all()
     )
-    rescans = dict(
+    rescans: dict[str, int] = dict(
         connection.execute(
             select(R.c.basket_id, func.count())
             .select_from(R.join(B, B.c.id == R.c.basket_id))
@@ -118,8 +137,18 @@ def facts_between(
     seen: set[int] = set()
     for row in connection.execute(
         select(
-            C.c.id, C.c.basket_id, C.c.kind, C.c.qty, C.c.reason, C.c.shopper_fault, C.c.voided,
-            L.c.unit_price_cents, L.c.category, L.c.weight_g, L.c.line_total_cents, L.c.added_at,
+            C.c.id,
+            C.c.basket_id,
+            C.c.kind,
+            C.c.qty,
+            C.c.reason,
+            C.c.shopper_fault,
+            C.c.voided,
+            L.c.unit_price_cents,
+            L.c.category,
+            L.c.weight_g,
+            L.c.line_total_cents,
+            L.c.added_at,
             A.c.decided_at,
         )
         .select_from(
@@ -130,8 +159,21 @@ def facts_between(
         .where(span)
         .order_by(C.c.id, L.c.id)
     ).all():
-        (cid, basket_id, kind, qty, reason, fault, voided, unit, category, weight, line_total,
-         added_at, decided_at) = row
+        (
+            cid,
+            basket_id,
+            kind,
+            qty,
+            reason,
+            fault,
+            voided,
+            unit,
+            category,
+            weight,
+            line_total,
+            added_at,
+            decided_at,
+        ) = row
         if cid in seen:
             continue
         seen.add(cid)
@@ -148,12 +190,31 @@ def facts_between(
                 finding = "wrong_quantity" if before else "missed_item"
             findings[basket_id].append((finding, category, cents))
 
-    for (bid, store, created, finished, status, items, device_id, device_kind, decision,
-         outcome, probability, trust, decided, closed, closed_by, paid_total, paid_at,
-         handoff_status) in trips:
+    for (
+        bid,
+        store,
+        created,
+        finished,
+        status,
+        items,
+        device_id,
+        device_kind,
+        decision,
+        outcome,
+        probability,
+        trust,
+        decided,
+        closed,
+        closed_by,
+        paid_total,
+        paid_at,
+        handoff_status,
+    ) in trips:
         hour = epoch_hour(as_utc(created))
 
-        def add(metric: str, value: int = 1, dim: str = "", _s: str = store, _h: int = hour) -> None:
+        def add(
+            metric: str, value: int = 1, dim: str = "", _s: str = store, _h: int = hour
+        ) -> None:
             out[(_s, _h, metric, dim)] += value
 
         device_kind = device_kind or "store"
@@ -225,7 +286,11 @@ def facts_between(
 
 
 def _scan_issues(
-    connection: Connection, start: datetime, end: datetime, store_id: str | None, out: dict[Key, int]
+    connection: Connection,
+    start: datetime,
+    end: datetime,
+    store_id: str | None,
+    out: dict[Key, int],
 ) -> None:
     cond = and_(I.c.at >= start, I.c.at < end)
     if store_id is not None:
@@ -311,9 +376,7 @@ def refresh(session: Session, *, now: datetime | None = None) -> int:
         select(B.c.store_id, B.c.created_at).where(B.c.updated_at >= since)
     ).all():
         touched.add((store, epoch_hour(as_utc(created))))
-    for store, at in connection.execute(
-        select(I.c.store_id, I.c.at).where(I.c.id > mark[1])
-    ).all():
+    for store, at in connection.execute(select(I.c.store_id, I.c.at).where(I.c.id > mark[1])).all():
         touched.add((store, epoch_hour(as_utc(at))))
     max_issue = _max_issue(connection)
     for store, start, end in _spans(touched):

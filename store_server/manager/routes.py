@@ -20,7 +20,13 @@ from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.auth.routes import end_session
 from store_server.checkout import service as checkout
-from store_server.deps import ERROR_RESPONSES, SESSION_COOKIE, StateDep, bearer_token, set_session_cookie
+from store_server.deps import (
+    ERROR_RESPONSES,
+    SESSION_COOKIE,
+    StateDep,
+    bearer_token,
+    set_session_cookie,
+)
 from store_server.errors import CaddieError, Forbidden, InvalidInput, Unauthorized
 from store_server.manager import policies, recommendations, rollup, service
 from store_server.manager.figures import Period, parse_period
@@ -36,7 +42,12 @@ templates = make_templates(HERE / "templates")
 router = APIRouter(prefix="/manager", tags=["manager console"], include_in_schema=False)
 api = APIRouter(prefix="/api/manager", tags=["manager"], responses=ERROR_RESPONSES)
 ROLES = ("manager", "admin")
-PAGES = {"": "Overview", "loss": "Audits and loss", "quality": "Scan quality and staff", "policy": "Audit policy"}
+PAGES = {
+    "": "Overview",
+    "loss": "Audits and loss",
+    "quality": "Scan quality and staff",
+    "policy": "Audit policy",
+}
 RECENT_DAYS = 28
 
 
@@ -64,7 +75,9 @@ async def _viewer(request: Request, state: ServerState) -> Viewer | None:
         return None
     if user.role not in ROLES:
         raise Forbidden("the manager console needs the manager or admin role")
-    return Viewer(user.username, user.role, _store_of(user, state, request.query_params.get("store")))
+    return Viewer(
+        user.username, user.role, _store_of(user, state, request.query_params.get("store"))
+    )
 
 
 def _to_login() -> RedirectResponse:
@@ -73,14 +86,18 @@ def _to_login() -> RedirectResponse:
 
 def _forbidden(request: Request, message: str) -> Response:
     return templates.TemplateResponse(
-        request, "manager/message.html", {"title": "Not for this account", "message": message, "viewer": None},
+        request,
+        "manager/message.html",
+        {"title": "Not for this account", "message": message, "viewer": None},
         status_code=403,
     )
 
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request) -> Response:
-    return templates.TemplateResponse(request, "manager/login.html", {"error": None, "viewer": None})
+    return templates.TemplateResponse(
+        request, "manager/login.html", {"error": None, "viewer": None}
+    )
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -106,7 +123,10 @@ async def login_submit(request: Request, state: StateDep) -> Response:
         )
     except CaddieError as exc:
         return templates.TemplateResponse(
-            request, "manager/login.html", {"error": exc.message, "viewer": None}, status_code=exc.http_status
+            request,
+            "manager/login.html",
+            {"error": exc.message, "viewer": None},
+            status_code=exc.http_status,
         )
     response = RedirectResponse("/manager", status_code=303)
     set_session_cookie(response, token, state.settings, request)
@@ -144,7 +164,12 @@ async def _report(state: ServerState, viewer: Viewer, period: Period) -> service
     settings = state.settings
     return await state.run_db(
         lambda s: service.build_report(
-            s, viewer.store_id, period, timezone=settings.timezone, currency=settings.currency, min_count=_min_count()
+            s,
+            viewer.store_id,
+            period,
+            timezone=settings.timezone,
+            currency=settings.currency,
+            min_count=_min_count(),
         )
     )
 
@@ -160,13 +185,23 @@ async def _page(request: Request, state: ServerState, page: str, extra: Any = No
         period = _period(request, state)
     except InvalidInput as exc:
         return templates.TemplateResponse(
-            request, "manager/message.html",
-            {"title": "Cannot show this range", "message": exc.message, "viewer": viewer, "back": "/manager"},
+            request,
+            "manager/message.html",
+            {
+                "title": "Cannot show this range",
+                "message": exc.message,
+                "viewer": viewer,
+                "back": "/manager",
+            },
             status_code=400,
         )
     report = await _report(state, viewer, period)
     context: dict[str, Any] = {
-        "viewer": viewer, "r": report, "page": page, "pages": PAGES, "query": _query(request, period),
+        "viewer": viewer,
+        "r": report,
+        "page": page,
+        "pages": PAGES,
+        "query": _query(request, period),
         "stores": await state.run_db(service.store_ids) if viewer.role == "admin" else [],
     }
     if extra is not None:
@@ -177,7 +212,11 @@ async def _page(request: Request, state: ServerState, page: str, extra: Any = No
 def _query(request: Request, period: Period) -> str:
     from urllib.parse import urlencode
 
-    keep = {k: v for k, v in request.query_params.items() if k in ("range", "date", "from", "to", "store")}
+    keep = {
+        k: v
+        for k, v in request.query_params.items()
+        if k in ("range", "date", "from", "to", "store")
+    }
     return urlencode(keep)
 
 
@@ -202,13 +241,25 @@ def _policy_context(state: ServerState, viewer: Viewer) -> Any:
         today = utcnow().astimezone(tz).date()
         recent = Period("custom", date.fromordinal(today.toordinal() - RECENT_DAYS + 1), today)
         h0, h1 = recent.hours(tz)
-        totals = rollup.read(session.connection(), viewer.store_id, h0, h1,
-                             ("cat_audits", "cat_hits", "cat_units", "audits", "audits_hit"))
-        by = lambda m: {d: v for (mm, d), v in totals.items() if mm == m and d}  # noqa: E731
+        totals = rollup.read(
+            session.connection(),
+            viewer.store_id,
+            h0,
+            h1,
+            ("cat_audits", "cat_hits", "cat_units", "audits", "audits_hit"),
+        )
+
+        def by(metric: str) -> dict[str, int]:
+            return {d: v for (m, d), v in totals.items() if m == metric and d}
+
         current = policies.current_policy(session, viewer.store_id, state.audit_policy)
         recs = recommendations.recommend(
-            by("cat_audits"), by("cat_hits"), totals.get(("audits", ""), 0),
-            totals.get(("audits_hit", ""), 0), current, by("cat_units"),
+            by("cat_audits"),
+            by("cat_hits"),
+            totals.get(("audits", ""), 0),
+            totals.get(("audits_hit", ""), 0),
+            current,
+            by("cat_units"),
         )
         return {
             "recommendations": recs,
@@ -240,11 +291,20 @@ async def _form_action(request: Request, state: ServerState, work: Any) -> Respo
         await state.run_db(lambda s: work(s, viewer, form))
     except CaddieError as exc:
         return templates.TemplateResponse(
-            request, "manager/message.html",
-            {"title": "Not done", "message": exc.message, "viewer": viewer, "back": "/manager/policy"},
+            request,
+            "manager/message.html",
+            {
+                "title": "Not done",
+                "message": exc.message,
+                "viewer": viewer,
+                "back": "/manager/policy",
+            },
             status_code=exc.http_status,
         )
-    return RedirectResponse("/manager/policy" + (f"?store={viewer.store_id}" if viewer.role == "admin" else ""), status_code=303)
+    return RedirectResponse(
+        "/manager/policy" + (f"?store={viewer.store_id}" if viewer.role == "admin" else ""),
+        status_code=303,
+    )
 
 
 @router.post("/policy/apply")
@@ -266,12 +326,18 @@ async def policy_apply(request: Request, state: StateDep) -> Response:
             try:
                 changes = json.loads(str(form.get("settings") or "")[:10_000])
             except ValueError:
-                raise InvalidInput("settings must be a JSON object such as {\"base_rate\": 0.04}") from None
+                raise InvalidInput(
+                    'settings must be a JSON object such as {"base_rate": 0.04}'
+                ) from None
             if not isinstance(changes, dict):
-                raise InvalidInput("settings must be a JSON object such as {\"base_rate\": 0.04}")
+                raise InvalidInput('settings must be a JSON object such as {"base_rate": 0.04}')
         policies.apply_policy(
-            session, viewer.store_id, changes, default=state.audit_policy,
-            reason=form.get("reason"), actor=viewer.username,
+            session,
+            viewer.store_id,
+            changes,
+            default=state.audit_policy,
+            reason=form.get("reason"),
+            actor=viewer.username,
         )
 
     return await _form_action(request, state, work)
@@ -284,8 +350,12 @@ async def policy_rollback(request: Request, state: StateDep) -> Response:
         if not raw.isdigit() or len(raw) > 9:
             raise InvalidInput("choose a version number to roll back to")
         policies.rollback(
-            session, viewer.store_id, to_version=int(raw), default=state.audit_policy,
-            reason=form.get("reason"), actor=viewer.username,
+            session,
+            viewer.store_id,
+            to_version=int(raw),
+            default=state.audit_policy,
+            reason=form.get("reason"),
+            actor=viewer.username,
         )
 
     return await _form_action(request, state, work)
@@ -309,20 +379,36 @@ async def pos_import(request: Request, state: StateDep) -> Response:
         def work(session: Session) -> None:
             for day, cents in rows:
                 service.record_pos_total(
-                    session, viewer.store_id, day, cents, currency=state.settings.currency,
+                    session,
+                    viewer.store_id,
+                    day,
+                    cents,
+                    currency=state.settings.currency,
                     source=f"csv:{viewer.username}",
                 )
 
         await state.run_db(work)
     except CaddieError as exc:
         return templates.TemplateResponse(
-            request, "manager/message.html",
-            {"title": "Nothing imported", "message": exc.message, "viewer": viewer, "back": "/manager"},
+            request,
+            "manager/message.html",
+            {
+                "title": "Nothing imported",
+                "message": exc.message,
+                "viewer": viewer,
+                "back": "/manager",
+            },
             status_code=exc.http_status,
         )
     return templates.TemplateResponse(
-        request, "manager/message.html",
-        {"title": "Imported", "message": f"{len(rows)} daily totals imported.", "viewer": viewer, "back": "/manager"},
+        request,
+        "manager/message.html",
+        {
+            "title": "Imported",
+            "message": f"{len(rows)} daily totals imported.",
+            "viewer": viewer,
+            "back": "/manager",
+        },
     )
 
 
@@ -347,13 +433,16 @@ async def csv_download(table: str, request: Request, state: StateDep) -> Respons
         return Response("no such table\n", status_code=404, media_type="text/plain")
     name = f"caddie-{viewer.store_id}-{table}-{period.first}-{period.last}.csv"
     return Response(
-        body, media_type="text/csv; charset=utf-8",
+        body,
+        media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
 @api.post("/pos-totals", response_model=PosDailyTotalReply)
-async def pos_totals(body: PosDailyTotalBody, request: Request, state: StateDep) -> PosDailyTotalReply:
+async def pos_totals(
+    body: PosDailyTotalBody, request: Request, state: StateDep
+) -> PosDailyTotalReply:
     """A POS reports a day's whole-store sales (bearer: a till's token, or a manager's or
     admin's session). Reporting a day again replaces its total."""
     token = bearer_token(request)
@@ -365,11 +454,21 @@ async def pos_totals(body: PosDailyTotalBody, request: Request, state: StateDep)
         except Unauthorized:
             user = auth.user_for_token(session, token)
             if user.role not in ROLES:
-                raise Forbidden("reporting POS totals needs a till token or the manager role") from None
-            store = body.store_id if user.role == "admin" and body.store_id else _store_of(user, state, None)
+                raise Forbidden(
+                    "reporting POS totals needs a till token or the manager role"
+                ) from None
+            store = (
+                body.store_id
+                if user.role == "admin" and body.store_id
+                else _store_of(user, state, None)
+            )
             source = f"user:{user.username}"
-        service.record_pos_total(session, store, body.day, body.sales_cents, currency=body.currency, source=source)
+        service.record_pos_total(
+            session, store, body.day, body.sales_cents, currency=body.currency, source=source
+        )
         return store
 
     store = await state.run_db(work)
-    return PosDailyTotalReply(store_id=store, day=body.day, sales_cents=body.sales_cents, currency=body.currency)
+    return PosDailyTotalReply(
+        store_id=store, day=body.day, sales_cents=body.sales_cents, currency=body.currency
+    )

@@ -25,21 +25,41 @@ def test_a_manager_reads_the_console_and_applies_a_recommendation(tmp_path: Path
     url = f"sqlite:///{tmp_path / 'caddie.db'}"
     migrate(url)
     engine = make_engine(url)
-    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=20)
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+        days=20
+    )
     write_history(
         engine,
-        HistorySpec(start=start, days=20, trips_per_day=150, seed=8, base_audit_rate=0.3,
-                    partial_share=0.0, miss_rates={"dairy": 0.06}, default_miss_rate=0.002),
+        HistorySpec(
+            start=start,
+            days=20,
+            trips_per_day=150,
+            seed=8,
+            base_audit_rate=0.3,
+            partial_share=0.0,
+            miss_rates={"dairy": 0.06},
+            default_miss_rate=0.002,
+        ),
     )
     engine.dispose()
     for name, role in (("meg", "manager"), ("sam", "staff")):
-        made = caddie("user", "create", name, "--role", role, "--database-url", url,
-                      env={"CADDIE_NEW_PASSWORD": PASSWORD})
+        made = caddie(
+            "user",
+            "create",
+            name,
+            "--role",
+            role,
+            "--database-url",
+            url,
+            env={"CADDIE_NEW_PASSWORD": PASSWORD},
+        )
         assert made.returncode == 0, made.stderr
     with ServerProcess(url, log_path=tmp_path / "server.log") as server:
         with chromium_page(viewport=(1280, 900)) as page:
             errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))  # script errors (there is no script)
+            page.on(
+                "pageerror", lambda e: errors.append(str(e))
+            )  # script errors (there is no script)
             page.goto(server.url + "/manager")
             expect(page).to_have_url(server.url + "/manager/login")
             page.fill("input[name=username]", "sam")

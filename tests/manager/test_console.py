@@ -19,7 +19,13 @@ ORIGIN = {"Origin": "http://testserver"}
 
 
 def _history(engine: Engine, **kw: object) -> None:
-    spec = HistorySpec(start=datetime(2026, 3, 2, tzinfo=UTC), days=14, trips_per_day=60, seed=11, utc_offset_hours=0)
+    spec = HistorySpec(
+        start=datetime(2026, 3, 2, tzinfo=UTC),
+        days=14,
+        trips_per_day=60,
+        seed=11,
+        utc_offset_hours=0,
+    )
     for key, value in kw.items():
         setattr(spec, key, value)
     with engine.begin() as connection:
@@ -29,7 +35,9 @@ def _history(engine: Engine, **kw: object) -> None:
 @pytest.mark.parametrize("username", ["cashier", "mall"])
 def test_staff_and_operators_get_nothing(app_client: TestClient, username: str) -> None:
     reply = app_client.post(
-        "/manager/login", data={"username": username, "password": PASSWORD}, headers=ORIGIN,
+        "/manager/login",
+        data={"username": username, "password": PASSWORD},
+        headers=ORIGIN,
         follow_redirects=False,
     )
     assert reply.status_code == 403
@@ -43,7 +51,9 @@ def test_staff_and_operators_get_nothing(app_client: TestClient, username: str) 
         assert got.status_code == 403, page
         assert "Trips started" not in got.text
     app_client.cookies.clear()
-    denied = app_client.post("/api/manager/pos-totals", json={"day": "2026-03-02", "sales_cents": 1}, headers=headers)
+    denied = app_client.post(
+        "/api/manager/pos-totals", json={"day": "2026-03-02", "sales_cents": 1}, headers=headers
+    )
     assert denied.status_code == 403
 
 
@@ -55,11 +65,18 @@ def test_shoppers_and_strangers_are_sent_to_the_login(app_client: TestClient) ->
     app_client.cookies.set("caddie_session", "a-device-token-or-junk")
     assert app_client.get("/manager", follow_redirects=False).status_code == 303
     app_client.cookies.clear()
-    assert app_client.post("/api/manager/pos-totals", json={"day": "2026-03-02", "sales_cents": 1}).status_code == 401
+    assert (
+        app_client.post(
+            "/api/manager/pos-totals", json={"day": "2026-03-02", "sales_cents": 1}
+        ).status_code
+        == 401
+    )
 
 
 @pytest.mark.parametrize("username", ["boss", "root"])
-def test_managers_and_admins_see_every_page(app_client: TestClient, engine: Engine, username: str) -> None:
+def test_managers_and_admins_see_every_page(
+    app_client: TestClient, engine: Engine, username: str
+) -> None:
     _history(engine)
     log_in(app_client, username)
     for page in PAGES:
@@ -68,7 +85,10 @@ def test_managers_and_admins_see_every_page(app_client: TestClient, engine: Engi
         assert '<meta name="csrf-token"' in reply.text
         assert "<script>" not in reply.text and "style=" not in reply.text
     overview = app_client.get("/manager?range=week&date=2026-03-11").text
-    assert "2026-03-09 to 2026-03-15" in overview and "compared with 2026-03-02 to 2026-03-08" in overview
+    assert (
+        "2026-03-09 to 2026-03-15" in overview
+        and "compared with 2026-03-02 to 2026-03-08" in overview
+    )
     assert "<svg" in overview
     assert "/api/manager/pos-totals" in overview  # how to feed the POS share
     loss = app_client.get("/manager/loss?range=week&date=2026-03-11").text
@@ -116,7 +136,11 @@ def test_every_table_downloads_as_csv(app_client: TestClient, engine: Engine) ->
         assert reply.headers["content-type"].startswith("text/csv")
         rows = list(csv.reader(io.StringIO(reply.text)))
         assert len(rows) >= 2
-    figures = list(csv.reader(io.StringIO(app_client.get("/manager/csv/figures?range=week&date=2026-03-11").text)))
+    figures = list(
+        csv.reader(
+            io.StringIO(app_client.get("/manager/csv/figures?range=week&date=2026-03-11").text)
+        )
+    )
     assert figures[0][:2] == ["section", "figure"]
     assert any(r[1] == "Trips started" for r in figures)
     assert app_client.get("/manager/csv/nonsense").status_code == 404
@@ -125,7 +149,9 @@ def test_every_table_downloads_as_csv(app_client: TestClient, engine: Engine) ->
 def test_pos_totals_by_till_token_and_csv(app_client: TestClient, engine: Engine) -> None:
     _history(engine)
     admin = bearer(app_client, "root")
-    till = app_client.post("/api/checkout/pos-terminals", json={"terminal_id": "POS-1"}, headers=admin)
+    till = app_client.post(
+        "/api/checkout/pos-terminals", json={"terminal_id": "POS-1"}, headers=admin
+    )
     assert till.status_code in (200, 201), till.text
     till_auth = {"Authorization": f"Bearer {till.json()['token']}"}
     for bad in (
@@ -137,7 +163,11 @@ def test_pos_totals_by_till_token_and_csv(app_client: TestClient, engine: Engine
     ):
         reply = app_client.post("/api/manager/pos-totals", json=bad, headers=till_auth)
         assert reply.status_code == 422, (bad, reply.text)
-    ok = app_client.post("/api/manager/pos-totals", json={"day": "2026-03-09", "sales_cents": 10_000_000}, headers=till_auth)
+    ok = app_client.post(
+        "/api/manager/pos-totals",
+        json={"day": "2026-03-09", "sales_cents": 10_000_000},
+        headers=till_auth,
+    )
     assert ok.status_code == 200 and ok.json()["store_id"] == "store-1"
     log_in(app_client, "boss")
     shown = app_client.get("/manager?range=day&date=2026-03-09").text
@@ -146,18 +176,27 @@ def test_pos_totals_by_till_token_and_csv(app_client: TestClient, engine: Engine
     # CSV import: all or nothing.
     csrf_free = {"Origin": "http://testserver"}
     bad = app_client.post(
-        "/manager/pos-totals/import", files={"file": ("t.csv", b"day,sales_cents\n2026-03-10,5\n2026-03-11,x\n")},
+        "/manager/pos-totals/import",
+        files={"file": ("t.csv", b"day,sales_cents\n2026-03-10,5\n2026-03-11,x\n")},
         headers=csrf_free,
     )
     assert bad.status_code == 422 and "line 3" in bad.text
-    assert "—" in app_client.get("/manager?range=day&date=2026-03-10").text.split('id="fig-pos_share"')[1][:400]
+    assert (
+        "—"
+        in app_client.get("/manager?range=day&date=2026-03-10").text.split('id="fig-pos_share"')[1][
+            :400
+        ]
+    )
     good = app_client.post(
-        "/manager/pos-totals/import", files={"file": ("t.csv", b"day,sales_cents\n2026-03-10,5000000\n")},
+        "/manager/pos-totals/import",
+        files={"file": ("t.csv", b"day,sales_cents\n2026-03-10,5000000\n")},
         headers=csrf_free,
     )
     assert good.status_code == 200 and "1 daily totals imported" in good.text
     for junk in (b"\xff\xfe\x00", b"", b"a,b,c\n"):
-        reply = app_client.post("/manager/pos-totals/import", files={"file": ("t.csv", junk)}, headers=csrf_free)
+        reply = app_client.post(
+            "/manager/pos-totals/import", files={"file": ("t.csv", junk)}, headers=csrf_free
+        )
         assert reply.status_code == 422
 
 
@@ -168,31 +207,63 @@ def test_cli_manager_role_and_the_daily_report(tmp_path, sqlite_url: str) -> Non
     from store_server.db import make_engine
     from tests.servers import caddie
 
-    made = caddie("user", "create", "meg", "--role", "manager", "--database-url", sqlite_url,
-                  env={"CADDIE_NEW_PASSWORD": "manager-pw-123"})
+    made = caddie(
+        "user",
+        "create",
+        "meg",
+        "--role",
+        "manager",
+        "--database-url",
+        sqlite_url,
+        env={"CADDIE_NEW_PASSWORD": "manager-pw-123"},
+    )
     assert made.returncode == 0, made.stderr
     assert made.stdout.strip() == "meg\tmanager"
     engine = make_engine(sqlite_url)
     with engine.connect() as c:
-        store = c.execute(select(User.__table__.c.store_id).where(User.__table__.c.username == "meg")).scalar()  # type: ignore[attr-defined]
+        store = c.execute(
+            select(User.__table__.c.store_id).where(User.__table__.c.username == "meg")
+        ).scalar()  # type: ignore[attr-defined]
     assert store == "store-1"
     _history(engine)
     engine.dispose()
     out = tmp_path / "daily.html"
-    report = caddie("report", "daily", "--date", "2026-03-10", "--store", "store-1", "--output", str(out),
-                    "--database-url", sqlite_url)
+    report = caddie(
+        "report",
+        "daily",
+        "--date",
+        "2026-03-10",
+        "--store",
+        "store-1",
+        "--output",
+        str(out),
+        "--database-url",
+        sqlite_url,
+    )
     assert report.returncode == 0, report.stderr
     html = out.read_text()
     assert "daily report · store-1 · 2026-03-10" in html and "compared with 2026-03-09" in html
     assert "Trips started" in html and "<svg" in html and "<script" not in html
     bad = caddie("report", "daily", "--date", "10/03/2026", "--database-url", sqlite_url)
     assert bad.returncode == 2 and "is not a date" in bad.stderr
-    empty = caddie("report", "daily", "--date", "2020-01-01", "--store", "nowhere", "--output",
-                   str(tmp_path / "e.html"), "--database-url", sqlite_url)
+    empty = caddie(
+        "report",
+        "daily",
+        "--date",
+        "2020-01-01",
+        "--store",
+        "nowhere",
+        "--output",
+        str(tmp_path / "e.html"),
+        "--database-url",
+        sqlite_url,
+    )
     assert empty.returncode == 0 and "No trips on this day" in (tmp_path / "e.html").read_text()
 
 
-def test_refused_scans_and_removals_reach_scan_quality(app_client: TestClient, engine: Engine) -> None:
+def test_refused_scans_and_removals_reach_scan_quality(
+    app_client: TestClient, engine: Engine
+) -> None:
     from tests.store_server.factories import COFFEE_ITEM, add_products, enroll_devices
     from tests.store_server.wsclient import Handheld
 
@@ -214,7 +285,9 @@ def test_refused_scans_and_removals_reach_scan_quality(app_client: TestClient, e
     assert "04006381333931" in page  # the catalog gap, as a GTIN-14, with its fix link
 
 
-def test_prometheus_gauges_carry_todays_headline_figures(app_client: TestClient, engine: Engine) -> None:
+def test_prometheus_gauges_carry_todays_headline_figures(
+    app_client: TestClient, engine: Engine
+) -> None:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     spec = HistorySpec(start=today, days=1, trips_per_day=40, seed=21, utc_offset_hours=0)
     with engine.begin() as connection:
@@ -225,5 +298,5 @@ def test_prometheus_gauges_carry_todays_headline_figures(app_client: TestClient,
     # Trips drawn before 00:00 local would belong to yesterday: none are (hours 8-20 UTC).
     assert float(started.group(1)) == counts.trips
     for name in ("sales_cents", "audits", "audits_hit", "recovered_cents", "unrecovered_cents"):
-        assert f"caddie_today_{name}{{store=\"store-1\"}}" in body
+        assert f'caddie_today_{name}{{store="store-1"}}' in body
     assert app_client.get("/metrics", headers=bearer(app_client, "boss")).status_code == 403

@@ -23,7 +23,11 @@ def test_periods() -> None:
     assert (week.first, week.last) == (date(2026, 3, 9), date(2026, 3, 15))
     assert (week.previous().first, week.previous().last) == (date(2026, 3, 2), date(2026, 3, 8))
     month = parse_period("month", "2026-03-11", None, None, TODAY)
-    assert (month.first, month.last, month.previous().first) == (date(2026, 3, 1), date(2026, 3, 31), date(2026, 2, 1))
+    assert (month.first, month.last, month.previous().first) == (
+        date(2026, 3, 1),
+        date(2026, 3, 31),
+        date(2026, 2, 1),
+    )
     assert month.previous().last == date(2026, 2, 28)
     day = parse_period("day", None, None, None, TODAY)
     assert day.first == day.last == TODAY

@@ -25,14 +25,27 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def _basket(engine: Engine, basket_id: str, started: datetime) -> BasketRow:
     with session_scope(engine) as session:
         session.add(
-            Basket(id=basket_id, device_id="H-1", store_id="store-1", created_at=started, updated_at=started)
+            Basket(
+                id=basket_id,
+                device_id="H-1",
+                store_id="store-1",
+                created_at=started,
+                updated_at=started,
+            )
         )
         session.flush()
         session.add(
             BasketLine(
-                basket_id=basket_id, gtin=COFFEE_ITEM.gtin, scanned_gtin=COFFEE_ITEM.gtin,
-                name=COFFEE_ITEM.name, category="coffee", qty=1, unit_price_cents=349,
-                line_total_cents=349, tax_rate="0.055", added_at=started,
+                basket_id=basket_id,
+                gtin=COFFEE_ITEM.gtin,
+                scanned_gtin=COFFEE_ITEM.gtin,
+                name=COFFEE_ITEM.name,
+                category="coffee",
+                qty=1,
+                unit_price_cents=349,
+                line_total_cents=349,
+                tax_rate="0.055",
+                added_at=started,
             )
         )
     return BasketRow(basket_id, "open", None, "EUR", started, "H-1", "store-1", None)
@@ -53,8 +66,13 @@ def test_a_version_decides_only_trips_started_after_it_and_rolls_back(engine: En
     before = _basket(engine, "b-before", T0)
     with session_scope(engine) as session:
         v2 = policies.apply_policy(
-            session, "store-1", {"base_rate": 0.0, "first_trip_always": False}, default=DEFAULT,
-            reason="too many audits at the weekend", actor="boss", at=T0 + timedelta(minutes=5),
+            session,
+            "store-1",
+            {"base_rate": 0.0, "first_trip_always": False},
+            default=DEFAULT,
+            reason="too many audits at the weekend",
+            actor="boss",
+            at=T0 + timedelta(minutes=5),
         )
     assert v2.version == 2 and v2.created_by == "boss" and v2.action == "apply"
     assert v2.reason == "too many audits at the weekend"
@@ -71,7 +89,12 @@ def test_a_version_decides_only_trips_started_after_it_and_rolls_back(engine: En
     assert new_audit.policy_version == 2 and new_audit.decision == "none"
     with session_scope(engine) as session:
         v3 = policies.rollback(
-            session, "store-1", to_version=1, default=DEFAULT, reason="shrinkage rose", actor="boss",
+            session,
+            "store-1",
+            to_version=1,
+            default=DEFAULT,
+            reason="shrinkage rose",
+            actor="boss",
             at=T0 + timedelta(minutes=20),
         )
     assert v3.version == 3 and v3.action == "rollback" and "rollback to version 1" in v3.reason
@@ -94,9 +117,13 @@ def test_bad_changes_write_nothing(engine: Engine) -> None:
             ({"base_rate": 0.1}, "x" * 501, "longer than"),
         ):
             with pytest.raises(InvalidInput, match=message):
-                policies.apply_policy(session, "store-1", changes, default=DEFAULT, reason=reason, actor="boss")
+                policies.apply_policy(
+                    session, "store-1", changes, default=DEFAULT, reason=reason, actor="boss"
+                )
             session.rollback()
         with pytest.raises(NotFound):
-            policies.rollback(session, "store-1", to_version=7, default=DEFAULT, reason="x", actor="boss")
+            policies.rollback(
+                session, "store-1", to_version=7, default=DEFAULT, reason="x", actor="boss"
+            )
     with session_scope(engine) as session:
         assert policies.versions(session, "store-1") == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -51,8 +51,15 @@ def test_the_effect_is_replayed_through_the_simulator() -> None:
 def _recent_history(engine: Engine, miss_rates: dict[str, float], seed: int) -> None:
     start = (utcnow() - timedelta(days=21)).replace(hour=0, minute=0, second=0, microsecond=0)
     spec = HistorySpec(
-        start=start.astimezone(UTC), days=20, trips_per_day=150, seed=seed, base_audit_rate=0.3,
-        partial_share=0.0, miss_rates=miss_rates, default_miss_rate=0.002, utc_offset_hours=0,
+        start=start.astimezone(UTC),
+        days=20,
+        trips_per_day=150,
+        seed=seed,
+        base_audit_rate=0.3,
+        partial_share=0.0,
+        miss_rates=miss_rates,
+        default_miss_rate=0.002,
+        utc_offset_hours=0,
     )
     with engine.begin() as connection:
         generate(connection, spec)
@@ -69,23 +76,36 @@ def test_the_console_recommends_from_planted_history_and_applies_it(
     token = re.search(r'name="recommendation" value="([^"]+)"', page)
     assert token is not None and token.group(1) == "category:dairy"
     applied = app_client.post(
-        "/manager/policy/apply", data={"recommendation": "category:dairy", "reason": "dairy losses"},
-        headers=ORIGIN, follow_redirects=False,
+        "/manager/policy/apply",
+        data={"recommendation": "category:dairy", "reason": "dairy losses"},
+        headers=ORIGIN,
+        follow_redirects=False,
     )
     assert applied.status_code == 303
     versions = app_client.get("/manager/policy").text
     assert "dairy losses" in versions and "risky_categories" in versions
     # Settings as JSON; bad JSON and bad values answer clearly.
-    for settings, message in (("{not json", "must be a JSON object"), ("[1]", "must be a JSON object"),
-                              ('{"base_rate": 5}', "between 0 and 1")):
-        reply = app_client.post("/manager/policy/apply", data={"settings": settings, "reason": "x"}, headers=ORIGIN)
+    for settings, message in (
+        ("{not json", "must be a JSON object"),
+        ("[1]", "must be a JSON object"),
+        ('{"base_rate": 5}', "between 0 and 1"),
+    ):
+        reply = app_client.post(
+            "/manager/policy/apply", data={"settings": settings, "reason": "x"}, headers=ORIGIN
+        )
         assert reply.status_code == 422 and message in reply.text
-    rolled = app_client.post("/manager/policy/rollback", data={"version": "1", "reason": "undo"}, headers=ORIGIN,
-                             follow_redirects=False)
+    rolled = app_client.post(
+        "/manager/policy/rollback",
+        data={"version": "1", "reason": "undo"},
+        headers=ORIGIN,
+        follow_redirects=False,
+    )
     assert rolled.status_code == 303
     assert "rollback to version 1: undo" in app_client.get("/manager/policy").text
     for version in ("", "abc", "99"):
-        bad = app_client.post("/manager/policy/rollback", data={"version": version, "reason": "x"}, headers=ORIGIN)
+        bad = app_client.post(
+            "/manager/policy/rollback", data={"version": version, "reason": "x"}, headers=ORIGIN
+        )
         assert bad.status_code in (404, 422)
 
 

@@ -52,11 +52,15 @@ def _raw(engine: Engine) -> dict[tuple[str, str], int]:
         for store, n in c.execute(select(B.c.store_id, func.count()).group_by(B.c.store_id)):
             out[(store, "trips_started")] = n
         for store, n in c.execute(
-            select(B.c.store_id, func.count()).where(B.c.status == "abandoned").group_by(B.c.store_id)
+            select(B.c.store_id, func.count())
+            .where(B.c.status == "abandoned")
+            .group_by(B.c.store_id)
         ):
             out[(store, "trips_abandoned")] = n
         for store, total in c.execute(
-            select(H.c.store_id, func.sum(H.c.total_cents)).where(H.c.status == "paid").group_by(H.c.store_id)
+            select(H.c.store_id, func.sum(H.c.total_cents))
+            .where(H.c.status == "paid")
+            .group_by(H.c.store_id)
         ):
             out[(store, "sales_cents")] = int(total)
         for store, n in c.execute(
@@ -66,7 +70,9 @@ def _raw(engine: Engine) -> dict[tuple[str, str], int]:
         ):
             out[(store, "audits")] = n
         for store, n in c.execute(
-            select(ScanIssue.__table__.c.store_id, func.count()).group_by(ScanIssue.__table__.c.store_id)  # type: ignore[attr-defined]
+            select(ScanIssue.__table__.c.store_id, func.count()).group_by(
+                ScanIssue.__table__.c.store_id
+            )  # type: ignore[attr-defined]
         ):
             out[(store, "issues")] = n
     return {k: v for k, v in out.items() if v}
@@ -111,10 +117,14 @@ def _mutate(engine: Engine, data: st.DataObject) -> None:
         later = datetime.now(UTC) + timedelta(seconds=1)
         for bid in chosen:
             if data.draw(st.booleans()):
-                c.execute(update(B).where(B.c.id == bid).values(status="abandoned", updated_at=later))
+                c.execute(
+                    update(B).where(B.c.id == bid).values(status="abandoned", updated_at=later)
+                )
                 c.execute(update(H).where(H.c.basket_id == bid).values(status="expired"))
             else:
-                c.execute(update(H).where(H.c.basket_id == bid).values(total_cents=H.c.total_cents + 7))
+                c.execute(
+                    update(H).where(H.c.basket_id == bid).values(total_cents=H.c.total_cents + 7)
+                )
                 c.execute(update(B).where(B.c.id == bid).values(updated_at=later))
 
 
