@@ -34,7 +34,7 @@ from sqlalchemy import text  # noqa: E402
 
 from store_server.checkout.audit_policy import AuditPolicy  # noqa: E402
 from store_server.db import make_engine, migrate, session_scope  # noqa: E402
-from store_server.manager import policies, recommendations, rollup  # noqa: E402
+from store_server.manager import recommendations, rollup  # noqa: E402
 from store_server.manager.figures import Period  # noqa: E402
 from store_server.manager.history import HistorySpec, generate  # noqa: E402
 from store_server.manager.service import build_report  # noqa: E402
@@ -99,23 +99,8 @@ def page_work(url_engine: Any, page: str, period: Period) -> Callable[[], Any]:
                 session, "store-1", period, timezone=TZ, currency="EUR", min_count=5
             )
             if page == "policy":
-                h0, h1 = period.hours(__import__("zoneinfo").ZoneInfo(TZ))
-                totals = rollup.read(
-                    session.connection(),
-                    "store-1",
-                    h0,
-                    h1,
-                    ("cat_audits", "cat_hits", "cat_units", "audits", "audits_hit"),
-                )
-                by = lambda m: {d: v for (mm, d), v in totals.items() if mm == m and d}  # noqa: E731
-                current = policies.current_policy(session, "store-1", AuditPolicy())
-                recommendations.recommend(
-                    by("cat_audits"),
-                    by("cat_hits"),
-                    totals.get(("audits", ""), 0),
-                    totals.get(("audits_hit", ""), 0),
-                    current,
-                    by("cat_units"),
+                recommendations.for_store(
+                    session, "store-1", today=period.last, timezone=TZ, default=AuditPolicy()
                 )
             return report
 

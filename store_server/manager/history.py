@@ -20,29 +20,12 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
-from store_server.baskets.models import Basket, BasketLine, Shopper
-from store_server.checkout.models import (
-    CheckoutAudit,
-    CheckoutCorrection,
-    PaymentHandoff,
-    RescanScan,
-)
+from store_server.baskets.models import Shopper
 from store_server.checkout.simulation import _catalogue
-from store_server.devices.models import Device
-from store_server.manager.models import ScanIssue
-from store_server.offers.models import OfferGrant
+from store_server.manager.rollup import A, B, C, D, G, H, I, L, R
 from store_server.timeutil import utcnow
 
-B = Basket.__table__  # type: ignore[attr-defined]
-L = BasketLine.__table__  # type: ignore[attr-defined]
-A = CheckoutAudit.__table__  # type: ignore[attr-defined]
-C = CheckoutCorrection.__table__  # type: ignore[attr-defined]
-H = PaymentHandoff.__table__  # type: ignore[attr-defined]
-R = RescanScan.__table__  # type: ignore[attr-defined]
-D = Device.__table__  # type: ignore[attr-defined]
-G = OfferGrant.__table__  # type: ignore[attr-defined]
 S = Shopper.__table__  # type: ignore[attr-defined]
-I = ScanIssue.__table__  # type: ignore[attr-defined]  # noqa: E741
 
 # Share of a day's trips starting in each local hour (a supermarket's two peaks).
 HOUR_PROFILE = {
@@ -147,6 +130,24 @@ def _shoppers(connection: Connection, spec: HistorySpec, n: int = 50) -> list[in
     ]
 
 
+def _line(basket_id: str, product: Any, at: datetime) -> dict[str, Any]:
+    """One unit of ``product`` as a basket line row."""
+    return {
+        "basket_id": basket_id,
+        "gtin": product.gtin,
+        "scanned_gtin": product.gtin,
+        "name": f"{product.category} {product.gtin[-4:]}",
+        "category": product.category,
+        "qty": 1,
+        "unit_price_cents": product.price_cents,
+        "weight_g": None,
+        "line_total_cents": product.price_cents,
+        "tax_rate": "0.055",
+        "age_restricted": product.age_restricted,
+        "added_at": at,
+    }
+
+
 def generate(
     connection: Connection, spec: HistorySpec, *, flush_every: int = 2000
 ) -> HistoryCounts:
@@ -193,20 +194,7 @@ def generate(
                 line = lines.get(p.gtin)
                 at = created + timedelta(seconds=trip_s * (i + 1) / (n_lines + 1))
                 if line is None:
-                    lines[p.gtin] = {
-                        "basket_id": bid,
-                        "gtin": p.gtin,
-                        "scanned_gtin": p.gtin,
-                        "name": f"{p.category} {p.gtin[-4:]}",
-                        "category": p.category,
-                        "qty": 1,
-                        "unit_price_cents": p.price_cents,
-                        "weight_g": None,
-                        "line_total_cents": p.price_cents,
-                        "tax_rate": "0.055",
-                        "age_restricted": p.age_restricted,
-                        "added_at": at,
-                    }
+                    lines[p.gtin] = _line(bid, p, at)
                 else:
                     line["qty"] += 1
                     line["line_total_cents"] += p.price_cents
@@ -345,20 +333,7 @@ def generate(
                         }
                     )
                     if existing is None and p.gtin not in added:
-                        added[p.gtin] = {
-                            "basket_id": bid,
-                            "gtin": p.gtin,
-                            "scanned_gtin": p.gtin,
-                            "name": "item",
-                            "category": p.category,
-                            "qty": 1,
-                            "unit_price_cents": p.price_cents,
-                            "weight_g": None,
-                            "line_total_cents": p.price_cents,
-                            "tax_rate": "0.055",
-                            "age_restricted": p.age_restricted,
-                            "added_at": closed,
-                        }
+                        added[p.gtin] = _line(bid, p, closed)  # staff added it
                 buf["L"].extend(added.values())
                 total += sum(p.price_cents for p in missing)
                 basket["total_cents"] = total

@@ -18,6 +18,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from store_server.checkout.audit_policy import AuditPolicy
@@ -170,3 +171,39 @@ def recommend(
 
 
 __all__ = ["Recommendation", "find", "recommend", "expected_effect", "binomial_tail"]
+
+
+def for_store(
+    session: Any,
+    store_id: str,
+    *,
+    today: date,
+    timezone: str,
+    default: AuditPolicy,
+    days: int = 28,
+) -> tuple[AuditPolicy, list[Recommendation]]:
+    """The policy a new trip would get and the recommendations from the store's audits of
+    the last ``days`` local days (read from the rollup)."""
+    from zoneinfo import ZoneInfo
+
+    from store_server.manager import policies, rollup
+    from store_server.manager.figures import Period
+
+    recent = Period("custom", date.fromordinal(today.toordinal() - days + 1), today)
+    h0, h1 = recent.hours(ZoneInfo(timezone))
+    metrics = ("cat_audits", "cat_hits", "cat_units", "audits", "audits_hit")
+    totals = rollup.read(session.connection(), store_id, h0, h1, metrics)
+
+    def by(metric: str) -> dict[str, int]:
+        return {d: v for (m, d), v in totals.items() if m == metric and d}
+
+    current = policies.current_policy(session, store_id, default)
+    found = recommend(
+        by("cat_audits"),
+        by("cat_hits"),
+        totals.get(("audits", ""), 0),
+        totals.get(("audits_hit", ""), 0),
+        current,
+        by("cat_units"),
+    )
+    return current, found

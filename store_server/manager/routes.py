@@ -7,7 +7,6 @@ shoppers get nothing: pages send them to the login, the API answers 401/403.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +77,16 @@ async def _viewer(request: Request, state: ServerState) -> Viewer | None:
     return Viewer(
         user.username, user.role, _store_of(user, state, request.query_params.get("store"))
     )
+
+
+async def _admitted(request: Request, state: ServerState) -> Viewer | Response:
+    """The viewer, or the answer for anybody else: the login page, or 403 for a role
+    that may not see the console."""
+    try:
+        viewer = await _viewer(request, state)
+    except Forbidden as exc:
+        return _forbidden(request, exc.message)
+    return _to_login() if viewer is None else viewer
 
 
 def _to_login() -> RedirectResponse:
@@ -175,12 +184,9 @@ async def _report(state: ServerState, viewer: Viewer, period: Period) -> service
 
 
 async def _page(request: Request, state: ServerState, page: str, extra: Any = None) -> Response:
-    try:
-        viewer = await _viewer(request, state)
-    except Forbidden as exc:
-        return _forbidden(request, exc.message)
-    if viewer is None:
-        return _to_login()
+    viewer = await _admitted(request, state)
+    if not isinstance(viewer, Viewer):
+        return viewer
     try:
         period = _period(request, state)
     except InvalidInput as exc:
@@ -237,29 +243,14 @@ async def quality(request: Request, state: StateDep) -> Response:
 
 def _policy_context(state: ServerState, viewer: Viewer) -> Any:
     def job(session: Session) -> dict[str, Any]:
-        tz = _tz(state)
-        today = utcnow().astimezone(tz).date()
-        recent = Period("custom", date.fromordinal(today.toordinal() - RECENT_DAYS + 1), today)
-        h0, h1 = recent.hours(tz)
-        totals = rollup.read(
-            session.connection(),
+        today = utcnow().astimezone(_tz(state)).date()
+        current, recs = recommendations.for_store(
+            session,
             viewer.store_id,
-            h0,
-            h1,
-            ("cat_audits", "cat_hits", "cat_units", "audits", "audits_hit"),
-        )
-
-        def by(metric: str) -> dict[str, int]:
-            return {d: v for (m, d), v in totals.items() if m == metric and d}
-
-        current = policies.current_policy(session, viewer.store_id, state.audit_policy)
-        recs = recommendations.recommend(
-            by("cat_audits"),
-            by("cat_hits"),
-            totals.get(("audits", ""), 0),
-            totals.get(("audits_hit", ""), 0),
-            current,
-            by("cat_units"),
+            today=today,
+            timezone=state.settings.timezone,
+            default=state.audit_policy,
+            days=RECENT_DAYS,
         )
         return {
             "recommendations": recs,
@@ -280,12 +271,9 @@ async def policy_page(request: Request, state: StateDep) -> Response:
 
 
 async def _form_action(request: Request, state: ServerState, work: Any) -> Response:
-    try:
-        viewer = await _viewer(request, state)
-    except Forbidden as exc:
-        return _forbidden(request, exc.message)
-    if viewer is None:
-        return _to_login()
+    viewer = await _admitted(request, state)
+    if not isinstance(viewer, Viewer):
+        return viewer
     form = await request.form()
     try:
         await state.run_db(lambda s: work(s, viewer, form))
@@ -363,12 +351,9 @@ async def policy_rollback(request: Request, state: StateDep) -> Response:
 
 @router.post("/pos-totals/import", response_class=HTMLResponse)
 async def pos_import(request: Request, state: StateDep) -> Response:
-    try:
-        viewer = await _viewer(request, state)
-    except Forbidden as exc:
-        return _forbidden(request, exc.message)
-    if viewer is None:
-        return _to_login()
+    viewer = await _admitted(request, state)
+    if not isinstance(viewer, Viewer):
+        return viewer
     form = await request.form()
     upload = form.get("file")
     try:
@@ -414,12 +399,9 @@ async def pos_import(request: Request, state: StateDep) -> Response:
 
 @router.get("/csv/{table}")
 async def csv_download(table: str, request: Request, state: StateDep) -> Response:
-    try:
-        viewer = await _viewer(request, state)
-    except Forbidden as exc:
-        return _forbidden(request, exc.message)
-    if viewer is None:
-        return _to_login()
+    viewer = await _admitted(request, state)
+    if not isinstance(viewer, Viewer):
+        return viewer
     try:
         period = _period(request, state)
     except InvalidInput as exc:
