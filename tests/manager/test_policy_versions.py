@@ -87,6 +87,16 @@ def test_a_version_decides_only_trips_started_after_it_and_rolls_back(engine: En
     new_audit = _finish(engine, after)
     assert old_audit.policy_version == 1 and old_audit.decision != "none"  # first trip: always
     assert new_audit.policy_version == 2 and new_audit.decision == "none"
+    # The staff console's basket panel names the version that decided.
+    from store_server.checkout.console import templates
+
+    with session_scope(engine) as session:
+        basket = session.get(Basket, "b-before")
+        assert basket is not None
+        view = checkout.detail(session, basket, [])
+    assert view["audit"]["policy_version"] == 1
+    panel = templates.env.get_template("checkout/_panel.html").render(b=view, csrf_token="")
+    assert 'id="policy-version">Policy v1<' in panel
     with session_scope(engine) as session:
         v3 = policies.rollback(
             session,
