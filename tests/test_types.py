@@ -20,7 +20,6 @@ STRICT_PATHS = [
     "store_server/baskets/scan_sql.py",
     "store_server/handheld",
     "store_server/group_commit.py",
-    "store_server/manager",
 ]
 
 
