@@ -426,17 +426,6 @@ def _spans(touched: set[tuple[str, int]]) -> list[tuple[str, int, int]]:
     return spans
 
 
-def refresh_quietly(engine: Any) -> None:
-    """Refresh in a transaction of its own; a concurrent refresh doing the same work wins."""
-    from store_server.db import session_scope
-
-    try:
-        with session_scope(engine) as session:
-            refresh(session)
-    except IntegrityError:
-        pass
-
-
 def read(
     connection: Connection,
     store_id: str,

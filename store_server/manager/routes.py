@@ -6,12 +6,14 @@ shoppers get nothing: pages send them to the login, the API answers 401/403.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -35,6 +37,7 @@ from store_server.state import ServerState
 from store_server.templating import make_templates
 from store_server.timeutil import utcnow
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static" / "manager"
 templates = make_templates(HERE / "templates")
@@ -169,7 +172,10 @@ def _min_count() -> int:
 
 
 async def _report(state: ServerState, viewer: Viewer, period: Period) -> service.Report:
-    await state.run_db(lambda s: rollup.refresh(s))
+    try:
+        await state.run_db(lambda s: rollup.refresh(s))
+    except IntegrityError:  # another process rewrote the same hours first: they are current
+        log.info("rollup refreshed by another process meanwhile")
     settings = state.settings
     return await state.run_db(
         lambda s: service.build_report(
