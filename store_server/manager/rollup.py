@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from store_server.baskets.models import Basket, BasketLine
