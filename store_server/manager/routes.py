@@ -96,6 +96,20 @@ def _to_login() -> RedirectResponse:
     return RedirectResponse("/manager/login", status_code=303)
 
 
+def _message(
+    request: Request,
+    title: str,
+    message: str,
+    viewer: Viewer | None,
+    *,
+    back: str = "/manager",
+    status: int = 200,
+) -> Response:
+    """A page of one sentence: what happened, and the way back."""
+    context = {"title": title, "message": message, "viewer": viewer, "back": back}
+    return templates.TemplateResponse(request, "manager/message.html", context, status_code=status)
+
+
 def _forbidden(request: Request, message: str) -> Response:
     return templates.TemplateResponse(
         request,
@@ -196,16 +210,8 @@ async def _page(request: Request, state: ServerState, page: str, extra: Any = No
     try:
         period = _period(request, state)
     except InvalidInput as exc:
-        return templates.TemplateResponse(
-            request,
-            "manager/message.html",
-            {
-                "title": "Cannot show this range",
-                "message": exc.message,
-                "viewer": viewer,
-                "back": "/manager",
-            },
-            status_code=400,
+        return _message(
+            request, "Cannot show this range", exc.message, viewer, back="/manager", status=400
         )
     report = await _report(state, viewer, period)
     context: dict[str, Any] = {
@@ -284,16 +290,8 @@ async def _form_action(request: Request, state: ServerState, work: Any) -> Respo
     try:
         await state.run_db(lambda s: work(s, viewer, form))
     except CaddieError as exc:
-        return templates.TemplateResponse(
-            request,
-            "manager/message.html",
-            {
-                "title": "Not done",
-                "message": exc.message,
-                "viewer": viewer,
-                "back": "/manager/policy",
-            },
-            status_code=exc.http_status,
+        return _message(
+            request, "Not done", exc.message, viewer, back="/manager/policy", status=exc.http_status
         )
     return RedirectResponse(
         "/manager/policy" + (f"?store={viewer.store_id}" if viewer.role == "admin" else ""),
@@ -380,26 +378,16 @@ async def pos_import(request: Request, state: StateDep) -> Response:
 
         await state.run_db(work)
     except CaddieError as exc:
-        return templates.TemplateResponse(
+        return _message(
             request,
-            "manager/message.html",
-            {
-                "title": "Nothing imported",
-                "message": exc.message,
-                "viewer": viewer,
-                "back": "/manager",
-            },
-            status_code=exc.http_status,
+            "Nothing imported",
+            exc.message,
+            viewer,
+            back="/manager",
+            status=exc.http_status,
         )
-    return templates.TemplateResponse(
-        request,
-        "manager/message.html",
-        {
-            "title": "Imported",
-            "message": f"{len(rows)} daily totals imported.",
-            "viewer": viewer,
-            "back": "/manager",
-        },
+    return _message(
+        request, "Imported", f"{len(rows)} daily totals imported.", viewer, back="/manager"
     )
 
 
