@@ -274,7 +274,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             facts["caddie_baskets"] = await asyncio.wait_for(state.run_db(_basket_counts), 5)
         except Exception as exc:
             log.warning("metrics: basket counts unavailable: %s", _unavailable(exc))
-        body, content_type = metrics.exposition(facts)
+        manager: dict[str, dict[str, float]] = {}
+        try:
+            from store_server.manager.service import today_figures
+
+            manager = await asyncio.wait_for(
+                state.run_db(lambda s: today_figures(s, timezone=state.settings.timezone)), 5
+            )
+        except Exception as exc:
+            log.warning("metrics: manager figures unavailable: %s", _unavailable(exc))
+        body, content_type = metrics.exposition(facts, manager)
         return Response(body, media_type=content_type)
 
     from store_server.auth.routes import router as auth_router
@@ -310,6 +319,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(shopper_pages_router)
     app.mount("/shop/static", StaticFiles(directory=shopper_static), name="shopper-static")
+
+    # The store manager's console.
+    from store_server.manager.routes import STATIC_DIR as manager_static
+    from store_server.manager.routes import api as manager_api
+    from store_server.manager.routes import router as manager_router
+
+    app.include_router(manager_router)
+    app.include_router(manager_api)
+    app.mount("/static/manager", StaticFiles(directory=manager_static), name="manager-static")
     app.mount("/signage", signage_app)
     return app
 

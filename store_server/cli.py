@@ -339,11 +339,11 @@ def device_revoke(device_ids: list[str], database_url: DatabaseUrl = None) -> No
 @user_app.command("create")
 def user_create(
     username: str,
-    role: Annotated[str, typer.Option(help="staff | operator | admin")],
+    role: Annotated[str, typer.Option(help="staff | manager | operator | admin")],
     password: Annotated[
         str, typer.Option(prompt=True, hide_input=True, envvar="CADDIE_NEW_PASSWORD")
     ],
-    store: Annotated[str | None, typer.Option(help="store id for staff")] = None,
+    store: Annotated[str | None, typer.Option(help="store id for staff and managers")] = None,
     display_name: Annotated[
         str | None,
         typer.Option(help="how receipts name the person (default: initials of the username)"),
@@ -365,7 +365,7 @@ def user_create(
                 username=username,
                 password=password,
                 role=role,
-                store_id=store or (settings.store_id if role == "staff" else None),
+                store_id=store or (settings.store_id if role in ("staff", "manager") else None),
                 replace=True,
                 display_name=display_name,
             )
@@ -487,6 +487,13 @@ def _register_audit() -> None:
     app.add_typer(audit_app, name="audit")
 
 
+def _register_manager() -> None:
+    from store_server.manager.cli import manager_app, report_app
+
+    app.add_typer(report_app, name="report")
+    app.add_typer(manager_app, name="manager")
+
+
 # Commands of the other packages, imported only when asked for: OpenCV and the decoders
 # take a second to load, which every ``caddie device enroll`` would otherwise pay.
 OPTIONAL_COMMANDS: dict[str, Callable[[], None]] = {
@@ -496,6 +503,8 @@ OPTIONAL_COMMANDS: dict[str, Callable[[], None]] = {
     "signage": _register_signage,
     "audit": _register_audit,
     "shopper": _register_shopper,
+    "report": _register_manager,
+    "manager": _register_manager,
 }
 
 
@@ -503,8 +512,8 @@ def register_commands(argv: list[str]) -> None:
     wanted = [a for a in argv[1:2] if a in OPTIONAL_COMMANDS] or (
         list(OPTIONAL_COMMANDS) if not argv[1:2] or argv[1].startswith("-") else []
     )
-    for name in wanted:
-        OPTIONAL_COMMANDS[name]()
+    for register in dict.fromkeys(OPTIONAL_COMMANDS[name] for name in wanted):
+        register()  # once each: one function may register several commands
 
 
 def main() -> None:

@@ -146,7 +146,8 @@ def prepare(settings: Settings, media_dir: Path, console: Console) -> Prepared:
     signage_settings = SignageSettings(media_dir=media_dir)
     plan_path = FIXTURES / "mall" / "plan.json"
     accounts = {
-        role: (f"demo-{role}", secrets.token_urlsafe(9)) for role in ("staff", "operator", "admin")
+        role: (f"demo-{role}", secrets.token_urlsafe(9))
+        for role in ("staff", "operator", "admin", "manager")
     }
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("preparing the demo store and mall", total=7)
@@ -168,7 +169,7 @@ def prepare(settings: Settings, media_dir: Path, console: Console) -> Prepared:
                     username=username,
                     password=password,
                     role=role,
-                    store_id=settings.store_id if role == "staff" else None,
+                    store_id=settings.store_id if role in ("staff", "manager") else None,
                     replace=True,
                 )
             progress.advance(task)
@@ -187,6 +188,10 @@ def prepare(settings: Settings, media_dir: Path, console: Console) -> Prepared:
                 )
             )
             progress.advance(task)
+        # Three weeks of past trips, so the manager console has something to show.
+        from store_server.manager.history import demo_history
+
+        demo_history(engine, settings.store_id)
         engine.dispose()
     return Prepared(
         device_tokens=devices,
@@ -588,6 +593,9 @@ def urls(base: str, prepared: Prepared, display_key: str) -> list[tuple[str, str
         ("staff console", f"{base}/staff   (login {staff[0]} / {staff[1]})"),
         ("operator console", f"{base}/signage/console   (login {operator[0]} / {operator[1]})"),
     ]
+    if "manager" in prepared.accounts:
+        manager = prepared.accounts["manager"]
+        lines.append(("manager console", f"{base}/manager   (login {manager[0]} / {manager[1]})"))
     for screen_id in PLAYER_SCREENS:
         token = prepared.screen_tokens[screen_id]
         lines.append(

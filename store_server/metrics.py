@@ -99,9 +99,27 @@ def mark_process_dead(pid: int | None = None) -> None:
         multiprocess.mark_process_dead(pid or os.getpid(), directory)  # type: ignore[no-untyped-call]
 
 
-def exposition(store_facts: dict[str, dict[str, int]]) -> tuple[bytes, str]:
+# The manager console's headline figures of the current local day, per store (gauges:
+# they restart from zero at local midnight). Read from the hourly rollup at scrape time.
+MANAGER_GAUGES: dict[str, str] = {
+    "trips_started": "Trips started today.",
+    "trips_paid": "Trips started today and paid.",
+    "sales_cents": "Self-scan sales of today's trips, in minor units.",
+    "audits": "Audits released today.",
+    "audits_hit": "Audits today that found a shopper discrepancy.",
+    "recovered_cents": "Value audits recovered today, in minor units.",
+    "unrecovered_cents": "Estimated under-scanning on today's unaudited trips, minor units.",
+    "scan_unknown_product": "Scans today of codes the catalog does not know.",
+}
+
+
+def exposition(
+    store_facts: dict[str, dict[str, int]],
+    manager_facts: dict[str, dict[str, float]] | None = None,
+) -> tuple[bytes, str]:
     """The ``/metrics`` body: this process's (or all workers') metrics plus store facts
-    read at scrape time (``{"caddie_baskets": {"open": 3, ...}}``)."""
+    read at scrape time (``{"caddie_baskets": {"open": 3, ...}}``) and the manager
+    console's figures of today (``{"store-1": {"trips_started": 120, ...}}``)."""
     directory = multiprocess_dir()
     if directory:
         from prometheus_client import multiprocess
@@ -110,15 +128,19 @@ def exposition(store_facts: dict[str, dict[str, int]]) -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
-    return generate_latest(registry) + generate_latest(_Facts(store_facts)), CONTENT_TYPE_LATEST
+    facts = _Facts(store_facts, manager_facts or {})
+    return generate_latest(registry) + generate_latest(facts), CONTENT_TYPE_LATEST
 
 
 class _Facts:
     """Scrape-time values as metric families: plain numbers, never written to the
     multi-process files (which would keep a stale copy per worker)."""
 
-    def __init__(self, store_facts: dict[str, dict[str, int]]) -> None:
+    def __init__(
+        self, store_facts: dict[str, dict[str, int]], manager: dict[str, dict[str, float]]
+    ) -> None:
         self.baskets = store_facts.get("caddie_baskets", {})
+        self.manager = manager
 
     def collect(self) -> Iterator[Metric]:
         by_status = GaugeMetricFamily(
@@ -134,3 +156,8 @@ class _Facts:
             "Baskets being filled right now.",
             value=self.baskets.get("open", 0),
         )
+        for name, help_text in MANAGER_GAUGES.items():
+            family = GaugeMetricFamily(f"caddie_today_{name}", help_text, labels=["store"])
+            for store, values in sorted(self.manager.items()):
+                family.add_metric([store], values.get(name, 0))
+            yield family

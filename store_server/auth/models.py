@@ -9,7 +9,7 @@ from sqlmodel import Field, SQLModel
 
 from store_server.timeutil import utcnow
 
-ROLES = ("staff", "operator", "admin")
+ROLES = ("staff", "operator", "admin", "manager")
 
 
 class User(SQLModel, table=True):

@@ -24,7 +24,11 @@ class Shopper(SQLModel, table=True):
 
 
 class Basket(SQLModel, table=True):
-    __table_args__ = (Index("ix_basket_device_status", "device_id", "status"),)
+    __table_args__ = (
+        Index("ix_basket_device_status", "device_id", "status"),
+        Index("ix_basket_updated_at", "updated_at"),  # the manager rollup's refresh
+        Index("ix_basket_store_created", "store_id", "created_at"),  # ...and its reads
+    )
 
     id: str = Field(primary_key=True, max_length=36)
     device_id: str = Field(foreign_key="device.id", max_length=64)

@@ -46,6 +46,8 @@ class CheckoutAudit(SQLModel, table=True):
     outcome: str | None = Field(default=None, max_length=16)
     closed_at: datetime | None = None
     closed_by: str | None = Field(default=None, max_length=100)
+    # The store's audit policy version that decided (None: configuration, no version).
+    policy_version: int | None = None
 
 
 class RescanScan(SQLModel, table=True):

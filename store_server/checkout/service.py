@@ -143,6 +143,20 @@ def policy_for_store(session: Session, store_id: str, default: AuditPolicy) -> A
     return default if text is None else _policy_from_text(text)
 
 
+def policy_for_trip(
+    session: Session, basket: baskets.BasketRow, default: AuditPolicy
+) -> tuple[AuditPolicy, int | None]:
+    """The policy deciding this trip's audit and its version: the store's newest audit
+    policy version in force when the trip *started* (``store_server.manager.policies``),
+    else the store's policy or the configured one (no version)."""
+    from store_server.manager.policies import version_for_trip
+
+    found = version_for_trip(session, basket.store_id, basket.id)
+    if found is not None:
+        return _policy_from_text(found[1]), found[0]
+    return policy_for_store(session, basket.store_id, default), None
+
+
 @functools.lru_cache(maxsize=64)  # a store's policy, parsed once per version
 def _policy_from_text(text: str) -> AuditPolicy:
     return AuditPolicy.from_config(json.loads(text))
@@ -232,7 +246,7 @@ def finish_basket(
     tell the shopper why they were picked. ``basket`` is updated to what was written.
     """
     now = utcnow()
-    policy = policy_for_store(session, basket.store_id, policy)
+    policy, policy_version = policy_for_trip(session, basket, policy)
     if lines is None:
         lines = baskets.basket_lines(session, basket.id)
     inputs = AuditInputs(
@@ -281,6 +295,7 @@ def finish_basket(
             "probability": decision.probability,
             "trust_score": decision.trust_score,
             "decided_at": now,
+            "policy_version": policy_version,
         },
     )
     if basket.shopper_id is not None:
@@ -493,6 +508,7 @@ def detail(
                 "inputs": json.loads(audit.inputs),
                 "decided_at": _iso(audit.decided_at),
                 "escalated_at": _iso(audit.escalated_at),
+                "policy_version": audit.policy_version,
                 "outcome": audit.outcome,
             },
             "extras": [

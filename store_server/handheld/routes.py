@@ -27,6 +27,7 @@ from store_server.handheld.protocol import (
     parse_request,
     request_id,
 )
+from store_server.manager.service import note_scan_outcome
 from store_server.offers.protocol import FEATURE as OFFERS_FEATURE
 from store_server.offers.protocol import hello_features
 from store_server.offers.routes import push_offer
@@ -157,6 +158,7 @@ class HandheldConnection:
         except CaddieError as exc:
             await self.error(exc, rid)
             metrics.record_reply(kind, "error", started)
+            await note_scan_outcome(self.state, self.device, data, error=exc, event=None)
             if isinstance(exc, Unauthorized):  # revoked or enrolled again since hello
                 await self.close(CLOSE_UNAUTHORIZED, "unauthorized")
                 return False
@@ -181,6 +183,8 @@ class HandheldConnection:
         if outcome.event is not None:
             await self.publish(outcome.event, outcome.basket_id, outcome.reply["basket"]["status"])
         await note_handheld_outcome(self.state, self.device, request, outcome)
+        if not outcome.replayed:
+            await note_scan_outcome(self.state, self.device, data, error=None, event=outcome.event)
         if OFFERS_FEATURE in self.features:
             await push_offer(self.state, self.send, request, outcome)
         return True

@@ -17,6 +17,7 @@ MODEL_MODULES = (
     "store_server.baskets.models",
     "store_server.checkout.models",
     "store_server.offers.models",
+    "store_server.manager.models",
     "store_server.signals.models",
     "store_server.shopper.models",
     "signage.models",

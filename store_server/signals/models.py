@@ -138,6 +138,12 @@ def _momentum_name(category: str) -> str:
     return MOMENTUM_PREFIX + category_slug(category)
 
 
+def publishable(count: int, min_count: int) -> bool:
+    """Whether a count of distinct baskets may be shown: zero (about nobody) or at least
+    ``min_count`` (a crowd). The one small-count rule of signals and the manager console."""
+    return count == 0 or count >= min_count
+
+
 def aggregate(
     active: Iterable[ActiveBasket],
     scans: Iterable[ScanFact],
@@ -185,10 +191,10 @@ def aggregate(
     for scope in sorted(all_scopes, key=lambda s: (s.store_id, s.zone or "")):
         signals: dict[str, float] = {HOUR_OF_DAY: hour}
         count = len(shoppers.get(scope, ()))
-        if count == 0 or count >= config.min_count:
+        if publishable(count, config.min_count):
             signals[ACTIVE_SHOPPERS] = count
         for name, total in sorted(units.get(scope, {}).items()):
-            if len(buyers[scope][name]) >= config.min_count:
+            if publishable(len(buyers[scope][name]), config.min_count):
                 signals[name] = total
         messages.append(
             {

@@ -127,6 +127,16 @@ def test_every_printed_url_renders_with_data(tmp_path: Path) -> None:
                 page.close()  # a playing screen keeps decoding; the next pages need not wait
 
             page = browser.new_page()
+            url, user, password = urls["manager console"]
+            page.goto(url)
+            page.fill("input[name=username]", user or "")
+            page.fill("input[name=password]", password or "")
+            page.click("button[type=submit]")
+            page.wait_for_selector("#fig-trips_started", timeout=30_000)
+            page.goto(url + "/loss?range=month")
+            page.wait_for_selector("#fig-unrecovered", timeout=30_000)
+
+            page = browser.new_page()
             page.goto(urls["API docs"][0])
             page.wait_for_selector(".opblock", timeout=30_000)  # Swagger UI from local assets
             assert page.locator(".opblock").count() > 10

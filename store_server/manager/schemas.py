@@ -1,0 +1,27 @@
+"""Request and reply bodies of the manager API."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PosDailyTotalBody(BaseModel):
+    """One day's whole-store sales from the POS (a till's token decides the store)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    day: date = Field(description="local business day, YYYY-MM-DD")
+    sales_cents: int = Field(ge=0, le=10**13, description="all sales of the day, minor units")
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    store_id: str | None = Field(
+        default=None, max_length=64, description="only for admin callers; a till's store otherwise"
+    )
+
+
+class PosDailyTotalReply(BaseModel):
+    store_id: str
+    day: date
+    sales_cents: int
+    currency: str
