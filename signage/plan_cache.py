@@ -32,7 +32,23 @@ from store_server.db import ChangeCounter
 PLAN_MODELS: tuple[type[Any], ...] = (Screen, Creative, Advertiser, Campaign, CampaignCreative)
 _PLAN_TABLES = frozenset(model.__tablename__ for model in PLAN_MODELS)
 # Columns of plan rows that no loop depends on.
-_NOT_PLAN = {Screen: frozenset({"last_seen", "token_hash", "enrolled_at"})}
+_NOT_PLAN = {
+    Screen: frozenset(
+        {
+            "last_seen",
+            "token_hash",
+            "enrolled_at",
+            "player_version",
+            "loop_in_step",
+            "cached_creatives",
+            "missing_creatives",
+            "status_at",
+            "screenshot_file",
+            "screenshot_at",
+        }
+    ),
+    Creative: frozenset({"reviewed_by", "approval_reason"}),
+}
 
 _REVISION = ChangeCounter(PlanRevision.__table__, "revision")  # type: ignore[attr-defined]
 _BUMPED = "signage_plan_bumped"  # in session.info: moved once per transaction is enough
