@@ -396,7 +396,6 @@ def reports_page(
         request,
         "reports.html",
         user,
-        status_code=422 if error else 200,
         rows=rows,
         error=error,
         chart=bar_chart(rows),

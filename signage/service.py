@@ -1041,10 +1041,14 @@ def save_upload(
         wanted = _targets_from(targets)
         specs = load_specs(session)
         short = [s for s in specs.screens.values() if wanted.matches(s) and s.slot_seconds < length]
-        for s in sorted(short, key=lambda s: s.id)[:10]:
+        by_slot: dict[int, list[str]] = {}
+        for s in sorted(short, key=lambda s: s.id):
+            by_slot.setdefault(s.slot_seconds, []).append(s.id)
+        for seconds, ids in sorted(by_slot.items()):
+            noun = "screen" if len(ids) == 1 else f"{len(ids)} screens:"
             problems.append(
-                f"duration_s: {length:g} s is longer than the {s.slot_seconds} s slots of "
-                f"screen {s.id}"
+                f"duration_s: {length:g} s is longer than the {seconds} s slots of "
+                f"{noun} {', '.join(ids)}"
             )
         replaced = CreativeSpec(id=creative_id, media=file_name or "", duration_s=length)
         for campaign in specs.campaigns:

@@ -77,7 +77,7 @@ def _count_stored_plays() -> None:
     zones = dict(bind.execute(sa.text("SELECT id, timezone FROM signage_screen")).all())
     counts: Counter[tuple[str, object, str]] = Counter()
     durations: Counter[tuple[str, object, str]] = Counter()
-    plays = bind.execution_options(stream_results=True).execute(
+    plays = bind.execute(
         sa.text("SELECT screen_id, campaign_id, started_at, duration_ms FROM proof_of_play")
     )
     for screen_id, campaign_id, started_at, duration_ms in plays:
