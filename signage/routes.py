@@ -155,6 +155,9 @@ def creative_public(row: Creative) -> dict[str, Any]:
         "size_bytes": row.size_bytes,
         "duration_s": row.duration_s,
         "sha256": row.sha256,
+        "approval": row.approval,
+        "approval_reason": row.approval_reason,
+        "reviewed_by": row.reviewed_by,
     }
 
 
