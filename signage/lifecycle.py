@@ -326,7 +326,10 @@ def plan_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
 
 
 def _short(value: Any) -> str:
-    return "—" if value is None else shown(value, 80)
+    if value is None:
+        return "—"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def prune_campaigns(session: Session, keep: set[str], *, actor: str) -> list[str]:
