@@ -23,6 +23,7 @@ SCREENSHOTS = screenshot_dir()
 PHONE = (390, 844)
 DESKTOP = (1280, 900)
 PASSWORD = "correct horse"
+IMAGE_LOADED = "img => img.complete && img.naturalWidth > 0"
 
 
 @dataclass
@@ -206,8 +207,7 @@ def test_screen_health_shows_the_players_screenshot(console: Console) -> None:
         assert "0.1.0" in row.inner_text() or "cached" in row.locator("td.cache").inner_text()
         thumb = row.locator("img.shot")
         thumb.wait_for()
-        loaded = "img => img.complete && img.naturalWidth > 0"
-        wait_for(lambda shown=thumb: shown.evaluate(loaded), what="the thumbnail")
+        wait_for(lambda shown=thumb: shown.evaluate(IMAGE_LOADED), what="the thumbnail")
         assert page.locator("#screens tr[data-screen=S-01] .badge").inner_text() in (
             "offline",
             "online",
