@@ -172,6 +172,7 @@ def prepare(settings: Settings, media_dir: Path, console: Console) -> Prepared:
             )
             progress.advance(task)
             plan = json.loads(plan_path.read_text())
+            seed_attribution_history(session, plan, next(iter(devices)), settings)
             screen_ids = [s["id"] for s in plan["screens"]]
             screens = dict(
                 signage_service.enroll(
@@ -187,6 +188,30 @@ def prepare(settings: Settings, media_dir: Path, console: Console) -> Prepared:
         products=len(records),
         promotions=len(promotions),
         campaigns=getattr(summary, "campaigns", len(plan["campaigns"])),
+    )
+
+
+def seed_attribution_history(
+    session: Any, plan: dict[str, Any], device_id: str, settings: Settings
+) -> None:
+    """Five weeks of plays and promoted scans for the campaign with promoted GTINs, so
+    the attribution page shows a measured uplift and its interval."""
+    from datetime import date
+
+    from signage.attribution.demo_history import seed_history
+
+    promoted = next(c for c in plan["campaigns"] if c.get("promoted_gtins"))
+    gtins = promoted["promoted_gtins"]
+    seed_history(
+        session,
+        campaign_id=promoted["id"],
+        creative_id=promoted["creatives"][0],
+        screen_id=plan["screens"][0]["id"],
+        store_id=settings.store_id,
+        device_id=device_id,
+        gtins=(gtins[0], gtins[1]),
+        today=date.today(),
+        timezone=plan["timezone"],
     )
 
 
