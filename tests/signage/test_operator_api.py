@@ -621,3 +621,28 @@ def test_a_year_report_per_campaign(client: Any, loaded: Any) -> None:
         "booked_sov_pct",
         "delivered_sov_pct",
     }
+
+
+def test_an_upload_too_long_names_every_screen_once(client: Any, loaded: Any) -> None:
+    from signage.config import SignageSettings
+    from signage.service import enroll
+
+    with Session(loaded.engine) as session:
+        enroll(
+            session,
+            [f"X-{i:02d}" for i in range(20)],
+            settings=SignageSettings(),
+            timezone="Europe/Paris",
+        )
+        session.commit()
+    reply = client.post(
+        "/signage/api/creatives",
+        files={"file": ("long.png", png_bytes(), "image/png")},
+        data={"id": "CR-LONG", "duration_s": "15"},
+        headers=bearer(loaded.operator),
+    )
+    assert reply.status_code == 422
+    problems = reply.json()["error"]["problems"]
+    assert len(problems) == len(set(problems)) == 1
+    assert problems[0].startswith("duration_s: 15 s is longer than the 10 s slots of 22 screens:")
+    assert all(f"X-{i:02d}" in problems[0] for i in range(20))

@@ -22,7 +22,12 @@
   function showProblems(list, error) {
     list.innerHTML = "";
     const problems = error && error.problems && error.problems.length ? error.problems : null;
-    const items = problems || [error && error.message || "request failed"];
+    const message = error && error.message || "request failed";
+    const items = problems ? problems.slice() : [message];
+    // a headline of its own goes first; one that only repeats the problems does not
+    if (problems && !problems.includes(message) && message !== problems.join("; ")) {
+      items.unshift(message);
+    }
     for (const text of items) {
       const li = document.createElement("li");
       li.textContent = text;
