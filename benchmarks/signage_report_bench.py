@@ -114,9 +114,11 @@ def main() -> None:
             add_plays(session, screen["id"], document["timezone"], plays)
             raw += len(plays)
         session.commit()
-        rollup_rows = session.connection().execute(
-            text("SELECT COUNT(*) FROM signage_play_rollup")
-        ).scalar_one()
+        rollup_rows = (
+            session.connection()
+            .execute(text("SELECT COUNT(*) FROM signage_play_rollup"))
+            .scalar_one()
+        )
     print(
         f"{args.screens} screens, {len(campaigns)} campaigns, {args.days} days: "
         f"{raw:,} raw plays, {rollup_rows:,} rollup rows "

@@ -179,7 +179,7 @@ for _action in ("pause", "resume", "cancel"):
         f"/api/campaigns/{{campaign_id:path}}/{_action}",
         responses=CHANGE_ERRORS,
         response_model=CampaignChanged,
-    )(_state_route(_action))  # type: ignore[arg-type]
+    )(_state_route(_action))
 
 
 @router.get("/api/campaigns/{campaign_id:path}", responses=errors(401, 403, 404, 503))

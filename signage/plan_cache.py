@@ -32,7 +32,7 @@ from store_server.db import ChangeCounter
 PLAN_MODELS: tuple[type[Any], ...] = (Screen, Creative, Advertiser, Campaign, CampaignCreative)
 _PLAN_TABLES = frozenset(model.__tablename__ for model in PLAN_MODELS)
 # Columns of plan rows that no loop depends on.
-_NOT_PLAN = {
+_NOT_PLAN: dict[type[Any], frozenset[str]] = {
     Screen: frozenset(
         {
             "last_seen",

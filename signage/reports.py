@@ -174,7 +174,10 @@ def report(
 
     # delivered: the rollup, grouped as asked
     query = select(
-        PlayRollup.screen_id, PlayRollup.day, PlayRollup.campaign_id, func.sum(PlayRollup.plays)
+        col(PlayRollup.screen_id),
+        col(PlayRollup.day),
+        col(PlayRollup.campaign_id),
+        func.sum(col(PlayRollup.plays)),
     ).where(col(PlayRollup.day) >= first, col(PlayRollup.day) <= last)
     if screen_id:
         query = query.where(PlayRollup.screen_id == screen_id)
@@ -196,10 +199,10 @@ def report(
     for screen in screens:
         for day in span:
             whole, started, total = booked_on(specs, screen, day, now)
-            where = (screen.id, day.isoformat() if group == "day" else "")
-            booked[where] += whole
-            so_far[where] += started
-            slots[where] += total
+            place = (screen.id, day.isoformat() if group == "day" else "")
+            booked[place] += whole
+            so_far[place] += started
+            slots[place] += total
     return _rows(group, specs, booked, so_far, slots, delivered, wanted)
 
 

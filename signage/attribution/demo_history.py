@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
@@ -51,7 +52,7 @@ def seed_history(
     for play in mall.plays:
         if play.screen_id != SIMULATED_SCREEN:
             continue
-        row = {
+        row: dict[str, Any] = {
             "play_id": uuid.uuid5(uuid.NAMESPACE_URL, f"demo-play/{play.started_at.isoformat()}"),
             "screen_id": screen_id,
             "creative_id": creative_id,
