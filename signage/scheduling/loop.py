@@ -578,6 +578,20 @@ class _ScreenSchedule:
             notes=composition.layout.notes,
         )
 
+    def _day_range(self, day: date) -> tuple[int, int]:
+        """Loop numbers around local ``day`` (a loop either side: the walk keeps only
+        those starting on it); refused unless all can be placed."""
+        where = f"on {day.isoformat()}"
+        if not _FIRST_DAY <= day <= _LAST_DAY:
+            raise _unplaceable(where)
+        tz = self.tz
+        start = epoch_seconds(datetime.combine(day, time(0), tzinfo=tz))
+        end = epoch_seconds(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz))
+        first = -(-start // self.length) - 1
+        last = -(-end // self.length) + 1
+        self._placeable(first, last, where)
+        return first, last
+
     def day_plays(self, day: date, before: int | None = None) -> tuple[Counter[str], int]:
         """Slots per campaign in the loops starting on local ``day`` (those starting
         before epoch second ``before`` only), and the slots of those loops: what
@@ -588,17 +602,9 @@ class _ScreenSchedule:
         is counted per key (how many of its loop numbers have that key) instead of
         loop by loop. A year of a screen's reports then costs its segments, not its
         hundreds of thousands of loops."""
-        if not _FIRST_DAY <= day <= _LAST_DAY:
-            raise _unplaceable(f"on {day.isoformat()}")
-        tz = self.tz
-        start = epoch_seconds(datetime.combine(day, time(0), tzinfo=tz))
-        end = epoch_seconds(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz))
-        length = self.length
-        first = -(-start // length) - 1
-        last = -(-end // length) + 1
-        self._placeable(first, last, f"on {day.isoformat()}")
+        first, last = self._day_range(day)
         if before is not None:
-            last = min(last, (before - 1) // length)
+            last = min(last, (before - 1) // self.length)
         times: Counter[int] = Counter()  # composition (by id) -> loops that have it
         kept: dict[int, _Composition] = {}
         if self.any_capped or not _CACHING:
@@ -653,16 +659,8 @@ class _ScreenSchedule:
 
     def day_loops(self, day: date) -> Iterator[Loop]:
         """Every loop starting on local ``day``, in order (see ``loops_for_day``)."""
-        where = f"on {day.isoformat()}"
-        if not _FIRST_DAY <= day <= _LAST_DAY:
-            raise _unplaceable(where)
-        tz = self.tz
-        start = epoch_seconds(datetime.combine(day, time(0), tzinfo=tz))
-        end = epoch_seconds(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz))
+        first, last = self._day_range(day)
         length = self.length
-        first = -(-start // length) - 1
-        last = -(-end // length) + 1
-        self._placeable(first, last, where)
         screen_id = self.screen.id
         slot_seconds = self.screen.slot_seconds
         span = timedelta(seconds=length)

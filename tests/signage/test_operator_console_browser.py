@@ -4,8 +4,7 @@ reports, logout and user management, at phone and desktop sizes."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ from store_server.db import make_engine
 from tests.browser.chromium import chromium_browser, screenshot_dir
 from tests.servers import ServerProcess
 from tests.signage.signage_helpers import plan_dict, png_bytes, write_plan
-from tests.signage.test_signage_browser import prepare
+from tests.signage.test_signage_browser import prepare, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 SCREENSHOTS = screenshot_dir()
@@ -32,16 +31,6 @@ class Console:
     tokens: dict[str, str]
     operator_token: str
     browser: Any
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
