@@ -22,6 +22,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from signage import service
@@ -172,24 +173,21 @@ def report(
             return False
         return not advertiser or specs.advertisers.get(cid) == advertiser
 
-    # delivered: the rollup, grouped as asked
-    query = select(
-        col(PlayRollup.screen_id),
-        col(PlayRollup.day),
-        col(PlayRollup.campaign_id),
-        func.sum(col(PlayRollup.plays)),
-    ).where(col(PlayRollup.day) >= first, col(PlayRollup.day) <= last)
-    if screen_id:
-        query = query.where(PlayRollup.screen_id == screen_id)
+    # delivered: the rollup, grouped as asked (by day only for daily rows)
+    keys: list[Any] = [col(PlayRollup.screen_id), col(PlayRollup.campaign_id)]
     if group == "day":
-        query = query.group_by(
-            col(PlayRollup.screen_id), col(PlayRollup.day), col(PlayRollup.campaign_id)
-        )
-    else:
-        query = query.group_by(col(PlayRollup.screen_id), col(PlayRollup.campaign_id))
+        keys.append(col(PlayRollup.day))
+    query = (
+        sa_select(*keys, func.sum(col(PlayRollup.plays)))
+        .where(col(PlayRollup.day) >= first, col(PlayRollup.day) <= last)
+        .group_by(*keys)
+    )
+    if screen_id:
+        query = query.where(col(PlayRollup.screen_id) == screen_id)
     delivered: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    for sid, day, cid, plays in session.exec(query).all():
-        where = day.isoformat() if group == "day" else ""
+    for found in session.execute(query).all():
+        sid, cid, plays = found[0], found[1], found[-1]
+        where = found[2].isoformat() if group == "day" else ""
         delivered[(sid, where)][cid] += int(plays)
 
     booked: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
