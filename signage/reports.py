@@ -174,7 +174,9 @@ def report(
         return not advertiser or specs.advertisers.get(cid) == advertiser
 
     # delivered: the rollup, grouped as asked (by day only for daily rows)
-    keys: list[Any] = [col(PlayRollup.screen_id), col(PlayRollup.campaign_id)]
+    keys: list[Any] = [col(PlayRollup.campaign_id)]
+    if group != "campaign" or screen_id:
+        keys.append(col(PlayRollup.screen_id))
     if group == "day":
         keys.append(col(PlayRollup.day))
     query = (
@@ -186,7 +188,8 @@ def report(
         query = query.where(col(PlayRollup.screen_id) == screen_id)
     delivered: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for found in session.execute(query).all():
-        sid, cid, plays = found[0], found[1], found[-1]
+        cid, plays = found[0], found[-1]
+        sid = found[1] if len(found) > 2 else ""  # every screen together: one place
         where = found[2].isoformat() if group == "day" else ""
         delivered[(sid, where)][cid] += int(plays)
 

@@ -434,6 +434,15 @@ def test_report_counts_booked_and_delivered(client: Any, loaded: Any) -> None:
         "delivery_pct,booked_sov_pct,delivered_sov_pct"
     )
     assert "2026-11-07,S-01,K-1,Brand A,240,240,3,1.2,2.8,75.0" in csv.text
+    for group in ("campaign", "screen"):
+        summary = client.get(
+            "/signage/api/reports",
+            params={"from": "2026-11-01", "to": "2026-11-30", "group": group},
+            headers=headers,
+        ).json()
+        k1_rows = [r for r in summary if r["campaign_id"] == "K-1"]
+        assert sum(r["delivered_plays"] for r in k1_rows) == 3, group
+        assert sum(r["booked_plays"] for r in k1_rows) == 9 * 240  # 9 weekend days
     assert client.get("/signage/api/reports.csv", headers=bearer(loaded.staff)).status_code == 403
 
 

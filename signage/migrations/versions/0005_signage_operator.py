@@ -63,7 +63,11 @@ def upgrade() -> None:
         sa.Column("duration_ms", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("screen_id", "day", "campaign_id"),
     )
-    op.create_index("ix_signage_rollup_day", "signage_play_rollup", ["day", "campaign_id"])
+    op.create_index(
+        "ix_signage_rollup_day",
+        "signage_play_rollup",
+        ["day", "campaign_id", "screen_id", "plays"],
+    )
     _count_stored_plays()
 
 
