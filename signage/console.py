@@ -450,7 +450,7 @@ def advertiser_report_page(
         by_screen=[r for r in by_screen if r["booked_so_far"] or r["delivered_plays"]],
         screens=len({r["screen_id"] for r in by_screen if r["delivered_plays"]}),
         airtime=airtime,
-        prepared=local_time(utcnow(), timezone, utcnow()).rsplit(" (", 1)[0],
+        prepared=utcnow().astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M"),
     )
 
 
