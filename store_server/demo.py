@@ -377,7 +377,8 @@ SELECT b.device_id, b.status, b.item_count, b.total_cents,
        (SELECT coalesce(sum(l.line_total_cents), 0) FROM basket_line l WHERE l.basket_id = b.id),
        b.currency
 FROM basket b
-WHERE b.created_at = (SELECT max(n.created_at) FROM basket n WHERE n.device_id = b.device_id)
+JOIN (SELECT device_id, max(created_at) AS newest FROM basket GROUP BY device_id) n
+  ON n.device_id = b.device_id AND b.created_at = n.newest
 ORDER BY b.device_id
 """
 
