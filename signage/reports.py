@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -86,6 +86,8 @@ class _Booked:
     specs: service.Specs
     classes: dict[str, tuple[Any, ...]]
     days: dict[tuple[tuple[Any, ...], int], tuple[Counter[str], int]]
+    # today so far, per class, day and loops started (see ``booked_on``)
+    today: dict[tuple[tuple[Any, ...], int, int], Counter[str]] = field(default_factory=dict)
 
 
 _LOCK = threading.Lock()
@@ -113,7 +115,10 @@ def _booked_of(specs: service.Specs) -> _Booked:
 
 
 def booked_on(
-    specs: service.Specs, screen: ScreenSpec, day: date, now: datetime
+    specs: service.Specs,
+    screen: ScreenSpec,
+    day: date,
+    now: datetime,
 ) -> tuple[Counter[str], Counter[str], int]:
     """``(booked, booked_so_far, slots)`` of ``screen`` on its local ``day``."""
     tz = ZoneInfo(screen.timezone)
@@ -124,7 +129,17 @@ def booked_on(
     whole, slots = _whole_day(specs, screen, day)
     if day < today:
         return whole, whole, slots
-    so_far, _ = plays_for_day(screen, specs.campaigns, specs.creatives, day, before=now)
+    # what has started so far changes only when a loop starts: counted once per class
+    # and loop (loops start at multiples of their length since the epoch)
+    kept = _booked_of(specs)
+    length = screen.slot_seconds * screen.slots_per_loop
+    key = (kept.classes[screen.id], day.toordinal(), -(-int(now.timestamp()) // length))
+    so_far = kept.today.get(key)
+    if so_far is None:
+        so_far, _ = plays_for_day(screen, specs.campaigns, specs.creatives, day, before=now)
+        if len(kept.today) > 10_000:
+            kept.today.clear()
+        kept.today[key] = so_far
     return whole, so_far, slots
 
 
