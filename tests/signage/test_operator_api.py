@@ -646,3 +646,23 @@ def test_an_upload_too_long_names_every_screen_once(client: Any, loaded: Any) ->
     assert len(problems) == len(set(problems)) == 1
     assert problems[0].startswith("duration_s: 15 s is longer than the 10 s slots of 22 screens:")
     assert all(f"X-{i:02d}" in problems[0] for i in range(20))
+
+
+def test_today_counts_only_the_loops_that_have_started(loaded: Any) -> None:
+    """The chart compares like with like: on the day of the report, plays booked so far."""
+    from signage import reports
+
+    day = datetime(2026, 11, 7, tzinfo=UTC).date()  # a Saturday: K-1 plays 10:00-12:00
+    at_11 = datetime(2026, 11, 7, 10, 0, tzinfo=UTC)  # 11:00 in Paris: half of K-1's window
+    with Session(loaded.engine) as session:
+        rows = reports.report(session, first=day, last=day, screen_id="S-01", now=at_11)
+        later = reports.report(
+            session, first=day, last=day, screen_id="S-01", now=at_11.replace(hour=20)
+        )
+        before = reports.report(
+            session, first=day, last=day, screen_id="S-01", now=at_11.replace(day=6)
+        )
+    k1 = next(r for r in rows if r["campaign_id"] == "K-1")
+    assert (k1["booked_plays"], k1["booked_so_far"]) == (240, 120)
+    assert next(r for r in later if r["campaign_id"] == "K-1")["booked_so_far"] == 240
+    assert next(r for r in before if r["campaign_id"] == "K-1")["booked_so_far"] == 0
