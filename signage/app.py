@@ -66,11 +66,13 @@ def create_signage_app(
     app.add_middleware(WebSecurity, settings=holder.settings)
 
     from signage.console import router as console_router
+    from signage.operator_routes import router as operator_router
     from signage.player import STATIC_DIR
     from signage.player import router as player_router
     from signage.routes import router as api_router
 
     app.include_router(api_router)
+    app.include_router(operator_router)
     app.include_router(player_router)
     app.include_router(console_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="signage-static")

@@ -45,10 +45,16 @@ def screen_enroll(
 def signage_load(
     path: Annotated[Path, typer.Argument(help="the plan file (JSON)")],
     database_url: DatabaseUrl = None,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="cancel the stored campaigns the file omits")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print what would change; change nothing")
+    ] = False,
 ) -> None:
     """Validate and apply a plan in one transaction; on any problem change nothing."""
     from signage.config import SignageSettings
-    from signage.service import load_plan
+    from signage.lifecycle import LoadResult, load
     from store_server.db import session_scope
 
     settings = settings_for(database_url)
@@ -59,19 +65,67 @@ def signage_load(
     engine = prepared_engine(settings)
     signage = SignageSettings()
 
-    def work():  # type: ignore[no-untyped-def]
+    def work() -> LoadResult:
         with session_scope(engine) as session:
-            return load_plan(session, text, base_dir=path.resolve().parent, settings=signage)
+            result = load(
+                session,
+                text,
+                base_dir=path.resolve().parent,
+                settings=signage,
+                timezone=settings.timezone,
+                prune=prune,
+                dry_run=dry_run,
+            )
+            if dry_run:
+                session.rollback()
+            return result
 
     try:
-        summary = run_guarded(work)
+        result = run_guarded(work)
     finally:
         engine.dispose()
+    if dry_run or prune:
+        for line in result.diff or ["no changes"]:
+            typer.echo(line)
+    summary = result.summary
+    if dry_run:
+        typer.echo(f"dry run: {path.name} was not loaded ({len(result.diff)} changes)")
+        return
+    pruned = f"; {len(result.cancelled)} campaigns cancelled" if prune else ""
     typer.echo(
         f"loaded {path.name}: {summary.screens} screens, {summary.creatives} creatives, "
         f"{summary.campaigns} campaigns; {summary.files_copied} media files in "
-        f"{signage.media_dir}"
+        f"{signage.media_dir}{pruned}"
     )
+
+
+@signage_app.command("export")
+def signage_export(
+    path: Annotated[Path, typer.Argument(help="the plan file to write (JSON)")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Write the current plan in the load format, its media files in media/ beside it."""
+    from signage.config import SignageSettings
+    from signage.lifecycle import export_plan
+    from store_server.db import session_scope
+
+    settings = settings_for(database_url)
+    engine = prepared_engine(settings)
+    signage = SignageSettings()
+
+    def work() -> int:
+        with session_scope(engine) as session:
+            return export_plan(
+                session, path, media_dir=signage.media_dir, timezone=settings.timezone
+            )
+
+    try:
+        copied = run_guarded(work)
+    except OSError as exc:
+        raise fail(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        engine.dispose()
+    typer.echo(f"exported the plan to {path} ({copied} media files in {path.parent / 'media'})")
 
 
 @signage_app.command("serve")

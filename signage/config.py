@@ -29,6 +29,13 @@ class SignageSettings(BaseSettings):
     default_zone: str = Field(default="unassigned", min_length=1, max_length=200)
     default_slot_seconds: int = Field(default=10, ge=1, le=3600)
     default_slots_per_loop: int = Field(default=12, ge=1, le=1000)
+    # screen health: a screen is online while it called in this recently; the console
+    # lists screens offline longer than the alert threshold
+    online_seconds: int = Field(default=180, ge=10, le=86_400)
+    offline_alert_minutes: int = Field(default=15, ge=1, le=10_080)
+    # what a player reports about itself: how often, and its screenshot's limit
+    status_seconds: float = Field(default=60, ge=0.5, le=3600)
+    max_screenshot_bytes: int = Field(default=200_000, ge=1_000, le=5_000_000)
 
 
 def signage_settings(**overrides: Any) -> SignageSettings:

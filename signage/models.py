@@ -38,6 +38,14 @@ class Screen(SQLModel, table=True):
     token_hash: str | None = Field(default=None, max_length=64, unique=True)
     enrolled_at: datetime | None = None
     last_seen: datetime | None = None
+    # what the player last said about itself (POST /signage/screens/{id}/status)
+    player_version: str | None = Field(default=None, max_length=40)
+    loop_in_step: bool | None = None
+    cached_creatives: int | None = None
+    missing_creatives: int | None = None
+    status_at: datetime | None = None
+    screenshot_file: str | None = Field(default=None, max_length=80)
+    screenshot_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
     # Reported plays its schedule could not have played (signage.proof_check): how many,
     # the last reason and when, for the operator's screens page.
@@ -60,6 +68,12 @@ class Creative(SQLModel, table=True):
     size_bytes: int | None = None
     duration_s: float
     sha256: str | None = Field(default=None, max_length=64)
+    # an uploaded creative waits for the operator (pending → approved | refused); one a
+    # plan file names is approved by the operator who loads the plan
+    approval: str = Field(default="approved", max_length=16, index=True)
+    approval_reason: str | None = Field(default=None, max_length=500)
+    reviewed_by: str | None = Field(default=None, max_length=80)
+    reviewed_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -123,6 +137,34 @@ class ProofOfPlay(SQLModel, table=True):
     started_at: datetime
     duration_ms: int
     received_at: datetime = Field(default_factory=utcnow)
+
+
+class CampaignEvent(SQLModel, table=True):
+    """One change to a campaign: who, when, what (``changes``: field → [before, after])."""
+
+    __tablename__ = "signage_campaign_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: str = Field(max_length=200, index=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor: str = Field(max_length=80)
+    action: str = Field(max_length=32)
+    changes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class PlayRollup(SQLModel, table=True):
+    """Delivered plays per screen, local day and campaign ('' for house fill), kept as
+    plays arrive, so a year of reports reads thousands of rows instead of billions."""
+
+    __tablename__ = "signage_play_rollup"
+    # covering: a period's plays per campaign are read from the index alone
+    __table_args__ = (Index("ix_signage_rollup_day", "day", "campaign_id", "screen_id", "plays"),)
+
+    screen_id: str = Field(primary_key=True, max_length=200)
+    day: date = Field(primary_key=True)
+    campaign_id: str = Field(primary_key=True, max_length=200)
+    plays: int = 0
+    duration_ms: int = 0
 
 
 class PlanRevision(SQLModel, table=True):

@@ -32,7 +32,7 @@ from store_server.db import ChangeCounter
 PLAN_MODELS: tuple[type[Any], ...] = (Screen, Creative, Advertiser, Campaign, CampaignCreative)
 _PLAN_TABLES = frozenset(model.__tablename__ for model in PLAN_MODELS)
 # Columns of plan rows that no loop depends on.
-_NOT_PLAN = {
+_NOT_PLAN: dict[type[Any], frozenset[str]] = {
     Screen: frozenset(
         {
             "last_seen",
@@ -41,8 +41,16 @@ _NOT_PLAN = {
             "rejected_plays",
             "last_rejection",
             "last_rejected_at",
+            "player_version",
+            "loop_in_step",
+            "cached_creatives",
+            "missing_creatives",
+            "status_at",
+            "screenshot_file",
+            "screenshot_at",
         }
-    )
+    ),
+    Creative: frozenset({"reviewed_by", "approval_reason"}),
 }
 
 _REVISION = ChangeCounter(PlanRevision.__table__, "revision")  # type: ignore[attr-defined]

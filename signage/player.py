@@ -41,6 +41,18 @@ router = APIRouter(include_in_schema=False)
 COOKIE_SECONDS = 365 * 24 * 3600
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("caddie")
+    except PackageNotFoundError:
+        return "0"
+
+
+PLAYER_VERSION = _version()
+
+
 @router.get("/screens/{screen_id}/play", response_class=HTMLResponse)
 def play_page(
     screen_id: str,
@@ -83,6 +95,8 @@ def play_page(
             "screen": screen,
             "root": root,
             "flush_ms": int(flush_s * 1000),
+            "status_ms": int(state.signage.status_seconds * 1000),
+            "version": PLAYER_VERSION,
         },
     )
 

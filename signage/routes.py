@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, UploadFile
 from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
-from signage import service
+from signage import lifecycle, reports, service
 from signage.attribution import (
     AttributionReport,
     report_to_json,
@@ -167,6 +167,9 @@ def creative_public(row: Creative) -> dict[str, Any]:
         "size_bytes": row.size_bytes,
         "duration_s": row.duration_s,
         "sha256": row.sha256,
+        "approval": row.approval,
+        "approval_reason": row.approval_reason,
+        "reviewed_by": row.reviewed_by,
     }
 
 
@@ -244,13 +247,14 @@ def availability(
     )
 
 
-@router.post("/api/campaigns", status_code=201, responses=errors(401, 403, 415, 422, 503))
+@router.post("/api/campaigns", status_code=201, responses=errors(401, 403, 409, 415, 422, 503))
 async def book_campaign(request: Request, state: StateDep, user: CurrentOperator) -> dict[str, Any]:
-    """Book (or change) a campaign; refused with every problem, overbooking included."""
+    """Book a new campaign; refused with every problem, overbooking included; an id
+    already booked is a conflict (409: change it with ``PATCH /api/campaigns/{id}``)."""
     body = await _json_body(request, JSON_BODY_LIMIT)
 
     def book(session: Session) -> dict[str, Any]:
-        row = service.book_campaign(session, body, timezone=state.settings.timezone)
+        row = lifecycle.book(session, body, actor=user.username, timezone=state.settings.timezone)
         return {"id": row.id, "state": row.state, "priority": row.priority}
 
     return await in_transaction(state, book)
@@ -303,21 +307,25 @@ def _report(
     end: str | None,
     campaign: str | None,
     screen: str | None,
+    group: reports.Group,
+    advertiser: str | None = None,
 ) -> list[dict[str, Any]]:
     first = _day(start, "from")
     last = _day(end, "to") if end else first
-    return service.report(
+    return reports.report(
         session,
         first=first,
         last=last,
+        group=group,
         campaign_id=campaign or None,
         screen_id=screen or None,
+        advertiser=advertiser or None,
         plans=state.plans,
     )
 
 
 @router.get("/api/reports", responses=errors(401, 403, 422, 503))
-def reports(
+def report_rows(
     state: StateDep,
     session: SessionDep,
     user: CurrentOperator,
@@ -325,8 +333,12 @@ def reports(
     end: Annotated[str | None, Query(alias="to")] = None,
     campaign: str | None = None,
     screen: str | None = None,
+    advertiser: str | None = None,
+    group: reports.Group = "day",
 ) -> list[dict[str, Any]]:
-    return _report(state, session, start, end, campaign, screen)
+    """Booked (whole day and so far) against delivered plays: per day and screen (up to
+    31 days), per screen or per campaign (up to 366 days); shares in percent."""
+    return _report(state, session, start, end, campaign, screen, group, advertiser)
 
 
 @router.get("/api/reports.csv", responses=errors(401, 403, 422, 503))
@@ -338,13 +350,17 @@ def reports_csv(
     end: Annotated[str | None, Query(alias="to")] = None,
     campaign: str | None = None,
     screen: str | None = None,
+    advertiser: str | None = None,
+    group: reports.Group = "day",
 ) -> Response:
-    rows = _report(state, session, start, end, campaign, screen)
+    """The report as CSV: every share in percent (``*_pct``), empty where undefined."""
+    rows = _report(state, session, start, end, campaign, screen, group, advertiser)
+    names = reports.columns(group)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=service.REPORT_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if row[k] is None else row[k] for k in service.REPORT_COLUMNS})
+        writer.writerow({k: "" if row[k] is None else row[k] for k in names})
     return Response(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -34,7 +34,8 @@ from signage.models import (
     ProofOfPlay,
     Screen,
 )
-from signage.plan_cache import PlanCache  # its session events move the plan revision
+from signage.plan_cache import PlanCache
+from signage.rollup import add_plays  # its session events move the plan revision
 from signage.scheduling import (
     CampaignSpec,
     CreativeSpec,
@@ -152,7 +153,12 @@ def screen_spec(row: Screen) -> ScreenSpec:
 
 def creative_spec(row: Creative) -> CreativeSpec:
     return CreativeSpec(
-        id=row.id, media=row.media, duration_s=row.duration_s, sha256=row.sha256, kind=row.kind
+        id=row.id,
+        media=row.media,
+        duration_s=row.duration_s,
+        sha256=row.sha256,
+        kind=row.kind,
+        approved=row.approval == "approved",
     )
 
 
@@ -384,7 +390,13 @@ def _prepare_media(
 
 
 def load_plan(
-    session: Session, text: str | bytes, *, base_dir: Path, settings: SignageSettings
+    session: Session,
+    text: str | bytes,
+    *,
+    base_dir: Path,
+    settings: SignageSettings,
+    copy_media: bool = True,
+    approver: str = "caddie signage load",
 ) -> LoadSummary:
     """Validate a plan completely, then upsert it; ``InvalidInput`` lists every problem.
 
@@ -392,6 +404,11 @@ def load_plan(
     and, on the plan merged with what the database already holds (bookings made in
     the console count), slot lengths and guaranteed overbooking (``parse_plan``), then
     every local media file.
+
+    The operator who loads a plan approves the creatives it brings: a new creative, or
+    one whose media changed, is approved in ``approver``'s name; one the plan leaves
+    as it was keeps its review (a refused creative stays refused). ``copy_media``
+    False (a dry run) leaves the media folder alone.
     """
     problems: list[str] = []
     try:
@@ -427,8 +444,9 @@ def load_plan(
 
     copied = 0
     for prepared in files.values():
-        media.store(settings.media_dir, prepared.data, prepared.sniffed)
-        copied += 1
+        if copy_media:
+            media.store(settings.media_dir, prepared.data, prepared.sniffed)
+            copied += 1
     now = utcnow()
     for spec in plan.screens:
         row = session.get(Screen, spec.id) or Screen(id=spec.id)
@@ -440,8 +458,9 @@ def load_plan(
         session.add(row)
     for creative in plan.creatives:
         item = session.get(Creative, creative.id) or Creative(
-            id=creative.id, media=creative.media, duration_s=creative.duration_s
+            id=creative.id, media=creative.media, duration_s=creative.duration_s, approval=""
         )
+        was = (item.url, item.sha256, item.approval)
         item.media, item.duration_s, item.updated_at = creative.media, creative.duration_s, now
         local = files.get(creative.id)
         if local is None:
@@ -454,12 +473,44 @@ def load_plan(
             item.file_name = sniffed.sha256 + sniffed.extension
             item.content_type, item.size_bytes = sniffed.content_type, sniffed.size
             item.kind, item.sha256 = sniffed.kind, sniffed.sha256
+        if not was[2] or was[:2] != (item.url, item.sha256):
+            review(item, approved=True, reason=None, actor=approver)
         session.add(item)
     session.flush()
     for campaign in plan.campaigns:
         save_campaign(session, campaign)
     session.flush()
     return LoadSummary(len(plan.screens), len(plan.creatives), len(plan.campaigns), copied)
+
+
+APPROVALS = ("pending", "approved", "refused")
+
+
+def review(row: Creative, *, approved: bool, reason: str | None, actor: str) -> None:
+    """The operator's decision on a creative (a refusal carries its reason)."""
+    row.approval = "approved" if approved else "refused"
+    row.approval_reason = None if approved else reason
+    row.reviewed_by, row.reviewed_at = actor[:80], utcnow()
+
+
+def review_creative(
+    session: Session, creative_id: str, *, approved: bool, reason: str | None, actor: str
+) -> Creative:
+    row = session.get(Creative, creative_id)
+    if row is None:
+        raise NotFound(f"no creative {shown(creative_id)}")
+    text = (reason or "").strip()
+    if not approved and not text:
+        message = "reason: say why the creative is refused (the advertiser reads it)"
+        raise InvalidInput(message, problems=[message])
+    if len(text) > 500:
+        message = f"reason: at most 500 characters, got {len(text)}"
+        raise InvalidInput(message, problems=[message])
+    review(row, approved=approved, reason=text or None, actor=actor)
+    row.updated_at = utcnow()
+    session.add(row)
+    session.flush()
+    return row
 
 
 def advertiser_id(session: Session, name: str) -> int:
@@ -757,7 +808,9 @@ def record_plays(
             .on_conflict_do_nothing(index_elements=["play_id"])
             .returning(col(ProofOfPlay.play_id))
         )
-        inserted = len(session.execute(statement).all())
+        stored = [fresh[found] for (found,) in session.execute(statement).all()]
+        add_plays(session, screen.id, screen.timezone, stored)  # the reports' daily counts
+        inserted = len(stored)
     if reasons:
         screen.rejected_plays = (screen.rejected_plays or 0) + len(reasons)
         screen.last_rejection = next(iter(reasons.values()))[:200]
@@ -1011,90 +1064,6 @@ def timeline(
     }
 
 
-# --------------------------------------------------------------------------- reports
-
-
-def report(
-    session: Session,
-    *,
-    first: date,
-    last: date,
-    campaign_id: str | None = None,
-    screen_id: str | None = None,
-    plans: PlanCache | None = None,
-) -> list[dict[str, Any]]:
-    """Booked vs delivered plays and share of voice per day, screen and campaign.
-
-    Booked plays come from the scheduler (every slot of every loop of the day);
-    delivered plays from proof of play, counted on the screen's local day.
-    """
-    check_days(("from", first), ("to", last))
-    if last < first:
-        message = "to: the last day is before the first"
-        raise InvalidInput(message, problems=[message])
-    if (last - first).days > 31:
-        message = "a report covers at most 32 days"
-        raise InvalidInput(message, problems=[message])
-    specs = plan_specs(session, plans)
-    rows: list[dict[str, Any]] = []
-    for screen in sorted(specs.screens.values(), key=lambda s: s.id):
-        if screen_id and screen.id != screen_id:
-            continue
-        tz = ZoneInfo(screen.timezone)
-        day = first
-        while day <= last:
-            booked: Counter[str] = Counter()
-            total_slots = 0
-            for loop in loops_for_day(screen, specs.campaigns, specs.creatives, day):
-                total_slots += len(loop.slots)
-                booked.update(s.campaign_id for s in loop.slots if s.campaign_id)
-            start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-            end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
-            delivered_rows = session.exec(
-                select(ProofOfPlay.campaign_id, func.count())
-                .where(
-                    ProofOfPlay.screen_id == screen.id,
-                    col(ProofOfPlay.started_at) >= start,
-                    col(ProofOfPlay.started_at) < end,
-                )
-                .group_by(col(ProofOfPlay.campaign_id))
-            ).all()
-            delivered = {k: int(v) for k, v in delivered_rows}
-            total_delivered = sum(delivered.values())
-            for cid in sorted(set(booked) | {k for k in delivered if k}):
-                if campaign_id and cid != campaign_id:
-                    continue
-                b, d = booked.get(cid, 0), delivered.get(cid, 0)
-                rows.append(
-                    {
-                        "day": day.isoformat(),
-                        "screen_id": screen.id,
-                        "campaign_id": cid,
-                        "advertiser": specs.advertisers.get(cid, ""),
-                        "booked_plays": b,
-                        "delivered_plays": d,
-                        "delivery_pct": round(100 * d / b, 1) if b else None,
-                        "booked_sov": round(b / total_slots, 4) if total_slots else None,
-                        "delivered_sov": round(d / total_delivered, 4) if total_delivered else None,
-                    }
-                )
-            day += timedelta(days=1)
-    return rows
-
-
-REPORT_COLUMNS = (
-    "day",
-    "screen_id",
-    "campaign_id",
-    "advertiser",
-    "booked_plays",
-    "delivered_plays",
-    "delivery_pct",
-    "booked_sov",
-    "delivered_sov",
-)
-
-
 def screens_overview(session: Session) -> list[dict[str, Any]]:
     rows = session.exec(select(Screen).order_by(col(Screen.id))).all()
     return [
@@ -1150,10 +1119,14 @@ def save_upload(
         wanted = _targets_from(targets)
         specs = load_specs(session)
         short = [s for s in specs.screens.values() if wanted.matches(s) and s.slot_seconds < length]
-        for s in sorted(short, key=lambda s: s.id)[:10]:
+        by_slot: dict[int, list[str]] = {}
+        for s in sorted(short, key=lambda s: s.id):
+            by_slot.setdefault(s.slot_seconds, []).append(s.id)
+        for seconds, ids in sorted(by_slot.items()):
+            noun = "screen" if len(ids) == 1 else f"{len(ids)} screens:"
             problems.append(
-                f"duration_s: {length:g} s is longer than the {s.slot_seconds} s slots of "
-                f"screen {s.id}"
+                f"duration_s: {length:g} s is longer than the {seconds} s slots of "
+                f"{noun} {', '.join(ids)}"
             )
         replaced = CreativeSpec(id=creative_id, media=file_name or "", duration_s=length)
         for campaign in specs.campaigns:
@@ -1167,6 +1140,10 @@ def save_upload(
     row = session.get(Creative, creative_id) or Creative(
         id=creative_id, media=file_name or file_name_stored, duration_s=cast(float, length)
     )
+    if row.sha256 != sniffed.sha256 or row.url is not None:
+        # new media waits for the operator's approval before it can play
+        row.approval, row.approval_reason = "pending", None
+        row.reviewed_by = row.reviewed_at = None
     row.media = (file_name or file_name_stored)[:2000]
     row.url = None
     row.file_name = file_name_stored

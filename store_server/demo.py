@@ -181,6 +181,7 @@ def prepare(settings: Settings, media_dir: Path, console: Console) -> Prepared:
             )
             progress.advance(task)
             plan = json.loads(plan_path.read_text())
+            seed_attribution_history(session, plan, next(iter(devices)), settings)
             screen_ids = [s["id"] for s in plan["screens"]]
             screens = dict(
                 signage_service.enroll(
@@ -216,6 +217,30 @@ class Trip:
     card: str
     passes_left: int
     finished: bool = False
+
+
+def seed_attribution_history(
+    session: Any, plan: dict[str, Any], device_id: str, settings: Settings
+) -> None:
+    """Five weeks of plays and promoted scans for the campaign with promoted GTINs, so
+    the attribution page shows a measured uplift and its interval."""
+    from datetime import date
+
+    from signage.attribution.demo_history import seed_history
+
+    promoted = next(c for c in plan["campaigns"] if c.get("promoted_gtins"))
+    gtins = promoted["promoted_gtins"]
+    seed_history(
+        session,
+        campaign_id=promoted["id"],
+        creative_id=promoted["creatives"][0],
+        screen_id=plan["screens"][0]["id"],
+        store_id=settings.store_id,
+        device_id=device_id,
+        gtins=(gtins[0], gtins[1]),
+        today=date.today(),
+        timezone=plan["timezone"],
+    )
 
 
 @dataclass
@@ -540,7 +565,8 @@ SELECT b.device_id, b.status, b.item_count, b.total_cents,
        (SELECT coalesce(sum(l.line_total_cents), 0) FROM basket_line l WHERE l.basket_id = b.id),
        b.currency
 FROM basket b
-WHERE b.created_at = (SELECT max(n.created_at) FROM basket n WHERE n.device_id = b.device_id)
+JOIN (SELECT device_id, max(created_at) AS newest FROM basket GROUP BY device_id) n
+  ON n.device_id = b.device_id AND b.created_at = n.newest
 ORDER BY b.device_id
 """
 

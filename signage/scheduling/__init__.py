@@ -14,6 +14,7 @@ from signage.scheduling.loop import (
     build_loop,
     loop_index_at,
     loops_for_day,
+    plays_for_day,
     slot_at,
 )
 from signage.scheduling.model import (
@@ -45,6 +46,7 @@ __all__ = [
     "guaranteed_free_slots",
     "loop_index_at",
     "loops_for_day",
+    "plays_for_day",
     "parse_plan",
     "slot_at",
 ]

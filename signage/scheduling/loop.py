@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -183,6 +184,20 @@ def slot_at(loop: Loop, at: datetime) -> Slot:
     if not 0 <= position < len(loop.slots):
         raise ValueError(f"{at.isoformat()} is outside loop {loop.index} of {loop.screen_id}")
     return loop.slots[position]
+
+
+def plays_for_day(
+    screen: ScreenSpec,
+    campaigns: Sequence[CampaignSpec],
+    creatives: Mapping[str, CreativeSpec],
+    day: date,
+    *,
+    before: datetime | None = None,
+) -> tuple[Counter[str], int]:
+    """Booked slots per campaign on local ``day`` (in loops starting before ``before``,
+    if given) and the loops' slots in all: ``loops_for_day`` counted, for reports."""
+    schedule = _ScreenSchedule(screen, campaigns, creatives, None)
+    return schedule.day_plays(day, epoch_seconds(before) if before is not None else None)
 
 
 def loops_for_day(
@@ -402,8 +417,12 @@ class _ScreenSchedule:
         """The entry of ``p`` for this screen's cut, given its creatives as looked up."""
         fitting = []
         longest = 0.0
+        waiting = 0
         for creative in found:
             if creative is None:
+                continue
+            if not creative.approved:
+                waiting += 1
                 continue
             if creative.duration_s <= self.screen.slot_seconds:
                 fitting.append(creative)
@@ -411,6 +430,8 @@ class _ScreenSchedule:
         if not fitting:
             if longest:
                 why = f"no creative fits {self.screen.slot_seconds} s slots (shortest too long)"
+            elif waiting:
+                why = "no approved creative (waiting for the operator's approval, or refused)"
             else:
                 why = "no creatives"
             return Reason(p.id, False, 0, why)
@@ -557,18 +578,89 @@ class _ScreenSchedule:
             notes=composition.layout.notes,
         )
 
-    def day_loops(self, day: date) -> Iterator[Loop]:
-        """Every loop starting on local ``day``, in order (see ``loops_for_day``)."""
+    def _day_range(self, day: date) -> tuple[int, int]:
+        """Loop numbers around local ``day`` (a loop either side: the walk keeps only
+        those starting on it); refused unless all can be placed."""
         where = f"on {day.isoformat()}"
         if not _FIRST_DAY <= day <= _LAST_DAY:
             raise _unplaceable(where)
         tz = self.tz
         start = epoch_seconds(datetime.combine(day, time(0), tzinfo=tz))
         end = epoch_seconds(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz))
-        length = self.length
-        first = -(-start // length) - 1
-        last = -(-end // length) + 1
+        first = -(-start // self.length) - 1
+        last = -(-end // self.length) + 1
         self._placeable(first, last, where)
+        return first, last
+
+    def day_plays(self, day: date, before: int | None = None) -> tuple[Counter[str], int]:
+        """Slots per campaign in the loops starting on local ``day`` (those starting
+        before epoch second ``before`` only), and the slots of those loops: what
+        ``day_loops`` would show, counted without building the loops.
+
+        Without caps, a loop's composition depends on its number only through its
+        rotation key, which repeats with a period; so each stretch of one segment
+        is counted per key (how many of its loop numbers have that key) instead of
+        loop by loop. A year of a screen's reports then costs its segments, not its
+        hundreds of thousands of loops."""
+        first, last = self._day_range(day)
+        if before is not None:
+            last = min(last, (before - 1) // self.length)
+        times: Counter[int] = Counter()  # composition (by id) -> loops that have it
+        kept: dict[int, _Composition] = {}
+        if self.any_capped or not _CACHING:
+            for _index, _ts, composition in self._walk(first, last, day.toordinal()):
+                times[id(composition)] += 1
+                kept[id(composition)] = composition
+        else:
+            for composition, count in self._stretches(first, last, day.toordinal()):
+                times[id(composition)] += count
+                kept[id(composition)] = composition
+        plays: Counter[str] = Counter()
+        for key, count in times.items():
+            for entry, _j, _count in kept[key].layout.plan:
+                if entry is not None:
+                    plays[entry.id] += count
+        return plays, self.n * sum(times.values())
+
+    def _stretches(self, first: int, last: int, ordinal: int) -> Iterator[tuple[_Composition, int]]:
+        """``(composition, loops)`` over loops ``first``…``last`` starting on local day
+        ``ordinal``, a segment stretch at a time (no caps: see ``day_plays``)."""
+        length = self.length
+        day_start = (ordinal - _EPOCH_ORDINAL) * 86400  # local seconds
+        index = first
+        while index <= last:
+            ts = index * length
+            off = self.offset(ts)
+            local = ts + off
+            if _EPOCH_ORDINAL + local // 86400 != ordinal:
+                index += 1
+                continue
+            segment = self._segment(ordinal, local % 86400)
+            upto = min(last, (day_start + segment.hi - off - 1) // length)
+            if self.offset(upto * length) != off:
+                upto = index  # the clock changes within: a loop at a time
+            base = self._state(segment, [cap for _, _, cap in segment.caps])
+            if base.fast:
+                period = math.lcm(base.ph, base.k) if base.turns else base.ph
+            else:
+                period = math.lcm(*(p or 1 for p in base.periods))
+            count = upto - index + 1
+            if period >= count:
+                picks = [(i, 1) for i in range(index, upto + 1)]
+            else:
+                picks = [(index + r, (upto - index - r) // period + 1) for r in range(period)]
+            for at, loops in picks:
+                key = self._rotation(base, at)
+                composition = base.compositions.get(key)
+                if composition is None:
+                    composition = self._new_composition(segment, base, key, at)
+                yield composition, loops
+            index = upto + 1
+
+    def day_loops(self, day: date) -> Iterator[Loop]:
+        """Every loop starting on local ``day``, in order (see ``loops_for_day``)."""
+        first, last = self._day_range(day)
+        length = self.length
         screen_id = self.screen.id
         slot_seconds = self.screen.slot_seconds
         span = timedelta(seconds=length)
@@ -1313,6 +1405,8 @@ def _prepare(campaign: CampaignSpec) -> _Prepared:
         static = Reason(campaign.id, False, 0, "cancelled")
     elif campaign.state == "held":
         static = Reason(campaign.id, False, 0, "held, not booked")
+    elif campaign.state == "paused":
+        static = Reason(campaign.id, False, 0, "paused by the operator")
     targets = campaign.targets
     category = campaign.category or None
     prepared = _Prepared(

@@ -26,11 +26,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 Priority = Literal["interrupt", "guaranteed", "standard", "house"]
-CampaignState = Literal["held", "booked", "cancelled"]
+CampaignState = Literal["held", "booked", "paused", "cancelled"]
 SignalOp = Literal[">", ">=", "<", "<="]
 
 PRIORITIES: tuple[str, ...] = ("interrupt", "guaranteed", "standard", "house")
-STATES: tuple[str, ...] = ("held", "booked", "cancelled")
+# "paused": booked, keeps its inventory, but plays nothing until resumed
+STATES: tuple[str, ...] = ("held", "booked", "paused", "cancelled")
 DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2099, 12, 31)
@@ -102,6 +103,8 @@ class CreativeSpec:
     duration_s: float
     sha256: str | None = None
     kind: str = "image"
+    # False while the operator has not approved it (or refused it): it never plays
+    approved: bool = True
 
 
 @dataclass(frozen=True)

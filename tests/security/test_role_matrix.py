@@ -66,6 +66,7 @@ ANY_STAFF = frozenset({STAFF, OTHER_STORE, ADMIN})  # store-wide data (catalog, 
 STORE_1_STAFF = frozenset({STAFF, ADMIN})  # the store-1 basket
 OPERATORS = frozenset({OPERATOR, ADMIN})
 ADMIN_ONLY = frozenset({ADMIN})
+K_PATH = {"campaign_id:path": "K-MATRIX"}  # a campaign id may hold slashes: a path parameter
 SESSION_USERS = {STAFF: "alice", OTHER_STORE: "bob", OPERATOR: "olga", ADMIN: "root"}
 
 
@@ -232,6 +233,48 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/signage/api/attribution/{campaign_id}.json"): Rule(OPERATORS),
     ("GET", "/signage/api/attribution/{campaign_id}.csv"): Rule(OPERATORS),
     ("GET", "/signage/api/attribution/{campaign_id}/series.csv"): Rule(OPERATORS),
+    # --- the mall operator's console: life cycle, approval, health, calendar, users -----------
+    ("GET", "/signage/api/campaigns/{campaign_id:path}/history"): Rule(OPERATORS, params=K_PATH),
+    ("POST", "/signage/api/campaigns/{campaign_id:path}/flight"): Rule(
+        OPERATORS, params=K_PATH, json={"end": "2026-12-31"}
+    ),
+    ("POST", "/signage/api/campaigns/{campaign_id:path}/pause"): Rule(OPERATORS, params=K_PATH),
+    ("POST", "/signage/api/campaigns/{campaign_id:path}/resume"): Rule(OPERATORS, params=K_PATH),
+    ("POST", "/signage/api/campaigns/{campaign_id:path}/cancel"): Rule(OPERATORS, params=K_PATH),
+    ("GET", "/signage/api/campaigns/{campaign_id:path}"): Rule(OPERATORS, params=K_PATH),
+    ("PATCH", "/signage/api/campaigns/{campaign_id:path}"): Rule(
+        OPERATORS, params=K_PATH, json={"category": "tea"}
+    ),
+    ("POST", "/signage/api/creatives/{creative_id:path}/approve"): Rule(
+        OPERATORS, params={"creative_id:path": "CR-MATRIX"}
+    ),
+    ("POST", "/signage/api/creatives/{creative_id:path}/refuse"): Rule(
+        OPERATORS, params={"creative_id:path": "CR-MATRIX"}, json={"reason": "no"}
+    ),
+    ("POST", "/signage/screens/{screen_id}/status"): Rule(
+        frozenset({SCREEN}),
+        json={
+            "player_version": "1",
+            "loop_in_step": True,
+            "cached_creatives": 0,
+            "missing_creatives": 0,
+        },
+    ),
+    ("POST", "/signage/screens/{screen_id}/screenshot"): Rule(frozenset({SCREEN})),
+    ("GET", "/signage/api/screens/health"): Rule(OPERATORS),
+    ("GET", "/signage/api/screens/{screen_id}/screenshot.jpg"): Rule(OPERATORS),
+    ("GET", "/signage/api/calendar"): Rule(OPERATORS),
+    ("GET", "/signage/api/users"): Rule(ADMIN_ONLY),
+    ("POST", "/signage/api/users"): Rule(
+        ADMIN_ONLY, json={"username": "matrix", "password": "long enough", "role": "staff"}
+    ),
+    ("POST", "/signage/api/users/{username}/{action}"): Rule(
+        ADMIN_ONLY, params={"username": "nobody", "action": "disable"}
+    ),
+    ("GET", "/signage/console/campaigns/{campaign_id:path}"): Rule(OPERATORS, params=K_PATH),
+    ("GET", "/signage/console/calendar"): Rule(OPERATORS),
+    ("GET", "/signage/console/users"): Rule(ADMIN_ONLY),
+    ("GET", "/signage/console/reports/advertiser"): Rule(OPERATORS),
 }
 
 # Path parameters that make an allowed caller reach the endpoint's own logic; the device

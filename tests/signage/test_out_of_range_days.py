@@ -187,7 +187,7 @@ def test_a_timeline_or_report_outside_the_range_is_a_clear_422(
     "day", [date.min, date(1, 1, 2), date(1999, 12, 31), date(2100, 1, 1), date.max]
 )
 def test_the_services_refuse_days_outside_the_range(loaded: Any, day: date) -> None:
-    from signage import service
+    from signage import reports, service
 
     problem = "is outside the days plans cover (2000-01-01 to 2099-12-31)"
     with Session(loaded.engine) as session:
@@ -195,7 +195,7 @@ def test_the_services_refuse_days_outside_the_range(loaded: Any, day: date) -> N
             service.timeline(session, "S-01", day)
         assert caught.value.details["problems"] == [f"day: {day.isoformat()} {problem}"]
         with pytest.raises(InvalidInput) as caught:
-            service.report(session, first=day, last=day)
+            reports.report(session, first=day, last=day)
         assert caught.value.details["problems"] == [
             f"from: {day.isoformat()} {problem}",
             f"to: {day.isoformat()} {problem}",

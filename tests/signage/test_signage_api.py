@@ -313,24 +313,25 @@ def test_an_upload_replacing_a_creative_must_fit_its_campaigns(client: Any, load
 
 
 def test_a_cancelled_campaign_does_not_hold_back_its_creative(client: Any, loaded: Any) -> None:
-    """Once K-1 is cancelled, CR-A may grow past S-01's slots; booking K-1 again is then
-    refused for that very length."""
+    """Once K-1 is cancelled, CR-A may grow past S-01's slots; a new booking of CR-A on
+    S-01 is then refused for that very length, and K-1 itself cannot come back."""
     headers = bearer(loaded.operator)
     k1 = next(c for c in loaded.plan["campaigns"] if c["id"] == "K-1")
-    cancelled = client.post(
-        "/signage/api/campaigns", headers=headers, json={**k1, "state": "cancelled"}
-    )
-    assert cancelled.status_code == 201, cancelled.text
+    cancelled = client.post("/signage/api/campaigns/K-1/cancel", headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["state"] == "cancelled"
     longer = upload(
         client, loaded.operator, "a.png", png_bytes(), id="CR-A", zones="nowhere", duration_s="15"
     )
     assert longer.status_code == 201, longer.text
-    again = client.post("/signage/api/campaigns", headers=headers, json={**k1, "state": "booked"})
+    again = client.post("/signage/api/campaigns", headers=headers, json={**k1, "id": "K-1b"})
     assert again.status_code == 422, again.text
     assert again.json()["error"]["problems"] == [
         "campaigns[0].creatives[0]: creative 'CR-A' lasts 15 s, longer than the slots of "
         "screen S-01 (10 s)"
     ]
+    back = client.post("/signage/api/campaigns/K-1/resume", headers=headers)
+    assert back.status_code == 409, back.text
 
 
 def test_upload_size_limit(client: Any, loaded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -423,15 +424,27 @@ def test_report_counts_booked_and_delivered(client: Any, loaded: Any) -> None:
     ).json()
     k1 = next(r for r in rows if r["campaign_id"] == "K-1")
     assert k1["booked_plays"] == 2 * 120  # 2 slots per 1-minute loop for 2 hours
+    assert k1["booked_so_far"] == 2 * 120  # a day gone by: all of it
     assert k1["delivered_plays"] == 3
-    assert k1["delivered_sov"] == 0.75
+    assert k1["delivery_pct"] == 1.2  # 3 of 240, in percent like every share
+    assert k1["delivered_sov_pct"] == 75.0
+    assert k1["booked_sov_pct"] == round(100 * 240 / (24 * 60 * 6), 1)
     csv = client.get("/signage/api/reports.csv", params={"from": "2026-11-07"}, headers=headers)
     lines = csv.text.splitlines()
     assert lines[0] == (
-        "day,screen_id,campaign_id,advertiser,booked_plays,delivered_plays,"
-        "delivery_pct,booked_sov,delivered_sov"
+        "day,screen_id,campaign_id,advertiser,booked_plays,booked_so_far,delivered_plays,"
+        "delivery_pct,booked_sov_pct,delivered_sov_pct"
     )
-    assert "2026-11-07,S-01,K-1,Brand A,240,3," in csv.text
+    assert "2026-11-07,S-01,K-1,Brand A,240,240,3,1.2,2.8,75.0" in csv.text
+    for group in ("campaign", "screen"):
+        summary = client.get(
+            "/signage/api/reports",
+            params={"from": "2026-11-01", "to": "2026-11-30", "group": group},
+            headers=headers,
+        ).json()
+        k1_rows = [r for r in summary if r["campaign_id"] == "K-1"]
+        assert sum(r["delivered_plays"] for r in k1_rows) == 3, group
+        assert sum(r["booked_plays"] for r in k1_rows) == 9 * 240  # 9 weekend days
     assert client.get("/signage/api/reports.csv", headers=bearer(loaded.staff)).status_code == 403
 
 

@@ -224,7 +224,7 @@ def test_operator_books_sees_the_timeline_and_is_refused_overbooking(tmp_path: P
         form.locator("input[name=category]").fill("tea")
         form.locator("select[name=priority]").select_option("guaranteed")
         fill_saturday_booking(form, "K-NEW", "Brand C", "0.5")
-        availability = page.locator("#availability-list")
+        availability = page.locator("#booking-form .availability-summary")
         availability.get_by_text(
             "S-01 has 4 guaranteed slots free on Saturdays 10:00–12:00"
         ).wait_for()

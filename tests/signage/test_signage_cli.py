@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from signage.models import Campaign, CampaignCreative, Creative, Screen
 from store_server.db import make_engine
@@ -367,3 +367,61 @@ def test_a_plan_with_mistakes_still_hears_that_it_overbooks(
     ):
         assert expected in err, (expected, done.stderr)
     assert counts(sqlite_url) == {"Screen": 0, "Creative": 0, "Campaign": 0, "CampaignCreative": 0}
+
+
+def test_export_then_load_prune_dry_run_then_prune(sqlite_url: str, tmp_path: Path) -> None:
+    """The plan as a file: exported, edited, previewed with --dry-run, applied with --prune."""
+    from tests.signage.signage_helpers import write_plan
+
+    media = tmp_path / "media-store"
+    plan = write_plan(tmp_path / "plan")
+    assert (
+        caddie(
+            "signage", "load", str(plan), "--database-url", sqlite_url, env=env(media)
+        ).returncode
+        == 0
+    )
+    out = tmp_path / "export" / "plan.json"
+    done = caddie("signage", "export", str(out), "--database-url", sqlite_url, env=env(media))
+    assert done.returncode == 0, done.stderr
+    assert "3 media files" in done.stdout
+    document = json.loads(out.read_text())
+    document["campaigns"] = [c for c in document["campaigns"] if c["id"] != "K-2"]
+    out.write_text(json.dumps(document))
+    before = counts(sqlite_url)
+    dry = caddie(
+        "signage",
+        "load",
+        str(out),
+        "--prune",
+        "--dry-run",
+        "--database-url",
+        sqlite_url,
+        env=env(media),
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        "~ campaign K-2: state booked → cancelled",
+        "dry run: plan.json was not loaded (1 changes)",
+    ]
+    assert counts(sqlite_url) == before
+    pruned = caddie(
+        "signage", "load", str(out), "--prune", "--database-url", sqlite_url, env=env(media)
+    )
+    assert pruned.returncode == 0, pruned.stderr
+    assert "1 campaigns cancelled" in pruned.stdout
+    engine = make_engine(sqlite_url)
+    with Session(engine) as session:
+        states = {c.id: c.state for c in session.exec(select(Campaign)).all()}
+    engine.dispose()
+    assert states["K-2"] == "cancelled" and states["K-1"] == "booked"
+    (tmp_path / "a-file").write_text("not a folder")
+    unwritable = caddie(
+        "signage",
+        "export",
+        str(tmp_path / "a-file" / "plan.json"),
+        "--database-url",
+        sqlite_url,
+        env=env(media),
+    )
+    assert unwritable.returncode == 1 and "Traceback" not in unwritable.stderr

@@ -8,8 +8,13 @@
 //   the server is unreachable the newest loop we have is played forward in time.
 // * Creatives are kept in the Cache API (and as blob URLs in memory), so playback
 //   needs no network; a service worker also caches this page and its scripts.
-// * Never black: the built-in fallback image sits under every creative and shows
-//   through for empty slots and creatives that fail to load.
+// * Never black: the built-in fallback image shows for empty slots and creatives that
+//   fail to load; while a creative plays it is hidden, and a creative whose shape is
+//   not the screen's is letterboxed in black.
+// * Every few minutes the player reports on itself (version, loop in step with the
+//   server's clock, cache) and posts a small JPEG of what it shows, with its token.
+// * Diagnostics (online state, last error) show only in an overlay: ?diagnostics=1,
+//   or the "d" key.
 // * Proof of play is queued in localStorage and posted in batches until accepted;
 //   the server de-duplicates by play_id, so retrying is always safe.
 (function () {
@@ -21,6 +26,8 @@
   const flushMs = Number(body.dataset.flushMs) || 10000;
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
   const csrfToken = csrfMeta ? csrfMeta.content : "";
+  const statusMs = Number(body.dataset.statusMs) || 60000;
+  const version = body.dataset.version || "0";
   const loopUrl = root + "/screens/" + encodeURIComponent(screenId) + "/loop";
   const popUrl = root + "/proof-of-play";
   const queueKey = "caddie-pop:" + screenId;
@@ -51,6 +58,8 @@
     retryAt: 0,             // after a failed fetch, wait until then
     fetches: [],            // recent loop fetches: which loop, when (for tests, status)
     imgTurn: 0,
+    skewMs: null,           // server clock minus ours, from the last loop reply's Date
+    reports: 0,             // status reports and screenshots accepted
   };
 
   // ------------------------------------------------------------------ helpers
@@ -145,6 +154,8 @@
     const response = await fetch(loopUrl + "?at=" + encodeURIComponent(new Date(at).toISOString()),
       { credentials: "same-origin", cache: "no-store" });
     if (!response.ok) throw new Error("loop: HTTP " + response.status);
+    const date = Date.parse(response.headers.get("Date") || "");
+    if (!Number.isNaN(date)) st.skewMs = date - Date.now();
     return response.json();
   }
 
@@ -188,6 +199,7 @@
       if (el !== except) el.classList.remove("on");
     }
     if (except !== els.video && !els.video.paused) els.video.pause();
+    body.classList.toggle("airing", Boolean(except));
   }
 
   async function show(slot) {
@@ -259,7 +271,77 @@
                       campaign_id: shown ? slot.campaign_id : null,
                       fetched: on.loop._start === on.start });
     if (st.history.length > 200) st.history.shift();
-    els.status.textContent = st.online === false ? "offline" : "";
+    diagnostics();
+  }
+
+  function diagnostics() {
+    if (!body.classList.contains("diagnostics")) { els.status.textContent = ""; return; }
+    const c = st.current;
+    els.status.textContent = [
+      screenId, "v" + version, st.online === false ? "offline" : "online",
+      "slot " + (c ? c.position : "—"), st.played + " played", readQueue().length + " to send",
+      st.lastError || "",
+    ].join(" · ");
+  }
+
+  // ------------------------------------------------------------------ health reports
+
+  function inStep() {
+    // Dates have whole seconds: within 2 s of the server's clock, the loop is in step
+    return st.skewMs === null ? true : Math.abs(st.skewMs) <= 2000;
+  }
+
+  function missingMedia() {
+    const loop = st.latest;
+    if (!loop) return 0;
+    const urls = new Set(loop.slots.map((s) => s.media_url).filter(Boolean));
+    return Array.from(urls).filter((u) => !st.media.has(u)).length;
+  }
+
+  // A small JPEG of what is on screen: the image or video frame on air drawn on a
+  // canvas (an HTML creative or remote media cannot be read back: the fallback then).
+  async function screenshot() {
+    const on = document.querySelector("#stage .media.on");
+    const source = on && on.tagName !== "IFRAME" ? on : document.getElementById("fallback");
+    const width = 320;
+    const height = Math.round(width * (innerHeight / Math.max(1, innerWidth)));
+    const canvas = document.createElement("canvas");
+    canvas.width = width; canvas.height = Math.min(height, 1280);
+    const g = canvas.getContext("2d");
+    g.fillStyle = "#000"; g.fillRect(0, 0, canvas.width, canvas.height);
+    const w = source.videoWidth || source.naturalWidth || canvas.width;
+    const h = source.videoHeight || source.naturalHeight || canvas.height;
+    const scale = Math.min(canvas.width / w, canvas.height / h);
+    try {
+      g.drawImage(source, (canvas.width - w * scale) / 2, (canvas.height - h * scale) / 2,
+                  w * scale, h * scale);
+      return await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.7));
+    } catch (e) {
+      return null;  // remote media taints the canvas: no screenshot this time
+    }
+  }
+
+  async function report() {
+    const base = root + "/screens/" + encodeURIComponent(screenId);
+    try {
+      const status = await fetch(base + "/status", {
+        method: "POST", credentials: "same-origin", cache: "no-store",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken },
+        body: JSON.stringify({ player_version: version, loop_in_step: inStep(),
+                               cached_creatives: st.media.size, missing_creatives: missingMedia() }),
+      });
+      if (status.ok) st.reports += 1;
+      const shot = await screenshot();
+      if (shot) {
+        const sent = await fetch(base + "/screenshot", {
+          method: "POST", credentials: "same-origin", cache: "no-store",
+          headers: { "Content-Type": "image/jpeg", "X-CSRF-Token": csrfToken }, body: shot,
+        });
+        if (sent.ok) st.reports += 1;
+      }
+    } catch (e) {
+      st.lastError = "status: " + String(e && e.message || e);
+    }
   }
 
   // ------------------------------------------------------------------ proof of play
@@ -319,6 +401,8 @@
         played: st.played,
         pending_proofs: readQueue().length,
         cached_media: st.media.size,
+        in_step: inStep(),
+        reports: st.reports,
         visible: visible(),
       };
     },
@@ -326,7 +410,13 @@
     fetches: function () { return st.fetches.slice(); },
     flush: flush,
     refresh: refresh,
+    report: report,
   };
+
+  if (new URLSearchParams(location.search).get("diagnostics") === "1") body.classList.add("diagnostics");
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "d") { body.classList.toggle("diagnostics"); diagnostics(); }
+  });
 
   try {
     const saved = JSON.parse(localStorage.getItem(loopKey) || "null");
@@ -341,4 +431,6 @@
   refresh().then(tick);
   setInterval(tick, 200);
   setInterval(flush, flushMs);
+  setTimeout(report, Math.min(5000, statusMs));
+  setInterval(report, statusMs);
 })();
