@@ -301,8 +301,6 @@ class Handhelds:
             self.base_url,
             "--device",
             device,
-            "--token",
-            self.tokens[device],
             "--source",
             spec,
             "--loyalty-card",
@@ -314,9 +312,11 @@ class Handhelds:
         ]
         if trip.passes_left == 1:
             args.append("--finish")
+        # The token goes in the environment, where ps does not show it.
+        env = {**(self.env or os.environ), "CADDIE_DEVICE_TOKEN": self.tokens[device]}
         with self.logs[device].open("ab") as out:
             self.procs[device] = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
+                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
             )
 
     def advance(self, paid: set[str]) -> None:

@@ -231,6 +231,11 @@ class WebSecurity:
                 fields = {}
             given = next(iter(fields.get(CSRF_FIELD, [])), None)
             receive = _replay(body, request.receive)
+        elif given is None and _content_type(request) == FORM_TYPES[1]:
+            # A file upload posted by a plain form (no script to add the header).
+            body = await request.body()  # within the upload limit (BodyLimit, outside)
+            given = await _multipart_field(request, body, CSRF_FIELD)
+            receive = _replay(body, request.receive)
         expected = _expected_token(state, request.cookies)
         if (
             not given
@@ -267,6 +272,18 @@ class WebSecurity:
                 f"{CSRF_COOKIE}={state.new_cookie}; Max-Age={CSRF_COOKIE_SECONDS}; Path=/; "
                 f"HttpOnly; SameSite=Strict{secure}",
             )
+
+
+async def _multipart_field(request: Request, body: bytes, name: str) -> str | None:
+    """The text field ``name`` of a multipart body, or None (also for a malformed body,
+    which the route refuses in its own words)."""
+    copy = Request(request.scope, _replay(body, request.receive))
+    try:
+        async with copy.form(max_files=1000, max_fields=1000) as form:
+            value = form.get(name)
+            return value if isinstance(value, str) else None
+    except Exception:
+        return None
 
 
 def _replay(body: bytes, then: Receive) -> Receive:

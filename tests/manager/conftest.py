@@ -12,6 +12,7 @@ from store_server.app import create_app
 from store_server.auth.service import create_user
 from store_server.config import Settings
 from store_server.db import session_scope
+from tests.csrf import csrf_headers
 
 PASSWORD = "manager console pw"
 ACCOUNTS = {
@@ -40,7 +41,7 @@ def log_in(client: TestClient, username: str) -> TestClient:
     reply = client.post(
         "/manager/login",
         data={"username": username, "password": PASSWORD},
-        headers={"Origin": "http://testserver"},
+        headers=csrf_headers(client, "/manager/login"),
         follow_redirects=False,
     )
     assert reply.status_code in (303, 403), reply.text
@@ -48,6 +49,7 @@ def log_in(client: TestClient, username: str) -> TestClient:
 
 
 def bearer(client: TestClient, username: str) -> dict[str, str]:
+    client.cookies.clear()  # a cookie would make the login a browser's, needing a token
     reply = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
     assert reply.status_code == 200, reply.text
     client.cookies.clear()

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from store_server.manager.history import HistorySpec, generate
+from tests.csrf import csrf_headers
 from tests.manager.conftest import PASSWORD, bearer, log_in
 
 PAGES = ("/manager", "/manager/loss", "/manager/quality", "/manager/policy")
-ORIGIN = {"Origin": "http://testserver"}
 
 
 def _history(engine: Engine, **kw: object) -> None:
@@ -38,7 +38,7 @@ def test_staff_and_operators_get_nothing(app_client: TestClient, username: str) 
     reply = app_client.post(
         "/manager/login",
         data={"username": username, "password": PASSWORD},
-        headers=ORIGIN,
+        headers=csrf_headers(app_client, "/manager/login"),
         follow_redirects=False,
     )
     assert reply.status_code == 403
@@ -175,11 +175,10 @@ def test_pos_totals_by_till_token_and_csv(app_client: TestClient, engine: Engine
     share = re.search(r'id="fig-pos_share">.*?<p class="value">([^<]*)<', shown, re.S)
     assert share is not None and share.group(1).endswith("%")
     # CSV import: all or nothing.
-    csrf_free = {"Origin": "http://testserver"}
     bad = app_client.post(
         "/manager/pos-totals/import",
         files={"file": ("t.csv", b"day,sales_cents\n2026-03-10,5\n2026-03-11,x\n")},
-        headers=csrf_free,
+        headers=csrf_headers(app_client, "/manager"),
     )
     assert bad.status_code == 422 and "line 3" in bad.text
     assert (
@@ -191,12 +190,14 @@ def test_pos_totals_by_till_token_and_csv(app_client: TestClient, engine: Engine
     good = app_client.post(
         "/manager/pos-totals/import",
         files={"file": ("t.csv", b"day,sales_cents\n2026-03-10,5000000\n")},
-        headers=csrf_free,
+        headers=csrf_headers(app_client, "/manager"),
     )
     assert good.status_code == 200 and "1 daily totals imported" in good.text
     for junk in (b"\xff\xfe\x00", b"", b"a,b,c\n"):
         reply = app_client.post(
-            "/manager/pos-totals/import", files={"file": ("t.csv", junk)}, headers=csrf_free
+            "/manager/pos-totals/import",
+            files={"file": ("t.csv", junk)},
+            headers=csrf_headers(app_client, "/manager"),
         )
         assert reply.status_code == 422
 
@@ -313,3 +314,25 @@ def test_prometheus_gauges_carry_todays_headline_figures(
     for name in ("sales_cents", "audits", "audits_hit", "recovered_cents", "unrecovered_cents"):
         assert f'caddie_today_{name}{{store="store-1"}}' in body
     assert app_client.get("/metrics", headers=bearer(app_client, "boss")).status_code == 403
+
+
+def test_a_plain_upload_form_carries_its_token_in_a_field(app_client: TestClient) -> None:
+    """The POS totals import is a multipart form without script: its hidden csrf_token
+    field is the proof it came from the page, as the header is for scripts."""
+    log_in(app_client, "boss")
+    token = csrf_headers(app_client, "/manager")["X-CSRF-Token"]
+    csv = ("t.csv", b"day,sales_cents\n2026-03-10,5000000\n")
+    own = {"Origin": "http://testserver"}
+    forged = app_client.post(
+        "/manager/pos-totals/import",
+        data={"csrf_token": "not-the-token"},
+        files={"file": csv},
+        headers=own,
+    )
+    assert forged.status_code == 403
+    missing = app_client.post("/manager/pos-totals/import", files={"file": csv}, headers=own)
+    assert missing.status_code == 403
+    sent = app_client.post(
+        "/manager/pos-totals/import", data={"csrf_token": token}, files={"file": csv}, headers=own
+    )
+    assert sent.status_code == 200 and "1 daily totals imported" in sent.text

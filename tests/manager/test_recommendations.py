@@ -13,9 +13,8 @@ from store_server.db import session_scope
 from store_server.manager import recommendations, rollup
 from store_server.manager.history import HistorySpec, generate
 from store_server.timeutil import utcnow
+from tests.csrf import csrf_headers
 from tests.manager.conftest import log_in
-
-ORIGIN = {"Origin": "http://testserver"}
 
 
 def test_binomial_tail_matches_hand_values() -> None:
@@ -78,7 +77,7 @@ def test_the_console_recommends_from_planted_history_and_applies_it(
     applied = app_client.post(
         "/manager/policy/apply",
         data={"recommendation": "category:dairy", "reason": "dairy losses"},
-        headers=ORIGIN,
+        headers=csrf_headers(app_client, "/manager/policy"),
         follow_redirects=False,
     )
     assert applied.status_code == 303
@@ -91,20 +90,24 @@ def test_the_console_recommends_from_planted_history_and_applies_it(
         ('{"base_rate": 5}', "between 0 and 1"),
     ):
         reply = app_client.post(
-            "/manager/policy/apply", data={"settings": settings, "reason": "x"}, headers=ORIGIN
+            "/manager/policy/apply",
+            data={"settings": settings, "reason": "x"},
+            headers=csrf_headers(app_client, "/manager/policy"),
         )
         assert reply.status_code == 422 and message in reply.text
     rolled = app_client.post(
         "/manager/policy/rollback",
         data={"version": "1", "reason": "undo"},
-        headers=ORIGIN,
+        headers=csrf_headers(app_client, "/manager/policy"),
         follow_redirects=False,
     )
     assert rolled.status_code == 303
     assert "rollback to version 1: undo" in app_client.get("/manager/policy").text
     for version in ("", "abc", "99"):
         bad = app_client.post(
-            "/manager/policy/rollback", data={"version": version, "reason": "x"}, headers=ORIGIN
+            "/manager/policy/rollback",
+            data={"version": version, "reason": "x"},
+            headers=csrf_headers(app_client, "/manager/policy"),
         )
         assert bad.status_code in (404, 422)
 
