@@ -192,6 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expiry.cancel()
             await state.events.stop()
             state.close()
+            signage_app.state.signage.close()  # a mounted app has no lifespan of its own
             metrics.mark_process_dead()
 
     app = FastAPI(
