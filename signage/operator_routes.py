@@ -121,7 +121,7 @@ def _changed(row: Any, action: str, changes: dict[str, list[Any]]) -> CampaignCh
     return CampaignChanged(id=row.id, state=row.state, action=action, changes=changes)
 
 
-@router.get("/api/campaigns/{campaign_id:path}/history", responses=errors(401, 403, 404, 503))
+@router.get("/api/campaigns/{campaign_id:path}/history", responses=errors(401, 403, 404, 422, 503))
 def campaign_history(
     campaign_id: str, session: SessionDep, user: CurrentOperator
 ) -> list[HistoryEvent]:
@@ -182,7 +182,7 @@ for _action in ("pause", "resume", "cancel"):
     )(_state_route(_action))
 
 
-@router.get("/api/campaigns/{campaign_id:path}", responses=errors(401, 403, 404, 503))
+@router.get("/api/campaigns/{campaign_id:path}", responses=errors(401, 403, 404, 422, 503))
 def campaign_detail(campaign_id: str, session: SessionDep, user: CurrentOperator) -> CampaignDetail:
     """One campaign as the plan file writes it, with its history."""
     _row, entry = lifecycle.one_entry(session, campaign_id)
@@ -225,7 +225,7 @@ def _review(row: Any) -> CreativeReview:
     )
 
 
-@router.post("/api/creatives/{creative_id:path}/approve", responses=errors(401, 403, 404, 503))
+@router.post("/api/creatives/{creative_id:path}/approve", responses=errors(401, 403, 404, 422, 503))
 def approve_creative(
     creative_id: str, session: SessionDep, user: CurrentOperator
 ) -> CreativeReview:
@@ -291,7 +291,7 @@ def screens_health(
     return [health.as_dict(h) for h in health.screens_health(session, settings=state.signage)]
 
 
-@router.get("/api/screens/{screen_id}/screenshot.jpg", responses=errors(401, 403, 404, 503))
+@router.get("/api/screens/{screen_id}/screenshot.jpg", responses=errors(401, 403, 404, 422, 503))
 def screen_screenshot(
     screen_id: str, state: StateDep, session: SessionDep, user: CurrentOperator
 ) -> Response:

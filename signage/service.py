@@ -859,8 +859,9 @@ def _implausible_plays(
             )
         ).all()
         taken = [proof_check.slot_of(as_utc(at), screen.slot_seconds) for at in earlier]
-        for key in proof_check.over_the_loop(plausible, taken, screen.slot_seconds):
-            reasons[key] = f"a second play in one {screen.slot_seconds} s slot of the loop"
+        for doubled in proof_check.over_the_loop(plausible, taken, screen.slot_seconds):
+            assert isinstance(doubled, uuid.UUID)
+            reasons[doubled] = f"a second play in one {screen.slot_seconds} s slot of the loop"
     return reasons
 
 

@@ -185,6 +185,26 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/shop/server.css"): Rule(PUBLIC),
     ("GET", "/api/shop/trip"): Rule(frozenset({SHOPPER})),
     ("GET", "/shop/entrance"): Rule(ANY_STAFF),
+    # --- the manager console: managers of the store and admins (no manager in this world) --
+    ("GET", "/manager/login"): Rule(PUBLIC),
+    ("POST", "/manager/login"): Rule(PUBLIC, form={"username": "root", "password": PASSWORD}),
+    ("POST", "/manager/logout"): Rule(PUBLIC, consumes_credential=True, redirect_is_answer=True),
+    ("GET", "/static/manager/{path}"): Rule(PUBLIC, params={"path": "manager.css"}),
+    ("GET", "/manager"): Rule(ADMIN_ONLY),
+    ("GET", "/manager/loss"): Rule(ADMIN_ONLY),
+    ("GET", "/manager/quality"): Rule(ADMIN_ONLY),
+    ("GET", "/manager/policy"): Rule(ADMIN_ONLY),
+    ("GET", "/manager/csv/{table}"): Rule(ADMIN_ONLY, params={"table": "figures"}),
+    ("POST", "/manager/policy/apply"): Rule(
+        ADMIN_ONLY, form={"settings": "{}", "reason": "the matrix asks"}, form_page="/manager/login"
+    ),
+    ("POST", "/manager/policy/rollback"): Rule(
+        ADMIN_ONLY, form={"version": "1", "reason": "the matrix asks"}, form_page="/manager/login"
+    ),
+    ("POST", "/manager/pos-totals/import"): Rule(ADMIN_ONLY, form_page="/manager/login"),
+    ("POST", "/api/manager/pos-totals"): Rule(
+        frozenset({POS, ADMIN}), json={"day": "2026-03-02", "sales_cents": 1}
+    ),
     # the app shell and its files: public; the device token lives in the page, not a cookie
     ("GET", "/shop"): Rule(PUBLIC),
     ("GET", "/shop/pair"): Rule(PUBLIC),
