@@ -63,7 +63,14 @@ class Store:
         self.server = server
         self.url = server.url
         self.database_url = database_url
-        self.http = httpx.Client(base_url=server.url, timeout=10)
+        # A script's client: it keeps no cookies, so its JSON requests are judged as an API
+        # client's (no CSRF token). The page's own requests, cookies and token included,
+        # are the browser tests' (tests/browser/test_shopper_offers_exit.py).
+        self.http = httpx.Client(
+            base_url=server.url,
+            timeout=10,
+            event_hooks={"response": [lambda _reply: self.http.cookies.clear()]},
+        )
         self._staff: dict[str, str] = {}
 
     def entrance_code(self, *, at: float | None = None, secret: str = SECRET) -> str:
