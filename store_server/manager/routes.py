@@ -26,6 +26,8 @@ from store_server.deps import (
     SESSION_COOKIE,
     StateDep,
     bearer_token,
+    known_device,
+    remember_device,
     set_session_cookie,
 )
 from store_server.errors import CaddieError, Forbidden, InvalidInput, Unauthorized
@@ -138,7 +140,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
     try:
         if not username or not password:
             raise Unauthorized("enter your username and password")
-        token, _user = await run_in_threadpool(
+        token, user = await run_in_threadpool(
             auth.log_in,
             state.engine,
             username=username[:80],
@@ -146,6 +148,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
             hours=state.settings.session_hours,
             attempts_per_minute=state.settings.login_attempts_per_minute,
             admit=admit,
+            known_device=known_device(request, state.settings, username[:80]),
         )
     except CaddieError as exc:
         return templates.TemplateResponse(
@@ -156,6 +159,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
         )
     response = RedirectResponse("/manager", status_code=303)
     set_session_cookie(response, token, state.settings, request)
+    remember_device(response, request, state.settings, user.username)
     return response
 
 
