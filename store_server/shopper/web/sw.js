@@ -21,6 +21,11 @@ self.addEventListener("activate", (event) => {
   );
 });
 
+// A page that loaded during installation asks to be claimed (see shop.js boot()).
+self.addEventListener("message", (event) => {
+  if (event.data && event.data.type === "claim") event.waitUntil(self.clients.claim());
+});
+
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   if (request.method !== "GET") return;

@@ -822,6 +822,14 @@ async function boot() {
     navigator.serviceWorker.register("/shop/sw.js", { scope: "/shop" }).catch((error) => {
       console.warn("no offline shell", error);
     });
+    // A page that loaded while the worker was still installing can miss the worker's
+    // clients.claim(); ask the active worker to claim it so the very first visit already
+    // works offline.
+    navigator.serviceWorker.ready.then((registration) => {
+      if (!navigator.serviceWorker.controller && registration.active) {
+        registration.active.postMessage({ type: "claim" });
+      }
+    });
   }
   state.outbox = await Outbox.open();
   state.pending = await state.outbox.pending();
