@@ -179,6 +179,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from store_server.signals.publisher import start_signal_publisher
 
         store_signals = start_signal_publisher(state)
+        from store_server.manager.refresher import start_rollup_refresher
+
+        manager_rollup = start_rollup_refresher(state)
         signage_signals = start_signage_signals(signage_app, state.events)  # for the screens
         restore_signals = _drain_on_signals(state)
         _tune_garbage_collector()
@@ -190,6 +193,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 store_signals.cancel()
             signage_signals.cancel()
             expiry.cancel()
+            if manager_rollup is not None:
+                manager_rollup.cancel()
             await state.events.stop()
             state.close()
             signage_app.state.signage.close()  # a mounted app has no lifespan of its own

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # Python's level names that uvicorn takes too, in any case.
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     basket_expiry_minutes: int = Field(default=240, gt=0)
+    # The manager console's hourly rollup is refreshed in the background this often, in
+    # each server process (0 turns it off; pages still refresh before they read).
+    manager_rollup_interval_s: float = Field(default=300.0, ge=0)
     session_hours: int = Field(default=12, gt=0)
     login_attempts_per_minute: int = Field(default=10, gt=0)
     # Failed authentications (a wrong password, an unknown token on any API or socket)

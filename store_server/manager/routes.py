@@ -6,14 +6,12 @@ shoppers get nothing: pages send them to the login, the API answers 401/403.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -31,15 +29,15 @@ from store_server.deps import (
     set_session_cookie,
 )
 from store_server.errors import CaddieError, Forbidden, InvalidInput, Unauthorized
-from store_server.manager import policies, recommendations, rollup, service
+from store_server.manager import policies, recommendations, service
 from store_server.manager.figures import Period, parse_period
+from store_server.manager.refresher import refresh_once
 from store_server.manager.schemas import PosDailyTotalBody, PosDailyTotalReply
 from store_server.signals.config import SignalSettings
 from store_server.state import ServerState
 from store_server.templating import make_templates
 from store_server.timeutil import utcnow
 
-log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static" / "manager"
 templates = make_templates(HERE / "templates")
@@ -190,10 +188,7 @@ def _min_count() -> int:
 
 
 async def _report(state: ServerState, viewer: Viewer, period: Period) -> service.Report:
-    try:
-        await state.run_db(lambda s: rollup.refresh(s))
-    except IntegrityError:  # another process rewrote the same hours first: they are current
-        log.info("rollup refreshed by another process meanwhile")
+    await refresh_once(state)
     settings = state.settings
     return await state.run_db(
         lambda s: service.build_report(

@@ -1,0 +1,45 @@
+"""The manager figures' rollup kept current in the background.
+
+Each server process refreshes the hourly rollup every ``manager_rollup_interval_s``
+seconds, so the console and the Prometheus gauges read hours that are already summed; a
+page still refreshes before it reads (cheap when nothing changed: one indexed read), so
+what it shows is never older than its request. Two processes refreshing the same hours
+at once is harmless: the one that loses the race finds them current."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.exc import IntegrityError
+
+from store_server.manager import rollup
+from store_server.state import ServerState
+
+log = logging.getLogger(__name__)
+
+
+async def refresh_once(state: ServerState) -> None:
+    try:
+        await state.run_db(lambda s: rollup.refresh(s))
+    except IntegrityError:  # another process rewrote the same hours first: they are current
+        log.info("rollup refreshed by another process meanwhile")
+
+
+async def refresh_loop(state: ServerState, interval_s: float) -> None:
+    """Refresh, then wait ``interval_s``; a database outage is logged and retried."""
+    while True:
+        try:
+            await refresh_once(state)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("manager rollup refresh failed (%s); retrying", exc)
+        await asyncio.sleep(interval_s)
+
+
+def start_rollup_refresher(state: ServerState) -> asyncio.Task[None] | None:
+    interval = state.settings.manager_rollup_interval_s
+    if interval <= 0:
+        return None
+    return asyncio.create_task(refresh_loop(state, interval), name="caddie-manager-rollup")
