@@ -57,7 +57,8 @@ class RollupMark(SQLModel, table=True):
 
 class ScanIssue(SQLModel, table=True):
     """A scan that went wrong or was taken back: ``unknown_product`` (``code`` is the
-    GTIN-14 the catalog lacks), ``invalid_code`` or ``removal``. No shopper, no basket."""
+    GTIN-14 the catalog lacks), ``invalid_code`` or ``removal``; or one that waited in
+    the handheld's outbox for the network: ``queued_offline``. No shopper, no basket."""
 
     __tablename__ = "scan_issue"
 

@@ -535,14 +535,16 @@ def build_report(
         ("scan_removal", "Removals", "Items shoppers took back off their basket."),
     ):
         fig("quality", metric, label, definition, t(metric), p(metric), lambda v: f"{v:,}")
-    figures["quality"].append(
-        Figure(
-            "queued_offline",
-            "Scans queued offline",
-            "— (handhelds do not report when a scan waited in their outbox)",
-            "—",
-            "Scans a device held while the store network was down.",
-        )
+    fig(
+        "quality",
+        "scan_queued_offline",
+        "Scans queued offline",
+        f"Scans and removals that waited {QUEUED_OFFLINE_MS // 1000} s or more in the "
+        "handheld's outbox (store network or server unreachable) before the server applied "
+        "them, as the handheld reports it (queued_ms).",
+        t("scan_queued_offline"),
+        p("scan_queued_offline"),
+        lambda v: f"{v:,}",
     )
     now_hour = rollup.epoch_hour_of(now or utcnow())
     silent = rollup.silent_devices(connection, store_id, now_hour, SILENT_HOURS)
@@ -734,6 +736,12 @@ def store_ids(session: Session) -> list[str]:
 
 _ISSUES = ScanIssue.__table__  # type: ignore[attr-defined]
 
+# A scan or removal that reached the server this long after the handheld queued it waited
+# for the network (a connected handheld sends within milliseconds).
+QUEUED_OFFLINE_MS = 2000
+# Longer than any trip (baskets are abandoned after hours): a broken clock, not counted.
+QUEUED_AT_MOST_MS = 24 * 3600 * 1000
+
 
 def note_scan_issue(
     session: Session, *, store_id: str, device_id: str, kind: str, code: str = ""
@@ -748,32 +756,45 @@ def note_scan_issue(
 async def note_scan_outcome(
     state: Any, device: Any, data: dict[str, Any], *, error: Exception | None, event: str | None
 ) -> None:
-    """The handheld socket's hook: a refused scan (unknown product, invalid code) or a
-    removal becomes a scan issue for the scan-quality figures. Never fails the scan."""
+    """The handheld socket's hook: a refused scan (unknown product, invalid code), a
+    removal, or a scan or removal that waited in the handheld's outbox for the network
+    (``queued_ms``, an optional field of ``scan`` and ``remove``) becomes a scan issue
+    for the scan-quality figures. Never fails the scan."""
     from store_server.errors import InvalidCode, UnknownProduct
 
+    kinds: list[str] = []
     if (
         error is not None
         and data.get("type") == "scan"
         and isinstance(error, UnknownProduct | InvalidCode)
     ):
-        kind = "unknown_product" if isinstance(error, UnknownProduct) else "invalid_code"
+        kinds.append("unknown_product" if isinstance(error, UnknownProduct) else "invalid_code")
     elif error is None and event == "basket.removed":
-        kind = "removal"
-    else:
+        kinds.append("removal")
+    queued = data.get("queued_ms")
+    if (
+        error is None
+        and event in ("basket.scanned", "basket.removed")
+        and isinstance(queued, int)
+        and not isinstance(queued, bool)
+        and QUEUED_OFFLINE_MS <= queued <= QUEUED_AT_MOST_MS
+    ):
+        kinds.append("queued_offline")
+    if not kinds:
         return
     raw = data.get("code")
     code = raw[:64] if isinstance(raw, str) and raw.isascii() and raw.isprintable() else ""
-    if kind == "unknown_product":
+    if "unknown_product" in kinds:
         from store_server.pricing.gs1 import normalize_gtin
 
         with contextlib.suppress(CaddieError):  # a GS1 element string: kept as scanned
             code = normalize_gtin(code)
 
     def work(session: Session) -> None:
-        note_scan_issue(
-            session, store_id=device.store_id, device_id=device.id, kind=kind, code=code
-        )
+        for kind in kinds:
+            note_scan_issue(
+                session, store_id=device.store_id, device_id=device.id, kind=kind, code=code
+            )
 
     try:
         await state.run_db(work)

@@ -279,12 +279,25 @@ def test_refused_scans_and_removals_reach_scan_quality(
         assert hh.request("scan", code="4006381333932", qty=1)["code"] == "invalid_code"
         assert hh.request("scan", code=COFFEE_ITEM.gtin[1:], qty=2)["type"] == "ack"
         assert hh.request("remove", code=COFFEE_ITEM.gtin[1:], qty=1)["type"] == "ack"
+        # Sent after waiting in the outbox for the network: counted once, replay or not.
+        queued = {"code": COFFEE_ITEM.gtin[1:], "qty": 1, "queued_ms": 45_000, "id": "q-1"}
+        assert hh.request("scan", **queued)["type"] == "ack"
+        assert hh.request("scan", **queued)["type"] == "ack"
+        assert hh.request("scan", code=COFFEE_ITEM.gtin[1:], queued_ms=12)["type"] == "ack"
+        for hostile in ("45000", True, None, -1, 10**30):
+            reply = hh.request("scan", code=COFFEE_ITEM.gtin[1:], queued_ms=hostile)
+            assert reply["type"] == "ack"
     log_in(app_client, "boss")
 
     def figures() -> tuple[str, str]:
         page = app_client.get("/manager/quality?range=day").text
         found = []
-        for key in ("scan_unknown_product", "scan_invalid_code", "scan_removal"):
+        for key in (
+            "scan_unknown_product",
+            "scan_invalid_code",
+            "scan_removal",
+            "scan_queued_offline",
+        ):
             value = re.search(rf'id="fig-{key}">.*?<p class="value">([^<]*)<', page, re.S)
             found.append(value.group(1) if value else "?")
         return page, ",".join(found)
@@ -292,10 +305,10 @@ def test_refused_scans_and_removals_reach_scan_quality(
     # The last issue is written just after its reply went out: wait for it to land.
     deadline = time.monotonic() + 20
     page, seen = figures()
-    while seen != "1,1,1" and time.monotonic() < deadline:
+    while seen != "1,1,1,1" and time.monotonic() < deadline:
         time.sleep(0.2)
         page, seen = figures()
-    assert seen == "1,1,1"
+    assert seen == "1,1,1,1"
     assert "04006381333931" in page  # the catalog gap, as a GTIN-14, with its fix link
 
 
