@@ -5,6 +5,7 @@ outbox and the service worker, exactly once in the database."""
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,7 @@ def test_a_trip_by_camera_and_by_hand_offline_and_reloaded_is_in_the_database_on
         assert shop.basket_lines() == sorted((g14(c), 1) for c in (COFFEE, BEANS, BY_HAND)), (
             "queued scans must not reach the server while offline"
         )
+        page.wait_for_timeout(2100)  # longer than a send ever takes: "queued offline"
 
         context.set_offline(False)
         expect(line(page, OFFLINE_2)).to_be_visible()
@@ -149,6 +151,13 @@ def test_a_trip_by_camera_and_by_hand_offline_and_reloaded_is_in_the_database_on
         expect(page.locator("#item-count")).to_have_text("5")
         expected = sorted((g14(c), 1) for c in (COFFEE, BEANS, BY_HAND, OFFLINE_1, OFFLINE_2))
         assert shop.basket_lines() == expected
+        # The two scans that waited for the network count as queued offline, the others not
+        # (the count is written just after the reply: wait for it).
+        queued_sql = "SELECT COUNT(*) FROM scan_issue WHERE kind = 'queued_offline'"
+        deadline = time.monotonic() + 20
+        while shop.rows(queued_sql)[0][0] < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert shop.rows(queued_sql)[0][0] == 2
         assert violations == []
         assert (
             page.evaluate(

@@ -43,6 +43,7 @@ export class Outbox {
       id: crypto.randomUUID(),
       seq: last ? last.value.seq + 1 : 1,
       message,
+      queuedAt: Date.now(),
     };
     store.add(entry);
     await done(tx);

@@ -333,7 +333,12 @@ function pump() {
   const entry = state.pending[0];
   if (!entry) return;
   state.inflight = entry.id;
-  state.ws.send(JSON.stringify({ ...entry.message, id: entry.id, seq: entry.seq }));
+  const frame = { ...entry.message, id: entry.id, seq: entry.seq };
+  // How long it waited for the network (PROTOCOL.md, queued_ms): the manager's figures.
+  if (entry.queuedAt && (frame.type === "scan" || frame.type === "remove")) {
+    frame.queued_ms = Math.max(0, Date.now() - entry.queuedAt);
+  }
+  state.ws.send(JSON.stringify(frame));
   clearTimeout(state.replyTimer);
   state.replyTimer = setTimeout(dropSocket, REPLY_TIMEOUT_MS);
 }
