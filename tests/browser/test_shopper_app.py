@@ -326,3 +326,44 @@ def test_the_loyalty_card_is_scanned_to_unlock(tmp_path: Path) -> None:
         cards = shop.rows("SELECT loyalty_card FROM basket WHERE device_id = :d", d=shop.device_id)
         assert cards == [(card,)]
         assert shop.basket_lines() == [(g14(COFFEE), 1)]
+
+
+GS1_DATAMATRIX = f"(01){g14(COFFEE)}(10)L7"  # as printed under the symbol
+DIGITAL_LINK = f"https://id.gs1.org/01/{g14(BEANS)}"
+
+
+@pytest.mark.parametrize("symbologies", [None, "EAN13,EAN8,UPCA,UPCE,DATAMATRIX,QR"])
+def test_gs1_datamatrix_and_digital_link_only_where_the_store_reads_them(
+    tmp_path: Path, symbologies: str | None
+) -> None:
+    """A GS1 DataMatrix and a QR code holding a GS1 Digital Link, then an EAN-13 (seen
+    last: the clip has played past both). By default only the EAN-13 is added; with
+    CADDIE_SHOPPER_SYMBOLOGIES naming DATAMATRIX and QR, all three, by their GTINs."""
+    from playwright.sync_api import expect
+
+    scenes = [
+        Scene(None, 5),
+        Scene(GS1_DATAMATRIX, 4, "gs1_datamatrix"),
+        Scene(None, 4),
+        Scene(DIGITAL_LINK, 4, "qr"),
+        Scene(None, 4),
+        Scene(WIPES, 4),
+        Scene(None, 200),
+    ]
+    clip = write_y4m(tmp_path / "camera.y4m", frames(scenes, SIZE), SIZE, fps=5)
+    env = {"CADDIE_SHOPPER_SYMBOLOGIES": symbologies} if symbologies else None
+    with (
+        shop_server(tmp_path, env=env) as shop,
+        chromium_browser(camera_args(clip)) as browser,
+    ):
+        context = browser.new_context(viewport=PHONE, bypass_csp=True)
+        page = open_shop(context, shop)
+        unlock(page)
+        page.get_by_role("button", name="Start camera").click()
+        expect(line(page, WIPES)).to_be_visible()
+        page.get_by_role("button", name="Stop camera").click()
+        expected = [WIPES, COFFEE, BEANS] if symbologies else [WIPES]
+        for code in expected:
+            expect(line(page, code)).to_contain_text(NAMES[g14(code)])
+        expect(page.locator("#lines li.line")).to_have_count(len(expected))
+        assert shop.basket_lines() == sorted((g14(c), 1) for c in expected)

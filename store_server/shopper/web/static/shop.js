@@ -1,7 +1,7 @@
 // The shopper app: unlock, scan, cart, offers, exit. Talks the handheld WebSocket
 // (docs/PROTOCOL.md) through the IndexedDB outbox, and /api/shop/* (bearer device token).
 
-import { gtin14 } from "./gtin.js";
+import { formatsOf, gtin14 } from "./gtin.js";
 import { Outbox } from "./outbox.js";
 import { Scanner } from "./scanner.js";
 import {
@@ -467,7 +467,7 @@ async function startCamera() {
   if (state.scanner) return stopCamera();
   const scanner = new Scanner($("video"), {
     base: BASE,
-    gs1: document.body.dataset.gs1 === "true",
+    formats: formatsOf(document.body.dataset.symbologies),
     onScan: scanned,
   });
   state.scanner = scanner;
