@@ -5,6 +5,7 @@ outbox and the service worker, exactly once in the database."""
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.browser.shop_helpers import (
     dump,
     expect_wasm_policy,
     open_shop,
+    proxy_to,
     shop_server,
     wait_for_offline_shell,
 )
@@ -367,3 +369,88 @@ def test_gs1_datamatrix_and_digital_link_only_where_the_store_reads_them(
             expect(line(page, code)).to_contain_text(NAMES[g14(code)])
         expect(page.locator("#lines li.line")).to_have_count(len(expected))
         assert shop.basket_lines() == sorted((g14(c), 1) for c in expected)
+
+
+def outbox_count(page: Any) -> int:
+    count: int = page.evaluate(
+        "() => new Promise(r => { const q = indexedDB.open('caddie-shop');"
+        " q.onsuccess = () => { const t = q.result.transaction('outbox');"
+        " t.objectStore('outbox').count().onsuccess = e => r(e.target.result); }; })"
+    )
+    return count
+
+
+def set_visibility(page: Any, state: str) -> None:
+    """The page told it went to the background (``hidden``) or came back (``visible``),
+    as a phone's browser tells it when the screen goes off and on."""
+    page.evaluate(
+        """state => {
+          const seen = (get) => ({configurable: true, get});
+          Object.defineProperty(document, "visibilityState", seen(() => state));
+          Object.defineProperty(document, "hidden", seen(() => state === "hidden"));
+          document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        state,
+    )
+
+
+def test_the_phone_sleeping_loses_no_scan_and_counts_none_twice(tmp_path: Path) -> None:
+    """A phone asleep: the page is hidden and its timers stand still (its clock is
+    paused, so no backoff or reply timer fires until the test says so); meanwhile the
+    server comes back, or the network silently drops the socket. On waking the page must
+    reconnect at once and replay its outbox; the server counts each scan once.
+
+    (Chromium's own freeze, CDP ``Page.setWebLifecycleState``, leaves a headless page
+    running, timers and all: the sleep is played with the clock and the visibility.)"""
+    from playwright.sync_api import expect
+
+    with (
+        shop_server(tmp_path) as shop,
+        proxy_to(shop.server.port) as (base, silence_the_network),
+        chromium_browser() as browser,
+    ):
+        context = browser.new_context(viewport=PHONE, bypass_csp=True)
+        context.clock.install()  # runs as the real clock until paused
+        page = open_shop(context, shop, base=base)
+        unlock(page)
+        type_code(page, COFFEE)
+        expect(line(page, COFFEE)).to_be_visible()
+
+        def sleep_while(happens: Any) -> None:
+            now = datetime.fromtimestamp(page.evaluate("Date.now()") / 1000, UTC)
+            page.clock.pause_at(now + timedelta(seconds=1))
+            set_visibility(page, "hidden")
+            happens()
+            set_visibility(page, "visible")
+
+        # Scans made while the server is unreachable wait in the outbox...
+        shop.server.kill()
+        expect(page.locator("#offline")).to_have_text(
+            "Offline. Keep scanning: your scans are kept on this device."
+        )
+        type_code(page, BEANS)
+        type_code(page, BEANS)
+        expect(page.locator("#offline")).to_contain_text("2 scans waiting")
+        expect(page.locator("#lines li.pending")).to_have_count(2)
+        assert shop.basket_lines() == [(g14(COFFEE), 1)]
+
+        # ...the phone sleeps, the server comes back meanwhile; on waking they are sent.
+        sleep_while(shop.server.start)
+        expect(line(page, BEANS).locator(".qty")).to_have_text("2")
+        expect(page.locator("#lines li.pending")).to_have_count(0)
+        expect(page.locator("#offline")).to_be_hidden()
+        assert shop.basket_lines() == sorted([(g14(COFFEE), 1), (g14(BEANS), 2)])
+
+        # The network forgets the sleeping phone: its socket stays open and carries
+        # nothing. Awake, the page scans on a new socket, not into the dead one.
+        sleep_while(silence_the_network)
+        type_code(page, WIPES)
+        expect(line(page, WIPES)).to_be_visible()
+        expect(page.locator("#lines li.pending")).to_have_count(0)
+        expect(page.locator("#offline")).to_be_hidden()
+
+        page.clock.resume()
+        page.reload()  # an emptied outbox replays nothing
+        expect(page.locator("#item-count")).to_have_text("4")
+        assert outbox_count(page) == 0
+        assert shop.basket_lines() == sorted([(g14(COFFEE), 1), (g14(BEANS), 2), (g14(WIPES), 1)])
