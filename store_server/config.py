@@ -21,6 +21,10 @@ from store_server.errors import CaddieError, ConfigurationError
 DEFAULT_SECRET = "caddie-development-secret-do-not-use"
 DEFAULT_DATABASE_URL = "sqlite:///caddie.db"
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+# Barcode symbologies, named as ``caddie handheld --symbologies`` names them; the first
+# four (EAN/UPC) are the retail codes read by default.
+SYMBOLOGIES = ("EAN13", "EAN8", "UPCA", "UPCE", "CODE128", "QR", "DATAMATRIX", "DATABAR")
+RETAIL_SYMBOLOGIES = SYMBOLOGIES[:4]
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -88,6 +92,10 @@ class Settings(BaseSettings):
     shopper_trip_grace_minutes: int = Field(default=120, ge=0, le=7 * 24 * 60)
     # Joins and kiosk pairings per client address per minute (token bucket, per process).
     shopper_joins_per_minute: int = Field(default=10, ge=1)
+    # What the shopper app's camera reads, as ``caddie handheld --symbologies``:
+    # comma-separated, or ``all``. Add DATAMATRIX and QR for GS1 DataMatrix and GS1
+    # Digital Link codes; whatever the symbology, only a code carrying a GTIN is scanned.
+    shopper_symbologies: Annotated[tuple[str, ...], NoDecode] = RETAIL_SYMBOLOGIES
 
     @field_validator("database_url")
     @classmethod
@@ -149,6 +157,22 @@ class Settings(BaseSettings):
     @classmethod
     def _level_name_in_any_case(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("shopper_symbologies", mode="before")
+    @classmethod
+    def _known_symbologies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = SYMBOLOGIES if value.strip().lower() == "all" else value.split(",")
+        if not isinstance(value, (list, tuple)):
+            raise ValueError("expected symbology names separated by commas")
+        names = [str(name).strip().upper() for name in value if str(name).strip()]
+        unknown = [name for name in names if name not in SYMBOLOGIES]
+        if unknown or not names:
+            raise ValueError(
+                f"unknown symbology {', '.join(unknown) or '(none given)'}; "
+                f"choose from {' '.join(SYMBOLOGIES)}, or all"
+            )
+        return tuple(dict.fromkeys(names))
 
     @field_validator("variable_measure_layouts", mode="before")
     @classmethod

@@ -2,9 +2,9 @@
 
 Chromium plays a ``.y4m`` file as its camera (``--use-file-for-fake-video-capture``),
 looping it. The clips are rendered here from barcodes (python-barcode, as the handheld's
-synthetic source draws them): each scene is a label held in view for some frames, or an
-empty view. A long empty tail keeps the loop from showing the shopper an item twice while
-a test looks at the result.
+synthetic source draws them; zxing-cpp for a GS1 DataMatrix or a QR code): each scene is
+a label held in view for some frames, or an empty view. A long empty tail keeps the loop
+from showing the shopper an item twice while a test looks at the result.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -24,22 +25,43 @@ CHROMIUM_CAMERA_ARGS = (
 )
 
 
+Symbology = Literal["retail", "gs1_datamatrix", "qr"]
+
+
 @dataclass(frozen=True)
 class Scene:
-    """``code`` (an EAN-13/EAN-8/UPC-A text, or None for an empty view) for ``frames``."""
+    """``code`` for ``frames``: an EAN-13/EAN-8/UPC-A text (``retail``), GS1 element
+    strings in their printed form, ``(01)…``, as a GS1 DataMatrix, or any text as a QR
+    code; None for an empty view."""
 
     code: str | None
     frames: int
+    symbology: Symbology = "retail"
 
 
-def view(code: str | None, size: tuple[int, int]) -> np.ndarray:
+def label_image(code: str, symbology: Symbology) -> np.ndarray:
+    """The printed label (BGR)."""
+    if symbology == "retail":
+        kind = {8: "ean8", 12: "upca", 13: "ean13"}[len(code)]
+        return render_barcode(kind, code[:-1])
+    import zxingcpp
+
+    if symbology == "gs1_datamatrix":
+        symbol = zxingcpp.create_barcode(code, zxingcpp.BarcodeFormat.DataMatrix, gs1=True)
+    else:
+        symbol = zxingcpp.create_barcode(code, zxingcpp.BarcodeFormat.QRCode)
+    gray = np.array(zxingcpp.write_barcode_to_image(symbol, scale=8))
+    gray = np.pad(gray, 24, constant_values=255)  # the quiet zone
+    return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+
+
+def view(code: str | None, size: tuple[int, int], symbology: Symbology = "retail") -> np.ndarray:
     """One camera frame (BGR): a light grey bench, the label in the middle."""
     width, height = size
     frame = np.full((height, width, 3), 200, np.uint8)
     if code is None:
         return frame
-    kind = {8: "ean8", 12: "upca", 13: "ean13"}[len(code)]
-    label = render_barcode(kind, code[:-1] if kind != "upca" else code[:-1])
+    label = label_image(code, symbology)
     scale = min(0.7 * width / label.shape[1], 0.7 * height / label.shape[0])
     label = cv2.resize(label, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     x = (width - label.shape[1]) // 2
@@ -48,12 +70,13 @@ def view(code: str | None, size: tuple[int, int]) -> np.ndarray:
 
 
 def frames(scenes: Sequence[Scene], size: tuple[int, int]) -> Iterator[np.ndarray]:
-    cache: dict[str | None, np.ndarray] = {}
+    cache: dict[tuple[str | None, Symbology], np.ndarray] = {}
     for scene in scenes:
-        if scene.code not in cache:
-            cache[scene.code] = view(scene.code, size)
+        key = (scene.code, scene.symbology)
+        if key not in cache:
+            cache[key] = view(scene.code, size, scene.symbology)
         for _ in range(scene.frames):
-            yield cache[scene.code]
+            yield cache[key]
 
 
 def write_y4m(

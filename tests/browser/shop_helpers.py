@@ -4,16 +4,19 @@ Chromium contexts (with or without the fake camera), and axe-core."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from store_server.db import make_engine, migrate
+from tests.scale.proxy import FlakyProxy
 from tests.servers import REPO, ServerProcess, caddie
 
 PHONE = {"width": 390, "height": 844}
@@ -78,16 +81,42 @@ def shop_server(
         yield Shop(server, url, device, token)
 
 
-def open_shop(context: Any, shop: Shop, path: str = "/shop") -> Any:
+def open_shop(context: Any, shop: Shop, path: str = "/shop", base: str | None = None) -> Any:
     """A page of the app with the handheld's credentials in localStorage (as pairing
-    leaves them)."""
+    leaves them); ``base``: where the browser reaches the server, if not directly."""
     page = context.new_page()
-    page.goto(shop.server.url + path)
+    page.goto((base or shop.server.url) + path)
     page.evaluate(
         "creds => localStorage.setItem('caddie.device', JSON.stringify(creds))", shop.credentials
     )
     page.reload()
     return page
+
+
+@contextmanager
+def proxy_to(port: int) -> Iterator[tuple[str, Callable[[], None]]]:
+    """A TCP proxy to the server at ``port``, run in a thread of its own: yields its URL
+    and a function that silences the connections open through it (``FlakyProxy.silence``:
+    they stay open and carry nothing more)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    proxy = FlakyProxy("127.0.0.1", port, seed=0, max_delay_s=0, cut_rate=0, stall_rate=0)
+    try:
+        listening = asyncio.run_coroutine_threadsafe(proxy.start(), loop).result(10)
+
+        async def silence_now() -> None:
+            proxy.silence()
+
+        def silence() -> None:
+            asyncio.run_coroutine_threadsafe(silence_now(), loop).result(10)
+
+        yield f"http://127.0.0.1:{listening}", silence
+    finally:
+        asyncio.run_coroutine_threadsafe(proxy.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
 def wait_for_offline_shell(page: Any) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.browser.shop_helpers import (
     dump,
     expect_wasm_policy,
     open_shop,
+    proxy_to,
     shop_server,
     wait_for_offline_shell,
 )
@@ -335,3 +337,129 @@ def test_the_loyalty_card_is_scanned_to_unlock(tmp_path: Path) -> None:
         cards = shop.rows("SELECT loyalty_card FROM basket WHERE device_id = :d", d=shop.device_id)
         assert cards == [(card,)]
         assert shop.basket_lines() == [(g14(COFFEE), 1)]
+
+
+GS1_DATAMATRIX = f"(01){g14(COFFEE)}(10)L7"  # as printed under the symbol
+DIGITAL_LINK = f"https://id.gs1.org/01/{g14(BEANS)}"
+
+
+@pytest.mark.parametrize("symbologies", [None, "EAN13,EAN8,UPCA,UPCE,DATAMATRIX,QR"])
+def test_gs1_datamatrix_and_digital_link_only_where_the_store_reads_them(
+    tmp_path: Path, symbologies: str | None
+) -> None:
+    """A GS1 DataMatrix and a QR code holding a GS1 Digital Link, then an EAN-13 (seen
+    last: the clip has played past both). By default only the EAN-13 is added; with
+    CADDIE_SHOPPER_SYMBOLOGIES naming DATAMATRIX and QR, all three, by their GTINs."""
+    from playwright.sync_api import expect
+
+    scenes = [
+        Scene(None, 5),
+        Scene(GS1_DATAMATRIX, 4, "gs1_datamatrix"),
+        Scene(None, 4),
+        Scene(DIGITAL_LINK, 4, "qr"),
+        Scene(None, 4),
+        Scene(WIPES, 4),
+        Scene(None, 200),
+    ]
+    clip = write_y4m(tmp_path / "camera.y4m", frames(scenes, SIZE), SIZE, fps=5)
+    env = {"CADDIE_SHOPPER_SYMBOLOGIES": symbologies} if symbologies else None
+    with (
+        shop_server(tmp_path, env=env) as shop,
+        chromium_browser(camera_args(clip)) as browser,
+    ):
+        context = browser.new_context(viewport=PHONE, bypass_csp=True)
+        page = open_shop(context, shop)
+        unlock(page)
+        page.get_by_role("button", name="Start camera").click()
+        expect(line(page, WIPES)).to_be_visible()
+        page.get_by_role("button", name="Stop camera").click()
+        expected = [WIPES, COFFEE, BEANS] if symbologies else [WIPES]
+        for code in expected:
+            expect(line(page, code)).to_contain_text(NAMES[g14(code)])
+        expect(page.locator("#lines li.line")).to_have_count(len(expected))
+        assert shop.basket_lines() == sorted((g14(c), 1) for c in expected)
+
+
+def outbox_count(page: Any) -> int:
+    count: int = page.evaluate(
+        "() => new Promise(r => { const q = indexedDB.open('caddie-shop');"
+        " q.onsuccess = () => { const t = q.result.transaction('outbox');"
+        " t.objectStore('outbox').count().onsuccess = e => r(e.target.result); }; })"
+    )
+    return count
+
+
+def set_visibility(page: Any, state: str) -> None:
+    """The page told it went to the background (``hidden``) or came back (``visible``),
+    as a phone's browser tells it when the screen goes off and on."""
+    page.evaluate(
+        """state => {
+          const seen = (get) => ({configurable: true, get});
+          Object.defineProperty(document, "visibilityState", seen(() => state));
+          Object.defineProperty(document, "hidden", seen(() => state === "hidden"));
+          document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        state,
+    )
+
+
+def test_the_phone_sleeping_loses_no_scan_and_counts_none_twice(tmp_path: Path) -> None:
+    """A phone asleep: the page is hidden and its timers stand still (its clock is
+    paused, so no backoff or reply timer fires until the test says so); meanwhile the
+    server comes back, or the network silently drops the socket. On waking the page must
+    reconnect at once and replay its outbox; the server counts each scan once.
+
+    (Chromium's own freeze, CDP ``Page.setWebLifecycleState``, leaves a headless page
+    running, timers and all: the sleep is played with the clock and the visibility.)"""
+    from playwright.sync_api import expect
+
+    with (
+        shop_server(tmp_path) as shop,
+        proxy_to(shop.server.port) as (base, silence_the_network),
+        chromium_browser() as browser,
+    ):
+        context = browser.new_context(viewport=PHONE, bypass_csp=True)
+        context.clock.install()  # runs as the real clock until paused
+        page = open_shop(context, shop, base=base)
+        unlock(page)
+        type_code(page, COFFEE)
+        expect(line(page, COFFEE)).to_be_visible()
+
+        def sleep_while(happens: Any) -> None:
+            now = datetime.fromtimestamp(page.evaluate("Date.now()") / 1000, UTC)
+            page.clock.pause_at(now + timedelta(seconds=1))
+            set_visibility(page, "hidden")
+            happens()
+            set_visibility(page, "visible")
+
+        # Scans made while the server is unreachable wait in the outbox...
+        shop.server.kill()
+        expect(page.locator("#offline")).to_have_text(
+            "Offline. Keep scanning: your scans are kept on this device."
+        )
+        type_code(page, BEANS)
+        type_code(page, BEANS)
+        expect(page.locator("#offline")).to_contain_text("2 scans waiting")
+        expect(page.locator("#lines li.pending")).to_have_count(2)
+        assert shop.basket_lines() == [(g14(COFFEE), 1)]
+
+        # ...the phone sleeps, the server comes back meanwhile; on waking they are sent.
+        sleep_while(shop.server.start)
+        expect(line(page, BEANS).locator(".qty")).to_have_text("2")
+        expect(page.locator("#lines li.pending")).to_have_count(0)
+        expect(page.locator("#offline")).to_be_hidden()
+        assert shop.basket_lines() == sorted([(g14(COFFEE), 1), (g14(BEANS), 2)])
+
+        # The network forgets the sleeping phone: its socket stays open and carries
+        # nothing. Awake, the page scans on a new socket, not into the dead one.
+        sleep_while(silence_the_network)
+        type_code(page, WIPES)
+        expect(line(page, WIPES)).to_be_visible()
+        expect(page.locator("#lines li.pending")).to_have_count(0)
+        expect(page.locator("#offline")).to_be_hidden()
+
+        page.clock.resume()
+        page.reload()  # an emptied outbox replays nothing
+        expect(page.locator("#item-count")).to_have_text("4")
+        assert outbox_count(page) == 0
+        assert shop.basket_lines() == sorted([(g14(COFFEE), 1), (g14(BEANS), 2), (g14(WIPES), 1)])

@@ -1,6 +1,6 @@
-"""The page applies the Python handheld's scan rules: the same GTIN-14 normalisation and
-the same debounce on frame time, checked by running the page's own module (gtin.js) in
-Chromium on the inputs the Python code is given."""
+"""The page applies the Python handheld's scan rules: the same GTIN-14 normalisation (of
+retail codes and of GS1 data) and the same debounce on frame time, checked by running the
+page's own module (gtin.js) in Chromium on the inputs the Python code is given."""
 
 from __future__ import annotations
 
@@ -11,13 +11,22 @@ from typing import Any
 import pytest
 
 from handheld_client.debounce import Debouncer
-from handheld_client.decoding.symbols import gtin14_of, retail_symbol
+from handheld_client.decoding.symbols import gs1_symbol, gtin14_of, retail_symbol
 from tests.browser.chromium import chromium_browser
 from tests.browser.shop_helpers import shop_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-FORMATS = {"EAN13": "ean_13", "EAN8": "ean_8", "UPCA": "upc_a", "UPCE": "upc_e"}
+FORMATS = {
+    "EAN13": "ean_13",
+    "EAN8": "ean_8",
+    "UPCA": "upc_a",
+    "UPCE": "upc_e",
+    "CODE128": "code_128",
+    "QR": "qr_code",
+    "DATAMATRIX": "data_matrix",
+    "DATABAR": "databar",
+}
 READS = [
     ("EAN13", "5087487868014"),
     ("EAN13", "5087487868015"),  # bad check digit
@@ -32,6 +41,21 @@ READS = [
     ("UPCE", "21234563"),  # number system 2: not a UPC-E
     ("EAN13", "50874878680"),  # too short
     ("EAN13", "5O87487868014"),  # a letter O
+]
+
+# GS1 data as the decoders return it (raw element strings with <GS>, or the printed form)
+GS1_READS = [
+    ("DATAMATRIX", "0109506000134352\x1d10L7"),
+    ("DATAMATRIX", "(01)09506000134352(10)L7"),
+    ("DATAMATRIX", "0109506000134353"),  # bad check digit
+    ("CODE128", "0109506000134352"),
+    ("DATABAR", "0109506000134352"),
+    ("QR", "https://id.gs1.org/01/09506000134352"),
+    ("QR", "https://example.com/shop/01/09506000134352/10/L7?x=1"),
+    ("QR", "https://id.gs1.org/01/9506000134352"),  # a GTIN-13 in the link
+    ("QR", "0109506000134352"),  # a QR code's element string is not GS1 data
+    ("QR", "(01)09506000134352"),
+    ("QR", "hello"),
 ]
 
 
@@ -62,6 +86,13 @@ def test_gtin_normalisation_and_debounce_match_the_python_handheld(tmp_path: Pat
             python = retail_symbol(symbology, text)
             browser_code = js(
                 "return m.scanCode({format: arg[0], rawValue: arg[1]});",
+                [FORMATS[symbology], text],
+            )
+            assert browser_code == (python.gtin14 if python else None), (symbology, text)
+        for symbology, text in GS1_READS:
+            python = gs1_symbol(symbology, text)
+            browser_code = js(
+                "return m.scanCode({format: arg[0], rawValue: arg[1]}, [arg[0]]);",
                 [FORMATS[symbology], text],
             )
             assert browser_code == (python.gtin14 if python else None), (symbology, text)

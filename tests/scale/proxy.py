@@ -5,7 +5,9 @@ from a seed.
 
 Bytes inside one connection are never reordered or corrupted (TCP would not let that
 reach the application either); what the application sees is latency, silence and
-resets, which is what store Wi-Fi does to handhelds.
+resets, which is what store Wi-Fi does to handhelds. ``silence()`` does on command what
+a network does to a device that went to sleep: its connections carry nothing more, and
+neither end is told.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class FlakyProxy:
     stalls: int = 0
     _server: asyncio.Server | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    _quiet: set[asyncio.Event] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -58,6 +61,8 @@ class FlakyProxy:
             return
         self._writers |= {client_w, server_w}
         dead = asyncio.Event()
+        quiet = asyncio.Event()
+        self._quiet.add(quiet)
 
         def kill() -> None:
             dead.set()
@@ -65,14 +70,21 @@ class FlakyProxy:
             _abort(server_w)
 
         pipes = [
-            asyncio.create_task(self._pipe(client_r, server_w, kill, dead)),
-            asyncio.create_task(self._pipe(server_r, client_w, kill, dead)),
+            asyncio.create_task(self._pipe(client_r, server_w, kill, dead, quiet)),
+            asyncio.create_task(self._pipe(server_r, client_w, kill, dead, quiet)),
         ]
         try:
             await asyncio.gather(*pipes, return_exceptions=True)
         finally:
             kill()
             self._writers -= {client_w, server_w}
+            self._quiet.discard(quiet)
+
+    def silence(self) -> None:
+        """The connections open now stay open but carry nothing more (what is sent on
+        them is lost); connections made later work."""
+        for quiet in self._quiet:
+            quiet.set()
 
     async def _pipe(
         self,
@@ -80,6 +92,7 @@ class FlakyProxy:
         writer: asyncio.StreamWriter,
         kill: object,
         dead: asyncio.Event,
+        quiet: asyncio.Event,
     ) -> None:
         assert callable(kill)
         while not dead.is_set():
@@ -87,6 +100,8 @@ class FlakyProxy:
             if not chunk:
                 kill()
                 return
+            if quiet.is_set():
+                continue
             roll = self.rng.random()
             if roll < self.cut_rate:
                 self.cuts += 1

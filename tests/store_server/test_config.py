@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from store_server.config import DEFAULT_SECRET, load_settings
+from handheld_client.decoding.symbols import ALL_SYMBOLOGIES, DEFAULT_SYMBOLOGIES
+from store_server.config import DEFAULT_SECRET, RETAIL_SYMBOLOGIES, SYMBOLOGIES, load_settings
 from store_server.errors import ConfigurationError
 from store_server.logging_setup import JsonFormatter
 from tests.servers import caddie
@@ -34,6 +35,27 @@ def test_bad_configuration_is_one_clear_error(overrides: dict[str, object], frag
     with pytest.raises(ConfigurationError) as caught:
         load_settings(**overrides)
     assert fragment in caught.value.message
+
+
+def test_the_shopper_app_reads_the_symbologies_the_handheld_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CADDIE_SHOPPER_SYMBOLOGIES takes what ``caddie handheld --symbologies`` takes."""
+    assert (SYMBOLOGIES, RETAIL_SYMBOLOGIES) == (ALL_SYMBOLOGIES, DEFAULT_SYMBOLOGIES)
+    assert load_settings().shopper_symbologies == RETAIL_SYMBOLOGIES
+    monkeypatch.setenv("CADDIE_SHOPPER_SYMBOLOGIES", " ean13,DataMatrix, QR,,EAN13")
+    assert load_settings().shopper_symbologies == ("EAN13", "DATAMATRIX", "QR")
+    monkeypatch.setenv("CADDIE_SHOPPER_SYMBOLOGIES", "All")
+    assert load_settings().shopper_symbologies == SYMBOLOGIES
+    for bad in ("EAN13,PDF417", " , "):
+        monkeypatch.setenv("CADDIE_SHOPPER_SYMBOLOGIES", bad)
+        with pytest.raises(ConfigurationError) as caught:
+            load_settings()
+        assert caught.value.message == (
+            "invalid configuration: CADDIE_SHOPPER_SYMBOLOGIES: unknown symbology "
+            f"{'PDF417' if 'P' in bad else '(none given)'}; "
+            "choose from EAN13 EAN8 UPCA UPCE CODE128 QR DATAMATRIX DATABAR, or all"
+        )
 
 
 def test_production_accepts_a_real_secret() -> None:

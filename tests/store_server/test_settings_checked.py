@@ -35,6 +35,7 @@ BAD_SETTINGS = [
     ("CADDIE_CURRENCY", "euro"),
     ("CADDIE_STORE_ID", ""),
     ("CADDIE_METRICS_TOKEN", "short"),
+    ("CADDIE_SHOPPER_SYMBOLOGIES", "EAN13,PDF417"),
 ]
 CASES = [pytest.param(name, value, id=f"{name}={value[:40]}") for name, value in BAD_SETTINGS]
 

@@ -109,3 +109,26 @@ def test_nothing_outside_the_static_folder_is_served(client: TestClient, path: s
     reply = client.get(path)
     assert reply.status_code == 404
     assert "STATIC_DIR" not in reply.text
+
+
+def test_the_page_reads_the_symbologies_the_store_names_and_its_cache_follows(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    """CADDIE_SHOPPER_SYMBOLOGIES reaches the page as a data attribute, and a change of
+    it is a new shell version: phones drop the cached page that named the old ones."""
+    shutil.copy(sqlite_template, tmp_path / "caddie.db")
+    seen = {}
+    for symbologies in ("EAN13,EAN8,UPCA,UPCE", "EAN13,EAN8,UPCA,UPCE,DATAMATRIX,QR"):
+        settings = Settings(
+            database_url=f"sqlite:///{tmp_path / 'caddie.db'}",
+            environment="test",
+            shopper_symbologies=symbologies,
+        )
+        with TestClient(create_app(settings)) as test_client:
+            body = re.search(r"<body[^>]*>", test_client.get("/shop").text).group(0)  # type: ignore[union-attr]
+            worker = test_client.get("/shop/sw.js").text
+        assert f'data-symbologies="{symbologies}"' in body
+        version = re.search(r'const SHELL_VERSION = "(\w+)";', worker).group(1)  # type: ignore[union-attr]
+        assert f'data-version="{version}"' in body
+        seen[symbologies] = version
+    assert len(set(seen.values())) == 2

@@ -1,8 +1,27 @@
 // The scan rules of the Python handheld (docs/PROTOCOL.md, handheld_client/debounce.py):
-// retail symbologies by default, GTIN-14 with a valid check digit, debounce on frame time.
+// retail symbologies unless the store names others, GTIN-14 with a valid check digit,
+// debounce on frame time.
 
 export const RETAIL_FORMATS = ["ean_13", "ean_8", "upc_a", "upc_e"];
-export const GS1_FORMATS = ["data_matrix", "qr_code"];
+// The BarcodeDetector formats of each symbology the store may name (the setting
+// CADDIE_SHOPPER_SYMBOLOGIES, in the names of `caddie handheld --symbologies`).
+export const SYMBOLOGY_FORMATS = {
+  EAN13: ["ean_13"],
+  EAN8: ["ean_8"],
+  UPCA: ["upc_a"],
+  UPCE: ["upc_e"],
+  CODE128: ["code_128"],
+  QR: ["qr_code"],
+  DATAMATRIX: ["data_matrix"],
+  DATABAR: ["databar", "databar_expanded", "databar_limited"],
+};
+
+/** The formats to read for a comma-separated list of symbology names; the retail ones
+ * when the list names none. */
+export function formatsOf(names) {
+  const formats = String(names ?? "").split(",").flatMap((n) => SYMBOLOGY_FORMATS[n.trim()] ?? []);
+  return formats.length ? [...new Set(formats)] : RETAIL_FORMATS;
+}
 
 /** Mod-10 check digit of the digits before the last one is the last one. */
 export function checkDigitOk(digits) {
@@ -48,23 +67,28 @@ export function gtin14(text, format = null) {
 }
 
 /**
- * A GS1 element string or Digital Link URI carrying a GTIN (AI 01), as DataMatrix and
- * QR codes print it. Only used where the store enables GS1 symbologies.
+ * The GTIN (AI 01) of GS1 data: a Digital Link URI, the printed form `(01)…(10)…`, or
+ * (except in a QR code, as the Python handheld reads them) a raw element string, as GS1
+ * DataMatrix, GS1-128 and DataBar carry it. Null for anything else.
  */
-export function gs1Gtin(text) {
+export function gs1Gtin(text, format = null) {
   const value = String(text);
-  const link = /^https?:\/\/[^/]+(?:\/[^/]+)*?\/01\/(\d{14})(?:[/?#]|$)/.exec(value);
+  const link = /^https?:\/\/[^/]+(?:\/[^/]+)*?\/01\/(\d{8}|\d{12,14})(?:[/?#]|$)/.exec(value);
   if (link) return gtin14(link[1]);
-  const element = /^(?:\]d2|\]Q3)?01(\d{14})/.exec(value.replace(/^\u001d/, ""));
+  const printed = /^\(01\)(\d{14})(?:\(|$)/.exec(value);
+  if (printed) return gtin14(printed[1]);
+  if (format === "qr_code") return null;
+  const element = /^(?:\]d2|\]C1|\]e0)?01(\d{14})/.exec(value.replace(/^\u001d/, ""));
   if (element) return gtin14(element[1]);
   return null;
 }
 
-/** What a decoded symbol means for the basket: a 14-digit GTIN, or null. */
-export function scanCode(symbol, { gs1 = false } = {}) {
+/** What a decoded symbol of one of `formats` means for the basket: a 14-digit GTIN, or
+ * null. */
+export function scanCode(symbol, formats = RETAIL_FORMATS) {
+  if (!formats.includes(symbol.format)) return null;
   if (RETAIL_FORMATS.includes(symbol.format)) return gtin14(symbol.rawValue, symbol.format);
-  if (gs1 && GS1_FORMATS.includes(symbol.format)) return gs1Gtin(symbol.rawValue);
-  return null;
+  return gs1Gtin(symbol.rawValue, symbol.format);
 }
 
 const EPSILON_S = 1e-6;

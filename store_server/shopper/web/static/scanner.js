@@ -2,9 +2,9 @@
 // where the browser has one, else the vendored zxing-cpp WebAssembly polyfill, served by
 // this app (nothing from a CDN). Debounce runs on frame time (requestVideoFrameCallback).
 
-import { Debouncer, GS1_FORMATS, RETAIL_FORMATS, scanCode } from "./gtin.js";
+import { Debouncer, RETAIL_FORMATS, scanCode } from "./gtin.js";
 
-let detectorPromise = null;
+const detectors = new Map(); // formats -> Promise of a detector
 
 async function makeDetector(base, formats) {
   if ("BarcodeDetector" in window) {
@@ -20,13 +20,12 @@ async function makeDetector(base, formats) {
   return new module.BarcodeDetector({ formats });
 }
 
-/** One detector per page: the WebAssembly module is compiled once. */
-export function detector(base, { gs1 = false } = {}) {
-  if (!detectorPromise) {
-    const formats = gs1 ? [...RETAIL_FORMATS, ...GS1_FORMATS] : RETAIL_FORMATS;
-    detectorPromise = makeDetector(base, formats);
-  }
-  return detectorPromise;
+/** One detector per set of formats (the loyalty card is read as a retail code whatever
+ * the store scans); the WebAssembly module is compiled once. */
+export function detector(base, formats = RETAIL_FORMATS) {
+  const key = formats.join(",");
+  if (!detectors.has(key)) detectors.set(key, makeDetector(base, formats));
+  return detectors.get(key);
 }
 
 // The part of the frame that is read: the viewfinder guide's box (shop.css, .guide) with a
@@ -62,10 +61,10 @@ export class CameraError extends Error {
  * accepted scan. `onFrame(info)` (optional) sees every decoded frame (for measurement).
  */
 export class Scanner {
-  constructor(video, { base, gs1 = false, onScan, onFrame = null, onFail = null }) {
+  constructor(video, { base, formats = RETAIL_FORMATS, onScan, onFrame = null, onFail = null }) {
     this.video = video;
     this.base = base;
-    this.gs1 = gs1;
+    this.formats = formats;
     this.onScan = onScan;
     this.onFrame = onFrame;
     this.onFail = onFail;
@@ -80,7 +79,7 @@ export class Scanner {
     if (!navigator.mediaDevices?.getUserMedia) throw new CameraError("absent");
     let det;
     try {
-      det = await detector(this.base, { gs1: this.gs1 });
+      det = await detector(this.base, this.formats);
     } catch (error) {
       throw new CameraError("decoder", error);
     }
@@ -136,7 +135,7 @@ export class Scanner {
           const found = await readFrame(det, video, this.canvas);
           const codes = [];
           for (const symbol of found) {
-            const code = scanCode(symbol, { gs1: this.gs1 });
+            const code = scanCode(symbol, this.formats);
             if (code) codes.push(code);
           }
           this.onFrame?.({ frameTime, codes, decodedAt: performance.now() });

@@ -1,7 +1,7 @@
 // The shopper app: unlock, scan, cart, offers, exit. Talks the handheld WebSocket
 // (docs/PROTOCOL.md) through the IndexedDB outbox, and /api/shop/* (bearer device token).
 
-import { gtin14 } from "./gtin.js";
+import { formatsOf, gtin14 } from "./gtin.js";
 import { Outbox } from "./outbox.js";
 import { Scanner } from "./scanner.js";
 import {
@@ -319,6 +319,23 @@ function dropSocket() {
   if (ws) ws.close(4000, "no reply");
 }
 
+/** Back on screen, or woken from sleep (the page was frozen): the socket may have died
+ * meanwhile without the page hearing of it (the network forgets a sleeping phone and
+ * tells neither end), and no backoff timer ran. A fresh socket at once: the outbox is
+ * replayed on it with the same ids, and the server applies each request once. */
+function reconnectNow() {
+  const ws = state.ws;
+  if (ws) {
+    state.ws = null; // its close event, if one comes, is an old socket's
+    state.online = false;
+    state.inflight = null;
+    clearTimeout(state.replyTimer);
+    ws.close(4000, "resumed");
+  }
+  state.backoff = 500;
+  connect();
+}
+
 /** The device token was refused: a phone's trip has ended; a kiosk must be paired again. */
 function refused() {
   const kind = state.device?.kind;
@@ -472,7 +489,7 @@ async function startCamera() {
   if (state.scanner) return stopCamera();
   const scanner = new Scanner($("video"), {
     base: BASE,
-    gs1: document.body.dataset.gs1 === "true",
+    formats: formatsOf(document.body.dataset.symbologies),
     onScan: scanned,
   });
   state.scanner = scanner;
@@ -867,8 +884,9 @@ async function boot() {
   // The browser knows the network is gone: a socket may take minutes to notice.
   window.addEventListener("offline", () => state.ws?.close(4000, "offline"));
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") connect();
+    if (document.visibilityState === "visible") reconnectNow();
   });
+  document.addEventListener("resume", reconnectNow);
 
   // A link opened while the app is already on screen changes only the fragment.
   window.addEventListener("hashchange", oneTimeFragment);
