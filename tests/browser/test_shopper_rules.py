@@ -12,6 +12,8 @@ import pytest
 
 from handheld_client.debounce import Debouncer
 from handheld_client.decoding.symbols import gs1_symbol, gtin14_of, retail_symbol
+from store_server.pricing.gs1 import parse_scan
+from store_server.pricing.variable_measure import DEFAULT_LAYOUTS
 from tests.browser.chromium import chromium_browser
 from tests.browser.shop_helpers import shop_server
 
@@ -56,6 +58,10 @@ GS1_READS = [
     ("QR", "0109506000134352"),  # a QR code's element string is not GS1 data
     ("QR", "(01)09506000134352"),
     ("QR", "hello"),
+    # variable measure: a weight (AI 3103, kg with 3 decimals), a price (AI 3922), a batch
+    ("DATAMATRIX", "0109506000134352\x1d3103001250"),
+    ("DATAMATRIX", "\x1d01095060001343523922000499\x1d10B-7"),
+    ("QR", "https://id.gs1.org/01/09506000134352/10/B-7?3103=001250"),
 ]
 
 
@@ -84,18 +90,25 @@ def test_gtin_normalisation_and_debounce_match_the_python_handheld(tmp_path: Pat
 
         for symbology, text in READS:
             python = retail_symbol(symbology, text)
-            browser_code = js(
-                "return m.scanCode({format: arg[0], rawValue: arg[1]});",
+            browser = js(
+                "return m.scanRead({format: arg[0], rawValue: arg[1]});",
                 [FORMATS[symbology], text],
             )
-            assert browser_code == (python.gtin14 if python else None), (symbology, text)
+            expected = python.gtin14 if python else None
+            assert browser == (expected and {"key": expected, "code": expected}), (symbology, text)
         for symbology, text in GS1_READS:
             python = gs1_symbol(symbology, text)
-            browser_code = js(
-                "return m.scanCode({format: arg[0], rawValue: arg[1]}, [arg[0]]);",
+            browser = js(
+                "return m.scanRead({format: arg[0], rawValue: arg[1]}, [arg[0]]);",
                 [FORMATS[symbology], text],
             )
-            assert browser_code == (python.gtin14 if python else None), (symbology, text)
+            assert (browser and browser["key"]) == (python.gtin14 if python else None), text
+            if python is not None:
+                # What the page sends the server reads as what the handheld sends: the same
+                # GTIN, weight, price and batch.
+                assert parse_scan(browser["code"], DEFAULT_LAYOUTS) == parse_scan(
+                    python.text, DEFAULT_LAYOUTS
+                ), text
         for typed in ["5087487868014", "96385074", "036000291452", "00036000291452", "123", ""]:
             assert js("return m.gtin14(arg);", typed) == gtin14_of(typed), typed
 

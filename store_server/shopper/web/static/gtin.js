@@ -83,12 +83,26 @@ export function gs1Gtin(text, format = null) {
   return null;
 }
 
-/** What a decoded symbol of one of `formats` means for the basket: a 14-digit GTIN, or
- * null. */
-export function scanCode(symbol, formats = RETAIL_FORMATS) {
+/**
+ * What a decoded symbol of one of `formats` means for the basket, or null: `key`, its
+ * 14-digit GTIN (what the debouncer counts), and `code`, what is sent to the server. As
+ * the Python handheld does, a retail code is sent as its GTIN and GS1 data whole (the
+ * Digital Link, or the element string), so a weight, a price or a batch reaches the
+ * server, which reads every GS1 form.
+ */
+export function scanRead(symbol, formats = RETAIL_FORMATS) {
   if (!formats.includes(symbol.format)) return null;
-  if (RETAIL_FORMATS.includes(symbol.format)) return gtin14(symbol.rawValue, symbol.format);
-  return gs1Gtin(symbol.rawValue, symbol.format);
+  if (RETAIL_FORMATS.includes(symbol.format)) {
+    const key = gtin14(symbol.rawValue, symbol.format);
+    return key && { key, code: key };
+  }
+  const key = gs1Gtin(symbol.rawValue, symbol.format);
+  return key && { key, code: String(symbol.rawValue).replace(/^\u001d/, "") };
+}
+
+/** The 14-digit GTIN a decoded symbol of one of `formats` counts as, or null. */
+export function scanCode(symbol, formats = RETAIL_FORMATS) {
+  return scanRead(symbol, formats)?.key ?? null;
 }
 
 const EPSILON_S = 1e-6;

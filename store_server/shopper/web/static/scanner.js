@@ -2,7 +2,7 @@
 // where the browser has one, else the vendored zxing-cpp WebAssembly polyfill, served by
 // this app (nothing from a CDN). Debounce runs on frame time (requestVideoFrameCallback).
 
-import { Debouncer, RETAIL_FORMATS, scanCode } from "./gtin.js";
+import { Debouncer, RETAIL_FORMATS, scanRead } from "./gtin.js";
 
 const detectors = new Map(); // formats -> Promise of a detector
 
@@ -133,13 +133,14 @@ export class Scanner {
         this.busy = true;
         try {
           const found = await readFrame(det, video, this.canvas);
-          const codes = [];
+          const sent = new Map(); // GTIN -> what the server gets (first read in the frame)
           for (const symbol of found) {
-            const code = scanCode(symbol, this.formats);
-            if (code) codes.push(code);
+            const read = scanRead(symbol, this.formats);
+            if (read && !sent.has(read.key)) sent.set(read.key, read.code);
           }
+          const codes = [...sent.keys()];
           this.onFrame?.({ frameTime, codes, decodedAt: performance.now() });
-          for (const code of this.debouncer.feed(frameTime, codes)) this.onScan(code);
+          for (const key of this.debouncer.feed(frameTime, codes)) this.onScan(sent.get(key));
           this.failures = 0;
         } catch (error) {
           console.warn("decode failed", error);

@@ -1,7 +1,7 @@
 // The shopper app: unlock, scan, cart, offers, exit. Talks the handheld WebSocket
 // (docs/PROTOCOL.md) through the IndexedDB outbox, and /api/shop/* (bearer device token).
 
-import { formatsOf, gtin14 } from "./gtin.js";
+import { formatsOf, gs1Gtin, gtin14 } from "./gtin.js";
 import { Outbox } from "./outbox.js";
 import { Scanner } from "./scanner.js";
 import {
@@ -128,7 +128,8 @@ function render() {
     li.className = "line pending";
     li.dataset.pending = entry.id;
     li.innerHTML = `<div class="what"><span class="name"></span><span class="detail"></span></div>`;
-    li.querySelector(".name").textContent = entry.message.code;
+    // The GTIN of GS1 data (a Digital Link, an element string), as it will be billed.
+    li.querySelector(".name").textContent = gs1Gtin(entry.message.code) ?? entry.message.code;
     li.querySelector(".detail").textContent = t("cart.pending");
     lines.append(li);
   }
