@@ -13,7 +13,8 @@ while the store does not answer) and shows what happens next, the payment hand-o
 code once staff release the basket, then paid, and exits. A headless run does this
 only with ``--wait-paid`` (which also finishes the trip), so a scripted run never
 waits for a person: it prints ``next``, ``handoff <code>`` and ``paid`` lines, and
-exits once paid or closed (1 if ``--timeout`` passes first).
+exits once paid or closed (1 if ``--timeout`` passes first). Restarted while its basket
+waits at the exit, either kind picks up waiting there.
 
 The device token is a secret: ``--token`` on the command line shows it to anyone
 who can list processes, so it is read from ``--token-file`` or the environment

@@ -52,6 +52,7 @@ FINAL_ERRORS = frozenset(
     }
 )
 CLOSE_UNAUTHORIZED = 4401
+LOCKED_STATUSES = frozenset({"finishing", "audit"})  # a finished basket waiting at the exit
 
 LinkState = Literal["offline", "connecting", "online"]
 
@@ -397,6 +398,16 @@ class HandheldCore:
     @property
     def last_seq(self) -> int:
         return self._last_seq
+
+    @property
+    def finished(self) -> bool:
+        """The trip waits at the exit: the server answered our ``finish``, or its
+        ``welcome`` names a finished basket (a handheld restarted at the exit). A basket
+        kept from an earlier run does not count: it may have been paid since."""
+        if self.checkout is not None:
+            return True
+        status = (self.basket or {}).get("status")
+        return self.welcomed_once and status in LOCKED_STATUSES
 
     def _new_entry(self, kind: str, **fields: Any) -> Entry:
         self._last_seq += 1

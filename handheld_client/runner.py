@@ -231,7 +231,7 @@ class HandheldRun:
                 for task in tasks:
                     if task.done() and not task.cancelled() and task.exception() is not None:
                         raise task.exception()  # type: ignore[misc]
-                if self.watch is None and self.follows_exit and self.core.checkout is not None:
+                if self.watch is None and self.follows_exit and self.core.finished:
                     tasks.append(self.watch_exit())
                 if self.watch is not None and self.watch.done:
                     self.outbox.clear_cursor()
@@ -242,7 +242,10 @@ class HandheldRun:
                     and self.core.welcomed_once
                     and self.core.idle
                 ):
-                    finish = self.config.finish or self.config.wait_paid
+                    # --wait-paid finishes the trip, unless it is already at the exit
+                    finish = self.config.finish or (
+                        self.config.wait_paid and not self.core.finished
+                    )
                     if finish and not self.finish_sent:
                         self.finish_sent = True
                         self.execute(self.core.finish())

@@ -486,3 +486,18 @@ def test_a_refused_token_is_fatal_and_ends_the_watch() -> None:
         "(HTTP 401: unknown or revoked device token): check --device and --token"
     )
     assert watch.done and watch.delay(0.0) is None
+
+
+def test_finished_means_the_server_says_the_basket_waits_at_the_exit() -> None:
+    locked = {**OPEN, "status": "audit"}
+    restarted = make_core(basket=locked)  # kept from the last run: it may be paid by now
+    assert not restarted.finished
+    online(restarted, basket=locked)
+    assert restarted.finished  # the server still has it at the exit
+    core = make_core()
+    online(core)
+    assert not core.finished
+    store(core, core.finish())
+    [finish] = core.pump(0.0)
+    core.receive({"type": "checkout", "id": finish["id"], "basket": locked, "audit": {}}, 0.0)
+    assert core.finished

@@ -176,6 +176,25 @@ def test_ctrl_c_while_waiting_stops_asking_and_says_the_basket_stays(
 
 
 @pytest.mark.slow
+def test_a_handheld_restarted_at_the_exit_waits_there_again(store: Store, tmp_path: Path) -> None:
+    first, basket_id = at_the_exit(store, tmp_path)
+    first.kill()  # a dead battery at the exit
+    args = handheld_args(
+        store, f"synthetic:{P1},{P2}", tmp_path / "o.db", "--wait-paid", "--timeout", "90"
+    )
+    again = HandheldProcess(args, FAST_POLL).start()
+    try:
+        again.wait_for(lambda lines: f"next basket {basket_id}: Go to the till to pay." in lines)
+        code = release(store, basket_id)["code"]
+        again.wait_for(lambda lines: any(line.startswith(f"handoff {code} ") for line in lines))
+        pay(store, code)
+        assert again.wait(30) == 0, "\n".join(again.lines)  # no second finish, no error
+    finally:
+        again.kill()
+    assert not any(line.startswith(("error ", "ack ")) for line in again.lines), again.lines
+
+
+@pytest.mark.slow
 def test_the_server_going_down_while_waiting_is_survived(store: Store, tmp_path: Path) -> None:
     handheld, basket_id = at_the_exit(store, tmp_path)
     try:
