@@ -7,15 +7,27 @@ camera it shows a live view: an OpenCV window when a display and a GUI-enabled
 OpenCV exist, else a Rich terminal view (``f`` finishes the trip, ``r`` removes the
 last item, ``q`` quits and leaves the basket open).
 
+After the trip is finished, a live view follows it to the till: it asks the store for
+the trip status (``GET /api/shop/trip`` with the device token, every 3 s, backing off
+while the store does not answer) and shows what happens next, the payment hand-off
+code once staff release the basket, then paid, and exits. A headless run does this
+only with ``--wait-paid`` (which also finishes the trip), so a scripted run never
+waits for a person: it prints ``next``, ``handoff <code>`` and ``paid`` lines, and
+exits once paid or closed (1 if ``--timeout`` passes first). Restarted while its basket
+waits at the exit, either kind picks up waiting there.
+
 The device token is a secret: ``--token`` on the command line shows it to anyone
 who can list processes, so it is read from ``--token-file`` or the environment
 (``CADDIE_DEVICE_TOKEN``) instead; ``--token`` still works for old scripts.
 
 Exit codes: 0 every scan acknowledged without error, 1 scans still pending at
 ``--timeout`` (or an outbox that cannot be written), 2 unusable input (source,
-outbox file, token file, options), 3 the server refused the device token, 4 every
-scan answered but the server refused some (unknown product, ...; each was shown
-with what to do, and counted as ``errors=N`` on the last line). Never a traceback.
+outbox file, token file, options), 3 the server refused the device token (on the
+socket or for the trip status), 4 every scan answered but the server refused some
+(unknown product, ...; each was shown with what to do, and counted as ``errors=N`` on
+the last line). With ``--wait-paid``, 1 also when the basket is not paid at
+``--timeout``; a trip closed without payment ends like a paid one (0 or 4), after a
+``closed`` line. Never a traceback.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ from handheld_client.runner import (
     HandheldConfig,
     HandheldRun,
     backoff_from_env,
+    trip_poll_from_env,
 )
 
 LOYALTY_CARD = re.compile(r"^[A-Za-z0-9-]{1,32}$")  # what the server accepts in `start`
@@ -160,12 +173,26 @@ def handheld(
             help="with a file or folder source, finish the trip (lock the basket for checkout)",
         ),
     ] = False,
+    wait_paid: Annotated[
+        bool,
+        typer.Option(
+            "--wait-paid",
+            help=(
+                "with a file or folder source, finish the trip, then wait at the exit: "
+                "print the hand-off code once staff release the basket, and exit once it "
+                "is paid (1 at --timeout if not)"
+            ),
+        ),
+    ] = False,
 ) -> None:
     """Run a handheld: scan from a camera, a video file or an image folder.
 
     The live views (camera) show the basket with prices and discounts; keys: f
     finish the trip, r remove the last item, q quit (the basket stays open).
-    Exit 0: every scan acknowledged; 4: some were refused (shown with what to do).
+    After f they show what happens at the exit, the payment hand-off code once
+    staff release the basket, then paid, and exit. A file or folder source does
+    that only with --wait-paid. Exit 0: every scan acknowledged; 4: some were
+    refused (shown with what to do).
     """
     from handheld_client.decoding import ALL_SYMBOLOGIES, DEFAULT_TIME_CAP_S, Decoder
     from handheld_client.outbox import Outbox, OutboxError, default_outbox_path
@@ -232,11 +259,14 @@ def handheld(
         window=window,
         backoff=backoff_from_env(),
         finish=finish,
+        wait_paid=wait_paid,
+        trip_poll_s=trip_poll_from_env(),
     )
     try:
         box = Outbox(config.outbox_path, device)
     except OutboxError as exc:
         raise _fail(exc.message, EXIT_BAD_INPUT) from None
+    run: HandheldRun | None = None
     try:
         run = HandheldRun(config, box, frames, decoder, screen_factory)
         code = run.run()
@@ -247,7 +277,10 @@ def handheld(
     except OutboxError as exc:
         raise _fail(exc.message, EXIT_PENDING) from None
     except KeyboardInterrupt:
-        typer.echo("stopped; pending scans stay in the outbox", err=True)
+        if run is not None and run.at_exit and run.core.idle:
+            typer.echo("stopped waiting at the exit; the basket stays there", err=True)
+        else:
+            typer.echo("stopped; pending scans stay in the outbox", err=True)
         code = EXIT_PENDING
     finally:
         box.close()

@@ -14,6 +14,10 @@ return *actions* for the adapter to carry out in order:
 * :class:`Show` - something for the shopper (ack, final error, offline, queued...).
 * :class:`Fatal` - stop: retrying cannot help (the server refuses the device token).
 
+After ``finish`` the basket waits at the exit; :class:`ExitWatch` decides what the
+shopper is told from the trip status the server reports (what happens next, the
+payment hand-off code once staff release the basket, paid) and when to ask again.
+
 :meth:`HandheldCore.pump` says which messages to send now. Only a reply to an
 entry's ``id`` deletes it; ``rate_limited`` and ``no_basket`` are not answers but
 reasons to resend. The server answers one connection's frames in order and applies
@@ -48,6 +52,7 @@ FINAL_ERRORS = frozenset(
     }
 )
 CLOSE_UNAUTHORIZED = 4401
+LOCKED_STATUSES = frozenset({"finishing", "audit"})  # a finished basket waiting at the exit
 
 LinkState = Literal["offline", "connecting", "online"]
 
@@ -94,17 +99,46 @@ class Cursor:
     seen: tuple[tuple[str, float], ...] = ()
 
 
+ExitStage = Literal["waiting", "next", "handoff", "paid", "closed"]
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """Where a finished trip stands at the exit, from the server's trip status.
+
+    ``waiting``: no audit decision yet; ``next``: the decision is known (``decision``,
+    and for a partial check ``rescan_count`` items), the basket is not yet released;
+    ``handoff``: staff released it, ``handoff_code`` is what the till reads; ``paid``;
+    ``closed``: the trip ended without payment.
+    """
+
+    stage: ExitStage
+    basket_id: str | None = None
+    decision: str | None = None
+    rescan_count: int = 0
+    handoff_code: str | None = None
+    basket: Mapping[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def over(self) -> bool:
+        """Paid or closed: nothing more will happen to this trip."""
+        return self.stage in ("paid", "closed")
+
+
 @dataclass(frozen=True)
 class Result:
     """Something to show the shopper; ``kind`` says what."""
 
-    kind: Literal["ack", "error", "retry", "state", "queued", "basket", "checkout", "info"]
+    kind: Literal["ack", "error", "retry", "state", "queued", "basket", "checkout", "exit", "info"]
     message: str = ""
     entry: Entry | None = None
     code: str | None = None
     line: Mapping[str, Any] | None = None
     basket: Mapping[str, Any] | None = None
     audit: Mapping[str, Any] | None = None  # a ``checkout`` reply's audit decision
+    # kind ``exit``: where a finished trip stands, or with a ``message`` a notice about
+    # asking for it (``code`` TRIP_UNAVAILABLE while the store does not answer)
+    exit: ExitStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +203,120 @@ def money(cents: int, currency: str) -> str:
     sign = "-" if cents < 0 else ""
     whole, part = divmod(abs(cents), 100)
     return f"{sign}{whole}.{part:02d} {currency}"
+
+
+# After finish: ask for the trip status as often as the shopper app does, and back off
+# to at most TRIP_POLL_MAX_S while the store does not answer. A Retry-After is honoured
+# up to TRIP_RETRY_AFTER_MAX_S (a longer one is a broken proxy, not a plan).
+TRIP_POLL_S = 3.0
+TRIP_POLL_MAX_S = 30.0
+TRIP_RETRY_AFTER_MAX_S = 300.0
+TRIP_UNAVAILABLE = "trip_unavailable"  # the ``code`` of an ``exit`` result for an outage
+
+
+def exit_status(trip: Mapping[str, Any]) -> ExitStatus:
+    """A trip status reply (``GET /api/shop/trip``, PROTOCOL.md) as a stage of the exit."""
+    basket = trip.get("basket")
+    basket = basket if isinstance(basket, Mapping) else None
+    basket_id = basket.get("basket_id") if basket is not None else None
+    status = trip.get("status")
+    code = trip.get("handoff_code")
+    code = code if isinstance(code, str) and code else None
+    audit = trip.get("audit")
+    audit = audit if isinstance(audit, Mapping) else {}
+    decision = audit.get("decision")
+    if not isinstance(decision, str) or not decision:
+        # a basket that finished without a check goes straight to "finishing"
+        decision = "none" if status == "finishing" else None
+    count = audit.get("rescan_count")
+    rescan = count if isinstance(count, int) and not isinstance(count, bool) else 0
+    stage: ExitStage
+    if status == "paid":
+        stage = "paid"
+    elif status in ("finishing", "audit"):
+        stage = "handoff" if code else "next" if decision else "waiting"
+    else:  # abandoned, or no locked basket any more: this trip ended unpaid
+        stage = "closed"
+    return ExitStatus(
+        stage,
+        str(basket_id) if basket_id else None,
+        decision,
+        rescan,
+        code,
+        basket,
+    )
+
+
+class ExitWatch:
+    """After ``finish``: when to ask the server for the trip status and what each
+    answer means for the shopper, until the basket is paid or the trip closed.
+
+    The adapter asks when :meth:`delay` says so and reports each outcome with
+    :meth:`answered`, :meth:`failed` or :meth:`refused`. A changed stage is shown once;
+    an outage is shown once, and its end once.
+    """
+
+    def __init__(
+        self,
+        device_id: str,
+        *,
+        interval: float = TRIP_POLL_S,
+        backoff: Backoff | None = None,
+        start: float = 0.0,
+    ) -> None:
+        self.device_id = device_id
+        self.interval = interval
+        self.backoff = backoff or Backoff(initial=interval, maximum=max(interval, TRIP_POLL_MAX_S))
+        self.status: ExitStatus | None = None
+        self.next_at = start
+        self.stopped = False
+        self._trouble = False
+
+    @property
+    def done(self) -> bool:
+        """Stop asking: the trip is over, or the server refused this device."""
+        return self.stopped or (self.status is not None and self.status.over)
+
+    def delay(self, now: float) -> float | None:
+        """Seconds until the next question (None: ask no more)."""
+        return None if self.done else max(0.0, self.next_at - now)
+
+    def answered(self, trip: Mapping[str, Any], now: float) -> list[Action]:
+        self.backoff.reset()
+        self.next_at = now + self.interval
+        actions: list[Action] = []
+        if self._trouble:
+            self._trouble = False
+            actions.append(Show(Result("exit", "trip status: the store answers again")))
+        status = exit_status(trip)
+        if status != self.status:
+            self.status = status
+            actions.append(Show(Result("exit", basket=status.basket, exit=status)))
+        return actions
+
+    def failed(self, now: float, reason: str, *, retry_after: float | None = None) -> list[Action]:
+        """No answer (network down, server error, rate limited): ask again later."""
+        delay = self.backoff.next_delay()
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, TRIP_RETRY_AFTER_MAX_S))
+        self.next_at = now + delay
+        if self._trouble:
+            return []
+        self._trouble = True
+        message = f"trip status: {reason}; asking again in {delay:.1f} s"
+        return [Show(Result("exit", message, code=TRIP_UNAVAILABLE, exit=self.status))]
+
+    def refused(self, status_code: int, message: str = "") -> list[Action]:
+        """The server refuses this device's token (401) or its trips (403): asking again
+        cannot help."""
+        self.stopped = True
+        why = f"HTTP {status_code}" + (f": {message}" if message else "")
+        return [
+            Fatal(
+                f"the server refused device {self.device_id!r} the trip status ({why}): "
+                "check --device and --token"
+            )
+        ]
 
 
 class HandheldCore:
@@ -250,6 +398,16 @@ class HandheldCore:
     @property
     def last_seq(self) -> int:
         return self._last_seq
+
+    @property
+    def finished(self) -> bool:
+        """The trip waits at the exit: the server answered our ``finish``, or its
+        ``welcome`` names a finished basket (a handheld restarted at the exit). A basket
+        kept from an earlier run does not count: it may have been paid since."""
+        if self.checkout is not None:
+            return True
+        status = (self.basket or {}).get("status")
+        return self.welcomed_once and status in LOCKED_STATUSES
 
     def _new_entry(self, kind: str, **fields: Any) -> Entry:
         self._last_seq += 1

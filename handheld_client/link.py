@@ -59,6 +59,18 @@ def websocket_url(server: str) -> str:
     return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
 
 
+def http_url(socket_url: str, path: str) -> str:
+    """The store server's HTTP address for ``path``, from the socket URL
+    :func:`websocket_url` made: ``wss://h/store/ws/handheld`` → ``https://h/store`` + path.
+
+    The same host, port and path prefix as the socket, so a handheld behind a reverse
+    proxy reaches the server's HTTP API the way it reaches its socket."""
+    parts = urlsplit(socket_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    prefix = parts.path.removesuffix(WS_PATH).rstrip("/")
+    return urlunsplit((scheme, parts.netloc, prefix + path, "", ""))
+
+
 Execute = Callable[[Sequence[Action]], None]
 
 

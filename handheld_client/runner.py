@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from handheld_client.core import (
+    TRIP_POLL_S,
     Action,
     Backoff,
+    ExitWatch,
     Fatal,
     Forget,
     HandheldCore,
@@ -27,7 +29,8 @@ from handheld_client.core import (
 )
 from handheld_client.link import Link, LinkFatal
 from handheld_client.outbox import Outbox
-from handheld_client.ui import Screen, summary_line
+from handheld_client.trip import TripPoller
+from handheld_client.ui import Screen, exit_text, summary_line
 
 EXIT_OK = 0
 EXIT_PENDING = 1
@@ -53,6 +56,10 @@ class HandheldConfig:
     window: int = 16
     backoff: Backoff = field(default_factory=Backoff)
     finish: bool = False
+    # After finish, follow the trip to payment (a camera always does; a file or folder
+    # source only when asked, so a scripted run never waits on a person).
+    wait_paid: bool = False
+    trip_poll_s: float = TRIP_POLL_S
 
 
 def backoff_from_env() -> Backoff:
@@ -60,6 +67,12 @@ def backoff_from_env() -> Backoff:
     initial = float(os.environ.get("CADDIE_HANDHELD_BACKOFF_INITIAL", "0.5"))
     maximum = float(os.environ.get("CADDIE_HANDHELD_BACKOFF_MAX", "15"))
     return Backoff(initial=initial, maximum=max(initial, maximum))
+
+
+def trip_poll_from_env() -> float:
+    """Seconds between trip status questions; ``CADDIE_HANDHELD_TRIP_POLL_S`` shortens
+    them in tests (never below 0.1 s)."""
+    return max(0.1, float(os.environ.get("CADDIE_HANDHELD_TRIP_POLL_S", str(TRIP_POLL_S))))
 
 
 def source_identity(spec: str, live: bool) -> str | None:
@@ -108,6 +121,25 @@ class HandheldRun:
         self.link = Link(config.url, self.core, self.execute, backoff=config.backoff)
         self.source_done = False
         self.finish_sent = False
+        self.watch: ExitWatch | None = None
+
+    @property
+    def follows_exit(self) -> bool:
+        """Whether this run stays on after finish to show the hand-off code and paid."""
+        return self.config.live or self.config.wait_paid
+
+    @property
+    def at_exit(self) -> bool:
+        """Finished, and waiting for the basket to be released and paid."""
+        return self.watch is not None and not self.watch.done
+
+    def watch_exit(self) -> asyncio.Task[None]:
+        """Start asking for the trip status (once the server has answered the finish)."""
+        self.watch = ExitWatch(
+            self.config.device_id, interval=self.config.trip_poll_s, start=time.monotonic()
+        )
+        poller = TripPoller(self.config.url, self.config.token, self.watch, self.execute)
+        return asyncio.create_task(poller.run())
 
     def execute(self, actions: Sequence[Action]) -> None:
         """Carry out the core's actions in order: durable writes before anything else."""
@@ -176,31 +208,54 @@ class HandheldRun:
         self.screen.summary(summary_line(self.core.basket, self.core.errors))
         return self.done_code()
 
+    def not_paid_by_deadline(self) -> int:
+        """``--timeout`` while waiting at the exit: what the trip was waiting for."""
+        assert self.watch is not None
+        status = self.watch.status
+        where = " ".join(exit_text(status).split()) if status is not None else "no answer yet"
+        self.screen.summary(
+            f"timeout: basket {(self.core.basket or {}).get('basket_id', '-')} not paid "
+            f"yet ({where})"
+        )
+        return EXIT_PENDING
+
     async def supervise(self) -> int:
         deadline = (
             time.monotonic() + self.config.timeout if self.config.timeout is not None else None
         )
         link_task = asyncio.create_task(self.link.run())
         feed_task = asyncio.create_task(self.feed_frames())
-        tasks = (link_task, feed_task)
+        tasks = [link_task, feed_task]
         try:
             while True:
                 for task in tasks:
                     if task.done() and not task.cancelled() and task.exception() is not None:
                         raise task.exception()  # type: ignore[misc]
+                if self.watch is None and self.follows_exit and self.core.finished:
+                    tasks.append(self.watch_exit())
+                if self.watch is not None and self.watch.done:
+                    self.outbox.clear_cursor()
+                    return self.done()
                 if (
                     self.source_done
                     and not self.config.live
                     and self.core.welcomed_once
                     and self.core.idle
                 ):
-                    if self.config.finish and not self.finish_sent:
+                    # --wait-paid finishes the trip, unless it is already at the exit
+                    finish = self.config.finish or (
+                        self.config.wait_paid and not self.core.finished
+                    )
+                    if finish and not self.finish_sent:
                         self.finish_sent = True
                         self.execute(self.core.finish())
                         continue
-                    self.outbox.clear_cursor()
-                    return self.done()
+                    if not self.at_exit:
+                        self.outbox.clear_cursor()
+                        return self.done()
                 if deadline is not None and time.monotonic() >= deadline:
+                    if self.at_exit:
+                        return self.not_paid_by_deadline()
                     if self.core.idle and self.core.welcomed_once:
                         return self.done()
                     self.screen.summary(

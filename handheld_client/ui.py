@@ -6,17 +6,27 @@ does not care which one is on. The headless lines are stable enough for scripts
 and tests to read: ``ack <gtin> <name> qty=<n> total=<money>``,
 ``error <code> <scanned code>: <message>; <what to do>``, ``offline (...): <n> queued``,
 ``checkout basket <id> total=<money> items=<n> audit=<decision> rescan=<n>``,
+then, while waiting at the exit, ``next basket <id>: <what happens next>``,
+``handoff <code> basket <id>: Show this code at the till``,
+``paid basket <id> total=<money>: Paid. Thank you!`` or
+``closed basket <id>: <why>``, and last
 ``done: basket <id> total=<money> items=<n> errors=<n>``.
+
+What the shopper reads at the exit is the shopper app's own wording (its English
+message catalogue), so the handheld and the app say the same thing.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any, Protocol, TextIO
 
-from handheld_client.core import HandheldCore, Result, money
+from handheld_client.core import TRIP_UNAVAILABLE, ExitStatus, HandheldCore, Result, money
 
 KEY_HELP = "f: finish   r: remove last item   q: quit (the basket stays open)"
 
@@ -32,11 +42,8 @@ ADVICE = {
     "no_basket": "no basket could be opened: ask a colleague",
 }
 DEFAULT_ADVICE = "ask a colleague"
-AUDIT_OUTCOME = {
-    "none": "No check needed: go to the exit and pay",
-    "partial": "A colleague will check a few items at the exit",
-    "full": "A colleague will check your basket at the exit",
-}
+# The shopper app's English catalogue: the exit's wording is the app's, not a copy of it.
+SHOPPER_CATALOGUE = ("web", "static", "i18n", "en.json")
 
 
 class Screen(Protocol):
@@ -58,14 +65,52 @@ def advice(code: str | None) -> str:
     return ADVICE.get(code or "", DEFAULT_ADVICE)
 
 
-def audit_outcome(audit: Mapping[str, Any] | None) -> str:
-    decision = str((audit or {}).get("decision", ""))
-    return AUDIT_OUTCOME.get(decision, "Go to the exit: a colleague will tell you what is next")
+@functools.cache
+def _catalogue() -> dict[str, str]:
+    folder = resources.files("store_server.shopper").joinpath(*SHOPPER_CATALOGUE)
+    loaded = json.loads(folder.read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in loaded.items()}
 
 
-def handoff_code(basket: Mapping[str, Any] | None) -> str:
-    """What the shopper shows at the exit: the basket id staff and the till look up."""
+def shopper_text(key: str, count: int | None = None) -> str:
+    """A message of the shopper app (``exit.pay``…); with ``count``, its English plural
+    (``.one`` or ``.other``) with ``{count}`` filled in."""
+    if count is not None:
+        key += ".one" if count == 1 else ".other"
+    return _catalogue()[key].replace("{count}", str(count))
+
+
+def next_step(decision: str | None, rescan_count: int = 0) -> str:
+    """What happens at the exit after this audit decision (the shopper app's words)."""
+    if decision == "full":
+        return shopper_text("exit.full")
+    if decision == "partial":
+        return shopper_text("exit.partial", rescan_count)
+    if decision == "none":
+        return shopper_text("exit.pay")
+    return shopper_text("exit.waiting")
+
+
+def exit_text(status: ExitStatus) -> str:
+    """What the shopper reads at this stage of the exit (one or two lines)."""
+    if status.stage == "handoff":
+        code = f"{shopper_text('exit.handoff')}: {status.handoff_code}"
+        return f"{shopper_text('exit.pay')}\n{code}"
+    if status.stage == "paid":
+        return shopper_text("exit.paid")
+    if status.stage == "closed":
+        return shopper_text("exit.abandoned")
+    return next_step(status.decision, status.rescan_count)
+
+
+def basket_ref(basket: Mapping[str, Any] | None) -> str:
+    """The basket's id, as staff see it in the checkout console."""
     return str((basket or {}).get("basket_id") or "-")
+
+
+def _rescan_count(audit: Mapping[str, Any] | None) -> int:
+    rescan = (audit or {}).get("rescan")
+    return len(rescan) if isinstance(rescan, list) else 0
 
 
 def describe(result: Result) -> str:
@@ -82,12 +127,23 @@ def describe(result: Result) -> str:
     if result.kind == "checkout":
         basket = result.basket or {}
         audit = result.audit or {}
-        rescan = audit.get("rescan")
         return (
-            f"checkout basket {handoff_code(basket)} total={basket_total(basket)} "
+            f"checkout basket {basket_ref(basket)} total={basket_total(basket)} "
             f"items={basket.get('item_count', 0)} audit={audit.get('decision', '?')} "
-            f"rescan={len(rescan) if isinstance(rescan, list) else 0}"
+            f"rescan={_rescan_count(audit)}"
         )
+    if result.kind == "exit":
+        status = result.exit
+        if result.message or status is None:
+            return result.message
+        basket_id = status.basket_id or "-"
+        if status.stage == "handoff":
+            told = shopper_text("exit.handoff")
+            return f"handoff {status.handoff_code} basket {basket_id}: {told}"
+        if status.stage == "paid":
+            total = basket_total(status.basket)
+            return f"paid basket {basket_id} total={total}: {exit_text(status)}"
+        return f"{status.stage} basket {basket_id}: {exit_text(status)}"
     if result.kind == "basket":
         basket = result.basket or {}
         return f"basket {basket.get('basket_id', '?')} open total={basket_total(basket)}"
@@ -147,7 +203,8 @@ class _ShopperView:
     """What the live views show, in a shopper's words: the basket's lines with names,
     quantities and money, what just happened (added, removed, a discount that just
     applied, or what went wrong and what to do), the running total and, after
-    finishing, the audit outcome and the code to show at the exit."""
+    finishing, what happens next, the payment hand-off code once staff release the
+    basket, and paid."""
 
     def __init__(self, core: HandheldCore) -> None:
         self.core = core
@@ -155,6 +212,7 @@ class _ShopperView:
         self.last_discount = ""
         self.last_error = ""
         self.finished = ""
+        self.exit_note = ""  # the trip status cannot be read just now
         self._discounts = _discounts(core.basket)
 
     def show(self, result: Result) -> None:
@@ -165,10 +223,12 @@ class _ShopperView:
             self.last_error = f"{todo[:1].upper()}{todo[1:]} ({result.message})"
         elif result.kind == "checkout":
             self.last_error = ""
-            self.finished = (
-                f"{audit_outcome(result.audit)}.\n"
-                f"Show this code at the exit: {handoff_code(result.basket)}"
-            )
+            audit = result.audit or {}
+            self.finished = next_step(audit.get("decision"), _rescan_count(audit))
+        elif result.kind == "exit":
+            self.exit_note = result.message if result.code == TRIP_UNAVAILABLE else ""
+            if result.exit is not None and not result.message:
+                self.finished = exit_text(result.exit)
         elif result.kind == "info" and result.message:
             self.last_event = result.message[:1].upper() + result.message[1:]
         self._discounts = _discounts(self.core.basket)
@@ -287,6 +347,8 @@ class TerminalScreen:
             parts.append(Text(view.last_error, style="bold red"))
         if view.finished:
             parts.append(Text(view.finished, style="bold"))
+        if view.exit_note:
+            parts.append(Text(view.exit_note, style="yellow"))
         parts.append(Text(view.status(), style="dim"))
         return Panel(Group(*parts), title="Caddie", subtitle=KEY_HELP)
 
@@ -353,6 +415,7 @@ class WindowScreen:
             f"Discount applied: {view.last_discount}" if view.last_discount else "",
             view.last_error,
             view.finished,
+            view.exit_note,
             view.status(),
             KEY_HELP,
         ]

@@ -129,12 +129,20 @@ class _Pool:
     used: int = 0
 
 
-@pytest.fixture(scope="module")
-def store_pool(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[_Pool]:
-    """One store per test module (starting one takes seconds); each test gets its own device."""
+STAFF_PASSWORD = "handheld-tests-staff-pw"
+
+
+def start_pool(
+    folder: Path,
+    sqlite_template: Path,
+    *,
+    env: dict[str, str] | None = None,
+    users: Sequence[tuple[str, str]] = (),
+) -> _Pool:
+    """A running store: the catalog above, devices H-1…H-32, the ``(name, role)`` users
+    (password STAFF_PASSWORD) and the server's extra environment ``env``."""
     import shutil
 
-    folder = tmp_path_factory.mktemp("store")
     shutil.copy(sqlite_template, folder / "caddie.db")
     url = f"sqlite:///{folder / 'caddie.db'}"
     csv = folder / "catalog.csv"
@@ -148,22 +156,40 @@ def store_pool(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) 
     assert enrolled.returncode == 0, enrolled.stderr
     tokens = dict(line.split("\t") for line in enrolled.stdout.strip().splitlines())
     assert list(tokens) == devices
-    server = ServerProcess(url, log_path=folder / "server.log")
+    for name, role in users:
+        made = caddie(
+            "user", "create", name, "--role", role, "--database-url", url,
+            env={"CADDIE_NEW_PASSWORD": STAFF_PASSWORD},
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+    server = ServerProcess(url, env=env, log_path=folder / "server.log")
     server.start()
+    return _Pool(url, server, tokens)
+
+
+@pytest.fixture(scope="module")
+def store_pool(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[_Pool]:
+    """One store per test module (starting one takes seconds); each test gets its own device."""
+    pool = start_pool(tmp_path_factory.mktemp("store"), sqlite_template)
     try:
-        yield _Pool(url, server, tokens)
+        yield pool
     finally:
-        server.stop()
+        pool.server.stop()
+
+
+def next_store(pool: _Pool) -> Store:
+    """The pool's store, running, with a device no other test has used."""
+    if pool.server.proc is None or pool.server.proc.poll() is not None:
+        pool.server.start()  # a previous test killed it
+    pool.used += 1
+    device = f"H-{pool.used}"
+    return Store(pool.database_url, pool.server, device, pool.tokens[device])
 
 
 @pytest.fixture
 def store(store_pool: _Pool) -> Store:
     """The module's store, running, with a device no other test has used."""
-    if store_pool.server.proc is None or store_pool.server.proc.poll() is not None:
-        store_pool.server.start()  # a previous test killed it
-    store_pool.used += 1
-    device = f"H-{store_pool.used}"
-    return Store(store_pool.database_url, store_pool.server, device, store_pool.tokens[device])
+    return next_store(store_pool)
 
 
 @dataclass

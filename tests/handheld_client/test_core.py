@@ -11,10 +11,14 @@ from typing import Any
 import pytest
 
 from handheld_client.core import (
+    TRIP_RETRY_AFTER_MAX_S,
+    TRIP_UNAVAILABLE,
     Action,
     Backoff,
     Cursor,
     Entry,
+    ExitStatus,
+    ExitWatch,
     Fatal,
     Forget,
     HandheldCore,
@@ -22,6 +26,7 @@ from handheld_client.core import (
     SaveBasket,
     Show,
     close_is_fatal,
+    exit_status,
     money,
 )
 
@@ -370,3 +375,129 @@ def test_money_is_formatted_from_integer_cents() -> None:
     assert money(1234, "EUR") == "12.34 EUR"
     assert money(5, "EUR") == "0.05 EUR"
     assert money(-250, "EUR") == "-2.50 EUR"
+
+
+# ---- at the exit: the trip status after finish -------------------------------------------
+
+
+def trip(
+    status: str | None,
+    *,
+    decision: str | None = None,
+    rescan: int = 0,
+    code: str | None = None,
+    basket_id: str = "b-1",
+) -> dict[str, Any]:
+    """A ``GET /api/shop/trip`` reply as PROTOCOL.md shapes it."""
+    return {
+        "basket": {**OPEN, "basket_id": basket_id, "status": status},
+        "status": status,
+        "audit": None if decision is None else {"decision": decision, "rescan_count": rescan},
+        "handoff_code": code,
+        "handoff_payload": f"CADDIE-PAY:{code}" if code else None,
+        "receipt_url": "/shop/receipt/x" if code else None,
+    }
+
+
+def exits(actions: Sequence[Action]) -> list[ExitStatus | None]:
+    return [a.result.exit for a in actions if isinstance(a, Show) and a.result.kind == "exit"]
+
+
+def test_exit_stages_from_trip_replies() -> None:
+    assert exit_status(trip("finishing")).stage == "next"  # no check: straight to the till
+    assert exit_status(trip("finishing")).decision == "none"
+    partial = exit_status(trip("audit", decision="partial", rescan=2))
+    assert (partial.stage, partial.decision, partial.rescan_count) == ("next", "partial", 2)
+    assert exit_status(trip("audit")).stage == "waiting"  # decided, but not told yet
+    released = exit_status(trip("audit", decision="full", code="K7QW2MZP9X"))
+    assert (released.stage, released.handoff_code) == ("handoff", "K7QW2MZP9X")
+    assert exit_status(trip("paid", code="K7QW2MZP9X")).stage == "paid"
+    assert exit_status(trip("abandoned")).stage == "closed"
+    assert exit_status({"basket": None, "status": None}).stage == "closed"
+    assert exit_status(trip("paid")).over and not released.over
+    # what a confused proxy might send: no crash, and nothing taken for a code or a count
+    odd = exit_status({"status": "audit", "audit": {"decision": 5, "rescan_count": True}})
+    assert (odd.stage, odd.decision, odd.rescan_count, odd.basket_id) == ("waiting", None, 0, None)
+    assert exit_status({"status": "finishing", "handoff_code": ""}).handoff_code is None
+
+
+def test_watch_shows_each_new_stage_once_and_stops_when_paid() -> None:
+    watch = ExitWatch("H-1", interval=3.0, start=10.0)
+    assert watch.delay(0.0) == 10.0 and watch.delay(12.0) == 0.0
+    first = watch.answered(trip("audit", decision="partial", rescan=1), 12.0)
+    [shown] = exits(first)
+    assert shown is not None and (shown.stage, shown.rescan_count) == ("next", 1)
+    assert watch.delay(12.0) == 3.0  # the shopper app's pace
+    assert exits(watch.answered(trip("audit", decision="partial", rescan=1), 15.0)) == []
+    escalated = exits(watch.answered(trip("audit", decision="full"), 18.0))
+    assert [s.decision for s in escalated if s] == ["full"]
+    released = exits(watch.answered(trip("audit", decision="full", code="ABCD"), 21.0))
+    assert [s.handoff_code for s in released if s] == ["ABCD"]
+    assert not watch.done
+    paid = exits(watch.answered(trip("paid", decision="full", code="ABCD"), 24.0))
+    assert [s.stage for s in paid if s] == ["paid"]
+    assert watch.done and watch.delay(24.0) is None
+
+
+def test_watch_stops_when_the_trip_is_closed() -> None:
+    watch = ExitWatch("H-1")
+    watch.answered(trip("finishing"), 0.0)
+    watch.answered(trip("abandoned"), 3.0)
+    assert watch.done and watch.status is not None and watch.status.stage == "closed"
+
+
+def test_watch_backs_off_while_the_store_does_not_answer_and_says_so_once() -> None:
+    watch = ExitWatch("H-1", backoff=Backoff(initial=3.0, maximum=30.0, rng=random.Random(1)))
+    notices = []
+    delays = []
+    now = 0.0
+    for _ in range(6):
+        for action in watch.failed(now, "connection refused"):
+            assert isinstance(action, Show) and action.result.kind == "exit"
+            assert action.result.code == TRIP_UNAVAILABLE
+            notices.append(action.result.message)
+        delay = watch.delay(now)
+        assert delay is not None
+        delays.append(delay)
+        now += delay
+    assert len(notices) == 1 and notices[0].startswith("trip status: connection refused;")
+    assert delays[0] <= 3.0 and delays[-1] > 7.5 and max(delays) <= 30.0  # growing, capped
+    assert not watch.done  # errors never end the wait
+    back = watch.answered(trip("finishing"), now)
+    messages = [a.result.message for a in back if isinstance(a, Show)]
+    assert messages[0] == "trip status: the store answers again"
+    assert watch.delay(now) == watch.interval  # the backoff starts afresh
+
+
+def test_watch_honours_retry_after_within_reason() -> None:
+    watch = ExitWatch("H-1", interval=0.1)
+    watch.failed(0.0, "rate limited by the store", retry_after=7.0)
+    assert watch.delay(0.0) == 7.0
+    watch.failed(0.0, "rate limited by the store", retry_after=10**9)
+    assert watch.delay(0.0) == TRIP_RETRY_AFTER_MAX_S
+
+
+def test_a_refused_token_is_fatal_and_ends_the_watch() -> None:
+    watch = ExitWatch("H-1")
+    [fatal] = watch.refused(401, "unknown or revoked device token")
+    assert isinstance(fatal, Fatal)
+    assert fatal.message == (
+        "the server refused device 'H-1' the trip status "
+        "(HTTP 401: unknown or revoked device token): check --device and --token"
+    )
+    assert watch.done and watch.delay(0.0) is None
+
+
+def test_finished_means_the_server_says_the_basket_waits_at_the_exit() -> None:
+    locked = {**OPEN, "status": "audit"}
+    restarted = make_core(basket=locked)  # kept from the last run: it may be paid by now
+    assert not restarted.finished
+    online(restarted, basket=locked)
+    assert restarted.finished  # the server still has it at the exit
+    core = make_core()
+    online(core)
+    assert not core.finished
+    store(core, core.finish())
+    [finish] = core.pump(0.0)
+    core.receive({"type": "checkout", "id": finish["id"], "basket": locked, "audit": {}}, 0.0)
+    assert core.finished

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from handheld_client.link import websocket_url
+from handheld_client.link import http_url, websocket_url
 from tests.handheld_client.conftest import (
     P1,
     P2,
@@ -46,6 +46,20 @@ def run(*args: str, timeout: float = 60):  # type: ignore[no-untyped-def]
 )
 def test_server_url_forms(given: str, url: str) -> None:
     assert websocket_url(given) == url
+
+
+@pytest.mark.parametrize(
+    "given, url",
+    [
+        ("ws://127.0.0.1:8000", "http://127.0.0.1:8000/api/shop/trip"),
+        ("http://store.local:8000/", "http://store.local:8000/api/shop/trip"),
+        ("https://store.example/ws/handheld", "https://store.example/api/shop/trip"),
+        ("wss://proxy.example/store-7/", "https://proxy.example/store-7/api/shop/trip"),
+        ("127.0.0.1:9", "http://127.0.0.1:9/api/shop/trip"),
+    ],
+)
+def test_the_trip_status_is_asked_where_the_socket_is(given: str, url: str) -> None:
+    assert http_url(websocket_url(given), "/api/shop/trip") == url
 
 
 @pytest.mark.parametrize("bad", ["ftp://x:1", "http://", "ws://h:port"])
@@ -232,7 +246,8 @@ def test_help_fits_80_columns_and_says_the_live_views_need_a_camera() -> None:
     assert result.returncode == 0
     text = result.stdout
     assert "…" not in text, text  # nothing cut
-    for option in ("--server", "--device", "--source", "--token-file", "--token", "--finish"):
+    options = ("--server", "--device", "--source", "--token-file", "--token", "--finish")
+    for option in (*options, "--wait-paid"):
         assert option in text
     assert "CADDIE_DEVICE_TOKEN" in text and "real camera" in text
     assert "f finish" in " ".join(text.split())

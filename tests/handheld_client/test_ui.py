@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from handheld_client.core import HandheldCore, Persist, Show
+from handheld_client.core import ExitWatch, HandheldCore, Persist, Show
 from handheld_client.outbox import Outbox
 from handheld_client.runner import EXIT_ERRORS, EXIT_OK, HandheldConfig, HandheldRun, Outcome
 from handheld_client.ui import HeadlessScreen, TerminalScreen, describe
@@ -186,14 +186,14 @@ def test_a_refused_scan_says_what_to_do_on_every_screen_kind() -> None:
     assert "ask a colleague" in window.screen.view.last_error
 
 
-def test_finishing_shows_the_audit_outcome_and_the_code_for_the_exit() -> None:
+def test_finishing_says_what_happens_next_in_the_shopper_apps_words() -> None:
     session = Session(terminal)
     try:
         session.scan(COFFEE)
         session.run(session.core.finish())
         shown = text(session.screen)
-        assert "A colleague will check a few items at the exit" in shown
-        assert "Show this code at the exit: B-7" in shown
+        assert "A colleague will check 1 item before you pay." in shown  # en.json exit.partial
+        assert "B-7" not in shown  # the basket id is no code for the till
     finally:
         session.screen.close()
     stream = io.StringIO()
@@ -256,3 +256,105 @@ def test_describe_lines_have_no_placeholders() -> None:
     session.screen.show = lambda result: lines.append(describe(result))  # type: ignore[method-assign]
     session.run(session.core.finish())
     assert lines and all("None" not in line and "?" not in line for line in lines)
+
+
+# ---- at the exit -------------------------------------------------------------------------
+
+
+def trip_reply(status: str, code: str | None = None) -> dict[str, Any]:
+    basket = {**FakeStore().basket(status), "total_cents": 349, "item_count": 1}
+    return {
+        "basket": basket,
+        "status": status,
+        "audit": {"decision": "partial", "rescan_count": 1},
+        "handoff_code": code,
+        "handoff_payload": None,
+        "receipt_url": None,
+    }
+
+
+EXIT_REPLIES = [trip_reply("audit"), trip_reply("audit", "K7QW2MZP9X")]
+
+
+def follow_exit(session: Session, replies: list[dict[str, Any]]) -> ExitWatch:
+    """Finish, then feed the trip status replies to the exit watch (as the poller does)."""
+    session.scan(COFFEE)
+    session.run(session.core.finish())
+    watch = ExitWatch("H-1")
+    for i, reply in enumerate(replies):
+        session.run(watch.answered(reply, float(i)))
+    return watch
+
+
+def test_the_exit_on_every_screen_kind_next_then_the_handoff_code_then_paid() -> None:
+    stream = io.StringIO()
+    headless = Session(lambda core: HeadlessScreen(stream))
+    watch = follow_exit(headless, [*EXIT_REPLIES, trip_reply("paid", "K7QW2MZP9X")])
+    assert watch.done
+    assert stream.getvalue().splitlines()[-3:] == [
+        "next basket B-7: A colleague will check 1 item before you pay.",
+        "handoff K7QW2MZP9X basket B-7: Show this code at the till",
+        "paid basket B-7 total=3.49 EUR: Paid. Thank you!",
+    ]
+
+    session = Session(terminal)
+    try:
+        follow_exit(session, EXIT_REPLIES)
+        shown = text(session.screen)
+        assert "Go to the till to pay. Show this code at the till: K7QW2MZP9X" in shown
+        assert "A colleague will check" not in shown  # released: the check is over
+        session.run(ExitWatch("H-1").answered(trip_reply("paid", "K7QW2MZP9X"), 9.0))
+        shown = text(session.screen)
+        assert "Paid. Thank you!" in shown and "K7QW2MZP9X" not in shown
+    finally:
+        session.screen.close()
+
+    from handheld_client.ui import WindowScreen
+
+    window = Session(WindowScreen)
+    follow_exit(window, EXIT_REPLIES)
+    assert window.screen.view.finished.splitlines() == [
+        "Go to the till to pay.",
+        "Show this code at the till: K7QW2MZP9X",
+    ]
+    window.run(ExitWatch("H-1").answered(trip_reply("abandoned"), 9.0))
+    assert window.screen.view.finished == "This trip was closed without payment."
+
+
+def test_an_unreachable_trip_status_is_shown_until_the_store_answers_again() -> None:
+    session = Session(terminal)
+    try:
+        watch = follow_exit(session, EXIT_REPLIES[:1])
+        session.run(watch.failed(1.0, "connection refused"))
+        shown = text(session.screen)
+        assert "trip status: connection refused; asking again in" in shown
+        assert "A colleague will check 1 item before you pay." in shown  # still true
+        session.run(watch.answered(EXIT_REPLIES[1], 30.0))
+        shown = text(session.screen)
+        assert "connection refused" not in shown and "K7QW2MZP9X" in shown
+    finally:
+        session.screen.close()
+    stream = io.StringIO()
+    headless = Session(lambda core: HeadlessScreen(stream))
+    watch = follow_exit(headless, EXIT_REPLIES[:1])
+    headless.run(watch.failed(1.0, "connection refused"))
+    headless.run(watch.answered(EXIT_REPLIES[1], 30.0))
+    lines = stream.getvalue().splitlines()
+    assert lines[-3].startswith("trip status: connection refused; asking again in ")
+    assert lines[-2:] == [
+        "trip status: the store answers again",
+        "handoff K7QW2MZP9X basket B-7: Show this code at the till",
+    ]
+
+
+def test_the_exit_wording_is_the_shopper_apps() -> None:
+    import json
+
+    from handheld_client.ui import next_step
+
+    catalogue = Path(__file__).resolve().parents[2] / "store_server/shopper/web/static/i18n"
+    en = json.loads((catalogue / "en.json").read_text(encoding="utf-8"))
+    assert next_step("none") == en["exit.pay"]
+    assert next_step("full") == en["exit.full"]
+    assert next_step("partial", 3) == en["exit.partial.other"].replace("{count}", "3")
+    assert next_step("partial", 1) == en["exit.partial.one"].replace("{count}", "1")
