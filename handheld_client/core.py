@@ -29,6 +29,7 @@ next request means, so they travel alone (nothing else in flight around them).
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,9 @@ class Sighting(Protocol):
     def text(self) -> str: ...
 
 
+QUEUED_TYPES = frozenset({"scan", "remove"})
+
+
 @dataclass(frozen=True)
 class Entry:
     """One request in the outbox: its protocol ``id`` and per-device ``seq`` never change."""
@@ -75,10 +79,16 @@ class Entry:
     seq: int
     type: str
     fields: Mapping[str, Any]
+    # When the handheld wrote it (wall clock, seconds; it survives a restart): a scan or a
+    # removal tells the server how long it waited (``queued_ms``, docs/PROTOCOL.md).
+    queued_at: float | None = None
 
-    def message(self) -> dict[str, Any]:
+    def message(self, wall_now: float | None = None) -> dict[str, Any]:
         """The WebSocket frame; ``seq`` is an extra field the server ignores."""
-        return {"type": self.type, "id": self.id, "seq": self.seq, **self.fields}
+        frame = {"type": self.type, "id": self.id, "seq": self.seq, **self.fields}
+        if wall_now is not None and self.queued_at is not None and self.type in QUEUED_TYPES:
+            frame["queued_ms"] = max(0, round((wall_now - self.queued_at) * 1000))
+        return frame
 
     @property
     def code(self) -> str | None:
@@ -337,6 +347,7 @@ class HandheldCore:
         resume: Cursor | None = None,
         rate_backoff: Backoff | None = None,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if window < 1:
             raise ValueError("window must be >= 1")
@@ -345,6 +356,7 @@ class HandheldCore:
         self.loyalty_card = loyalty_card
         self.window = window
         self.new_id = new_id
+        self.wall_clock = wall_clock
         self.state: LinkState = "offline"
         self.basket: Mapping[str, Any] | None = basket
         self.welcomed = False
@@ -411,7 +423,7 @@ class HandheldCore:
 
     def _new_entry(self, kind: str, **fields: Any) -> Entry:
         self._last_seq += 1
-        entry = Entry(self.new_id(), self._last_seq, kind, fields)
+        entry = Entry(self.new_id(), self._last_seq, kind, fields, self.wall_clock())
         self._pending[entry.id] = entry
         self._unstored.add(entry.id)
         return entry
@@ -635,7 +647,7 @@ class HandheldCore:
             if entry.type in BARRIER_TYPES and self._in_flight:
                 break
             self._in_flight.add(entry.id)
-            out.append(entry.message())
+            out.append(entry.message(self.wall_clock()))
             if entry.type in BARRIER_TYPES:
                 break
         return out

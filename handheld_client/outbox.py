@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS entries (
     id TEXT PRIMARY KEY,
     seq INTEGER NOT NULL UNIQUE,
     type TEXT NOT NULL,
-    fields TEXT NOT NULL
+    fields TEXT NOT NULL,
+    queued_at REAL
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -81,6 +82,9 @@ class Outbox:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
+            if "queued_at" not in columns:  # a file written before entries kept their time
+                db.execute("ALTER TABLE entries ADD COLUMN queued_at REAL")
             owner = self._meta("device_id")
             if owner is None:
                 self._set_meta("device_id", self.device_id)
@@ -139,8 +143,15 @@ class Outbox:
             with self._transaction() as db:
                 for entry in entries:
                     db.execute(
-                        "INSERT INTO entries (id, seq, type, fields) VALUES (?, ?, ?, ?)",
-                        (entry.id, entry.seq, entry.type, json.dumps(dict(entry.fields))),
+                        "INSERT INTO entries (id, seq, type, fields, queued_at)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (
+                            entry.id,
+                            entry.seq,
+                            entry.type,
+                            json.dumps(dict(entry.fields)),
+                            entry.queued_at,
+                        ),
                     )
                 top = max((e.seq for e in entries), default=0)
                 if top > int(self._meta("last_seq") or 0):
@@ -159,8 +170,10 @@ class Outbox:
 
     def pending(self) -> list[Entry]:
         """Unanswered entries in sequence order: what a restarted handheld resends."""
-        rows = self._db.execute("SELECT id, seq, type, fields FROM entries ORDER BY seq").fetchall()
-        return [Entry(r[0], int(r[1]), r[2], json.loads(r[3])) for r in rows]
+        rows = self._db.execute(
+            "SELECT id, seq, type, fields, queued_at FROM entries ORDER BY seq"
+        ).fetchall()
+        return [Entry(r[0], int(r[1]), r[2], json.loads(r[3]), r[4]) for r in rows]
 
     def _last_seq_in(self, db: sqlite3.Connection) -> int:
         value = self._meta("last_seq")

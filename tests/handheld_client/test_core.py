@@ -103,6 +103,36 @@ def test_each_scan_gets_a_uuid_and_the_next_sequence_number() -> None:
     }
 
 
+def test_scans_and_removals_say_how_long_they_waited_in_the_outbox() -> None:
+    clock = [1_000.0]
+    core = make_core(wall_clock=lambda: clock[0])
+    store(core, core.scan(A))  # written at 1,000 s, while offline
+    clock[0] = 1_045.0
+    online(core)  # the welcome names its open basket
+
+    def send_all() -> dict[str, Any]:
+        frames = {}
+        while sent := core.pump(0):
+            for frame in sent:
+                frames[frame["type"]] = frame.get("queued_ms")
+                store(core, core.receive(ack(frame["id"]), 0))
+        return frames
+
+    assert send_all() == {"scan": 45_000}
+    store(core, core.remove_last())
+    clock[0] = 1_047.5
+    assert send_all() == {"remove": 2_500}
+
+
+def test_an_entry_without_its_time_sends_no_wait() -> None:
+    entry = Entry("id-1", 1, "scan", {"code": A, "qty": 1})
+    assert "queued_ms" not in entry.message(wall_now=5.0)
+    start = Entry("id-0", 0, "start", {"loyalty_card": "C"}, queued_at=1.0)
+    assert "queued_ms" not in start.message(wall_now=5.0)  # only scans and removals
+    clock_went_back = Entry("id-2", 2, "scan", {"code": A, "qty": 1}, queued_at=10.0)
+    assert clock_went_back.message(wall_now=5.0)["queued_ms"] == 0
+
+
 def test_nothing_is_sent_before_welcome_nor_before_it_is_stored() -> None:
     core = make_core()
     core.scan(A)  # not confirmed as stored

@@ -102,3 +102,30 @@ def test_an_outbox_belongs_to_one_device(tmp_path: Path) -> None:
 def test_default_path_is_per_device_in_the_working_directory() -> None:
     assert default_outbox_path("H-1") == Path("caddie-handheld-H-1.db")
     assert default_outbox_path("../x y") == Path("caddie-handheld-.._x_y.db")
+
+
+def test_an_entry_keeps_the_time_it_was_written(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    timed = Entry("id-9", 9, "scan", {"code": "3012345678902", "qty": 1}, queued_at=1_234.5)
+    with Outbox(path, "H-1") as box:
+        box.add([timed])
+    with Outbox(path, "H-1") as box:
+        assert box.pending() == [timed]
+
+
+def test_an_outbox_written_before_entries_kept_their_time_still_opens(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE entries (id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE,"
+        " type TEXT NOT NULL, fields TEXT NOT NULL);"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('device_id', 'H-1'), ('schema', '1'), ('last_seq', '1');"
+        "INSERT INTO entries VALUES"
+        " ('id-1', 1, 'scan', '{\"code\": \"3012345678902\", \"qty\": 1}');"
+    )
+    db.close()
+    with Outbox(path, "H-1") as box:
+        assert box.pending() == [SCAN]
+        box.add([SCAN2])
+        assert box.pending() == [SCAN, SCAN2]
