@@ -43,7 +43,8 @@ from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.auth.routes import SESSIONS_CHANNEL
 from store_server.baskets.models import LOCKED_STATUSES
-from store_server.checkout import history, receipts, service
+from store_server.checkout import audit, corrections, history, payment, receipts, records, views
+from store_server.checkout.records import Actor
 from store_server.checkout.schemas import (
     AddLineBody,
     AgeApprovalBody,
@@ -63,7 +64,6 @@ from store_server.checkout.schemas import (
     json_body,
     parse_body,
 )
-from store_server.checkout.service import Actor
 from store_server.deps import (
     ERROR_RESPONSES,
     JSON_ERRORS_OF_NON_JSON_ROUTE,
@@ -128,8 +128,8 @@ async def _change(
 
     def job(session: Session) -> dict[str, Any]:
         work(session)
-        basket = service.get_basket(session, basket_id, actor)
-        return service.detail(session, basket, _promotions(state, session, basket_id))
+        basket = records.get_basket(session, basket_id, actor)
+        return views.detail(session, basket, _promotions(state, session, basket_id))
 
     view = await state.run_db(job)
     await _publish(state, event, view)
@@ -142,7 +142,7 @@ async def _change(
 @router.get("/api/checkout/baskets", dependencies=[RATE_LIMITED])
 async def list_queue(user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     actor = staff_actor(user)
-    rows = await state.run_db(lambda s: service.queue(s, actor.store_id))
+    rows = await state.run_db(lambda s: views.queue(s, actor.store_id))
     return {"baskets": rows}
 
 
@@ -205,8 +205,8 @@ async def get_basket(basket_id: str, user: CurrentStaff, state: StateDep) -> dic
     actor = staff_actor(user)
 
     def job(session: Session) -> dict[str, Any]:
-        basket = service.get_basket(session, basket_id, actor)
-        return service.detail(session, basket, _promotions(state, session, basket_id))
+        basket = records.get_basket(session, basket_id, actor)
+        return views.detail(session, basket, _promotions(state, session, basket_id))
 
     return await state.run_db(job)
 
@@ -230,7 +230,7 @@ async def _rescan(
     scan_out: dict[str, Any] = {}
 
     def work(session: Session) -> None:
-        scan = service.rescan(
+        scan = corrections.rescan(
             session, basket_id, code, actor=actor, source=source, layouts=state.layouts
         )
         scan_out.update(outcome=scan.outcome, gtin=scan.gtin, name=scan.name, scan_id=scan.id)
@@ -252,7 +252,7 @@ async def add_line(
     body = await parse_body(request, AddLineBody)
 
     def work(session: Session) -> None:
-        service.add_line(
+        corrections.add_line(
             session,
             basket_id,
             code=body.code,
@@ -280,7 +280,7 @@ async def remove_line(
     body = await parse_body(request, RemoveLineBody)
 
     def work(session: Session) -> None:
-        service.remove_line(
+        corrections.remove_line(
             session,
             basket_id,
             line,
@@ -307,7 +307,7 @@ async def resolve_extra(
     body = await parse_body(request, ResolveExtraBody)
 
     def work(session: Session) -> None:
-        service.resolve_extra(
+        corrections.resolve_extra(
             session,
             basket_id,
             scan,
@@ -332,7 +332,7 @@ async def approve_age(
     body = await parse_body(request, AgeApprovalBody, empty_ok=True)
 
     def work(session: Session) -> None:
-        service.approve_age(session, basket_id, actor=actor, note=body.note)
+        corrections.approve_age(session, basket_id, actor=actor, note=body.note)
 
     return await _change(state, "checkout.age_approved", basket_id, actor, work)
 
@@ -342,13 +342,13 @@ async def release(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[s
     actor = staff_actor(user)
 
     def work(session: Session) -> dict[str, Any]:
-        handoff = service.release(
+        handoff = payment.release(
             session, basket_id, actor=actor, promotions=_promotions(state, session, basket_id)
         )
-        basket = service.get_basket(session, basket_id, actor)
+        basket = records.get_basket(session, basket_id, actor)
         return {
-            "handoff": service.handoff_view(handoff),
-            "basket": service.summary(session, basket),
+            "handoff": views.handoff_view(handoff),
+            "basket": views.summary(session, basket),
         }
 
     out = await state.run_db(work)
@@ -367,7 +367,7 @@ async def release(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[s
 )
 async def receipt_text(basket_id: str, user: CurrentStaff, state: StateDep) -> PlainTextResponse:
     actor = staff_actor(user)
-    record = await state.run_db(lambda s: service.handoff_record(s, basket_id, actor))
+    record = await state.run_db(lambda s: views.handoff_record(s, basket_id, actor))
     return PlainTextResponse(receipts.receipt_text(record, timezone=state.settings.timezone))
 
 
@@ -386,7 +386,7 @@ async def manual_payment(
     body = await parse_body(request, ManualPaymentBody)
 
     def job(session: Session) -> tuple[dict[str, Any], bool]:
-        handoff, replayed = service.record_manual_payment(
+        handoff, replayed = payment.record_manual_payment(
             session,
             basket_id,
             actor=actor,
@@ -395,7 +395,7 @@ async def manual_payment(
             amount_cents=body.amount_cents,
             note=body.note,
         )
-        return service.handoff_view(handoff), replayed
+        return views.handoff_view(handoff), replayed
 
     view, replayed = await state.run_db(job)
     return await _paid_reply(state, view, replayed)
@@ -449,8 +449,8 @@ async def pos_handoff(code: str, request: Request, state: StateDep) -> dict[str,
     token = _pos_token(request)
 
     def job(session: Session) -> dict[str, Any]:
-        terminal = service.pos_terminal(session, token)
-        return service.handoff_view(service.handoff_for_pos(session, code, terminal))
+        terminal = payment.pos_terminal(session, token)
+        return views.handoff_view(payment.handoff_for_pos(session, code, terminal))
 
     return await state.run_db(job)
 
@@ -467,19 +467,19 @@ async def pos_paid(code: str, request: Request, state: StateDep) -> dict[str, An
     same ``payment_reference`` again is answered as before (``replayed``)."""
     token = _pos_token(request)
     # The till first: a stranger is refused before its body is read.
-    await state.run_db(lambda session: service.pos_terminal(session, token))
+    await state.run_db(lambda session: payment.pos_terminal(session, token))
     body = await parse_body(request, PaidBody)
 
     def job(session: Session) -> tuple[dict[str, Any], bool, str]:
-        terminal = service.pos_terminal(session, token)  # revoked meanwhile: refused
-        handoff, replayed = service.mark_paid(
+        terminal = payment.pos_terminal(session, token)  # revoked meanwhile: refused
+        handoff, replayed = payment.mark_paid(
             session,
             code,
             terminal=terminal,
             payment_reference=body.payment_reference,
             amount_cents=body.amount_cents,
         )
-        return service.handoff_view(handoff), replayed, terminal.store_id
+        return views.handoff_view(handoff), replayed, terminal.store_id
 
     view, replayed, _store = await state.run_db(job)
     return await _paid_reply(state, view, replayed)
@@ -512,7 +512,7 @@ async def enroll_pos(request: Request, user: CurrentAdmin, state: StateDep) -> d
     store_id = body.store_id or user.store_id or state.settings.store_id
 
     def job(session: Session) -> str:
-        return service.enroll_pos_terminal(session, body.terminal_id, store_id=store_id)
+        return payment.enroll_pos_terminal(session, body.terminal_id, store_id=store_id)
 
     token = await state.run_db(job)
     return {"terminal_id": body.terminal_id, "store_id": store_id, "token": token}
@@ -532,7 +532,7 @@ async def put_policy(
         raise NotFound("no such store")
     actor = Actor(f"admin:{user.username}", None, user.id)
     policy = await state.run_db(
-        lambda s: service.set_store_policy(s, store_id, body.policy, actor=actor)
+        lambda s: audit.set_store_policy(s, store_id, body.policy, actor=actor)
     )
     return {"store_id": store_id, "policy": policy.to_dict()}
 
@@ -541,7 +541,7 @@ async def put_policy(
     "/api/checkout/stores/{store_id}/audit-policy", tags=["admin"], dependencies=[RATE_LIMITED]
 )
 async def get_policy(store_id: str, user: CurrentAdmin, state: StateDep) -> dict[str, Any]:
-    policy = await state.run_db(lambda s: service.policy_for_store(s, store_id, state.audit_policy))
+    policy = await state.run_db(lambda s: audit.policy_for_store(s, store_id, state.audit_policy))
     return {"store_id": store_id, "policy": policy.to_dict()}
 
 
@@ -638,7 +638,7 @@ async def _serve_queue(websocket: WebSocket, state: ServerState, actor: Actor, t
         state.events.subscribe(SESSIONS_CHANNEL) as sessions,
     ):
         # Subscribed before reading the queue, so no change falls between the two.
-        rows = await state.run_db(lambda s: service.queue(s, actor.store_id))
+        rows = await state.run_db(lambda s: views.queue(s, actor.store_id))
         await websocket.send_json({"type": "queue", "baskets": rows})
         tasks = [
             asyncio.create_task(forward("basket", events)),
@@ -685,10 +685,10 @@ async def _push_basket(
 
     def load(session: Session) -> dict[str, Any] | None:
         try:
-            basket = service.get_basket(session, basket_id, actor)
+            basket = records.get_basket(session, basket_id, actor)
         except CaddieError:
             return None
-        return service.summary(session, basket)
+        return views.summary(session, basket)
 
     row = await state.run_db(load)
     if row is None:
