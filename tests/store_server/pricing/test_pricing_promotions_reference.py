@@ -23,7 +23,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store_server.pricing import promotions as engine
+from store_server.pricing import promotion_search as search
+from store_server.pricing.promotion_rules import KINDS
 from store_server.pricing.promotions import PricedLine, PricingResult, Promotion, evaluate
 
 REFERENCE_PATH = Path(__file__).resolve().parents[3] / "benchmarks" / "_promotions_reference.py"
@@ -60,12 +61,12 @@ RATES = [Decimal("0.2"), Decimal("0.055"), Decimal("0.20")]
 
 @contextmanager
 def budgets(value: int) -> Iterator[None]:
-    saved = engine.SEARCH_BUDGET, reference.SEARCH_BUDGET
-    engine.SEARCH_BUDGET = reference.SEARCH_BUDGET = value
+    saved = search.SEARCH_BUDGET, reference.SEARCH_BUDGET
+    search.SEARCH_BUDGET = reference.SEARCH_BUDGET = value
     try:
         yield
     finally:
-        engine.SEARCH_BUDGET, reference.SEARCH_BUDGET = saved
+        search.SEARCH_BUDGET, reference.SEARCH_BUDGET = saved
 
 
 def run_reference(
@@ -109,7 +110,7 @@ def check(lines: list[PricedLine], promos: list[Promotion], card: bool) -> bool:
 def promotions_strategy(draw: st.DrawFn) -> list[Promotion]:
     out: list[Promotion] = []
     for n in range(draw(st.integers(0, 5))):
-        kind = draw(st.sampled_from(list(engine.KINDS)))
+        kind = draw(st.sampled_from(list(KINDS)))
         target: dict[str, object] = draw(
             st.one_of(
                 st.builds(
