@@ -48,17 +48,23 @@ from store_server.checkout.records import Actor
 from store_server.checkout.schemas import (
     AddLineBody,
     AgeApprovalBody,
+    BasketDetail,
     CardSearchBody,
     DeviceRescanBody,
     Handoff,
+    HistoryReply,
     ManualPaymentBody,
     PaidBody,
     PaidReply,
     PolicyBody,
+    PolicyReply,
     PosTerminalBody,
     PosTerminalReply,
+    QueueReply,
+    ReleaseReply,
     RemoveLineBody,
     RescanBody,
+    RescanReply,
     ResolveExtraBody,
     ShiftFigures,
     json_body,
@@ -139,7 +145,7 @@ async def _change(
 # --- staff ---------------------------------------------------------------------------------
 
 
-@router.get("/api/checkout/baskets", dependencies=[RATE_LIMITED])
+@router.get("/api/checkout/baskets", dependencies=[RATE_LIMITED], response_model=QueueReply)
 async def list_queue(user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     actor = staff_actor(user)
     rows = await state.run_db(lambda s: views.queue(s, actor.store_id))
@@ -162,7 +168,7 @@ _INSTANT = Query(
 )
 
 
-@router.get("/api/checkout/history", dependencies=[RATE_LIMITED])
+@router.get("/api/checkout/history", dependencies=[RATE_LIMITED], response_model=HistoryReply)
 async def paid_history(
     user: CurrentStaff,
     state: StateDep,
@@ -187,6 +193,7 @@ async def paid_history(
 @router.post(
     "/api/checkout/history/by-card",
     dependencies=[RATE_LIMITED],
+    response_model=HistoryReply,
     openapi_extra=json_body(CardSearchBody),
 )
 async def paid_history_by_card(
@@ -200,7 +207,9 @@ async def paid_history_by_card(
     return {"baskets": await state.run_db(lambda s: history.search(s, actor, query))}
 
 
-@router.get("/api/checkout/baskets/{basket_id}", dependencies=[RATE_LIMITED])
+@router.get(
+    "/api/checkout/baskets/{basket_id}", dependencies=[RATE_LIMITED], response_model=BasketDetail
+)
 async def get_basket(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     actor = staff_actor(user)
 
@@ -214,6 +223,7 @@ async def get_basket(basket_id: str, user: CurrentStaff, state: StateDep) -> dic
 @router.post(
     "/api/checkout/baskets/{basket_id}/rescan",
     dependencies=[RATE_LIMITED],
+    response_model=RescanReply,
     openapi_extra=json_body(RescanBody),
 )
 async def staff_rescan(
@@ -243,6 +253,7 @@ async def _rescan(
     "/api/checkout/baskets/{basket_id}/lines",
     status_code=201,
     dependencies=[RATE_LIMITED],
+    response_model=BasketDetail,
     openapi_extra=json_body(AddLineBody),
 )
 async def add_line(
@@ -270,6 +281,7 @@ async def add_line(
 @router.post(
     "/api/checkout/baskets/{basket_id}/lines/{line_id}/remove",
     dependencies=[RATE_LIMITED],
+    response_model=BasketDetail,
     openapi_extra=json_body(RemoveLineBody),
 )
 async def remove_line(
@@ -297,6 +309,7 @@ async def remove_line(
 @router.post(
     "/api/checkout/baskets/{basket_id}/extras/{scan_id}/resolve",
     dependencies=[RATE_LIMITED],
+    response_model=BasketDetail,
     openapi_extra=json_body(ResolveExtraBody),
 )
 async def resolve_extra(
@@ -323,6 +336,7 @@ async def resolve_extra(
 @router.post(
     "/api/checkout/baskets/{basket_id}/age-approval",
     dependencies=[RATE_LIMITED],
+    response_model=BasketDetail,
     openapi_extra=json_body(AgeApprovalBody, required=False),
 )
 async def approve_age(
@@ -337,7 +351,11 @@ async def approve_age(
     return await _change(state, "checkout.age_approved", basket_id, actor, work)
 
 
-@router.post("/api/checkout/baskets/{basket_id}/release", dependencies=[RATE_LIMITED])
+@router.post(
+    "/api/checkout/baskets/{basket_id}/release",
+    dependencies=[RATE_LIMITED],
+    response_model=ReleaseReply,
+)
 async def release(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     actor = staff_actor(user)
 
@@ -407,6 +425,7 @@ async def manual_payment(
 @router.post(
     "/api/checkout/handheld/rescan",
     dependencies=[RATE_LIMITED, BearerScheme],
+    response_model=RescanReply,
     openapi_extra=json_body(DeviceRescanBody),
 )
 async def handheld_rescan(request: Request, state: StateDep) -> dict[str, Any]:
@@ -522,6 +541,7 @@ async def enroll_pos(request: Request, user: CurrentAdmin, state: StateDep) -> d
     "/api/checkout/stores/{store_id}/audit-policy",
     tags=["admin"],
     dependencies=[RATE_LIMITED],
+    response_model=PolicyReply,
     openapi_extra=json_body(PolicyBody),
 )
 async def put_policy(
@@ -538,7 +558,10 @@ async def put_policy(
 
 
 @router.get(
-    "/api/checkout/stores/{store_id}/audit-policy", tags=["admin"], dependencies=[RATE_LIMITED]
+    "/api/checkout/stores/{store_id}/audit-policy",
+    tags=["admin"],
+    dependencies=[RATE_LIMITED],
+    response_model=PolicyReply,
 )
 async def get_policy(store_id: str, user: CurrentAdmin, state: StateDep) -> dict[str, Any]:
     policy = await state.run_db(lambda s: audit.policy_for_store(s, store_id, state.audit_policy))
