@@ -21,16 +21,12 @@ from store_server.pricing.promotions import (
     Promotion,
     evaluate,
 )
-
-
-def mod10(payload: str) -> str:
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(payload)))
-    return str((10 - total % 10) % 10)
+from tests.gs1 import with_check_digit
 
 
 def gtin(n: int) -> str:
     body = f"0400000{n:06d}"
-    return body + mod10(body)
+    return with_check_digit(body)
 
 
 A, B, C, D = gtin(1), gtin(2), gtin(3), gtin(4)

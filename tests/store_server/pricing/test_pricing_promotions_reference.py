@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from store_server.pricing import promotion_search as search
 from store_server.pricing.promotion_rules import KINDS
 from store_server.pricing.promotions import PricedLine, PricingResult, Promotion, evaluate
+from tests.gs1 import with_check_digit
 
 REFERENCE_PATH = Path(__file__).resolve().parents[3] / "benchmarks" / "_promotions_reference.py"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -47,9 +48,7 @@ reference = load_reference()
 
 
 def gtin(n: int) -> str:
-    body = f"0400000{n:06d}"
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return body + str((10 - total % 10) % 10)
+    return with_check_digit(f"0400000{n:06d}")
 
 
 CODES = [gtin(n) for n in range(1, 7)]
