@@ -142,7 +142,7 @@ class ServerState:
     def finish_callback(
         self,
     ) -> Callable[[Session, Any, dict[str, Any], Sequence[Any]], dict[str, Any]]:
-        from store_server.checkout.service import finish_basket
+        from store_server.checkout.audit import finish_basket
 
         def finish(
             session: Session, basket: Any, view: dict[str, Any], lines: Sequence[Any]

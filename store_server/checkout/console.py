@@ -22,9 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.auth.routes import end_session
-from store_server.checkout import history, receipts, service, wording
+from store_server.checkout import history, receipts, records, views, wording
+from store_server.checkout.records import Actor
 from store_server.checkout.routes import staff_actor
-from store_server.checkout.service import Actor
 from store_server.deps import (
     SESSION_COOKIE,
     StateDep,
@@ -155,7 +155,7 @@ async def queue_page(request: Request, state: StateDep) -> Response:
 
     def job(session: Session) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         return (
-            service.queue(session, actor.store_id),
+            views.queue(session, actor.store_id),
             history.figures(session, actor.store_id, timezone=timezone),
         )
 
@@ -240,9 +240,9 @@ async def history_by_card(request: Request, state: StateDep) -> Response:
 
 def _panel_context(state: ServerState, basket_id: str, actor: Actor) -> Any:
     def job(session: Session) -> dict[str, Any]:
-        basket = service.get_basket(session, basket_id, actor)
+        basket = records.get_basket(session, basket_id, actor)
         promotions = promotions_for_basket(session, basket_id, state.promotions.get(session))
-        view = service.detail(session, basket, promotions)
+        view = views.detail(session, basket, promotions)
         zone = ZoneInfo(state.settings.timezone)
         for action in view["actions"]:
             action["clock"] = (
@@ -294,7 +294,7 @@ async def receipt_page(basket_id: str, request: Request, state: StateDep) -> Res
     who = await _page_actor(request, state)
     if who is None:
         return _to_login(request)
-    record = await state.run_db(lambda s: service.handoff_record(s, basket_id, who[0]))
+    record = await state.run_db(lambda s: views.handoff_record(s, basket_id, who[0]))
     return templates.TemplateResponse(
         request,
         "checkout/receipt.html",

@@ -5,13 +5,50 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from store_server.checkout.service import expire_baskets
+from store_server.baskets.models import LOCKED_STATUSES, Basket
+from store_server.checkout.records import Actor, handoff_of, log_action
 from store_server.state import ServerState
+from store_server.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+
+
+def expire_baskets(
+    session: Session, *, minutes: int, now: datetime | None = None
+) -> list[tuple[str, str]]:
+    """Mark baskets with no activity for ``minutes`` abandoned (open, or finished and unpaid).
+
+    Returns (basket_id, store_id) of each so consoles can drop them from the queue.
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(minutes=minutes)
+    stale = session.exec(
+        select(Basket)
+        .where(col(Basket.status).in_(("open", *LOCKED_STATUSES)), col(Basket.updated_at) < cutoff)
+        .with_for_update()
+    ).all()
+    expired: list[tuple[str, str]] = []
+    system = Actor("system", None)
+    for basket in stale:
+        previous = basket.status
+        basket.status = "abandoned"
+        basket.updated_at = now
+        session.add(basket)
+        handoff = handoff_of(session, basket.id)
+        if handoff is not None and handoff.status == "released":
+            handoff.status = "expired"
+            session.add(handoff)
+        if previous != "open":
+            log_action(
+                session, basket, system, "abandoned", previous_status=previous, idle_minutes=minutes
+            )
+        expired.append((basket.id, basket.store_id))
+    session.flush()
+    return expired
 
 
 async def expire_once(state: ServerState) -> list[tuple[str, str]]:

@@ -43,27 +43,33 @@ from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.auth.routes import SESSIONS_CHANNEL
 from store_server.baskets.models import LOCKED_STATUSES
-from store_server.checkout import history, receipts, service
+from store_server.checkout import audit, corrections, history, payment, receipts, records, views
+from store_server.checkout.records import Actor
 from store_server.checkout.schemas import (
     AddLineBody,
     AgeApprovalBody,
+    BasketDetail,
     CardSearchBody,
     DeviceRescanBody,
     Handoff,
+    HistoryReply,
     ManualPaymentBody,
     PaidBody,
     PaidReply,
     PolicyBody,
+    PolicyReply,
     PosTerminalBody,
     PosTerminalReply,
+    QueueReply,
+    ReleaseReply,
     RemoveLineBody,
     RescanBody,
+    RescanReply,
     ResolveExtraBody,
     ShiftFigures,
     json_body,
     parse_body,
 )
-from store_server.checkout.service import Actor
 from store_server.deps import (
     ERROR_RESPONSES,
     JSON_ERRORS_OF_NON_JSON_ROUTE,
@@ -128,8 +134,8 @@ async def _change(
 
     def job(session: Session) -> dict[str, Any]:
         work(session)
-        basket = service.get_basket(session, basket_id, actor)
-        return service.detail(session, basket, _promotions(state, session, basket_id))
+        basket = records.get_basket(session, basket_id, actor)
+        return views.detail(session, basket, _promotions(state, session, basket_id))
 
     view = await state.run_db(job)
     await _publish(state, event, view)
@@ -139,10 +145,10 @@ async def _change(
 # --- staff ---------------------------------------------------------------------------------
 
 
-@router.get("/api/checkout/baskets", dependencies=[RATE_LIMITED])
+@router.get("/api/checkout/baskets", dependencies=[RATE_LIMITED], response_model=QueueReply)
 async def list_queue(user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     actor = staff_actor(user)
-    rows = await state.run_db(lambda s: service.queue(s, actor.store_id))
+    rows = await state.run_db(lambda s: views.queue(s, actor.store_id))
     return {"baskets": rows}
 
 
@@ -162,7 +168,7 @@ _INSTANT = Query(
 )
 
 
-@router.get("/api/checkout/history", dependencies=[RATE_LIMITED])
+@router.get("/api/checkout/history", dependencies=[RATE_LIMITED], response_model=HistoryReply)
 async def paid_history(
     user: CurrentStaff,
     state: StateDep,
@@ -187,6 +193,7 @@ async def paid_history(
 @router.post(
     "/api/checkout/history/by-card",
     dependencies=[RATE_LIMITED],
+    response_model=HistoryReply,
     openapi_extra=json_body(CardSearchBody),
 )
 async def paid_history_by_card(
@@ -200,13 +207,15 @@ async def paid_history_by_card(
     return {"baskets": await state.run_db(lambda s: history.search(s, actor, query))}
 
 
-@router.get("/api/checkout/baskets/{basket_id}", dependencies=[RATE_LIMITED])
+@router.get(
+    "/api/checkout/baskets/{basket_id}", dependencies=[RATE_LIMITED], response_model=BasketDetail
+)
 async def get_basket(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     actor = staff_actor(user)
 
     def job(session: Session) -> dict[str, Any]:
-        basket = service.get_basket(session, basket_id, actor)
-        return service.detail(session, basket, _promotions(state, session, basket_id))
+        basket = records.get_basket(session, basket_id, actor)
+        return views.detail(session, basket, _promotions(state, session, basket_id))
 
     return await state.run_db(job)
 
@@ -214,6 +223,7 @@ async def get_basket(basket_id: str, user: CurrentStaff, state: StateDep) -> dic
 @router.post(
     "/api/checkout/baskets/{basket_id}/rescan",
     dependencies=[RATE_LIMITED],
+    response_model=RescanReply,
     openapi_extra=json_body(RescanBody),
 )
 async def staff_rescan(
@@ -230,7 +240,7 @@ async def _rescan(
     scan_out: dict[str, Any] = {}
 
     def work(session: Session) -> None:
-        scan = service.rescan(
+        scan = corrections.rescan(
             session, basket_id, code, actor=actor, source=source, layouts=state.layouts
         )
         scan_out.update(outcome=scan.outcome, gtin=scan.gtin, name=scan.name, scan_id=scan.id)
@@ -243,6 +253,7 @@ async def _rescan(
     "/api/checkout/baskets/{basket_id}/lines",
     status_code=201,
     dependencies=[RATE_LIMITED],
+    response_model=BasketDetail,
     openapi_extra=json_body(AddLineBody),
 )
 async def add_line(
@@ -252,7 +263,7 @@ async def add_line(
     body = await parse_body(request, AddLineBody)
 
     def work(session: Session) -> None:
-        service.add_line(
+        corrections.add_line(
             session,
             basket_id,
             code=body.code,
@@ -270,6 +281,7 @@ async def add_line(
 @router.post(
     "/api/checkout/baskets/{basket_id}/lines/{line_id}/remove",
     dependencies=[RATE_LIMITED],
+    response_model=BasketDetail,
     openapi_extra=json_body(RemoveLineBody),
 )
 async def remove_line(
@@ -280,7 +292,7 @@ async def remove_line(
     body = await parse_body(request, RemoveLineBody)
 
     def work(session: Session) -> None:
-        service.remove_line(
+        corrections.remove_line(
             session,
             basket_id,
             line,
@@ -297,6 +309,7 @@ async def remove_line(
 @router.post(
     "/api/checkout/baskets/{basket_id}/extras/{scan_id}/resolve",
     dependencies=[RATE_LIMITED],
+    response_model=BasketDetail,
     openapi_extra=json_body(ResolveExtraBody),
 )
 async def resolve_extra(
@@ -307,7 +320,7 @@ async def resolve_extra(
     body = await parse_body(request, ResolveExtraBody)
 
     def work(session: Session) -> None:
-        service.resolve_extra(
+        corrections.resolve_extra(
             session,
             basket_id,
             scan,
@@ -323,6 +336,7 @@ async def resolve_extra(
 @router.post(
     "/api/checkout/baskets/{basket_id}/age-approval",
     dependencies=[RATE_LIMITED],
+    response_model=BasketDetail,
     openapi_extra=json_body(AgeApprovalBody, required=False),
 )
 async def approve_age(
@@ -332,23 +346,27 @@ async def approve_age(
     body = await parse_body(request, AgeApprovalBody, empty_ok=True)
 
     def work(session: Session) -> None:
-        service.approve_age(session, basket_id, actor=actor, note=body.note)
+        corrections.approve_age(session, basket_id, actor=actor, note=body.note)
 
     return await _change(state, "checkout.age_approved", basket_id, actor, work)
 
 
-@router.post("/api/checkout/baskets/{basket_id}/release", dependencies=[RATE_LIMITED])
+@router.post(
+    "/api/checkout/baskets/{basket_id}/release",
+    dependencies=[RATE_LIMITED],
+    response_model=ReleaseReply,
+)
 async def release(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     actor = staff_actor(user)
 
     def work(session: Session) -> dict[str, Any]:
-        handoff = service.release(
+        handoff = payment.release(
             session, basket_id, actor=actor, promotions=_promotions(state, session, basket_id)
         )
-        basket = service.get_basket(session, basket_id, actor)
+        basket = records.get_basket(session, basket_id, actor)
         return {
-            "handoff": service.handoff_view(handoff),
-            "basket": service.summary(session, basket),
+            "handoff": views.handoff_view(handoff),
+            "basket": views.summary(session, basket),
         }
 
     out = await state.run_db(work)
@@ -367,7 +385,7 @@ async def release(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[s
 )
 async def receipt_text(basket_id: str, user: CurrentStaff, state: StateDep) -> PlainTextResponse:
     actor = staff_actor(user)
-    record = await state.run_db(lambda s: service.handoff_record(s, basket_id, actor))
+    record = await state.run_db(lambda s: views.handoff_record(s, basket_id, actor))
     return PlainTextResponse(receipts.receipt_text(record, timezone=state.settings.timezone))
 
 
@@ -386,7 +404,7 @@ async def manual_payment(
     body = await parse_body(request, ManualPaymentBody)
 
     def job(session: Session) -> tuple[dict[str, Any], bool]:
-        handoff, replayed = service.record_manual_payment(
+        handoff, replayed = payment.record_manual_payment(
             session,
             basket_id,
             actor=actor,
@@ -395,7 +413,7 @@ async def manual_payment(
             amount_cents=body.amount_cents,
             note=body.note,
         )
-        return service.handoff_view(handoff), replayed
+        return views.handoff_view(handoff), replayed
 
     view, replayed = await state.run_db(job)
     return await _paid_reply(state, view, replayed)
@@ -407,6 +425,7 @@ async def manual_payment(
 @router.post(
     "/api/checkout/handheld/rescan",
     dependencies=[RATE_LIMITED, BearerScheme],
+    response_model=RescanReply,
     openapi_extra=json_body(DeviceRescanBody),
 )
 async def handheld_rescan(request: Request, state: StateDep) -> dict[str, Any]:
@@ -449,8 +468,8 @@ async def pos_handoff(code: str, request: Request, state: StateDep) -> dict[str,
     token = _pos_token(request)
 
     def job(session: Session) -> dict[str, Any]:
-        terminal = service.pos_terminal(session, token)
-        return service.handoff_view(service.handoff_for_pos(session, code, terminal))
+        terminal = payment.pos_terminal(session, token)
+        return views.handoff_view(payment.handoff_for_pos(session, code, terminal))
 
     return await state.run_db(job)
 
@@ -467,19 +486,19 @@ async def pos_paid(code: str, request: Request, state: StateDep) -> dict[str, An
     same ``payment_reference`` again is answered as before (``replayed``)."""
     token = _pos_token(request)
     # The till first: a stranger is refused before its body is read.
-    await state.run_db(lambda session: service.pos_terminal(session, token))
+    await state.run_db(lambda session: payment.pos_terminal(session, token))
     body = await parse_body(request, PaidBody)
 
     def job(session: Session) -> tuple[dict[str, Any], bool, str]:
-        terminal = service.pos_terminal(session, token)  # revoked meanwhile: refused
-        handoff, replayed = service.mark_paid(
+        terminal = payment.pos_terminal(session, token)  # revoked meanwhile: refused
+        handoff, replayed = payment.mark_paid(
             session,
             code,
             terminal=terminal,
             payment_reference=body.payment_reference,
             amount_cents=body.amount_cents,
         )
-        return service.handoff_view(handoff), replayed, terminal.store_id
+        return views.handoff_view(handoff), replayed, terminal.store_id
 
     view, replayed, _store = await state.run_db(job)
     return await _paid_reply(state, view, replayed)
@@ -512,7 +531,7 @@ async def enroll_pos(request: Request, user: CurrentAdmin, state: StateDep) -> d
     store_id = body.store_id or user.store_id or state.settings.store_id
 
     def job(session: Session) -> str:
-        return service.enroll_pos_terminal(session, body.terminal_id, store_id=store_id)
+        return payment.enroll_pos_terminal(session, body.terminal_id, store_id=store_id)
 
     token = await state.run_db(job)
     return {"terminal_id": body.terminal_id, "store_id": store_id, "token": token}
@@ -522,6 +541,7 @@ async def enroll_pos(request: Request, user: CurrentAdmin, state: StateDep) -> d
     "/api/checkout/stores/{store_id}/audit-policy",
     tags=["admin"],
     dependencies=[RATE_LIMITED],
+    response_model=PolicyReply,
     openapi_extra=json_body(PolicyBody),
 )
 async def put_policy(
@@ -532,16 +552,19 @@ async def put_policy(
         raise NotFound("no such store")
     actor = Actor(f"admin:{user.username}", None, user.id)
     policy = await state.run_db(
-        lambda s: service.set_store_policy(s, store_id, body.policy, actor=actor)
+        lambda s: audit.set_store_policy(s, store_id, body.policy, actor=actor)
     )
     return {"store_id": store_id, "policy": policy.to_dict()}
 
 
 @router.get(
-    "/api/checkout/stores/{store_id}/audit-policy", tags=["admin"], dependencies=[RATE_LIMITED]
+    "/api/checkout/stores/{store_id}/audit-policy",
+    tags=["admin"],
+    dependencies=[RATE_LIMITED],
+    response_model=PolicyReply,
 )
 async def get_policy(store_id: str, user: CurrentAdmin, state: StateDep) -> dict[str, Any]:
-    policy = await state.run_db(lambda s: service.policy_for_store(s, store_id, state.audit_policy))
+    policy = await state.run_db(lambda s: audit.policy_for_store(s, store_id, state.audit_policy))
     return {"store_id": store_id, "policy": policy.to_dict()}
 
 
@@ -638,7 +661,7 @@ async def _serve_queue(websocket: WebSocket, state: ServerState, actor: Actor, t
         state.events.subscribe(SESSIONS_CHANNEL) as sessions,
     ):
         # Subscribed before reading the queue, so no change falls between the two.
-        rows = await state.run_db(lambda s: service.queue(s, actor.store_id))
+        rows = await state.run_db(lambda s: views.queue(s, actor.store_id))
         await websocket.send_json({"type": "queue", "baskets": rows})
         tasks = [
             asyncio.create_task(forward("basket", events)),
@@ -685,10 +708,10 @@ async def _push_basket(
 
     def load(session: Session) -> dict[str, Any] | None:
         try:
-            basket = service.get_basket(session, basket_id, actor)
+            basket = records.get_basket(session, basket_id, actor)
         except CaddieError:
             return None
-        return service.summary(session, basket)
+        return views.summary(session, basket)
 
     row = await state.run_db(load)
     if row is None:

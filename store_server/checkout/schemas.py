@@ -202,6 +202,175 @@ class PolicyBody(Body):
     policy: dict[str, Any]
 
 
+# --- replies -------------------------------------------------------------------------------
+# Every field listed is always sent; fields added later reach the console too (extra
+# fields pass through), so declaring a reply never changes what is sent.
+
+
+class Reply(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class QueueRow(Reply):
+    """One basket at the exit, as the live queue lists it."""
+
+    basket_id: str
+    store_id: str
+    device_id: str
+    status: str = Field(description="finishing, audit, paid or abandoned.")
+    decision: str = Field(description="The audit now: none, partial or full.")
+    initial_decision: str = Field(description="The audit decided when the shopper finished.")
+    reasons: list[str] = Field(description="Why the basket was picked, in the shop's words.")
+    rescan_count: int
+    trust_score: float | None
+    total_cents: int
+    tax_cents: int
+    currency: str
+    item_count: int
+    finished_at: str | None
+    age_check: Literal["approved", "needed", "none"]
+    released: bool
+    handoff_code: str | None
+    handoff_status: str | None
+
+
+class QueueReply(Reply):
+    baskets: list[QueueRow] = Field(description="Oldest first: the next one staff should take.")
+
+
+class HistoryRow(QueueRow):
+    paid_at: str | None
+    payment_reference: str | None
+    paid_by: str = Field(description='"till <id>" or "staff".')
+
+
+class HistoryReply(Reply):
+    baskets: list[HistoryRow] = Field(description="Newest payment first, 50 at most.")
+
+
+class ConsoleLine(Reply):
+    gtin: str
+    name: str
+    qty: int
+    unit_price_cents: int
+    weight_g: int | None
+    line_total_cents: int
+    age_restricted: bool
+    line_id: int
+    category: str
+    status: Literal["verified", "to_rescan", "not_checked"]
+    verified: int = Field(description="Units of this GTIN staff have seen.")
+    expected: int = Field(description="Units of this GTIN in the basket.")
+    to_rescan: bool
+    added_at_exit: int
+    removed_at_exit: int
+
+
+class AuditView(Reply):
+    decision: str
+    initial_decision: str
+    reasons: list[str]
+    probability: float
+    trust_score: float
+    inputs: dict[str, Any] = Field(description="What the audit policy was given.")
+    decided_at: str | None
+    escalated_at: str | None
+    policy_version: int | None
+    outcome: str | None
+
+
+class ExtraItem(Reply):
+    """An item staff rescanned that is not in the basket."""
+
+    scan_id: int
+    gtin: str
+    name: str
+    at: str | None
+    actor: str
+    resolution: str | None
+
+
+class RescanView(Reply):
+    gtin: str
+    name: str
+    outcome: Literal["verified", "duplicate", "extra"]
+    actor: str
+    at: str | None
+
+
+class CorrectionView(Reply):
+    kind: Literal["add", "remove"]
+    gtin: str
+    name: str
+    qty: int
+    reason: str
+    note: str | None
+    shopper_fault: bool
+    voided: bool
+    actor: str
+    at: str | None
+    text: str
+
+
+class AgeApprovalView(Reply):
+    approved_by: str
+    approved_at: str | None
+    note: str | None
+
+
+class ActionView(Reply):
+    """One entry of the basket's audit log; its particulars (an object named after the
+    action's own fields) come with it as they were logged."""
+
+    at: str | None
+    actor: str
+    who: str
+    action: str
+    text: str
+
+
+class BasketDetail(QueueRow):
+    """One basket as the console shows it."""
+
+    loyalty_card: str | None
+    lines: list[ConsoleLine]
+    rescan: list[str] = Field(description="GTINs the audit asks staff to rescan.")
+    audit: AuditView | None
+    extras: list[ExtraItem]
+    rescans: list[RescanView]
+    corrections: list[CorrectionView]
+    discounts: list[HandoffDiscount]
+    taxes: list[HandoffTax]
+    subtotal_cents: int
+    age_approval: AgeApprovalView | None
+    handoff: Handoff | None
+    problems: list[str] = Field(description="What still stands between it and payment.")
+    actions: list[ActionView]
+
+
+class RescanReply(Reply):
+    outcome: Literal["verified", "duplicate", "extra"]
+    gtin: str
+    name: str
+    scan_id: int | None
+    basket: BasketDetail
+
+
+class ReleasedHandoff(Handoff):
+    qr_svg: str = Field(description="The pick-up code as a QR code (SVG).")
+    code128_svg: str = Field(description="The pick-up code as a Code128 barcode (SVG).")
+
+
+class ReleaseReply(Reply):
+    handoff: ReleasedHandoff
+    basket: QueueRow
+
+
+class PolicyReply(Reply):
+    store_id: str
+    policy: dict[str, Any] = Field(description="The audit policy in force, every setting.")
+
+
 def json_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
     """``openapi_extra`` declaring a route's JSON body: the routes read their bodies
     through :func:`parse_body` (one error shape for every malformed body), so FastAPI

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 
+from biip.checksums import gs1_standard_check_digit
+
 from store_server.checkout.audit_policy import (
     AuditInputs,
     AuditLine,
@@ -164,9 +166,8 @@ class _Product:
 
 
 def _gtin14(body13: str) -> str:
-    """GTIN-14 with its GS1 mod-10 check digit (weights 3,1,3,... from the right)."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body13)))
-    return body13 + str((10 - total % 10) % 10)
+    """GTIN-14 with its GS1 mod-10 check digit."""
+    return body13 + str(gs1_standard_check_digit(body13))
 
 
 def _catalogue(rng: random.Random) -> tuple[list[_Product], list[float]]:

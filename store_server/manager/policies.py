@@ -88,7 +88,7 @@ def versions(session: Session, store_id: str) -> list[VersionView]:
 
 def current_policy(session: Session, store_id: str, default: AuditPolicy) -> AuditPolicy:
     """What a trip starting now would be audited by."""
-    from store_server.checkout.service import policy_for_store
+    from store_server.checkout.audit import policy_for_store
 
     found = (
         session.connection()

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.auth.routes import end_session
-from store_server.checkout import service as checkout
+from store_server.checkout import payment
 from store_server.deps import (
     ERROR_RESPONSES,
     SESSION_COOKIE,
@@ -424,7 +424,7 @@ async def pos_totals(
 
     def work(session: Session) -> str:
         try:
-            terminal = checkout.pos_terminal(session, token)
+            terminal = payment.pos_terminal(session, token)
             store, source = terminal.store_id, f"pos:{terminal.id}"
         except Unauthorized:
             user = auth.user_for_token(session, token)

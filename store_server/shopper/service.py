@@ -28,7 +28,8 @@ from sqlmodel import Session, col, select
 from store_server.baskets.models import LOCKED_STATUSES, Basket
 from store_server.baskets.service import LOYALTY_CARD
 from store_server.checkout.models import CheckoutAudit, PaymentHandoff
-from store_server.checkout.service import handoff_view, pos_payload
+from store_server.checkout.payment import pos_payload
+from store_server.checkout.views import handoff_view
 from store_server.devices import service as devices
 from store_server.devices.models import Device
 from store_server.errors import CaddieError, Forbidden, Unauthorized

@@ -24,11 +24,10 @@ import pytest
 
 from store_server.db import make_engine, session_scope
 from store_server.devices.service import enroll
+from tests.accounts import PASSWORD, make_user
 from tests.browser.chromium import chromium_page, screenshot_dir
-from tests.security.world import make_user
 from tests.servers import ServerProcess, free_port
 from tests.signage.test_signage_browser import fast_plan, prepare, write_plan, write_posters
-from tests.store_server.checkout.conftest import PASSWORD
 from tests.store_server.factories import COFFEE_ITEM, MILK_ITEM, WINE_ITEM, add_products
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]

@@ -12,6 +12,7 @@ from store_server.app import create_app
 from store_server.auth.service import create_user
 from store_server.config import Settings
 from store_server.db import session_scope
+from tests.accounts import auth_headers
 from tests.csrf import csrf_headers
 
 PASSWORD = "manager console pw"
@@ -49,8 +50,4 @@ def log_in(client: TestClient, username: str) -> TestClient:
 
 
 def bearer(client: TestClient, username: str) -> dict[str, str]:
-    client.cookies.clear()  # a cookie would make the login a browser's, needing a token
-    reply = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-    assert reply.status_code == 200, reply.text
-    client.cookies.clear()
-    return {"Authorization": f"Bearer {reply.json()['token']}"}
+    return auth_headers(client, username, PASSWORD)

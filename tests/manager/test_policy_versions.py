@@ -10,9 +10,10 @@ from sqlalchemy.engine import Engine
 
 from store_server.baskets.models import Basket, BasketLine
 from store_server.baskets.service import BasketRow
-from store_server.checkout import service as checkout
+from store_server.checkout.audit import finish_basket
 from store_server.checkout.audit_policy import AuditPolicy
 from store_server.checkout.models import CheckoutAudit
+from store_server.checkout.views import detail
 from store_server.db import session_scope
 from store_server.errors import InvalidInput, NotFound
 from store_server.manager import policies
@@ -54,7 +55,7 @@ def _basket(engine: Engine, basket_id: str, started: datetime) -> BasketRow:
 def _finish(engine: Engine, row: BasketRow) -> CheckoutAudit:
     with session_scope(engine) as session:
         view = {"total_cents": 349, "tax_cents": 18, "item_count": 1}
-        checkout.finish_basket(session, row, view, policy=DEFAULT, rng=random.Random(1))
+        finish_basket(session, row, view, policy=DEFAULT, rng=random.Random(1))
     with session_scope(engine) as session:
         audit = session.get(CheckoutAudit, row.id)
         assert audit is not None
@@ -93,7 +94,7 @@ def test_a_version_decides_only_trips_started_after_it_and_rolls_back(engine: En
     with session_scope(engine) as session:
         basket = session.get(Basket, "b-before")
         assert basket is not None
-        view = checkout.detail(session, basket, [])
+        view = detail(session, basket, [])
     assert view["audit"]["policy_version"] == 1
     panel = templates.env.get_template("checkout/_panel.html").render(b=view, csrf_token="")
     assert 'id="policy-version">Policy v1<' in panel

@@ -23,10 +23,10 @@ from signage.config import SignageSettings
 from signage.service import enroll as enroll_screen
 from store_server.db import make_engine, session_scope
 from store_server.devices.service import enroll as enroll_device
+from tests.accounts import PASSWORD
 from tests.csrf import csrf_headers
 from tests.security.world import fresh_database, make_user
 from tests.servers import ServerProcess
-from tests.store_server.checkout.conftest import PASSWORD
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -22,11 +22,11 @@ import httpx
 import pytest
 
 from store_server.body_limit import JSON_BODY_LIMIT, MULTIPART_OVERHEAD
+from tests.accounts import PASSWORD
 from tests.security.world import enroll_screens, fresh_database, populate
 from tests.servers import ServerProcess
 from tests.signage.signage_helpers import play as one_play
 from tests.signals.helpers import wait_for
-from tests.store_server.checkout.conftest import PASSWORD
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

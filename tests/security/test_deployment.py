@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.accounts import PASSWORD, make_user
 from tests.csrf import csrf_headers
-from tests.security.world import fresh_database, make_user
+from tests.security.world import fresh_database
 from tests.servers import CADDIE, REPO, ServerProcess, free_port
-from tests.store_server.checkout.conftest import PASSWORD
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from store_server.app import create_app
 from store_server.db import make_engine
-from tests.security.world import make_user, settings_for
-from tests.store_server.checkout.conftest import PASSWORD
+from tests.accounts import bearer, login, make_user
+from tests.security.world import settings_for
 
 METRICS_TOKEN = "metrics-token-for-the-tests-0123456789"
 
@@ -25,18 +25,6 @@ def client(sqlite_url: str) -> Iterator[TestClient]:
     app = create_app(settings_for(sqlite_url, metrics_token=METRICS_TOKEN))
     with TestClient(app) as client:
         yield client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def login(client: TestClient, username: str) -> str:
-    reply = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-    assert reply.status_code == 200, reply.text
-    client.cookies.clear()
-    token: str = reply.json()["token"]
-    return token
 
 
 def test_prometheus_scrapes_with_the_metrics_token(client: TestClient) -> None:

@@ -21,6 +21,7 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from store_server.app import create_app
+from tests.accounts import PASSWORD
 from tests.csrf import csrf_headers
 from tests.security.world import (
     COFFEE,
@@ -31,7 +32,6 @@ from tests.security.world import (
     running_world,
     settings_for,
 )
-from tests.store_server.checkout.conftest import PASSWORD
 
 ANONYMOUS = "anonymous"
 SHOPPER = "shopper"  # a shopper handheld's device token: the only shopper credential there is

@@ -15,10 +15,10 @@ import pytest
 from signage.config import SignageSettings
 from signage.service import enroll
 from store_server.db import make_engine, session_scope
+from tests.accounts import PASSWORD, make_user
 from tests.csrf import page_token
-from tests.security.world import fresh_database, make_user
+from tests.security.world import fresh_database
 from tests.servers import ServerProcess
-from tests.store_server.checkout.conftest import PASSWORD
 
 pytestmark = [pytest.mark.integration]
 

@@ -4,7 +4,6 @@ kind of credential the server accepts — including ones that must no longer wor
 
 from __future__ import annotations
 
-import functools
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -16,18 +15,15 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy.engine import Engine
 from starlette.routing import Mount
 
 from store_server.app import create_app
-from store_server.auth.models import User
 from store_server.config import Settings
 from store_server.db import make_engine, session_scope
 from store_server.devices.service import enroll
+from tests.accounts import login, make_user
 from tests.servers import caddie
-from tests.store_server.checkout.conftest import PASSWORD, TEST_POLICY
+from tests.store_server.checkout.conftest import TEST_POLICY
 from tests.store_server.factories import COFFEE_ITEM, MILK_ITEM, add_products, enroll_devices
 from tests.store_server.wsclient import Handheld
 
@@ -41,26 +37,6 @@ ACCOUNTS: dict[str, tuple[str, str | None]] = {
     "gone": ("admin", None),
     "kiosk": ("staff", "store-1"),
 }
-
-
-@functools.cache
-def cheap_password_hash() -> str:
-    """An argon2 hash with the lowest cost: the server verifies it with the parameters it
-    carries, so the many logins of these tests take milliseconds, not half a second each."""
-    weak = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
-    return weak.hash(PASSWORD)
-
-
-def make_user(engine: Engine, username: str, role: str, store_id: str | None) -> None:
-    with session_scope(engine) as session:
-        session.add(
-            User(
-                username=username,
-                password_hash=cheap_password_hash(),
-                role=role,
-                store_id=store_id,
-            )
-        )
 
 
 @dataclass(frozen=True)
@@ -103,13 +79,7 @@ class World:
     screen_ids: list[str] = field(default_factory=list)
 
     def login(self, username: str) -> str:
-        reply = self.client.post(
-            "/api/auth/login", json={"username": username, "password": PASSWORD}
-        )
-        assert reply.status_code == 200, reply.text
-        self.client.cookies.clear()  # every request states its credential explicitly
-        token: str = reply.json()["token"]
-        return token
+        return login(self.client, username)
 
 
 def has_mount(app: FastAPI, prefix: str) -> bool:

@@ -61,7 +61,3 @@ def client(loaded: Loaded) -> Iterator[Any]:
     app = create_app(load_settings(database_url=loaded.url, environment="test"))
     with TestClient(app) as test_client:
         yield test_client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}

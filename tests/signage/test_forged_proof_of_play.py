@@ -15,10 +15,9 @@ import httpx
 import pytest
 
 from store_server.db import make_engine, migrate
-from tests.security.world import make_user
+from tests.accounts import PASSWORD, make_user
 from tests.servers import ServerProcess
 from tests.signage.signage_helpers import load_and_enroll, plan_dict, write_plan
-from tests.store_server.checkout.conftest import PASSWORD
 
 pytestmark = [pytest.mark.integration]
 

@@ -12,13 +12,10 @@ import pytest
 from sqlmodel import Session
 
 from signage.models import Screen
+from tests.accounts import bearer
 from tests.signage.signage_helpers import campaign, png_bytes
 
 SAT_1030 = "2026-11-07T10:30:00+01:00"  # K-1 (guaranteed, weekends 10-12) is on air
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def loop_campaigns(client: Any, loaded: Any, at: str = SAT_1030) -> list[str | None]:

@@ -38,6 +38,7 @@ from signage.scheduling.model import (
     representative_days,
 )
 from store_server.errors import InvalidInput
+from tests.accounts import bearer
 from tests.signage.signage_helpers import campaign, plan_dict
 
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
@@ -163,10 +164,6 @@ def test_a_flight_to_the_last_day_of_the_calendar_still_plays_and_counts() -> No
 
 
 # --------------------------------------------------------------------------- API and console
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "2100-01-01", "1999-12-31"])

@@ -22,8 +22,9 @@ from signage.models import Campaign, Screen
 from signage.plan_cache import plan_revision
 from signage.scheduling import build_loop, parse_plan
 from store_server.db import session_scope
+from tests.accounts import bearer
 from tests.servers import ServerProcess, caddie
-from tests.signage.conftest import Loaded, bearer
+from tests.signage.conftest import Loaded
 from tests.signage.signage_helpers import campaign, play, write_plan, write_png
 
 SAT_1030 = "2026-11-07T10:30:00+01:00"  # K-1 (guaranteed, weekends 10-12) is on air

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from signage.models import ProofOfPlay, Screen
 from signage.scheduling import build_loop, parse_plan
+from tests.accounts import bearer
 from tests.signage.signage_helpers import campaign, play, png_bytes
 
 SAT_1030 = "2026-11-07T10:30:00+01:00"  # K-1 (guaranteed, weekends 10-12) is on air
@@ -21,10 +22,6 @@ INSTANTS = [
     "2026-11-11T11:00:00Z",
     "2026-11-08T11:59:59+01:00",
 ]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def pop_count(loaded: Any) -> int:

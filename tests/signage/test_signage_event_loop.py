@@ -17,12 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.accounts import PASSWORD, bearer, make_user
 from tests.csrf import csrf_headers
-from tests.security.world import make_user
 from tests.servers import ServerProcess
-from tests.signage.conftest import Loaded, bearer
+from tests.signage.conftest import Loaded
 from tests.signage.signage_helpers import campaign, play, png_bytes
-from tests.store_server.checkout.conftest import PASSWORD
 
 pytestmark = [pytest.mark.integration]
 

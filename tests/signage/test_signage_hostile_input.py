@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from store_server.client_json import MAX_DEPTH
-from tests.signage.conftest import Loaded, bearer
+from tests.accounts import bearer
+from tests.signage.conftest import Loaded
 from tests.signage.signage_helpers import campaign, play
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from biip.checksums import gs1_standard_check_digit
 from sqlalchemy.engine import Engine
 
 from store_server.baskets.models import BasketLine
@@ -15,11 +14,12 @@ from store_server.catalog.service import ProductRecord, replace_promotions, upse
 from store_server.db import session_scope
 from store_server.devices.service import enroll
 from store_server.pricing.promotions import Promotion
+from tests.gs1 import with_check_digit
 
 
 def gtin14(body: str) -> str:
     """Complete a 13-digit body with its GS1 mod-10 check digit."""
-    return body + str(gs1_standard_check_digit(body))
+    return with_check_digit(body)
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,10 @@ from store_server.app import create_app
 from store_server.auth.service import create_user
 from store_server.config import Settings
 from store_server.db import session_scope
+from tests.accounts import PASSWORD, auth_headers
 from tests.store_server.factories import COFFEE_ITEM, add_products, enroll_devices
 from tests.store_server.test_cli import GOOD_ROWS, HEADER
 from tests.store_server.wsclient import Handheld
-
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -34,15 +33,8 @@ def client(db_url: str, engine: Engine) -> Iterator[TestClient]:
         yield test_client
 
 
-def login(client: TestClient, username: str) -> dict[str, str]:
-    reply = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-    assert reply.status_code == 200, reply.text
-    client.cookies.clear()  # tests authenticate with the bearer token explicitly
-    return {"Authorization": f"Bearer {reply.json()['token']}"}
-
-
 def test_login_me_logout(client: TestClient) -> None:
-    headers = login(client, "cashier")
+    headers = auth_headers(client, "cashier")
     me = client.get("/api/auth/me", headers=headers)
     assert me.json() == {"username": "cashier", "role": "staff", "store_id": "store-1"}
     assert client.post("/api/auth/logout", headers=headers).status_code == 204
@@ -80,7 +72,11 @@ def test_malformed_logins_are_422(client: TestClient, body: dict[str, object]) -
 def test_catalog_reads_need_staff_and_writes_need_admin(client: TestClient) -> None:
     gtin = COFFEE_ITEM.gtin
     assert client.get(f"/api/catalog/products/{gtin}").status_code == 401
-    staff, admin, operator = login(client, "cashier"), login(client, "admin"), login(client, "mall")
+    staff, admin, operator = (
+        auth_headers(client, "cashier"),
+        auth_headers(client, "admin"),
+        auth_headers(client, "mall"),
+    )
     product = client.get(f"/api/catalog/products/{gtin}", headers=staff).json()
     assert product["price_cents"] == COFFEE_ITEM.price_cents and product["gtin"] == gtin
     assert client.get(f"/api/catalog/products/{gtin}", headers=operator).status_code == 403
@@ -102,13 +98,13 @@ def test_catalog_reads_need_staff_and_writes_need_admin(client: TestClient) -> N
     ],
 )
 def test_catalog_bad_requests(client: TestClient, path: str, status: int) -> None:
-    reply = client.get(path, headers=login(client, "admin"))
+    reply = client.get(path, headers=auth_headers(client, "admin"))
     assert reply.status_code == status
     assert "Traceback" not in reply.text
 
 
 def test_catalog_csv_import_over_rest_is_all_or_nothing(client: TestClient) -> None:
-    admin = login(client, "admin")
+    admin = auth_headers(client, "admin")
     headers = {**admin, "Content-Type": "text/csv"}
     bad = HEADER + GOOD_ROWS + "123,Bad,x,1,0.2,false,unit\n"
     reply = client.post("/api/catalog/import", content=bad.encode(), headers=headers)
@@ -121,12 +117,12 @@ def test_catalog_csv_import_over_rest_is_all_or_nothing(client: TestClient) -> N
     counts = reply.json()
     assert reply.status_code == 200 and counts["created"] + counts["updated"] == 6
     assert client.post("/api/catalog/import", content=b"", headers=headers).status_code == 422
-    staff = {**login(client, "cashier"), "Content-Type": "text/csv"}
+    staff = {**auth_headers(client, "cashier"), "Content-Type": "text/csv"}
     assert client.post("/api/catalog/import", content=b"x", headers=staff).status_code == 403
 
 
 def test_promotions_api(client: TestClient) -> None:
-    admin = login(client, "admin")
+    admin = auth_headers(client, "admin")
     promo = {
         "label": "Coffee 10% off",
         "kind": "percent_off",
@@ -151,7 +147,7 @@ def test_promotions_api(client: TestClient) -> None:
 
 
 def test_devices_enrolled_and_revoked_over_rest(client: TestClient, engine: Engine) -> None:
-    admin = login(client, "admin")
+    admin = auth_headers(client, "admin")
     reply = client.post("/api/devices", json={"device_ids": ["R-1"]}, headers=admin)
     token = reply.json()[0]["token"]
     with client.websocket_connect("/ws/handheld") as ws:
@@ -163,7 +159,7 @@ def test_devices_enrolled_and_revoked_over_rest(client: TestClient, engine: Engi
     assert bad.status_code == 422
     assert (
         client.post(
-            "/api/devices", json={"device_ids": ["R-2"]}, headers=login(client, "cashier")
+            "/api/devices", json={"device_ids": ["R-2"]}, headers=auth_headers(client, "cashier")
         ).status_code
         == 403
     )

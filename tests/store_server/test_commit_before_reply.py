@@ -14,10 +14,9 @@ from store_server.app import create_app
 from store_server.auth.models import AuthSession
 from store_server.config import Settings
 from store_server.db import make_engine
+from tests.accounts import PASSWORD, make_user
 from tests.commits import commits_refused, internal_error
 from tests.dbrows import row_count
-from tests.security.world import make_user
-from tests.store_server.checkout.conftest import PASSWORD
 
 
 def sessions_stored(url: str) -> int:

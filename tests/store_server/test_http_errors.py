@@ -18,8 +18,7 @@ from store_server.config import Settings
 from store_server.db import make_engine
 from store_server.errors import BadMessage, InvalidInput
 from store_server.http_errors import MAX_PROBLEMS, validation_error
-from tests.security.world import make_user
-from tests.store_server.checkout.conftest import PASSWORD
+from tests.accounts import auth_headers, make_user
 
 SECRET = "hunter2-do-not-echo"
 
@@ -32,13 +31,6 @@ def client(sqlite_url: str) -> Iterator[TestClient]:
     engine.dispose()
     with TestClient(create_app(Settings(database_url=sqlite_url, environment="test"))) as client:
         yield client
-
-
-def login(client: TestClient, username: str) -> dict[str, str]:
-    reply = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-    assert reply.status_code == 200, reply.text
-    client.cookies.clear()
-    return {"Authorization": f"Bearer {reply.json()['token']}"}
 
 
 def error_of(reply: Any, status: int, code: str) -> dict[str, Any]:
@@ -111,7 +103,7 @@ def test_validation_errors_use_the_error_body(client: TestClient) -> None:
         "/api/auth/login", content=b'{"username": ', headers={"content-type": "application/json"}
     )
     assert error_of(not_json, 422, "bad_message")["message"] == "the body is not valid JSON"
-    admin = login(client, "root")
+    admin = auth_headers(client, "root")
     limit = client.get("/api/catalog/products?limit=many", headers=admin)
     assert error_of(limit, 422, "invalid_input")["problems"] == [
         "limit (query parameter): Input should be a valid integer, unable to parse string as an "
@@ -131,7 +123,7 @@ def test_framework_refusals_use_the_error_body(client: TestClient) -> None:
 
 
 def test_signage_validation_errors_use_the_error_body(client: TestClient) -> None:
-    operator = login(client, "olga")
+    operator = auth_headers(client, "olga")
     no_day = client.get("/signage/api/availability", headers=operator)
     assert error_of(no_day, 422, "invalid_input")["problems"] == [
         "day (query parameter): Field required"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,11 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from store_server.app import create_app
-from store_server.auth.models import User
 from store_server.config import Settings
 from store_server.db import session_scope
 from store_server.devices.service import enroll
-from store_server.security import hash_password
+from tests.accounts import auth_headers, make_user
 from tests.store_server.factories import (
     COFFEE_ITEM,
     MILK_ITEM,
@@ -26,7 +24,6 @@ from tests.store_server.factories import (
 )
 from tests.store_server.wsclient import Handheld
 
-PASSWORD = "correct horse battery"
 COFFEE, MILK, WINE = COFFEE_ITEM.gtin, MILK_ITEM.gtin, WINE_ITEM.gtin
 # Every first trip is audited, as a partial rescan of one item; later trips only by rule.
 TEST_POLICY: dict[str, Any] = {
@@ -36,19 +33,6 @@ TEST_POLICY: dict[str, Any] = {
     "partial_items": 1,
     "max_days_without_audit": None,
 }
-
-
-@functools.cache
-def password_hash() -> str:
-    """argon2 is slow on purpose: hash the test password once per session."""
-    return hash_password(PASSWORD)
-
-
-def make_user(engine: Engine, username: str, role: str, store_id: str | None = "store-1") -> None:
-    with session_scope(engine) as session:
-        session.add(
-            User(username=username, password_hash=password_hash(), role=role, store_id=store_id)
-        )
 
 
 @pytest.fixture
@@ -76,12 +60,7 @@ class Checkout:
 
     def auth(self, username: str) -> dict[str, str]:
         if username not in self._auth:
-            reply = self.client.post(
-                "/api/auth/login", json={"username": username, "password": PASSWORD}
-            )
-            assert reply.status_code == 200, reply.text
-            self._auth[username] = {"Authorization": f"Bearer {reply.json()['token']}"}
-            self.client.cookies.clear()
+            self._auth[username] = auth_headers(self.client, username)
         return self._auth[username]
 
     @contextmanager

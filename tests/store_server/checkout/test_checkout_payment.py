@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from store_server.baskets.models import Basket
-from store_server.checkout.service import expire_baskets
+from store_server.checkout.expiry import expire_baskets
 from store_server.db import session_scope
 from store_server.timeutil import utcnow
 from tests.store_server.checkout.conftest import COFFEE, MILK, WINE, Checkout

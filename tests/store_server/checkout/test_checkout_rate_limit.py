@@ -7,7 +7,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.store_server.checkout.conftest import COFFEE, PASSWORD, Checkout
+from tests.accounts import PASSWORD
+from tests.store_server.checkout.conftest import COFFEE, Checkout
 
 BURST = 3
 # So slow that no token comes back during a test: the budget is exactly the burst.

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
+from tests.accounts import PASSWORD
 from tests.csrf import csrf_headers
-from tests.store_server.checkout.conftest import COFFEE, MILK, PASSWORD, WINE, Checkout
+from tests.store_server.checkout.conftest import COFFEE, MILK, WINE, Checkout
 
 C13, M13, W13 = COFFEE[1:], MILK[1:], WINE[1:]
 

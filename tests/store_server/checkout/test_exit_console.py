@@ -12,9 +12,10 @@ from sqlmodel import col, select
 
 from store_server.checkout import history, wording
 from store_server.checkout.models import PersonalLookup
-from store_server.checkout.service import Actor
+from store_server.checkout.records import Actor
 from store_server.db import session_scope
-from tests.store_server.checkout.conftest import COFFEE, PASSWORD, Checkout, make_user
+from tests.accounts import PASSWORD, make_user
+from tests.store_server.checkout.conftest import COFFEE, Checkout
 
 C13 = COFFEE[1:]
 

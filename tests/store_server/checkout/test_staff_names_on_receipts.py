@@ -8,8 +8,9 @@ from sqlmodel import select
 from store_server.auth.models import User, initials
 from store_server.auth.service import create_user
 from store_server.db import make_engine, session_scope
+from tests.accounts import PASSWORD
 from tests.servers import caddie
-from tests.store_server.checkout.conftest import COFFEE, PASSWORD, WINE, Checkout
+from tests.store_server.checkout.conftest import COFFEE, WINE, Checkout
 
 C13, W13 = COFFEE[1:], WINE[1:]
 

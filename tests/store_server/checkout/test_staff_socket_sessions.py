@@ -24,10 +24,11 @@ from websockets.sync.client import ClientConnection, connect
 
 from store_server.auth.models import User
 from store_server.db import make_engine, session_scope
+from tests.accounts import PASSWORD, make_user
 from tests.csrf import csrf_headers
-from tests.security.world import fresh_database, make_user
+from tests.security.world import fresh_database
 from tests.servers import ServerProcess
-from tests.store_server.checkout.conftest import PASSWORD, TEST_POLICY
+from tests.store_server.checkout.conftest import TEST_POLICY
 from tests.store_server.factories import COFFEE_ITEM, add_products, enroll_devices
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from store_server.checkout.console import templates as staff_templates
+from tests.accounts import PASSWORD
 from tests.csrf import csrf_headers, origin_of, page_token
-from tests.store_server.checkout.conftest import PASSWORD, WINE, Checkout
+from tests.store_server.checkout.conftest import WINE, Checkout
 
 W13 = WINE[1:]
 ELSEWHERE = "http://127.0.0.1:8999"  # another port of the same host: same site

@@ -9,18 +9,8 @@ from hypothesis import strategies as st
 from store_server.errors import InvalidCode
 from store_server.pricing.gs1 import gtin_candidates, is_valid_gtin, normalize_gtin, parse_scan
 from store_server.pricing.variable_measure import DEFAULT_LAYOUTS
+from tests.gs1 import mod10, with_check_digit
 from tests.hostile import scanner_text
-
-
-def mod10(payload: str) -> str:
-    """Independent GS1 mod-10 (GS1 General Specifications 7.9.1) to build test codes."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(payload)))
-    return str((10 - total % 10) % 10)
-
-
-def with_check(payload: str) -> str:
-    return payload + mod10(payload)
-
 
 # Real published codes.
 EAN13 = "4006381333931"
@@ -49,7 +39,7 @@ def test_valid_codes_normalise_to_gtin14(code: str, gtin14: str) -> None:
 
 @pytest.mark.parametrize("good", [EAN13, EAN8, UPCA, GTIN14, ISBN, "9791090636071"])
 def test_every_wrong_check_digit_is_rejected(good: str) -> None:
-    good = with_check(good[:-1])
+    good = with_check_digit(good[:-1])
     for digit in "0123456789":
         code = good[:-1] + digit
         if digit == good[-1]:
@@ -67,7 +57,7 @@ def test_bad_check_digit_message_names_expected_digit() -> None:
 
 
 def test_isbn_979_is_a_gtin13() -> None:
-    code = with_check("979109063607")
+    code = with_check_digit("979109063607")
     assert normalize_gtin(code) == "0" + code
 
 
@@ -180,7 +170,7 @@ def test_ean13_with_symbology_identifier() -> None:
     )
 )
 def test_any_payload_with_its_check_digit_is_valid(payload: str) -> None:
-    code = with_check(payload)
+    code = with_check_digit(payload)
     candidates = gtin_candidates(code)
     assert candidates
     assert all(len(c) == 14 and c.isdigit() for c in candidates)
@@ -192,7 +182,7 @@ def test_any_payload_with_its_check_digit_is_valid(payload: str) -> None:
 
 @given(st.text("0123456789", min_size=12, max_size=12), st.integers(1, 9))
 def test_any_single_digit_change_is_detected(payload: str, delta: int) -> None:
-    code = with_check(payload)
+    code = with_check_digit(payload)
     position = len(payload) // 2
     changed = code[:position] + str((int(code[position]) + delta) % 10) + code[position + 1 :]
     assert not is_valid_gtin(changed)

@@ -8,26 +8,25 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from store_server.errors import InvalidInput
-from store_server.pricing import promotions as promotions_module
+from store_server.errors import InvalidCode, InvalidInput
+from store_server.pricing import promotion_search
+from store_server.pricing.gs1 import normalize_gtin
 from store_server.pricing.money import tax_included
+from store_server.pricing.promotion_rules import PromotionFields, field_problems
 from store_server.pricing.promotions import (
     PricedLine,
     PricingResult,
     Promotion,
     evaluate,
 )
-
-
-def mod10(payload: str) -> str:
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(payload)))
-    return str((10 - total % 10) % 10)
+from tests.gs1 import with_check_digit
 
 
 def gtin(n: int) -> str:
     body = f"0400000{n:06d}"
-    return body + mod10(body)
+    return with_check_digit(body)
 
 
 A, B, C, D = gtin(1), gtin(2), gtin(3), gtin(4)
@@ -304,7 +303,7 @@ def test_greedy_fallback_still_gives_a_sound_result(monkeypatch: pytest.MonkeyPa
     mix = promo("X", "mix_and_match", categories=("wine",), buy_qty=3, pay_qty=2)
     lines = [line(str(i), gtin(20 + i), 1, 100 * (i + 1), category="wine") for i in range(9)]
     exact = run(lines, [mix])
-    monkeypatch.setattr(promotions_module, "SEARCH_BUDGET", 1)
+    monkeypatch.setattr(promotion_search, "SEARCH_BUDGET", 1)
     fallback = run(lines, [mix])
     assert fallback == run(list(reversed(lines)), [mix])
     assert 0 < fallback.total_cents <= fallback.subtotal_cents
@@ -406,6 +405,39 @@ def test_bad_kind_parameters(kind: str, params: dict[str, object], fragment: str
     problems = info.value.details["problems"]
     assert isinstance(problems, list)
     assert any(fragment in p for p in problems), problems
+
+
+def test_every_refused_field_is_reported_at_its_place() -> None:
+    """All problems at once, in field order, each located at the field (and list item)
+    it came from; a value quoting braces is shown as sent."""
+    data = {
+        "id": "P",
+        "label": 5,
+        "kind": "percent_off",
+        "gtins": [A, "123", "{x}"],
+        "percent": "ten",
+        "loyalty_only": "maybe",
+    }
+    with pytest.raises(ValidationError) as info:
+        PromotionFields.model_validate(data)
+    assert [(e["loc"], e["ctx"]["problem"]) for e in info.value.errors()] == [
+        (("label",), "label must be text, got 5"),
+        (("gtins", 1), "bad GTIN '123': " + _gtin_message("123")),
+        (("gtins", 2), "bad GTIN '{x}': " + _gtin_message("{x}")),
+        (("percent",), "bad number for percent: 'ten'"),
+        (("loyalty_only",), "loyalty_only must be true or false, got 'maybe'"),
+    ]
+    with pytest.raises(InvalidInput) as refused:
+        Promotion.from_dict(data)
+    assert refused.value.details["problems"] == field_problems(info.value)
+
+
+def _gtin_message(code: str) -> str:
+    try:
+        normalize_gtin(code)
+    except InvalidCode as exc:
+        return exc.message
+    raise AssertionError(code)
 
 
 # -- properties --------------------------------------------------------------------------

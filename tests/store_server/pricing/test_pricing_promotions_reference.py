@@ -23,8 +23,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store_server.pricing import promotions as engine
+from store_server.pricing import promotion_search as search
+from store_server.pricing.promotion_rules import KINDS
 from store_server.pricing.promotions import PricedLine, PricingResult, Promotion, evaluate
+from tests.gs1 import with_check_digit
 
 REFERENCE_PATH = Path(__file__).resolve().parents[3] / "benchmarks" / "_promotions_reference.py"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -46,9 +48,7 @@ reference = load_reference()
 
 
 def gtin(n: int) -> str:
-    body = f"0400000{n:06d}"
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return body + str((10 - total % 10) % 10)
+    return with_check_digit(f"0400000{n:06d}")
 
 
 CODES = [gtin(n) for n in range(1, 7)]
@@ -60,12 +60,12 @@ RATES = [Decimal("0.2"), Decimal("0.055"), Decimal("0.20")]
 
 @contextmanager
 def budgets(value: int) -> Iterator[None]:
-    saved = engine.SEARCH_BUDGET, reference.SEARCH_BUDGET
-    engine.SEARCH_BUDGET = reference.SEARCH_BUDGET = value
+    saved = search.SEARCH_BUDGET, reference.SEARCH_BUDGET
+    search.SEARCH_BUDGET = reference.SEARCH_BUDGET = value
     try:
         yield
     finally:
-        engine.SEARCH_BUDGET, reference.SEARCH_BUDGET = saved
+        search.SEARCH_BUDGET, reference.SEARCH_BUDGET = saved
 
 
 def run_reference(
@@ -109,7 +109,7 @@ def check(lines: list[PricedLine], promos: list[Promotion], card: bool) -> bool:
 def promotions_strategy(draw: st.DrawFn) -> list[Promotion]:
     out: list[Promotion] = []
     for n in range(draw(st.integers(0, 5))):
-        kind = draw(st.sampled_from(list(engine.KINDS)))
+        kind = draw(st.sampled_from(list(KINDS)))
         target: dict[str, object] = draw(
             st.one_of(
                 st.builds(

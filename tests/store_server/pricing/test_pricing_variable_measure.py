@@ -13,16 +13,11 @@ from store_server.pricing.variable_measure import (
     match_variable,
     weight_price_cents,
 )
-
-
-def mod10(payload: str) -> str:
-    """Independent GS1 mod-10 (GS1 General Specifications 7.9.1)."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(payload)))
-    return str((10 - total % 10) % 10)
+from tests.gs1 import mod10, with_check_digit
 
 
 def ean13(payload12: str) -> str:
-    return payload12 + mod10(payload12)
+    return with_check_digit(payload12)
 
 
 GERMAN_PRICE = {  # "2X IIII K VVVVV C"
