@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from store_server.config import Settings, load_settings
-from store_server.errors import CaddieError
+from store_server.shared.errors import CaddieError
 
 T = TypeVar("T")
 

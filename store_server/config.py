@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from store_server import client_json
-from store_server.errors import CaddieError, ConfigurationError
+from store_server.shared.errors import CaddieError, ConfigurationError
 
 DEFAULT_SECRET = "caddie-development-secret-do-not-use"
 DEFAULT_DATABASE_URL = "sqlite:///caddie.db"

@@ -37,8 +37,8 @@ from signage.attribution.model import (
 from signage.models import Campaign, ProofOfPlay, Screen
 from signage.scheduling.model import day_problem
 from store_server.catalog.service import get_product
-from store_server.errors import CaddieError, InvalidInput, NotFound
 from store_server.offers.service import offer_outcomes
+from store_server.shared.errors import CaddieError, InvalidInput, NotFound
 from store_server.signals.config import SignalSettings
 from store_server.signals.service import offer_baskets, promoted_scans, report_key
 

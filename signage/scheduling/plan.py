@@ -58,9 +58,9 @@ from signage.scheduling.model import (
     Targets,
     is_valid_id,
 )
-from store_server.digits import is_ascii_digits
-from store_server.errors import InvalidInput
-from store_server.pricing.gs1 import is_valid_gtin, normalize_gtin
+from store_server.shared.digits import is_ascii_digits
+from store_server.shared.errors import InvalidInput
+from store_server.shared.gs1 import is_valid_gtin, normalize_gtin
 
 MAX_PROBLEMS = 1000
 MAX_ID = 200

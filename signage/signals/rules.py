@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Literal, cast
 
 from signage.scheduling import SignalRule
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 
 RuleOp = Literal[">", ">=", "<", "<="]
 OPS: tuple[str, ...] = (">", ">=", "<", "<=")

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from store_server.baskets.models import LOCKED_STATUSES, Basket
 from store_server.checkout.models import CheckoutAudit, PaymentHandoff, PersonalLookup
 from store_server.checkout.service import Actor, summary
-from store_server.errors import Forbidden, InvalidInput
+from store_server.shared.errors import Forbidden, InvalidInput
 from store_server.timeutil import as_utc, utcnow
 
 HISTORY_STATUSES = ("paid",)

@@ -56,7 +56,11 @@ from store_server.checkout.models import (
     StoreAuditPolicy,
 )
 from store_server.devices.service import DEVICE_TABLE
-from store_server.errors import (
+from store_server.pricing.money import format_cents
+from store_server.pricing.promotions import Promotion
+from store_server.pricing.variable_measure import VariableMeasureLayout, weight_price_cents
+from store_server.security import hash_token, new_token
+from store_server.shared.errors import (
     BadQuantity,
     Conflict,
     Forbidden,
@@ -65,10 +69,6 @@ from store_server.errors import (
     NotInBasket,
     Unauthorized,
 )
-from store_server.pricing.money import format_cents
-from store_server.pricing.promotions import Promotion
-from store_server.pricing.variable_measure import VariableMeasureLayout, weight_price_cents
-from store_server.security import hash_token, new_token
 from store_server.timeutil import as_utc, utcnow
 
 MAX_QTY = 999

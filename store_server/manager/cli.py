@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 
 report_app = typer.Typer(help="Printable reports of the manager console.", no_args_is_help=True)
 manager_app = typer.Typer(

@@ -18,8 +18,8 @@ from sqlmodel import Session, col, select
 
 from store_server.baskets.models import Basket
 from store_server.checkout.audit_policy import AuditPolicy
-from store_server.errors import InvalidInput, NotFound
 from store_server.manager.models import AuditPolicyVersion
+from store_server.shared.errors import InvalidInput, NotFound
 from store_server.timeutil import as_utc, utcnow
 
 VERSIONS = AuditPolicyVersion.__table__  # type: ignore[attr-defined]

@@ -30,10 +30,10 @@ from store_server.deps import (
     remember_device,
     set_session_cookie,
 )
-from store_server.errors import CaddieError, Forbidden, InvalidInput, Unauthorized
 from store_server.manager import policies, recommendations, rollup, service
 from store_server.manager.figures import Period, parse_period
 from store_server.manager.schemas import PosDailyTotalBody, PosDailyTotalReply
+from store_server.shared.errors import CaddieError, Forbidden, InvalidInput, Unauthorized
 from store_server.signals.config import SignalSettings
 from store_server.state import ServerState
 from store_server.templating import make_templates

@@ -51,9 +51,9 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Literal
 
-from store_server.errors import InvalidCode, InvalidInput, shown
-from store_server.pricing.gs1 import normalize_gtin
 from store_server.pricing.money import decimal_ratio, tax_included
+from store_server.shared.errors import InvalidCode, InvalidInput, shown
+from store_server.shared.gs1 import normalize_gtin
 
 __all__ = [
     "KINDS",

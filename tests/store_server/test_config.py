@@ -8,8 +8,8 @@ import logging
 import pytest
 
 from store_server.config import DEFAULT_SECRET, load_settings
-from store_server.errors import ConfigurationError
 from store_server.logging_setup import JsonFormatter
+from store_server.shared.errors import ConfigurationError
 from tests.servers import caddie
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from signage.config import signage_settings
 from store_server.config import load_settings
-from store_server.errors import ConfigurationError
+from store_server.shared.errors import ConfigurationError
 from tests.servers import caddie, free_port
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store_server.errors import InvalidInput
 from store_server.pricing import promotions as promotions_module
 from store_server.pricing.money import tax_included
 from store_server.pricing.promotions import (
@@ -18,6 +17,7 @@ from store_server.pricing.promotions import (
     Promotion,
     evaluate,
 )
+from store_server.shared.errors import InvalidInput
 
 
 def mod10(payload: str) -> str:
