@@ -75,6 +75,20 @@ def _known(name: str, modules: dict[str, Path]) -> str | None:
     return None
 
 
+def _with_packages(importer: str, target: str, line: int) -> Iterator[Import]:
+    """The import of ``target`` and of each package around it that the importer is not
+    in: Python runs ``a/__init__.py`` and ``a/b/__init__.py`` before ``a.b.c``."""
+    if target == importer:
+        return
+    yield Import(importer, target, line)
+    parts = target.split(".")[:-1]
+    while parts:
+        package = ".".join(parts)
+        if not (importer == package or importer.startswith(package + ".")):
+            yield Import(importer, package, line)
+        parts.pop()
+
+
 def imports_of(module: str, path: Path, modules: dict[str, Path]) -> Iterator[Import]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in ast.walk(tree):
@@ -82,13 +96,13 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> Iterator[Im
             for alias in node.names:
                 target = _known(alias.name, modules)
                 if target is not None:
-                    yield Import(module, target, node.lineno)
+                    yield from _with_packages(module, target, node.lineno)
         elif isinstance(node, ast.ImportFrom):
             source = _resolve(module, path, node)
             for alias in node.names:
                 target = _known(f"{source}.{alias.name}", modules)
-                if target is not None and target != module:
-                    yield Import(module, target, node.lineno)
+                if target is not None:
+                    yield from _with_packages(module, target, node.lineno)
 
 
 def import_graph(packages: Iterable[str] = PACKAGES) -> dict[str, list[Import]]:

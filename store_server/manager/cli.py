@@ -68,7 +68,7 @@ def daily(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write the day's figures, compared with the day before, as a printable HTML page."""
-    from store_server.cli import prepared_engine, run_guarded, settings_for
+    from store_server.cli_support import prepared_engine, run_guarded, settings_for
     from store_server.signals.config import SignalSettings
 
     try:
@@ -103,7 +103,7 @@ def daily(
 @manager_app.command("rebuild")
 def rebuild_command(database_url: DatabaseUrl = None) -> None:
     """Recompute the hourly rollup from the raw trip rows."""
-    from store_server.cli import prepared_engine, run_guarded, settings_for
+    from store_server.cli_support import prepared_engine, run_guarded, settings_for
     from store_server.db import session_scope
     from store_server.manager import rollup
 
@@ -128,7 +128,7 @@ def history_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write synthetic trips (for a trial store or a benchmark), then refresh the rollup."""
-    from store_server.cli import prepared_engine, run_guarded, settings_for
+    from store_server.cli_support import prepared_engine, run_guarded, settings_for
     from store_server.manager.history import HistorySpec, write_history
 
     settings = settings_for(database_url)
