@@ -384,6 +384,7 @@ def attribution_for(
         last=last,
         timezone=state.settings.timezone,
         default_store=state.settings.store_id,
+        min_count=state.settings.signals.min_count,
     )
 
 

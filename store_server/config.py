@@ -2,7 +2,11 @@
 
 Every value is checked when the settings load, so a process with a bad setting refuses
 to start, naming the variable, instead of starting and failing at the first request
-that uses it."""
+that uses it. One object holds the store server's settings: the core ones, and the
+sections of personal offers (``settings.offers``, ``CADDIE_OFFERS_*``) and store signals
+(``settings.signals``, ``CADDIE_SIGNALS_*``); request code reads them from the server's
+state, never from the environment. The signage app keeps its own section
+(``signage.config``), read once when its app or command starts."""
 
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from store_server import client_json
+from store_server.offers.config import OfferSettings
 from store_server.shared.errors import CaddieError, ConfigurationError
+from store_server.signals.config import SignalSettings
 
 DEFAULT_SECRET = "caddie-development-secret-do-not-use"
 DEFAULT_DATABASE_URL = "sqlite:///caddie.db"
@@ -85,6 +91,9 @@ class Settings(BaseSettings):
     shopper_trip_grace_minutes: int = Field(default=120, ge=0, le=7 * 24 * 60)
     # Joins and kiosk pairings per client address per minute (token bucket, per process).
     shopper_joins_per_minute: int = Field(default=10, ge=1)
+    # Sections with prefixes of their own, read from the environment with the rest.
+    offers: OfferSettings = Field(default_factory=OfferSettings)
+    signals: SignalSettings = Field(default_factory=SignalSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -208,18 +217,18 @@ def _checked(check: Callable[[], object]) -> None:
         raise ValueError(exc.message) from None
 
 
-def problems_of(exc: ValidationError | SettingsError) -> list[str]:
+def problems_of(exc: ValidationError | SettingsError, prefix: str = "CADDIE_") -> list[str]:
     """One line per problem, each naming the ``CADDIE_*`` variable it is about."""
     if isinstance(exc, SettingsError):
         found = re.search(r'field "(\w+)"', str(exc))
-        name = f"CADDIE_{found.group(1).upper()}" if found else "CADDIE_*"
+        name = f"{prefix}{found.group(1).upper()}" if found else f"{prefix}*"
         return [f"{name}: {exc}"]
     problems = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]
         where = "".join(f"[{p}]" for p in loc[1:])
-        problems.append(f"CADDIE_{loc[0].upper()}{where}: {message}" if loc else message)
+        problems.append(f"{prefix}{loc[0].upper()}{where}: {message}" if loc else message)
     return problems
 
 
@@ -229,15 +238,33 @@ def build_settings(cls: type[S], **overrides: Any) -> S:
     try:
         return cls(**overrides)
     except (ValidationError, SettingsError) as exc:
-        problems = problems_of(exc)
+        problems = problems_of(exc, str(cls.model_config.get("env_prefix") or ""))
         raise ConfigurationError(
             "invalid configuration: " + "; ".join(problems), problems=problems
         ) from None
 
 
+SECTIONS: dict[str, type[BaseSettings]] = {"offers": OfferSettings, "signals": SignalSettings}
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings, turning validation errors into one readable ConfigurationError."""
-    return build_settings(Settings, **overrides)
+    """Build settings, turning validation errors into one readable ConfigurationError
+    that lists the problems of every section."""
+    problems: list[str] = []
+    for name, section in SECTIONS.items():
+        if name not in overrides:
+            try:
+                overrides[name] = build_settings(section)
+            except ConfigurationError as exc:
+                problems.extend(exc.details["problems"])  # type: ignore[arg-type]
+                overrides[name] = section.model_construct()  # go on to the core's problems
+    try:
+        settings = build_settings(Settings, **overrides)
+    except ConfigurationError as exc:
+        problems[:0] = exc.details["problems"]  # type: ignore[index]
+    if problems:
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems), problems=problems)
+    return settings
 
 
 @lru_cache(maxsize=1)

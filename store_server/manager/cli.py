@@ -69,7 +69,6 @@ def daily(
 ) -> None:
     """Write the day's figures, compared with the day before, as a printable HTML page."""
     from store_server.cli_support import prepared_engine, run_guarded, settings_for
-    from store_server.signals.config import SignalSettings
 
     try:
         when = date.fromisoformat(day.strip())
@@ -87,7 +86,7 @@ def daily(
             store_id=store_id,
             timezone=settings.timezone,
             currency=settings.currency,
-            min_count=SignalSettings().min_count,
+            min_count=settings.signals.min_count,
         )
     )
     path = output or Path(f"caddie-daily-{store_id}-{when.isoformat()}.html")

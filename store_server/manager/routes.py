@@ -34,7 +34,6 @@ from store_server.manager import policies, recommendations, rollup, service
 from store_server.manager.figures import Period, parse_period
 from store_server.manager.schemas import PosDailyTotalBody, PosDailyTotalReply
 from store_server.shared.errors import CaddieError, Forbidden, InvalidInput, Unauthorized
-from store_server.signals.config import SignalSettings
 from store_server.state import ServerState
 from store_server.templating import make_templates
 from store_server.timeutil import utcnow
@@ -185,10 +184,6 @@ def _tz(state: ServerState) -> Any:
     return ZoneInfo(state.settings.timezone)
 
 
-def _min_count() -> int:
-    return SignalSettings().min_count
-
-
 async def _report(state: ServerState, viewer: Viewer, period: Period) -> service.Report:
     try:
         await state.run_db(lambda s: rollup.refresh(s))
@@ -202,7 +197,7 @@ async def _report(state: ServerState, viewer: Viewer, period: Period) -> service
             period,
             timezone=settings.timezone,
             currency=settings.currency,
-            min_count=_min_count(),
+            min_count=settings.signals.min_count,
         )
     )
 

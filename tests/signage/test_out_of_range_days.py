@@ -208,6 +208,7 @@ def test_the_services_refuse_days_outside_the_range(loaded: Any, day: date) -> N
                 last=day,
                 timezone="Europe/Paris",
                 default_store="store-1",
+                min_count=5,
             )
         assert f"from: {day.isoformat()} {problem}" in caught.value.details["problems"]
 
