@@ -12,6 +12,7 @@ Run ``python -m tests.import_graph`` to print the import cycles and the modules 
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +23,17 @@ PACKAGES = ("store_server", "signage", "handheld_client")
 
 @dataclass(frozen=True)
 class Import:
-    """One import statement's edge: ``importer`` line ``line`` needs ``target``."""
+    """One import statement's edge: ``importer`` line ``line`` needs ``target``.
+
+    ``implied``: ``target`` is a package around the module imported, whose ``__init__``
+    runs first. ``type_only``: the import sits under ``if TYPE_CHECKING:`` and never runs.
+    """
 
     importer: str
     target: str
     line: int
+    implied: bool = False
+    type_only: bool = False
 
     def __str__(self) -> str:
         return f"{self.importer} imports {self.target} ({module_path(self.importer)}:{self.line})"
@@ -34,6 +41,11 @@ class Import:
 
 def module_files(packages: Iterable[str] = PACKAGES) -> dict[str, Path]:
     """Each module's dotted name and file; a package is its ``__init__.py``."""
+    return dict(_module_files(tuple(packages)))
+
+
+@functools.cache
+def _module_files(packages: tuple[str, ...]) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for package in packages:
         for path in sorted((REPO / package).rglob("*.py")):
@@ -45,7 +57,7 @@ def module_files(packages: Iterable[str] = PACKAGES) -> dict[str, Path]:
 
 
 def module_path(module: str) -> str:
-    path = module_files().get(module)
+    path = _module_files(PACKAGES).get(module)
     return str(path.relative_to(REPO)) if path else module
 
 
@@ -75,46 +87,72 @@ def _known(name: str, modules: dict[str, Path]) -> str | None:
     return None
 
 
-def _with_packages(importer: str, target: str, line: int) -> Iterator[Import]:
+def _with_packages(importer: str, target: str, line: int, type_only: bool) -> Iterator[Import]:
     """The import of ``target`` and of each package around it that the importer is not
     in: Python runs ``a/__init__.py`` and ``a/b/__init__.py`` before ``a.b.c``."""
     if target == importer:
         return
-    yield Import(importer, target, line)
+    yield Import(importer, target, line, type_only=type_only)
     parts = target.split(".")[:-1]
     while parts:
         package = ".".join(parts)
         if not (importer == package or importer.startswith(package + ".")):
-            yield Import(importer, package, line)
+            yield Import(importer, package, line, implied=True, type_only=type_only)
         parts.pop()
+
+
+def _type_checking_lines(tree: ast.Module) -> set[int]:
+    """Lines of the statements under ``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``)."""
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in (
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        ):
+            for statement in node.body:
+                for inner in ast.walk(statement):
+                    if isinstance(inner, ast.Import | ast.ImportFrom):
+                        lines.add(inner.lineno)
+    return lines
 
 
 def imports_of(module: str, path: Path, modules: dict[str, Path]) -> Iterator[Import]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    type_only = _type_checking_lines(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 target = _known(alias.name, modules)
                 if target is not None:
-                    yield from _with_packages(module, target, node.lineno)
+                    yield from _with_packages(module, target, node.lineno, node.lineno in type_only)
         elif isinstance(node, ast.ImportFrom):
             source = _resolve(module, path, node)
             for alias in node.names:
                 target = _known(f"{source}.{alias.name}", modules)
                 if target is not None:
-                    yield from _with_packages(module, target, node.lineno)
+                    yield from _with_packages(module, target, node.lineno, node.lineno in type_only)
 
 
-def import_graph(packages: Iterable[str] = PACKAGES) -> dict[str, list[Import]]:
+def import_graph(packages: tuple[str, ...] = PACKAGES) -> dict[str, list[Import]]:
     """Each project module and the project imports it makes (first one per target)."""
+    return {module: list(edges) for module, edges in _graph(packages).items()}
+
+
+@functools.cache
+def _graph(packages: tuple[str, ...]) -> dict[str, tuple[Import, ...]]:
     modules = module_files(packages)
-    graph: dict[str, list[Import]] = {}
+    graph: dict[str, tuple[Import, ...]] = {}
     for module, path in modules.items():
         seen: dict[str, Import] = {}
         for edge in imports_of(module, path, modules):
             seen.setdefault(edge.target, edge)
-        graph[module] = list(seen.values())
+        graph[module] = tuple(seen.values())
     return graph
+
+
+def runtime(graph: dict[str, list[Import]]) -> dict[str, list[Import]]:
+    """The graph without the imports only a type checker reads."""
+    return {module: [e for e in edges if not e.type_only] for module, edges in graph.items()}
 
 
 def strongly_connected(graph: dict[str, list[Import]]) -> list[list[str]]:
@@ -204,7 +242,7 @@ def main() -> None:
     graph = import_graph()
     groups = strongly_connected(graph)
     print(f"{len(graph)} modules, {sum(len(v) for v in graph.values())} project imports")
-    print(f"{len(groups)} import cycles")
+    print(f"{len(groups)} import cycles ({len(strongly_connected(runtime(graph)))} at run time)")
     for group in groups:
         print(f"- {len(group)} modules: {', '.join(group)}")
         for edge in shortest_cycle(graph, group):
