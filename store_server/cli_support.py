@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from store_server.config import Settings, load_settings
+from store_server.config import Settings, load_settings, problems_in
 from store_server.shared.errors import CaddieError
 
 T = TypeVar("T")
@@ -61,8 +61,7 @@ def _checked_settings(build: Callable[[], T]) -> T | list[str]:
     try:
         return build()
     except CaddieError as exc:
-        found = exc.details.get("problems")
-        return [str(p) for p in found] if isinstance(found, list) else [exc.message]
+        return problems_in(exc)
 
 
 def run_guarded(work: Callable[[], T]) -> T:
@@ -72,7 +71,7 @@ def run_guarded(work: Callable[[], T]) -> T:
     try:
         return work()
     except CaddieError as exc:
-        raise fail(exc.message, list(exc.details.get("problems", []) or [])) from None
+        raise fail(exc.message, problems_in(exc)) from None
     except OperationalError as exc:
         raise fail(f"database unavailable: {str(exc.orig).strip().splitlines()[0]}") from None
 

@@ -247,6 +247,12 @@ def build_settings(cls: type[S], **overrides: Any) -> S:
 SECTIONS: dict[str, type[BaseSettings]] = {"offers": OfferSettings, "signals": SignalSettings}
 
 
+def problems_in(exc: CaddieError) -> list[str]:
+    """The problems a configuration (or other) error lists, else its message."""
+    found = exc.details.get("problems")
+    return [str(p) for p in found] if isinstance(found, list) else [exc.message]
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build settings, turning validation errors into one readable ConfigurationError
     that lists the problems of every section."""
@@ -256,12 +262,12 @@ def load_settings(**overrides: Any) -> Settings:
             try:
                 overrides[name] = build_settings(section)
             except ConfigurationError as exc:
-                problems.extend(exc.details["problems"])  # type: ignore[arg-type]
+                problems += problems_in(exc)
                 overrides[name] = section.model_construct()  # go on to the core's problems
     try:
         settings = build_settings(Settings, **overrides)
     except ConfigurationError as exc:
-        problems[:0] = exc.details["problems"]  # type: ignore[index]
+        problems = problems_in(exc) + problems
     if problems:
         raise ConfigurationError("invalid configuration: " + "; ".join(problems), problems=problems)
     return settings

@@ -37,7 +37,7 @@ from signage.scheduling.model import (
     may_play_on,
     representative_days,
 )
-from store_server.shared.errors import InvalidInput
+from store_server.errors import InvalidInput
 from tests.signage.signage_helpers import campaign, plan_dict
 
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
@@ -208,7 +208,6 @@ def test_the_services_refuse_days_outside_the_range(loaded: Any, day: date) -> N
                 last=day,
                 timezone="Europe/Paris",
                 default_store="store-1",
-                min_count=5,
             )
         assert f"from: {day.isoformat()} {problem}" in caught.value.details["problems"]
 
