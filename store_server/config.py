@@ -16,7 +16,14 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from store_server import client_json
@@ -91,9 +98,11 @@ class Settings(BaseSettings):
     shopper_trip_grace_minutes: int = Field(default=120, ge=0, le=7 * 24 * 60)
     # Joins and kiosk pairings per client address per minute (token bucket, per process).
     shopper_joins_per_minute: int = Field(default=10, ge=1)
-    # Sections with prefixes of their own, read from the environment with the rest.
-    offers: OfferSettings = Field(default_factory=OfferSettings)
-    signals: SignalSettings = Field(default_factory=SignalSettings)
+    # Sections with prefixes of their own (CADDIE_OFFERS_*, CADDIE_SIGNALS_*), read when
+    # these settings are (see model_post_init); private, so that they are not read as
+    # whole JSON objects from CADDIE_OFFERS or CADDIE_SIGNALS as fields would be.
+    _offers: OfferSettings = PrivateAttr()
+    _signals: SignalSettings = PrivateAttr()
 
     @field_validator("database_url")
     @classmethod
@@ -191,6 +200,20 @@ class Settings(BaseSettings):
             )
         return self
 
+    def model_post_init(self, context: Any, /) -> None:
+        self._offers = build_settings(OfferSettings)
+        self._signals = build_settings(SignalSettings)
+
+    @property
+    def offers(self) -> OfferSettings:
+        """Personal offers (``CADDIE_OFFERS_*``)."""
+        return self._offers
+
+    @property
+    def signals(self) -> SignalSettings:
+        """The store signals and the privacy threshold they share (``CADDIE_SIGNALS_*``)."""
+        return self._signals
+
     @property
     def cookies_always_secure(self) -> bool:
         if self.secure_cookies is not None:
@@ -244,9 +267,6 @@ def build_settings(cls: type[S], **overrides: Any) -> S:
         ) from None
 
 
-SECTIONS: dict[str, type[BaseSettings]] = {"offers": OfferSettings, "signals": SignalSettings}
-
-
 def problems_in(exc: CaddieError) -> list[str]:
     """The problems a configuration (or other) error lists, else its message."""
     found = exc.details.get("problems")
@@ -255,22 +275,17 @@ def problems_in(exc: CaddieError) -> list[str]:
 
 def load_settings(**overrides: Any) -> Settings:
     """Build settings, turning validation errors into one readable ConfigurationError
-    that lists the problems of every section."""
-    problems: list[str] = []
-    for name, section in SECTIONS.items():
-        if name not in overrides:
-            try:
-                overrides[name] = build_settings(section)
-            except ConfigurationError as exc:
-                problems += problems_in(exc)
-                overrides[name] = section.model_construct()  # go on to the core's problems
+    that lists the problems of the core settings and of every section."""
     try:
-        settings = build_settings(Settings, **overrides)
+        return build_settings(Settings, **overrides)
     except ConfigurationError as exc:
-        problems = problems_in(exc) + problems
-    if problems:
-        raise ConfigurationError("invalid configuration: " + "; ".join(problems), problems=problems)
-    return settings
+        problems = problems_in(exc)
+    for section in (OfferSettings, SignalSettings):  # when the core failed, unread yet
+        try:
+            build_settings(section)
+        except ConfigurationError as exc:
+            problems += [p for p in problems_in(exc) if p not in problems]
+    raise ConfigurationError("invalid configuration: " + "; ".join(problems), problems=problems)
 
 
 @lru_cache(maxsize=1)
