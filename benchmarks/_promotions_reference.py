@@ -51,9 +51,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
-from store_server.errors import InvalidCode, InvalidInput
-from store_server.pricing.gs1 import normalize_gtin
 from store_server.pricing.money import decimal_ratio, round_half_up_div, tax_included
+from store_server.shared.errors import InvalidCode, InvalidInput
+from store_server.shared.gs1 import normalize_gtin
 
 __all__ = [
     "KINDS",

@@ -38,9 +38,9 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from store_server.pricing.gs1 import normalize_gtin  # noqa: E402
 from store_server.pricing.promotion_files import load_promotions  # noqa: E402
 from store_server.pricing.promotions import PricedLine, Promotion, evaluate  # noqa: E402
+from store_server.shared.gs1 import normalize_gtin  # noqa: E402
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SIZES = (10, 30, 60, 100, 300)

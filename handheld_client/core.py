@@ -36,23 +36,24 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from handheld_client.debounce import Debouncer
+from store_server.shared.errors import (
+    BadMessage,
+    BadQuantity,
+    BasketLocked,
+    InvalidCode,
+    NotInBasket,
+    UnknownProduct,
+)
+from store_server.shared.protocol import CLOSE_UNAUTHORIZED, PROTOCOL_VERSION
 
-PROTOCOL_VERSION = 1
 DEFAULT_WINDOW = 16
 BARRIER_TYPES = frozenset({"start", "remove", "finish"})
 REPLY_TYPES = frozenset({"ack", "basket", "checkout"})
 # Error codes that are the server's final answer to a request: shown, then forgotten.
 FINAL_ERRORS = frozenset(
-    {
-        "invalid_code",
-        "unknown_product",
-        "not_in_basket",
-        "bad_quantity",
-        "basket_locked",
-        "bad_message",
-    }
+    error.code
+    for error in (InvalidCode, UnknownProduct, NotInBasket, BadQuantity, BasketLocked, BadMessage)
 )
-CLOSE_UNAUTHORIZED = 4401
 LOCKED_STATUSES = frozenset({"finishing", "audit"})  # a finished basket waiting at the exit
 
 LinkState = Literal["offline", "connecting", "online"]

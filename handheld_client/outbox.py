@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from handheld_client.core import Cursor, Entry
-from store_server.errors import CaddieError
+from store_server.shared.errors import CaddieError
 
 SCHEMA_VERSION = 1
 

@@ -21,8 +21,8 @@ import numpy as np
 from handheld_client.decoding.evaluation import IMAGE_SUFFIXES
 from handheld_client.decoding.files import ImageError, load_image
 from handheld_client.decoding.symbols import gtin14_of
-from store_server.digits import is_ascii_digits
-from store_server.errors import CaddieError
+from store_server.shared.digits import is_ascii_digits
+from store_server.shared.errors import CaddieError
 
 FOLDER_STEP_S = 0.1
 SYNTHETIC_SIZE = (1280, 720)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from store_server.cli import DatabaseUrl, fail, prepared_engine, run_guarded, settings_for
+from store_server.cli_support import DatabaseUrl, fail, prepared_engine, run_guarded, settings_for
 
 screen_app = typer.Typer(help="Mall screens.", no_args_is_help=True)
 signage_app = typer.Typer(help="Mall signage: plans, the signage server.", no_args_is_help=True)

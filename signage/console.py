@@ -38,7 +38,7 @@ from signage.scheduling.model import DAY_NAMES
 from store_server.auth import service as auth
 from store_server.auth.models import ROLES, User
 from store_server.deps import known_device, remember_device, set_session_cookie
-from store_server.errors import (
+from store_server.shared.errors import (
     CaddieError,
     Forbidden,
     InvalidInput,

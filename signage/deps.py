@@ -34,7 +34,7 @@ from store_server.auth.models import User
 from store_server.config import Settings, get_settings
 from store_server.db import make_engine, run_in_transaction, session_scope
 from store_server.deps import SESSION_COOKIE
-from store_server.errors import Forbidden, Unauthorized
+from store_server.shared.errors import Forbidden, Unauthorized
 
 T = TypeVar("T")
 SCREEN_COOKIE = "caddie_screen"

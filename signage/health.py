@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from signage.config import SignageSettings
 from signage.models import Screen
-from store_server.errors import InvalidInput, NotFound
+from store_server.shared.errors import InvalidInput, NotFound
 from store_server.timeutil import as_utc, utcnow
 
 SCREENSHOT_FOLDER = "screenshots"

@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 from signage import service
 from signage.config import SignageSettings
 from signage.models import Advertiser, Campaign, CampaignCreative, CampaignEvent, Creative, Screen
-from store_server.errors import Conflict, InvalidInput, NotFound, shown
+from store_server.shared.errors import Conflict, InvalidInput, NotFound, shown
 from store_server.timeutil import utcnow
 
 Action = Literal[

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 
 EXTENSIONS = {
     "image/png": ".png",

@@ -22,7 +22,7 @@ from store_server.auth import service as auth
 from store_server.auth.models import ROLES, User
 from store_server.body_limit import allow_body
 from store_server.deps import error_responses as errors
-from store_server.errors import Conflict, Forbidden, InvalidInput
+from store_server.shared.errors import Conflict, Forbidden, InvalidInput
 from store_server.timeutil import as_utc
 
 router = APIRouter(tags=["signage operator"])

@@ -30,7 +30,7 @@ from signage.deps import SCREEN_COOKIE, SessionDep, StateDep, in_transaction
 from signage.routes import _json_body
 from store_server.deps import cookies_secure
 from store_server.deps import error_responses as errors
-from store_server.errors import CaddieError, InvalidInput, NotFound
+from store_server.shared.errors import CaddieError, InvalidInput, NotFound
 from store_server.templating import make_templates
 
 HERE = Path(__file__).resolve().parent

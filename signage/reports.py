@@ -30,7 +30,7 @@ from signage.models import PlayRollup
 from signage.plan_cache import PlanCache
 from signage.rollup import HOUSE
 from signage.scheduling import ScreenSpec, plays_for_day
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 from store_server.timeutil import utcnow
 
 Group = Literal["day", "screen", "campaign"]

@@ -38,8 +38,8 @@ from signage.models import Creative, Screen
 from store_server import client_json
 from store_server.body_limit import JSON_BODY_LIMIT, MULTIPART_OVERHEAD, allow_body
 from store_server.deps import error_responses as errors
-from store_server.errors import InvalidInput
 from store_server.metrics import record_plays as count_plays
+from store_server.shared.errors import InvalidInput
 from store_server.timeutil import utcnow
 from store_server.websec import require_media_type
 
@@ -384,6 +384,7 @@ def attribution_for(
         last=last,
         timezone=state.settings.timezone,
         default_store=state.settings.store_id,
+        min_count=state.settings.signals.min_count,
     )
 
 

@@ -52,10 +52,10 @@ from signage.scheduling import (
     parse_plan,
 )
 from signage.scheduling.model import DAY_NAMES, DAY_PLURALS, ID_RULE, day_problem, is_valid_id
-from signage.signals.rules import MEDIAN_SUFFIX, StoreSignalRule, explain_rules
+from signage.scheduling.signal_rules import MEDIAN_SUFFIX, StoreSignalRule, explain_rules
 from store_server import client_json
-from store_server.errors import Forbidden, InvalidInput, NotFound, Unauthorized, shown
 from store_server.security import hash_token, new_token
+from store_server.shared.errors import Forbidden, InvalidInput, NotFound, Unauthorized, shown
 from store_server.timeutil import as_utc, utcnow
 
 MEDIA_PREFIX = "/signage/media/"

@@ -25,12 +25,12 @@ from store_server import metrics
 from store_server.body_limit import BodyLimit
 from store_server.config import Settings, get_settings
 from store_server.deps import BearerScheme, metrics_reader
-from store_server.errors import Forbidden, Unauthorized
 from store_server.http_errors import error_body as error_body
 from store_server.http_errors import install_error_handlers
 from store_server.landing import metrics_refusal, wants_html
 from store_server.logging_setup import configure_logging, connection_id_var, request_id_var
 from store_server.ratelimit import RateLimiter
+from store_server.shared.errors import Forbidden, Unauthorized
 from store_server.state import ServerState
 
 log = logging.getLogger(__name__)

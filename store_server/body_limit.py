@@ -16,8 +16,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from store_server.errors import CaddieError
 from store_server.http_errors import error_response
+from store_server.shared.errors import CaddieError
 
 __all__ = [
     "JSON_BODY_LIMIT",

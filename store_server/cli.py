@@ -1,4 +1,7 @@
-"""The ``caddie`` command line (PROTOCOL.md, "CLI")."""
+"""The ``caddie`` command line (PROTOCOL.md, "CLI"): the store's own commands, and the
+one place that puts every package's command groups together (signage, handheld,
+manager, shopper, audit). The groups share :mod:`store_server.cli_support` and never
+import this module."""
 
 from __future__ import annotations
 
@@ -7,16 +10,21 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from store_server.config import Settings, load_settings
-from store_server.errors import CaddieError
-
-T = TypeVar("T")
+from store_server.cli_support import (
+    DatabaseUrl,
+    describe_database,
+    err,
+    fail,
+    prepared_engine,
+    run_guarded,
+    settings_for,
+)
+from store_server.config import Settings
+from store_server.shared.errors import CaddieError
 
 app = typer.Typer(
     help="Caddie: self-scanning for supermarkets and signage for malls.",
@@ -32,83 +40,6 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(promotions_app, name="promotions")
 app.add_typer(device_app, name="device")
 app.add_typer(user_app, name="user")
-
-err = Console(stderr=True, soft_wrap=True)
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="sqlite:///F.db or postgresql://... (default CADDIE_DATABASE_URL, then ./caddie.db)",
-    ),
-]
-
-
-def fail(message: str, problems: list[str] | None = None, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    for problem in problems or []:
-        if problem != message:  # a lone problem is the message itself: say it once
-            err.print(f"  - {problem}", highlight=False, markup=False)
-    return typer.Exit(code)
-
-
-def settings_for(database_url: str | None) -> Settings:
-    """The store's settings, with every setting checked first (the signage app's too:
-    the server mounts it), so that a bad value stops the command here with one line per
-    problem instead of a traceback, or a server that fails at the first request."""
-    from signage.config import signage_settings
-
-    overrides = {"database_url": database_url} if database_url else {}
-    store = _checked_settings(lambda: load_settings(**overrides))
-    signage = _checked_settings(signage_settings)
-    problems = [p for built in (store, signage) if isinstance(built, list) for p in built]
-    if problems or not isinstance(store, Settings):
-        raise fail("invalid configuration", problems)
-    return store
-
-
-def _checked_settings(build: Callable[[], T]) -> T | list[str]:
-    """What ``build`` makes, or the problems it found."""
-    try:
-        return build()
-    except CaddieError as exc:
-        found = exc.details.get("problems")
-        return [str(p) for p in found] if isinstance(found, list) else [exc.message]
-
-
-def run_guarded(work: Callable[[], T]) -> T:
-    """Turn expected errors into a message and exit code 1, never a traceback."""
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        return work()
-    except CaddieError as exc:
-        raise fail(exc.message, list(exc.details.get("problems", []) or [])) from None
-    except OperationalError as exc:
-        raise fail(f"database unavailable: {str(exc.orig).strip().splitlines()[0]}") from None
-
-
-def describe_database(url: str) -> str:
-    """The database a command wrote to, as a person finds it: the file of a SQLite
-    database (absolute), the server and name of another (never its password)."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        where = parsed.database or ":memory:"
-        if where != ":memory:":
-            where = str(Path(where).resolve())
-        return f"the SQLite database {where}"
-    return f"the database {parsed.render_as_string(hide_password=True)}"
-
-
-def prepared_engine(settings: Settings):  # type: ignore[no-untyped-def]
-    """Migrate the schema, then hand back an engine (every command starts this way)."""
-    from store_server.db import make_engine, migrate
-
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    run_guarded(lambda: migrate(settings.database_url))
-    return make_engine(settings.database_url)
 
 
 @app.command()

@@ -2,7 +2,11 @@
 
 Every value is checked when the settings load, so a process with a bad setting refuses
 to start, naming the variable, instead of starting and failing at the first request
-that uses it."""
+that uses it. One object holds the store server's settings: the core ones, and the
+sections of personal offers (``settings.offers``, ``CADDIE_OFFERS_*``) and store signals
+(``settings.signals``, ``CADDIE_SIGNALS_*``); request code reads them from the server's
+state, never from the environment. The signage app keeps its own section
+(``signage.config``), read once when its app or command starts."""
 
 from __future__ import annotations
 
@@ -12,11 +16,20 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from store_server import client_json
-from store_server.errors import CaddieError, ConfigurationError
+from store_server.offers.config import OfferSettings
+from store_server.shared.errors import CaddieError, ConfigurationError
+from store_server.signals.config import SignalSettings
 
 DEFAULT_SECRET = "caddie-development-secret-do-not-use"
 DEFAULT_DATABASE_URL = "sqlite:///caddie.db"
@@ -96,6 +109,11 @@ class Settings(BaseSettings):
     # comma-separated, or ``all``. Add DATAMATRIX and QR for GS1 DataMatrix and GS1
     # Digital Link codes; whatever the symbology, only a code carrying a GTIN is scanned.
     shopper_symbologies: Annotated[tuple[str, ...], NoDecode] = RETAIL_SYMBOLOGIES
+    # Sections with prefixes of their own (CADDIE_OFFERS_*, CADDIE_SIGNALS_*), read when
+    # these settings are (see model_post_init); private, so that they are not read as
+    # whole JSON objects from CADDIE_OFFERS or CADDIE_SIGNALS as fields would be.
+    _offers: OfferSettings = PrivateAttr()
+    _signals: SignalSettings = PrivateAttr()
 
     @field_validator("database_url")
     @classmethod
@@ -209,6 +227,20 @@ class Settings(BaseSettings):
             )
         return self
 
+    def model_post_init(self, context: Any, /) -> None:
+        self._offers = build_settings(OfferSettings)
+        self._signals = build_settings(SignalSettings)
+
+    @property
+    def offers(self) -> OfferSettings:
+        """Personal offers (``CADDIE_OFFERS_*``)."""
+        return self._offers
+
+    @property
+    def signals(self) -> SignalSettings:
+        """The store signals and the privacy threshold they share (``CADDIE_SIGNALS_*``)."""
+        return self._signals
+
     @property
     def cookies_always_secure(self) -> bool:
         if self.secure_cookies is not None:
@@ -235,18 +267,18 @@ def _checked(check: Callable[[], object]) -> None:
         raise ValueError(exc.message) from None
 
 
-def problems_of(exc: ValidationError | SettingsError) -> list[str]:
+def problems_of(exc: ValidationError | SettingsError, prefix: str = "CADDIE_") -> list[str]:
     """One line per problem, each naming the ``CADDIE_*`` variable it is about."""
     if isinstance(exc, SettingsError):
         found = re.search(r'field "(\w+)"', str(exc))
-        name = f"CADDIE_{found.group(1).upper()}" if found else "CADDIE_*"
+        name = f"{prefix}{found.group(1).upper()}" if found else f"{prefix}*"
         return [f"{name}: {exc}"]
     problems = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]
         where = "".join(f"[{p}]" for p in loc[1:])
-        problems.append(f"CADDIE_{loc[0].upper()}{where}: {message}" if loc else message)
+        problems.append(f"{prefix}{loc[0].upper()}{where}: {message}" if loc else message)
     return problems
 
 
@@ -256,15 +288,31 @@ def build_settings(cls: type[S], **overrides: Any) -> S:
     try:
         return cls(**overrides)
     except (ValidationError, SettingsError) as exc:
-        problems = problems_of(exc)
+        problems = problems_of(exc, str(cls.model_config.get("env_prefix") or ""))
         raise ConfigurationError(
             "invalid configuration: " + "; ".join(problems), problems=problems
         ) from None
 
 
+def problems_in(exc: CaddieError) -> list[str]:
+    """The problems a configuration (or other) error lists, else its message."""
+    found = exc.details.get("problems")
+    return [str(p) for p in found] if isinstance(found, list) else [exc.message]
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings, turning validation errors into one readable ConfigurationError."""
-    return build_settings(Settings, **overrides)
+    """Build settings, turning validation errors into one readable ConfigurationError
+    that lists the problems of the core settings and of every section."""
+    try:
+        return build_settings(Settings, **overrides)
+    except ConfigurationError as exc:
+        problems = problems_in(exc)
+    for section in (OfferSettings, SignalSettings):  # when the core failed, unread yet
+        try:
+            build_settings(section)
+        except ConfigurationError as exc:
+            problems += [p for p in problems_in(exc) if p not in problems]
+    raise ConfigurationError("invalid configuration: " + "; ".join(problems), problems=problems)
 
 
 @lru_cache(maxsize=1)

@@ -37,8 +37,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from store_server.config import Settings, load_settings
-from store_server.errors import ConfigurationError
 from store_server.pricing.money import format_cents
+from store_server.shared.errors import ConfigurationError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DEMO_DB = "caddie-demo.db"

@@ -17,12 +17,10 @@ from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.config import Settings
 from store_server.db import session_scope
-from store_server.errors import Forbidden, RateLimited, Unauthorized
 from store_server.ratelimit import RateLimiter
-from store_server.security import hash_token
+from store_server.security import SESSION_COOKIE, hash_token
+from store_server.shared.errors import Forbidden, RateLimited, Unauthorized
 from store_server.state import ServerState
-
-SESSION_COOKIE = "caddie_session"
 
 
 def cookies_secure(settings: Settings, request: Request | None) -> bool:

@@ -406,7 +406,7 @@ def make_event_bus(url: str | None) -> EventBus:
     if url and url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
         return PostgresEventBus(url)
     if url:
-        from store_server.errors import ConfigurationError
+        from store_server.shared.errors import ConfigurationError
 
         raise ConfigurationError(
             "CADDIE_PUBSUB_URL must start with redis://, rediss:// or postgresql://"

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from store_server.db import session_scope
-from store_server.errors import CaddieError
+from store_server.shared.errors import CaddieError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

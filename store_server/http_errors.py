@@ -1,7 +1,7 @@
 """The one JSON error body every Caddie HTTP app answers with.
 
 ``{"error": {"code", "message", "problems"?}}``, whether the error is a
-:class:`~store_server.errors.CaddieError` raised by a service, a request the framework
+:class:`~store_server.shared.errors.CaddieError` raised by a service, a request the framework
 could not validate (wrong types, missing fields, a body that is not JSON), or one of the
 framework's own refusals (unknown path, wrong method). Clients then read one shape,
 whichever layer refused them, and no reply echoes the rejected input or the framework's
@@ -23,8 +23,8 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from store_server.errors import BadMessage, CaddieError, InvalidInput, Unavailable
 from store_server.logging_setup import request_id_var
+from store_server.shared.errors import BadMessage, CaddieError, InvalidInput, Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.deps import SESSION_COOKIE, StateDep
-from store_server.errors import CaddieError
+from store_server.shared.errors import CaddieError
 from store_server.templating import make_templates
 
 HERE = Path(__file__).resolve().parent

@@ -8,6 +8,9 @@ import secrets
 
 from pwdlib import PasswordHash
 
+# The cookie that carries a staff, manager, operator or shopper session token.
+SESSION_COOKIE = "caddie_session"
+
 _password_hash = PasswordHash.recommended()
 
 

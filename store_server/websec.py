@@ -39,10 +39,10 @@ from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from store_server.config import Settings
-from store_server.deps import SESSION_COOKIE
-from store_server.errors import CaddieError, Forbidden, RateLimited
 from store_server.http_errors import error_response
 from store_server.ratelimit import RateLimiter
+from store_server.security import SESSION_COOKIE
+from store_server.shared.errors import CaddieError, Forbidden, RateLimited
 
 CSRF_COOKIE = "caddie_csrf"
 CSRF_HEADER = "x-csrf-token"

@@ -10,7 +10,7 @@ from PIL import Image, UnidentifiedImageError
 
 from handheld_client.decoding.decoder import Decoder
 from handheld_client.decoding.symbols import Symbol
-from store_server.errors import CaddieError
+from store_server.shared.errors import CaddieError
 
 
 class ImageError(CaddieError):

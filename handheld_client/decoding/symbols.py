@@ -19,8 +19,8 @@ from biip.gs1_messages import GS1Message
 from biip.gtin import Gtin
 from biip.upc import Upc
 
-from store_server.digits import is_ascii_digits
-from store_server.pricing.gs1 import PARSE_ERRORS
+from store_server.shared.digits import is_ascii_digits
+from store_server.shared.gs1 import PARSE_ERRORS
 
 ALL_SYMBOLOGIES: tuple[str, ...] = (
     "EAN13",

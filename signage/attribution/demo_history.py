@@ -18,8 +18,7 @@ from sqlmodel import Session
 from signage.attribution.synthetic import simulate_mall_week
 from signage.models import ProofOfPlay
 from signage.rollup import add_plays
-from store_server.baskets.models import Basket, BasketLine
-from store_server.catalog.service import get_product
+from store_server.for_signage import Basket, BasketLine, get_product
 
 SIMULATED_SCREEN = "S-01"  # the simulated screen near the simulated store-1
 SIMULATED_STORE = "store-1"

@@ -36,11 +36,15 @@ from signage.attribution.model import (
 )
 from signage.models import Campaign, ProofOfPlay, Screen
 from signage.scheduling.model import day_problem
-from store_server.catalog.service import get_product
-from store_server.errors import CaddieError, InvalidInput, NotFound
-from store_server.offers.service import offer_outcomes
-from store_server.signals.config import SignalSettings
-from store_server.signals.service import offer_baskets, promoted_scans, report_key
+from store_server.for_signage import (
+    DEFAULT_MIN_COUNT,
+    get_product,
+    offer_baskets,
+    offer_outcomes,
+    promoted_scans,
+    report_key,
+)
+from store_server.shared.errors import CaddieError, InvalidInput, NotFound
 
 MAX_DAYS = 31
 CONTROL_WEEKS = 4
@@ -74,13 +78,13 @@ def campaign_attribution(
     timezone: str,
     default_store: str,
     replicates: int = 2000,
-    min_count: int | None = None,
+    min_count: int = DEFAULT_MIN_COUNT,
 ) -> AttributionReport:
     """The uplift report of one campaign over local days ``first``…``last``.
 
-    ``min_count`` defaults to the store signals' setting (``CADDIE_SIGNALS_MIN_COUNT``),
-    so one rule says how few baskets a number sent to the mall may describe."""
-    k = min_count if min_count is not None else SignalSettings().min_count
+    ``min_count`` is the store signals' setting (``CADDIE_SIGNALS_MIN_COUNT``; the
+    server passes ``settings.signals.min_count``), so one rule says how few baskets a
+    number sent to the mall may describe."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound(f"no campaign {campaign_id!r}")
@@ -147,7 +151,7 @@ def campaign_attribution(
         window_minutes=WINDOW_MINUTES,
         max_weeks=CONTROL_WEEKS,
         replicates=replicates,
-        min_count=k,
+        min_count=min_count,
     )
 
 

@@ -58,9 +58,10 @@ from signage.scheduling.model import (
     Targets,
     is_valid_id,
 )
-from store_server.digits import is_ascii_digits
-from store_server.errors import InvalidInput
-from store_server.pricing.gs1 import is_valid_gtin, normalize_gtin
+from signage.scheduling.signal_rules import StoreSignalRule
+from store_server.shared.digits import is_ascii_digits
+from store_server.shared.errors import InvalidInput
+from store_server.shared.gs1 import is_valid_gtin, normalize_gtin
 
 MAX_PROBLEMS = 1000
 MAX_ID = 200
@@ -734,7 +735,7 @@ def _targets(
 def _signal_rule(read: _Reader, obj: dict[str, Any], path: str) -> SignalRule | None:
     """A campaign's store-signal rule.
 
-    With a ``store`` it is a store-signal rule (``signage.signals.rules``: e.g.
+    With a ``store`` it is a store-signal rule (``signage.scheduling.signal_rules``: e.g.
     ``momentum:coffee`` of ``store-1`` above its ``daily_median``), turned into the
     scheduler's rule over the key the signal board fills in. Without one it is the
     original bare form ``{"signal", "op", "value"}`` over a signal named as is.
@@ -744,9 +745,6 @@ def _signal_rule(read: _Reader, obj: dict[str, Any], path: str) -> SignalRule | 
         return None
     here = f"{path}.signal_rule"
     if isinstance(value, dict) and "store" in value:
-        # imported here: signage.signals imports this package
-        from signage.signals.rules import StoreSignalRule
-
         try:
             return StoreSignalRule.parse(value).scheduler_rule()
         except InvalidInput as exc:

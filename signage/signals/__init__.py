@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from signage.scheduling.signal_rules import StoreSignalRule, explain_rules, median_key, signal_key
 from signage.signals.board import SignalBoard
-from signage.signals.rules import StoreSignalRule, explain_rules, median_key, signal_key
 from signage.signals.subscriber import (
     DEFAULT_BOARD,
     current_signals,

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from signage.signals.rules import SIGNAL_NAME, median_key, signal_key
+from signage.scheduling.signal_rules import SIGNAL_NAME, median_key, signal_key
 
 DAY_MINUTES = 24 * 60
 MESSAGE_TYPE = "store_signals"

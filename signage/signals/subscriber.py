@@ -55,5 +55,5 @@ def current_signals(
     at: datetime | None = None,
     board: SignalBoard = DEFAULT_BOARD,
 ) -> Mapping[str, float]:
-    """The ``signals`` mapping for ``build_loop`` (keys: see ``signage.signals.rules``)."""
+    """The ``signals`` mapping for ``build_loop`` (keys: ``signage.scheduling.signal_rules``)."""
     return board.current_signals(store_ids, at=at)

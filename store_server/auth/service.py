@@ -17,9 +17,9 @@ from sqlmodel import Session, col, select
 from store_server.auth.known_devices import attempt_key
 from store_server.auth.models import ROLES, AuthSession, LoginAttempt, User, initials
 from store_server.db import run_in_transaction, session_scope
-from store_server.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
 from store_server.ratelimit import RateLimiter
 from store_server.security import hash_password, hash_token, new_token, verify_password
+from store_server.shared.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
 from store_server.timeutil import as_utc, utcnow
 
 USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,80}$")

@@ -23,7 +23,10 @@ from sqlmodel import Session, select
 from store_server.baskets.models import LOCKED_STATUSES, Basket, BasketLine, Shopper
 from store_server.baskets.scan_sql import scan_cursor
 from store_server.catalog.service import PricedProduct, ProductCache, find_products
-from store_server.errors import (
+from store_server.pricing.gs1 import ScanCode, parse_scan
+from store_server.pricing.promotions import PricedLine, PricingResult, Promotion, evaluate
+from store_server.pricing.variable_measure import VariableMeasureLayout, weight_price_cents
+from store_server.shared.errors import (
     BadMessage,
     BasketLocked,
     InvalidCode,
@@ -31,9 +34,6 @@ from store_server.errors import (
     NotInBasket,
     UnknownProduct,
 )
-from store_server.pricing.gs1 import ScanCode, parse_scan
-from store_server.pricing.promotions import PricedLine, PricingResult, Promotion, evaluate
-from store_server.pricing.variable_measure import VariableMeasureLayout, weight_price_cents
 from store_server.timeutil import utcnow
 
 LOYALTY_CARD = re.compile(r"^[A-Za-z0-9-]{1,32}$")

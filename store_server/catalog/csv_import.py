@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from store_server.catalog.service import ProductRecord
-from store_server.digits import is_ascii_digits
-from store_server.errors import InvalidCode, InvalidInput
-from store_server.pricing.gs1 import normalize_gtin
+from store_server.shared.digits import is_ascii_digits
+from store_server.shared.errors import InvalidCode, InvalidInput
+from store_server.shared.gs1 import normalize_gtin
 
 REQUIRED_COLUMNS = (
     "gtin",

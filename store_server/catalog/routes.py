@@ -18,10 +18,10 @@ from store_server.catalog import service
 from store_server.catalog.csv_import import parse_catalog_csv
 from store_server.catalog.models import Product, ProductPublic
 from store_server.deps import ERROR_RESPONSES, CurrentAdmin, CurrentStaff, SessionDep, StateDep
-from store_server.errors import InvalidInput
-from store_server.pricing.gs1 import normalize_gtin
 from store_server.pricing.promotion_files import load_promotions
 from store_server.pricing.promotions import Promotion
+from store_server.shared.errors import InvalidInput
+from store_server.shared.gs1 import normalize_gtin
 from store_server.timeutil import utcnow
 from store_server.websec import require_media_type
 

@@ -15,8 +15,8 @@ from sqlmodel import Session, col, select
 
 from store_server.catalog.models import CatalogVersion, Product, ProductPrice, PromotionRow
 from store_server.db import ChangeCounter
-from store_server.errors import NotFound
 from store_server.pricing.promotions import Promotion
+from store_server.shared.errors import NotFound
 from store_server.timeutil import as_utc, utcnow
 
 

@@ -43,6 +43,7 @@ from store_server.checkout.records import (
     log_action,
 )
 from store_server.devices.service import DEVICE_TABLE
+from store_server.manager.models import AuditPolicyVersion
 from store_server.timeutil import as_utc, utcnow
 
 AUDIT_TABLE = CheckoutAudit.__table__  # type: ignore[attr-defined]
@@ -62,6 +63,34 @@ _STORE_POLICY = sa_select(POLICY_TABLE.c.policy).where(
 )
 
 
+# The audit policy versions the manager console writes (store_server.manager.policies).
+VERSIONS = AuditPolicyVersion.__table__  # type: ignore[attr-defined]
+BASKETS = Basket.__table__  # type: ignore[attr-defined]
+
+_FOR_TRIP = (
+    sa_select(VERSIONS.c.version, VERSIONS.c.policy)
+    .where(
+        VERSIONS.c.store_id == bindparam("store_id"),
+        VERSIONS.c.effective_from
+        <= sa_select(BASKETS.c.created_at)
+        .where(BASKETS.c.id == bindparam("basket_id"))
+        .scalar_subquery(),
+    )
+    .order_by(VERSIONS.c.version.desc())
+    .limit(1)
+)
+
+
+def version_for_trip(session: Session, store_id: str, basket_id: str) -> tuple[int, str] | None:
+    """(version, policy JSON) in force when the basket was started, or None."""
+    row = (
+        session.connection()
+        .execute(_FOR_TRIP, {"store_id": store_id, "basket_id": basket_id})
+        .first()
+    )
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
 def policy_for_store(session: Session, store_id: str, default: AuditPolicy) -> AuditPolicy:
     text = session.connection().execute(_STORE_POLICY, {"store_id": store_id}).scalar()
     return default if text is None else _policy_from_text(text)
@@ -71,10 +100,9 @@ def policy_for_trip(
     session: Session, basket: baskets.BasketRow, default: AuditPolicy
 ) -> tuple[AuditPolicy, int | None]:
     """The policy deciding this trip's audit and its version: the store's newest audit
-    policy version in force when the trip *started* (``store_server.manager.policies``),
+    policy version in force when the trip *started* (versions are written by
+    ``store_server.manager.policies``),
     else the store's policy or the configured one (no version)."""
-    from store_server.manager.policies import version_for_trip
-
     found = version_for_trip(session, basket.store_id, basket.id)
     if found is not None:
         return _policy_from_text(found[1]), found[0]

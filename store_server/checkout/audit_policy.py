@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
-from store_server.digits import is_ascii_digits
-from store_server.errors import InvalidInput
+from store_server.shared.digits import is_ascii_digits
+from store_server.shared.errors import InvalidInput
 
 Decision = Literal["none", "partial", "full"]
 DECISIONS: tuple[str, ...] = get_args(Decision)

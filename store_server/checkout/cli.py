@@ -13,7 +13,7 @@ from rich.table import Table
 from store_server import client_json
 from store_server.checkout.audit_policy import AuditPolicy
 from store_server.checkout.simulation import simulate, summary_rows
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 
 app = typer.Typer(
     help="Checkout audit policy: simulate how often shoppers are audited and what is caught.",

@@ -32,8 +32,8 @@ from store_server.deps import (
     remember_device,
     set_session_cookie,
 )
-from store_server.errors import CaddieError, Forbidden, Unauthorized
 from store_server.offers.service import promotions_for_basket
+from store_server.shared.errors import CaddieError, Forbidden, Unauthorized
 from store_server.state import ServerState
 from store_server.templating import make_templates
 

@@ -41,7 +41,9 @@ from store_server.checkout.records import (
     rescans_of,
 )
 from store_server.checkout.views import line_states
-from store_server.errors import (
+from store_server.pricing.promotions import Promotion
+from store_server.pricing.variable_measure import VariableMeasureLayout, weight_price_cents
+from store_server.shared.errors import (
     BadQuantity,
     Conflict,
     Forbidden,
@@ -49,8 +51,6 @@ from store_server.errors import (
     NotFound,
     NotInBasket,
 )
-from store_server.pricing.promotions import Promotion
-from store_server.pricing.variable_measure import VariableMeasureLayout, weight_price_cents
 from store_server.timeutil import utcnow
 
 MAX_QTY = 999

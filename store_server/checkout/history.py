@@ -20,7 +20,7 @@ from store_server.baskets.models import LOCKED_STATUSES, Basket
 from store_server.checkout.models import CheckoutAudit, PaymentHandoff, PersonalLookup
 from store_server.checkout.records import Actor
 from store_server.checkout.views import summary
-from store_server.errors import Forbidden, InvalidInput
+from store_server.shared.errors import Forbidden, InvalidInput
 from store_server.timeutil import as_utc, utcnow
 
 HISTORY_STATUSES = ("paid",)

@@ -33,16 +33,16 @@ from store_server.checkout.records import (
     log_action,
 )
 from store_server.checkout.views import open_problems
-from store_server.errors import (
+from store_server.pricing.money import format_cents
+from store_server.pricing.promotions import Promotion
+from store_server.security import hash_token, new_token
+from store_server.shared.errors import (
     Conflict,
     Forbidden,
     InvalidInput,
     NotFound,
     Unauthorized,
 )
-from store_server.pricing.money import format_cents
-from store_server.pricing.promotions import Promotion
-from store_server.security import hash_token, new_token
 from store_server.timeutil import as_utc, utcnow
 
 HANDOFF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at the till

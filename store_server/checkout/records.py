@@ -23,7 +23,7 @@ from store_server.checkout.models import (
     RescanScan,
     StaffAction,
 )
-from store_server.errors import (
+from store_server.shared.errors import (
     Conflict,
     Forbidden,
     InvalidInput,

@@ -81,16 +81,16 @@ from store_server.deps import (
     StateDep,
 )
 from store_server.devices import service as devices
-from store_server.digits import is_ascii_digits
-from store_server.errors import CaddieError, Forbidden, NotFound, Unauthorized
 from store_server.offers.service import promotions_for_basket
 from store_server.pricing.promotions import Promotion
+from store_server.shared.digits import is_ascii_digits
+from store_server.shared.errors import CaddieError, Forbidden, NotFound, Unauthorized
+from store_server.shared.protocol import CLOSE_UNAUTHORIZED
 from store_server.state import ServerState
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["checkout"], responses=ERROR_RESPONSES)
 
-CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 
 

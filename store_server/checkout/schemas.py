@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from store_server import client_json
 from store_server.body_limit import JSON_BODY_LIMIT, allow_body
-from store_server.errors import BadMessage, InvalidInput
+from store_server.shared.errors import BadMessage, InvalidInput
 from store_server.websec import require_media_type
 
 M = TypeVar("M", bound=BaseModel)

@@ -41,7 +41,7 @@ from store_server.checkout.audit_policy import (
     decide,
     escalate,
 )
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 
 SIMULATION_START = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
 _MONTH_DAYS = 30.0

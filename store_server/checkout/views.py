@@ -34,10 +34,10 @@ from store_server.checkout.records import (
     iso,
     rescans_of,
 )
-from store_server.errors import (
+from store_server.pricing.promotions import Promotion
+from store_server.shared.errors import (
     NotFound,
 )
-from store_server.pricing.promotions import Promotion
 from store_server.timeutil import utcnow
 
 

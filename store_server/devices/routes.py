@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from store_server.deps import ERROR_RESPONSES, CurrentAdmin, SessionDep, StateDep
 from store_server.devices import service
 from store_server.devices.models import Device
-from store_server.errors import NotFound
+from store_server.shared.errors import NotFound
 
 router = APIRouter(prefix="/api/devices", tags=["devices"], responses=ERROR_RESPONSES)
 

@@ -10,8 +10,8 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from store_server.devices.models import Device
-from store_server.errors import InvalidInput, Unauthorized
 from store_server.security import hash_token, new_token, tokens_match
+from store_server.shared.errors import InvalidInput, Unauthorized
 from store_server.timeutil import utcnow
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from store_server import client_json
-from store_server.errors import BadMessage, BadQuantity
 from store_server.offers.protocol import OFFER_REQUEST_TYPES, parse_offer_fields
+from store_server.shared.errors import BadMessage, BadQuantity
 
-PROTOCOL_VERSION = 1
 REQUEST_TYPES = ("start", "scan", "remove", "finish", *OFFER_REQUEST_TYPES)
 MAX_ID_LENGTH = 128
 MAX_CODE_LENGTH = 512  # GS1 element strings and Digital Link URLs are longer than a GTIN

@@ -17,10 +17,8 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from store_server import metrics
 from store_server.devices import service as devices
 from store_server.devices.models import Device
-from store_server.errors import BadMessage, CaddieError, RateLimited, Unauthorized
 from store_server.handheld import service
 from store_server.handheld.protocol import (
-    PROTOCOL_VERSION,
     REQUEST_TYPES,
     error_message,
     parse_frame,
@@ -31,6 +29,8 @@ from store_server.manager.service import note_scan_outcome
 from store_server.offers.protocol import FEATURE as OFFERS_FEATURE
 from store_server.offers.protocol import hello_features
 from store_server.offers.routes import push_offer
+from store_server.shared.errors import BadMessage, CaddieError, RateLimited, Unauthorized
+from store_server.shared.protocol import CLOSE_UNAUTHORIZED, PROTOCOL_VERSION
 from store_server.shopper.service import TRIP_ENDED, ensure_phone_trip, phone_trip_state
 from store_server.signals.publisher import note_handheld_outcome
 from store_server.state import ServerState
@@ -39,7 +39,6 @@ from store_server.timeutil import utcnow
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-CLOSE_UNAUTHORIZED = 4401
 CLOSE_UNSUPPORTED = 1003
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN = 1013

@@ -23,13 +23,13 @@ from store_server.baskets.service import LineRecord
 from store_server.catalog.service import ProductCache, PromotionCache
 from store_server.devices import service as devices
 from store_server.devices.models import Device
-from store_server.errors import CaddieError
 from store_server.group_commit import JobRetry
 from store_server.handheld.protocol import Request
 from store_server.offers import service as offers
 from store_server.offers.protocol import OFFER_REQUEST_TYPES
 from store_server.pricing.promotions import Promotion
 from store_server.pricing.variable_measure import VariableMeasureLayout
+from store_server.shared.errors import CaddieError
 from store_server.timeutil import as_utc, utcnow
 
 REQUEST_TABLE = HandheldRequest.__table__  # type: ignore[attr-defined]

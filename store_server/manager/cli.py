@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 
 report_app = typer.Typer(help="Printable reports of the manager console.", no_args_is_help=True)
 manager_app = typer.Typer(
@@ -68,8 +68,7 @@ def daily(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write the day's figures, compared with the day before, as a printable HTML page."""
-    from store_server.cli import prepared_engine, run_guarded, settings_for
-    from store_server.signals.config import SignalSettings
+    from store_server.cli_support import prepared_engine, run_guarded, settings_for
 
     try:
         when = date.fromisoformat(day.strip())
@@ -87,7 +86,7 @@ def daily(
             store_id=store_id,
             timezone=settings.timezone,
             currency=settings.currency,
-            min_count=SignalSettings().min_count,
+            min_count=settings.signals.min_count,
         )
     )
     path = output or Path(f"caddie-daily-{store_id}-{when.isoformat()}.html")
@@ -103,7 +102,7 @@ def daily(
 @manager_app.command("rebuild")
 def rebuild_command(database_url: DatabaseUrl = None) -> None:
     """Recompute the hourly rollup from the raw trip rows."""
-    from store_server.cli import prepared_engine, run_guarded, settings_for
+    from store_server.cli_support import prepared_engine, run_guarded, settings_for
     from store_server.db import session_scope
     from store_server.manager import rollup
 
@@ -128,7 +127,7 @@ def history_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write synthetic trips (for a trial store or a benchmark), then refresh the rollup."""
-    from store_server.cli import prepared_engine, run_guarded, settings_for
+    from store_server.cli_support import prepared_engine, run_guarded, settings_for
     from store_server.manager.history import HistorySpec, write_history
 
     settings = settings_for(database_url)

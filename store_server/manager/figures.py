@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 from store_server.signals.models import publishable
 
 MAX_DAYS = 400

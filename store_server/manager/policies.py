@@ -12,43 +12,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from store_server.baskets.models import Basket
+from store_server.checkout.audit import policy_for_store
 from store_server.checkout.audit_policy import AuditPolicy
-from store_server.errors import InvalidInput, NotFound
 from store_server.manager.models import AuditPolicyVersion
+from store_server.shared.errors import InvalidInput, NotFound
 from store_server.timeutil import as_utc, utcnow
 
 VERSIONS = AuditPolicyVersion.__table__  # type: ignore[attr-defined]
-BASKETS = Basket.__table__  # type: ignore[attr-defined]
 BASELINE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_REASON = 500
-
-_FOR_TRIP = (
-    sa_select(VERSIONS.c.version, VERSIONS.c.policy)
-    .where(
-        VERSIONS.c.store_id == bindparam("store_id"),
-        VERSIONS.c.effective_from
-        <= sa_select(BASKETS.c.created_at)
-        .where(BASKETS.c.id == bindparam("basket_id"))
-        .scalar_subquery(),
-    )
-    .order_by(VERSIONS.c.version.desc())
-    .limit(1)
-)
-
-
-def version_for_trip(session: Session, store_id: str, basket_id: str) -> tuple[int, str] | None:
-    """(version, policy JSON) in force when the basket was started, or None."""
-    row = (
-        session.connection()
-        .execute(_FOR_TRIP, {"store_id": store_id, "basket_id": basket_id})
-        .first()
-    )
-    return None if row is None else (int(row[0]), str(row[1]))
 
 
 @dataclass(frozen=True)
@@ -88,8 +64,6 @@ def versions(session: Session, store_id: str) -> list[VersionView]:
 
 def current_policy(session: Session, store_id: str, default: AuditPolicy) -> AuditPolicy:
     """What a trip starting now would be audited by."""
-    from store_server.checkout.audit import policy_for_store
-
     found = (
         session.connection()
         .execute(

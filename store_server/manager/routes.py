@@ -28,12 +28,11 @@ from store_server.deps import (
     remember_device,
     set_session_cookie,
 )
-from store_server.errors import CaddieError, Forbidden, InvalidInput, Unauthorized
 from store_server.manager import policies, recommendations, service
 from store_server.manager.figures import Period, parse_period
 from store_server.manager.refresher import refresh_once
 from store_server.manager.schemas import PosDailyTotalBody, PosDailyTotalReply
-from store_server.signals.config import SignalSettings
+from store_server.shared.errors import CaddieError, Forbidden, InvalidInput, Unauthorized
 from store_server.state import ServerState
 from store_server.templating import make_templates
 from store_server.timeutil import utcnow
@@ -183,10 +182,6 @@ def _tz(state: ServerState) -> Any:
     return ZoneInfo(state.settings.timezone)
 
 
-def _min_count() -> int:
-    return SignalSettings().min_count
-
-
 async def _report(state: ServerState, viewer: Viewer, period: Period) -> service.Report:
     await refresh_once(state)
     settings = state.settings
@@ -197,7 +192,7 @@ async def _report(state: ServerState, viewer: Viewer, period: Period) -> service
             period,
             timezone=settings.timezone,
             currency=settings.currency,
-            min_count=_min_count(),
+            min_count=settings.signals.min_count,
         )
     )
 

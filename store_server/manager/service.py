@@ -20,7 +20,6 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlmodel import Session
 
-from store_server.errors import CaddieError, InvalidInput
 from store_server.manager import charts, rollup
 from store_server.manager.figures import (
     Period,
@@ -34,6 +33,7 @@ from store_server.manager.figures import (
     shown,
 )
 from store_server.manager.models import PosDailyTotal, ScanIssue
+from store_server.shared.errors import CaddieError, InvalidInput
 from store_server.timeutil import utcnow
 
 POS = PosDailyTotal.__table__  # type: ignore[attr-defined]
@@ -760,7 +760,7 @@ async def note_scan_outcome(
     removal, or a scan or removal that waited in the handheld's outbox for the network
     (``queued_ms``, an optional field of ``scan`` and ``remove``) becomes a scan issue
     for the scan-quality figures. Never fails the scan."""
-    from store_server.errors import InvalidCode, UnknownProduct
+    from store_server.shared.errors import InvalidCode, UnknownProduct
 
     kinds: list[str] = []
     if (
@@ -785,7 +785,7 @@ async def note_scan_outcome(
     raw = data.get("code")
     code = raw[:64] if isinstance(raw, str) and raw.isascii() and raw.isprintable() else ""
     if "unknown_product" in kinds:
-        from store_server.pricing.gs1 import normalize_gtin
+        from store_server.shared.gs1 import normalize_gtin
 
         with contextlib.suppress(CaddieError):  # a GS1 element string: kept as scanned
             code = normalize_gtin(code)

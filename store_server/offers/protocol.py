@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from store_server.errors import BadMessage
+from store_server.shared.errors import BadMessage
 
 FEATURE = "offers"
 OFFER_REQUEST_TYPES: tuple[str, ...] = ("consent", "accept_offer")

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from store_server.offers.config import OfferSettings
 from store_server.offers.service import OfferPolicy, make_offer
 from store_server.state import ServerState
 
@@ -24,11 +23,11 @@ _ATTRIBUTE = "_caddie_offer_policy"
 
 
 def policy_for(state: ServerState) -> OfferPolicy:
-    """The offer policy of this server, read from ``CADDIE_OFFERS_*`` once per state
-    (kept on the state object, so every server built in one process has its own)."""
+    """The offer policy of this server, from its ``CADDIE_OFFERS_*`` settings, made once
+    per state (kept on the state object, so every server built in one process has its own)."""
     policy: OfferPolicy | None = getattr(state, _ATTRIBUTE, None)
     if policy is None:
-        settings = OfferSettings()
+        settings = state.settings.offers
         policy = OfferPolicy(
             templates=settings.parsed_templates() if settings.enabled else (),
             max_per_trip=settings.max_per_trip if settings.enabled else 0,

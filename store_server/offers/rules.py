@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from store_server.errors import InvalidInput
 from store_server.pricing.promotions import Promotion
+from store_server.shared.errors import InvalidInput
 
 TemplateKind = Literal["complement", "one_away"]
 _GROUP_KINDS = frozenset({"multi_buy", "bundle_price", "mix_and_match"})

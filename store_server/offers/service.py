@@ -21,10 +21,10 @@ from sqlmodel import Session, col, select
 
 from store_server.baskets import service as baskets
 from store_server.baskets.models import Basket, BasketLine
-from store_server.errors import BadMessage, NoBasket
 from store_server.offers.models import ConsentEvent, OfferGrant
 from store_server.offers.rules import BasketUnit, OfferTemplate, choose_offer
 from store_server.pricing.promotions import Promotion
+from store_server.shared.errors import BadMessage, NoBasket
 from store_server.timeutil import as_utc, utcnow
 
 CHANNEL_HANDHELD = "handheld"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 
 __all__ = ["round_half_up_div", "tax_included", "format_cents", "decimal_ratio"]
 

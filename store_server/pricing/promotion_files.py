@@ -20,9 +20,9 @@ import json
 from pathlib import Path
 
 from store_server import client_json
-from store_server.digits import is_ascii_digits
-from store_server.errors import InvalidInput
 from store_server.pricing.promotions import Promotion
+from store_server.shared.digits import is_ascii_digits
+from store_server.shared.errors import InvalidInput
 
 __all__ = ["CSV_COLUMNS", "REQUIRED_COLUMNS", "load_promotions"]
 

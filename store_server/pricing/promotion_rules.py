@@ -24,8 +24,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from store_server.errors import InvalidCode, shown
-from store_server.pricing.gs1 import normalize_gtin
+from store_server.shared.errors import InvalidCode, shown
+from store_server.shared.gs1 import normalize_gtin
 
 if TYPE_CHECKING:
     from store_server.pricing.promotions import Promotion

@@ -50,7 +50,6 @@ from functools import lru_cache
 
 from pydantic import ValidationError
 
-from store_server.errors import InvalidInput, shown
 from store_server.pricing.money import decimal_ratio, tax_included
 from store_server.pricing.promotion_rules import (
     PromotionFields,
@@ -59,6 +58,7 @@ from store_server.pricing.promotion_rules import (
     promotion_problems,
 )
 from store_server.pricing.promotion_search import Component, Group, components
+from store_server.shared.errors import InvalidInput, shown
 
 __all__ = [
     "Discount",

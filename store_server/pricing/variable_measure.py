@@ -29,9 +29,9 @@ from typing import Literal, cast
 
 from biip.checksums import gs1_price_weight_check_digit, gs1_standard_check_digit
 
-from store_server.digits import is_ascii_digits
-from store_server.errors import InvalidCode, InvalidInput
 from store_server.pricing.money import round_half_up_div
+from store_server.shared.digits import is_ascii_digits
+from store_server.shared.errors import InvalidCode, InvalidInput
 
 __all__ = [
     "DEFAULT_LAYOUTS",

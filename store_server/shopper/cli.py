@@ -57,7 +57,7 @@ def entrance_code(
 ) -> None:
     """Print the entrance URL phones join with (valid CADDIE_ENTRANCE_CODE_MINUTES, renewed
     every minute) and its QR code."""
-    from store_server.cli import fail, settings_for
+    from store_server.cli_support import fail, settings_for
 
     settings = settings_for(None)
     try:

@@ -35,9 +35,9 @@ from store_server.deps import (
     ErrorReply,
     StateDep,
 )
-from store_server.errors import CaddieError, RateLimited, Unauthorized
 from store_server.offers.service import promotions_for_basket
 from store_server.ratelimit import RateLimiter
+from store_server.shared.errors import CaddieError, RateLimited, Unauthorized
 from store_server.shopper import codes, service
 from store_server.shopper.schemas import (
     DeviceCredentials,

@@ -32,8 +32,8 @@ from store_server.checkout.payment import pos_payload
 from store_server.checkout.views import handoff_view
 from store_server.devices import service as devices
 from store_server.devices.models import Device
-from store_server.errors import CaddieError, Forbidden, Unauthorized
 from store_server.security import hash_token, new_token
+from store_server.shared.errors import CaddieError, Forbidden, Unauthorized
 from store_server.shopper import codes
 from store_server.shopper.models import JoinTicketUse, PairingCode, PhoneTrip
 from store_server.timeutil import as_utc

@@ -220,7 +220,7 @@ def start_signal_publisher(
     state: ServerState, settings: SignalSettings | None = None
 ) -> asyncio.Task[None] | None:
     """The app lifespan's hook: a background task, or None when signals are turned off."""
-    settings = settings or SignalSettings()
+    settings = settings or state.settings.signals
     if not settings.enabled:
         return None
     return asyncio.create_task(SignalPublisher(state, settings).run(), name="store-signals")

@@ -15,7 +15,7 @@ from handheld_client.sources import (
     render_barcode,
     synthetic_background,
 )
-from store_server.errors import CaddieError
+from store_server.shared.errors import CaddieError
 
 
 def test_folder_frames_are_a_tenth_of_a_second_apart_in_name_order(tmp_path: Path) -> None:

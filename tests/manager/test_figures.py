@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from store_server.errors import InvalidInput
 from store_server.manager.figures import BUCKETS, bucket_of, loss_estimate, parse_period, percentile
 from store_server.metrics import MANAGER_GAUGES
+from store_server.shared.errors import InvalidInput
 
 TODAY = date(2026, 3, 11)
 

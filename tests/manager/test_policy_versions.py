@@ -15,8 +15,8 @@ from store_server.checkout.audit_policy import AuditPolicy
 from store_server.checkout.models import CheckoutAudit
 from store_server.checkout.views import detail
 from store_server.db import session_scope
-from store_server.errors import InvalidInput, NotFound
 from store_server.manager import policies
+from store_server.shared.errors import InvalidInput, NotFound
 from tests.store_server.factories import COFFEE_ITEM, enroll_devices
 
 DEFAULT = AuditPolicy(base_rate=0.05)

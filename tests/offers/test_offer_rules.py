@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from store_server.errors import InvalidInput
 from store_server.offers.rules import BasketUnit, OfferTemplate, choose_offer, relevance
+from store_server.shared.errors import InvalidInput
 from tests.store_server.factories import COFFEE_ITEM, MILK_ITEM
 
 BISCUITS = OfferTemplate.from_dict(

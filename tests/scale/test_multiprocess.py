@@ -242,7 +242,7 @@ def test_an_unreachable_broker_degrades_to_local_delivery(url: str) -> None:
 
 
 def test_an_unknown_pubsub_scheme_is_refused() -> None:
-    from store_server.errors import ConfigurationError
+    from store_server.shared.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="CADDIE_PUBSUB_URL"):
         make_event_bus("amqp://guest@localhost/")

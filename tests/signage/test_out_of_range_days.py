@@ -37,7 +37,7 @@ from signage.scheduling.model import (
     may_play_on,
     representative_days,
 )
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 from tests.accounts import bearer
 from tests.signage.signage_helpers import campaign, plan_dict
 

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from signage.scheduling import Stored, parse_plan
 from signage.service import validate_campaign
 from store_server.db import make_engine
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 from tests.signage.signage_helpers import load_plan_file, write_png
 
 OVERBOOKED = (

@@ -19,7 +19,7 @@ from signage.scheduling import parse_plan
 from signage.scheduling.model import is_valid_id
 from signage.service import enroll
 from store_server.db import make_engine, session_scope
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 from tests.signage.signage_helpers import FOREVER, load_and_enroll, user_token, write_plan
 
 SCREEN = "S.1_north:Door-2"

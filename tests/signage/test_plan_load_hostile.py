@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from signage.models import Campaign, CampaignCreative, Creative, Screen
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 from tests.dbrows import rows_in
 from tests.servers import REPO, caddie
 from tests.signage.signage_helpers import load_plan_file, plan_dict, write_plan, write_png

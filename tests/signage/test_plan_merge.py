@@ -17,7 +17,7 @@ from signage.models import Campaign, CampaignCreative, Creative, Screen
 from signage.scheduling import Stored, parse_plan
 from signage.service import load_specs, validate_campaign
 from store_server.db import make_engine
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 from tests.dbrows import rows_in
 from tests.signage.signage_helpers import ONE_SCREEN_PLAN as A_PLAN
 from tests.signage.signage_helpers import load_plan_file, write_png

@@ -258,7 +258,7 @@ def test_prune_cancels_what_the_file_omits_and_dry_run_changes_nothing(
 
 @pytest.mark.parametrize("prune", [False, True])
 def test_a_refused_load_prunes_nothing(sqlite_template: Path, tmp_path: Path, prune: bool) -> None:
-    from store_server.errors import InvalidInput
+    from store_server.shared.errors import InvalidInput
 
     source = write_plan(tmp_path / "p")
     url = _fresh(sqlite_template, tmp_path)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from signage.scheduling import Daypart, parse_plan
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 
 FAST = settings(max_examples=100, deadline=None)
 

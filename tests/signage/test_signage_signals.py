@@ -20,7 +20,7 @@ from signage.scheduling import SignalRule, parse_plan
 from signage.service import load_specs, loop_view, store_rule_of
 from signage.signals.board import SignalBoard
 from store_server.db import make_engine, session_scope
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 from tests.servers import caddie
 from tests.signage.signage_helpers import (
     FOREVER,

@@ -15,10 +15,10 @@ from signage.scheduling import (
     Targets,
     build_loop,
 )
+from signage.scheduling.signal_rules import explain_rules
 from signage.signals import SignalBoard, StoreSignalRule, current_signals, run_signal_subscriber
-from signage.signals.rules import explain_rules
-from store_server.errors import InvalidInput
 from store_server.events import EventBus
+from store_server.shared.errors import InvalidInput
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 

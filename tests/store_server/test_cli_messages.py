@@ -68,7 +68,7 @@ def test_the_import_names_the_database_it_wrote_to(tmp_path: Path) -> None:
 
 
 def test_a_server_database_is_named_without_its_password() -> None:
-    from store_server.cli import describe_database
+    from store_server.cli_support import describe_database
 
     named = describe_database("postgresql+psycopg://caddie:s3cret@db.example:5432/store")
     assert "db.example" in named and "/store" in named and "s3cret" not in named

@@ -18,8 +18,8 @@ from store_server.auth.service import create_user
 from store_server.client_json import MAX_DEPTH, ClientJSONError, loads
 from store_server.config import Settings
 from store_server.db import session_scope
-from store_server.errors import InvalidInput
 from store_server.pricing.promotion_files import load_promotions
+from store_server.shared.errors import InvalidInput
 from tests.servers import caddie
 
 PASSWORD = "correct horse battery"

@@ -9,8 +9,8 @@ import pytest
 
 from handheld_client.decoding.symbols import ALL_SYMBOLOGIES, DEFAULT_SYMBOLOGIES
 from store_server.config import DEFAULT_SECRET, RETAIL_SYMBOLOGIES, SYMBOLOGIES, load_settings
-from store_server.errors import ConfigurationError
 from store_server.logging_setup import JsonFormatter
+from store_server.shared.errors import ConfigurationError
 from tests.servers import caddie
 
 

@@ -22,9 +22,9 @@ from sqlmodel import Session, col, select
 from store_server.app import create_app
 from store_server.baskets.models import Basket, BasketLine, Shopper
 from store_server.config import Settings
-from store_server.errors import NotFound
 from store_server.group_commit import GroupCommitter, WriterLock
 from store_server.handheld import service
+from store_server.shared.errors import NotFound
 from tests.store_server.factories import COFFEE_ITEM, MILK_ITEM, add_products, enroll_devices
 from tests.store_server.wsclient import Handheld
 

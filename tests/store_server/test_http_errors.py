@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from store_server.app import create_app
 from store_server.config import Settings
 from store_server.db import make_engine
-from store_server.errors import BadMessage, InvalidInput
 from store_server.http_errors import MAX_PROBLEMS, validation_error
+from store_server.shared.errors import BadMessage, InvalidInput
 from tests.accounts import auth_headers, make_user
 
 SECRET = "hunter2-do-not-echo"

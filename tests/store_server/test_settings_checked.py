@@ -11,7 +11,7 @@ import pytest
 
 from signage.config import signage_settings
 from store_server.config import load_settings
-from store_server.errors import ConfigurationError
+from store_server.shared.errors import ConfigurationError
 from tests.servers import caddie, free_port
 
 pytestmark = pytest.mark.integration
@@ -119,3 +119,25 @@ def test_the_signage_app_reads_its_settings_when_it_is_created(
     assert refused.value.details["problems"] == [
         "CADDIE_MAX_UPLOAD_BYTES: Input should be greater than 0"
     ]
+
+
+def test_offer_and_signal_settings_are_checked_with_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """They load with the store's settings at start-up (request code reads them from the
+    server's state), so a bad value stops the command, named, with every other problem."""
+    monkeypatch.setenv("CADDIE_OFFERS_MAX_PER_TRIP", "-1")
+    monkeypatch.setenv("CADDIE_SIGNALS_MIN_COUNT", "1")
+    monkeypatch.setenv("CADDIE_CURRENCY", "euro")
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings()
+    assert [p.split(":")[0] for p in refused.value.details["problems"]] == [
+        "CADDIE_CURRENCY",
+        "CADDIE_OFFERS_MAX_PER_TRIP",
+        "CADDIE_SIGNALS_MIN_COUNT",
+    ]
+    monkeypatch.setenv("CADDIE_OFFERS_MAX_PER_TRIP", "3")
+    monkeypatch.setenv("CADDIE_SIGNALS_MIN_COUNT", "7")
+    monkeypatch.delenv("CADDIE_CURRENCY")
+    settings = load_settings()
+    assert (settings.offers.max_per_trip, settings.signals.min_count) == (3, 7)

@@ -22,7 +22,7 @@ from store_server.checkout.audit_policy import (
     escalate,
     trust_score,
 )
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 
 NOW = datetime(2026, 3, 14, 11, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from store_server.checkout.audit_policy import AuditPolicy
 from store_server.checkout.cli import app
 from store_server.checkout.simulation import SimulationResult, simulate, summary_rows
-from store_server.errors import InvalidInput
+from store_server.shared.errors import InvalidInput
 
 SMALL = {"shoppers": 300, "days": 365}
 

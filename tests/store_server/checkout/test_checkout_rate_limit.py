@@ -99,7 +99,7 @@ def test_the_default_budget_lets_a_busy_exit_work(checkout: Checkout) -> None:
 
 def test_the_budget_is_configured_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from store_server.config import load_settings
-    from store_server.errors import ConfigurationError
+    from store_server.shared.errors import ConfigurationError
 
     monkeypatch.setenv("CADDIE_API_RATE_LIMIT_PER_SECOND", "2.5")
     monkeypatch.setenv("CADDIE_API_RATE_LIMIT_BURST", "7")

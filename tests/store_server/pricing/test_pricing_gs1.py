@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from store_server.errors import InvalidCode
-from store_server.pricing.gs1 import gtin_candidates, is_valid_gtin, normalize_gtin, parse_scan
+from store_server.pricing.gs1 import parse_scan
 from store_server.pricing.variable_measure import DEFAULT_LAYOUTS
+from store_server.shared.errors import InvalidCode
+from store_server.shared.gs1 import gtin_candidates, is_valid_gtin, normalize_gtin
 from tests.gs1 import mod10, with_check_digit
 from tests.hostile import scanner_text
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from store_server.errors import InvalidInput
 from store_server.pricing.money import format_cents, round_half_up_div, tax_included
+from store_server.shared.errors import InvalidInput
 
 
 @pytest.mark.parametrize(

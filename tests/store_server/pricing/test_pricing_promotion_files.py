@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from store_server.errors import InvalidInput
 from store_server.pricing.promotion_files import load_promotions
+from store_server.shared.errors import InvalidInput
 
 HEADER = (
     "id,label,kind,gtins,categories,percent,amount_cents,buy_qty,pay_qty,bundle_qty,"

@@ -10,9 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from store_server.errors import InvalidCode, InvalidInput
 from store_server.pricing import promotion_search
-from store_server.pricing.gs1 import normalize_gtin
 from store_server.pricing.money import tax_included
 from store_server.pricing.promotion_rules import PromotionFields, field_problems
 from store_server.pricing.promotions import (
@@ -21,6 +19,8 @@ from store_server.pricing.promotions import (
     Promotion,
     evaluate,
 )
+from store_server.shared.errors import InvalidCode, InvalidInput
+from store_server.shared.gs1 import normalize_gtin
 from tests.gs1 import with_check_digit
 
 

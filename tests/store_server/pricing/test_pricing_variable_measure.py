@@ -4,7 +4,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from store_server.errors import InvalidCode, InvalidInput
 from store_server.pricing.gs1 import parse_scan
 from store_server.pricing.variable_measure import (
     DEFAULT_LAYOUTS,
@@ -13,6 +12,7 @@ from store_server.pricing.variable_measure import (
     match_variable,
     weight_price_cents,
 )
+from store_server.shared.errors import InvalidCode, InvalidInput
 from tests.gs1 import mod10, with_check_digit
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from store_server.baskets.models import Basket
 from store_server.db import session_scope
-from store_server.errors import Unauthorized
+from store_server.shared.errors import Unauthorized
 from store_server.shopper import codes, service
 
 SECRET = "service-test-secret-0123456789abcdefghij"

@@ -11,7 +11,8 @@ Pure. The rule language is a small JSON object::
 * ``op`` — ``>``, ``>=``, ``<`` or ``<=``;
 * ``value`` — a number, or ``"daily_median"``: the signal's median over the last 24 hours.
 
-The scheduler knows only ``SignalRule(signal, op, value)`` over a flat
+Part of the plan language (``signage.scheduling.plan`` parses it), so it lives with
+the scheduler. The scheduler knows only ``SignalRule(signal, op, value)`` over a flat
 ``Mapping[str, float]``. :meth:`StoreSignalRule.scheduler_rule` turns a rule into one
 over a *key* that :class:`signage.signals.board.SignalBoard` fills in:
 
@@ -29,8 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from signage.scheduling import SignalRule
-from store_server.errors import InvalidInput
+from signage.scheduling.model import SignalRule
+from store_server.shared.errors import InvalidInput
 
 RuleOp = Literal[">", ">=", "<", "<="]
 OPS: tuple[str, ...] = (">", ">=", "<", "<=")
