@@ -1,8 +1,8 @@
 """Signage request dependencies: its own state, the session scope, and who is calling.
 
-The signage app is a separate ASGI app (mounted at ``/signage`` by ``caddie serve``
-or served alone by ``caddie signage serve``). A mounted app gets no lifespan of
-its own, so its engine is built on first use, once (its settings when it is created).
+The signage app is a separate ASGI app, mounted at ``/signage`` by ``caddie serve``
+and by ``caddie signage serve``. A mounted app gets no lifespan of its own: the app it
+is mounted in hands it the process's one engine (``ServerState.build``) when it starts.
 
 Callers: a *screen* presents its enrolment token (``Authorization: Bearer`` or the
 ``caddie_screen`` cookie the player page sets); an *operator* (or admin) presents a
@@ -13,7 +13,6 @@ login session token (``Authorization: Bearer`` or the ``caddie_session`` cookie 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
@@ -32,7 +31,7 @@ from signage.signals.subscriber import DEFAULT_BOARD, start_signal_subscriber
 from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.config import Settings, get_settings
-from store_server.db import make_engine, run_in_transaction, session_scope
+from store_server.db import run_in_transaction, session_scope
 from store_server.deps import SESSION_COOKIE
 from store_server.errors import Forbidden, Unauthorized
 
@@ -49,12 +48,9 @@ class SignageState:
     board: SignalBoard = DEFAULT_BOARD
     plans: PlanCache = field(default_factory=PlanCache)  # the plan the loops are built from
 
-    def close(self) -> None:
-        self.engine.dispose()
-
 
 class StateHolder:
-    """Builds the state on first request (thread-safe) and closes it on shutdown.
+    """Holds the state while the app it is mounted in runs (:meth:`attach`, :meth:`detach`).
 
     It also owns the store-signal subscriber: whoever runs the event loop (the store
     app's lifespan when mounted, the standalone app's otherwise) hands it the event
@@ -66,12 +62,11 @@ class StateHolder:
         signage: SignageSettings | None,
         board: SignalBoard | None = None,
     ) -> None:
-        # Settings now, the engine on first use: a bad setting stops the app from being
-        # created, rather than failing every signage request once it serves.
+        # Settings now: a bad setting stops the app from being created, rather than
+        # failing every signage request once it serves.
         self._settings = settings or get_settings()
         self._signage = signage or signage_settings()
         self._state: SignageState | None = None
-        self._lock = threading.Lock()
         self.board = board or DEFAULT_BOARD
         self._signals: asyncio.Task[None] | None = None
 
@@ -90,25 +85,22 @@ class StateHolder:
             self._signals.cancel()
             self._signals = None
 
-    def get(self) -> SignageState:
-        state = self._state
-        if state is None:
-            with self._lock:
-                if self._state is None:
-                    self._state = SignageState(
-                        settings=self._settings,
-                        signage=self._signage,
-                        engine=make_engine(self._settings.database_url),
-                        board=self.board,
-                    )
-                state = self._state
-        return state
+    def attach(self, engine: Engine) -> None:
+        """Serve on ``engine``, the engine of the app this one is mounted in; that app
+        owns it and disposes of it."""
+        self._state = SignageState(
+            settings=self._settings, signage=self._signage, engine=engine, board=self.board
+        )
 
-    def close(self) -> None:
-        with self._lock:
-            if self._state is not None:
-                self._state.close()
-                self._state = None
+    def detach(self) -> None:
+        self._state = None
+
+    def get(self) -> SignageState:
+        if self._state is None:
+            raise RuntimeError(
+                "the signage app serves mounted in the store app or the standalone app"
+            )
+        return self._state
 
 
 def get_state(request: Request) -> SignageState:

@@ -172,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ServerState.build(settings)
         app.state.caddie = state
+        signage_app.state.signage.attach(state.engine)  # one engine per process
         await state.events.start()
         from store_server.checkout.expiry import start_expiry
 
@@ -191,8 +192,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             signage_signals.cancel()
             expiry.cancel()
             await state.events.stop()
+            signage_app.state.signage.detach()  # a mounted app has no lifespan of its own
             state.close()
-            signage_app.state.signage.close()  # a mounted app has no lifespan of its own
             metrics.mark_process_dead()
 
     app = FastAPI(
