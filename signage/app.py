@@ -111,7 +111,7 @@ def create_standalone_app(settings: Settings | None = None) -> FastAPI:
 
         state = ServerState.build(settings)  # the process's engine; the login route's state
         app.state.caddie = state
-        signage_app.state.signage.attach(state.engine)
+        signage_app.state.signage.attach(state.db)
         # the stores publish their signals on CADDIE_PUBSUB_URL (Redis or PostgreSQL)
         await state.events.start()
         start_signage_signals(signage_app, state.events)

@@ -1,4 +1,4 @@
-"""Signage request dependencies: its own state, the session scope, and who is calling.
+"""Signage request dependencies: its state, the reading session, and who is calling.
 
 The signage app is a separate ASGI app, mounted at ``/signage`` by ``caddie serve``
 and by ``caddie signage serve``. A mounted app gets no lifespan of its own: the app it
@@ -13,14 +13,12 @@ login session token (``Authorization: Bearer`` or the ``caddie_session`` cookie 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from signage import service
 from signage.config import SignageSettings, signage_settings
@@ -31,11 +29,10 @@ from signage.signals.subscriber import DEFAULT_BOARD, start_signal_subscriber
 from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.config import Settings, get_settings
-from store_server.db import run_in_transaction, session_scope
 from store_server.deps import SESSION_COOKIE
 from store_server.errors import Forbidden, Unauthorized
+from store_server.unit_of_work import Database
 
-T = TypeVar("T")
 SCREEN_COOKIE = "caddie_screen"
 OPERATOR_ROLES = ("operator", "admin")
 
@@ -44,7 +41,7 @@ OPERATOR_ROLES = ("operator", "admin")
 class SignageState:
     settings: Settings
     signage: SignageSettings
-    engine: Engine
+    db: Database  # the process's one engine and unit of work
     board: SignalBoard = DEFAULT_BOARD
     plans: PlanCache = field(default_factory=PlanCache)  # the plan the loops are built from
 
@@ -85,11 +82,11 @@ class StateHolder:
             self._signals.cancel()
             self._signals = None
 
-    def attach(self, engine: Engine) -> None:
-        """Serve on ``engine``, the engine of the app this one is mounted in; that app
-        owns it and disposes of it."""
+    def attach(self, db: Database) -> None:
+        """Serve on ``db``, the database of the app this one is mounted in; that app
+        opens and closes it."""
         self._state = SignageState(
-            settings=self._settings, signage=self._signage, engine=engine, board=self.board
+            settings=self._settings, signage=self._signage, db=db, board=self.board
         )
 
     def detach(self) -> None:
@@ -112,22 +109,15 @@ StateDep = Annotated[SignageState, Depends(get_state)]
 
 
 def get_session(state: StateDep) -> Iterator[Session]:
-    with session_scope(state.engine) as session:
+    with state.db.reading() as session:
         yield session
 
 
-# scope="function": the commit happens before the response is sent, so a client never
-# sees a success whose commit later fails, and its next request sees what it wrote.
+# The request's reads, as the store's ``SessionDep``: it refuses writes. A route writes
+# in a unit of work: ``await state.db.run(work)`` in an ``async`` route (never on the
+# event loop: a SQLite write waiting there for the lock would stall every request of
+# the process), ``with state.db.unit_of_work() as session`` in a plain ``def`` one.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-
-
-async def in_transaction(state: SignageState, work: Callable[[Session], T]) -> T:
-    """``work`` in a transaction of its own, run and committed on a worker thread.
-
-    An ``async`` route never touches the database on the event loop: a SQLite write
-    waiting there for the lock stalls every request of the process until the busy
-    timeout, including the one that holds the lock, whose commit waits for the loop."""
-    return await run_in_threadpool(run_in_transaction, state.engine, work)
 
 
 def bearer(request: Request) -> str | None:

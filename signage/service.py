@@ -115,11 +115,16 @@ def authenticate_screen(
     return screen
 
 
+def due_for_touch(screen: Screen) -> bool:
+    """Whether to remember that the screen called in: at most once a minute, to spare
+    writes."""
+    return screen.last_seen is None or utcnow() - as_utc(screen.last_seen) > timedelta(seconds=60)
+
+
 def touch(session: Session, screen: Screen) -> None:
     """Remember when a screen last called in (at most once a minute, to spare writes)."""
-    now = utcnow()
-    if screen.last_seen is None or now - as_utc(screen.last_seen) > timedelta(seconds=60):
-        screen.last_seen = now
+    if due_for_touch(screen):
+        screen.last_seen = utcnow()
         session.flush()
 
 

@@ -172,7 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ServerState.build(settings)
         app.state.caddie = state
-        signage_app.state.signage.attach(state.engine)  # one engine per process
+        signage_app.state.signage.attach(state.db)  # one engine per process
         await state.events.start()
         from store_server.checkout.expiry import start_expiry
 
@@ -246,7 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         checks: dict[str, str] = {}
         try:
-            await asyncio.wait_for(state.run_db(ping), 5)
+            await asyncio.wait_for(state.db.run(ping, read_only=True), 5)
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = _unavailable(exc)
@@ -273,7 +273,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state: ServerState = request.app.state.caddie
         facts: dict[str, dict[str, int]] = {}
         try:
-            facts["caddie_baskets"] = await asyncio.wait_for(state.run_db(_basket_counts), 5)
+            facts["caddie_baskets"] = await asyncio.wait_for(
+                state.db.run(_basket_counts, read_only=True), 5
+            )
         except Exception as exc:
             log.warning("metrics: basket counts unavailable: %s", _unavailable(exc))
         manager: dict[str, dict[str, float]] = {}
@@ -281,7 +283,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             from store_server.manager.service import today_figures
 
             manager = await asyncio.wait_for(
-                state.run_db(lambda s: today_figures(s, timezone=state.settings.timezone)), 5
+                state.db.run(lambda s: today_figures(s, timezone=state.settings.timezone)), 5
             )
         except Exception as exc:
             log.warning("metrics: manager figures unavailable: %s", _unavailable(exc))

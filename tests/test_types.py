@@ -26,6 +26,7 @@ STRICT_PATHS = [
     "store_server/baskets/scan_sql.py",
     "store_server/handheld",
     "store_server/group_commit.py",
+    "store_server/unit_of_work.py",
 ]
 
 

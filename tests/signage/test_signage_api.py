@@ -337,7 +337,7 @@ def test_a_cancelled_campaign_does_not_hold_back_its_creative(client: Any, loade
 def test_the_mounted_signage_app_serves_on_the_store_apps_engine(client: Any) -> None:
     """One engine per process: the signage app builds none of its own."""
     holder = client.app.routes[-1].app.state.signage
-    assert holder.get().engine is client.app.state.caddie.engine
+    assert holder.get().db is client.app.state.caddie.db
 
 
 def test_the_standalone_signage_app_serves_on_its_one_engine(db_url: str) -> None:
@@ -349,7 +349,7 @@ def test_the_standalone_signage_app_serves_on_its_one_engine(db_url: str) -> Non
     app = create_standalone_app(load_settings(database_url=db_url, environment="test"))
     with TestClient(app) as standalone:
         holder = standalone.app.routes[-1].app.state.signage  # type: ignore[attr-defined]
-        assert holder.get().engine is standalone.app.state.caddie.engine  # type: ignore[attr-defined]
+        assert holder.get().db is standalone.app.state.caddie.db  # type: ignore[attr-defined]
         assert standalone.get("/signage/api/screens").status_code == 401
     with pytest.raises(RuntimeError, match="mounted"):
         holder.get()  # the engine went with the app that owned it
