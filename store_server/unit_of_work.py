@@ -114,11 +114,16 @@ class Database:
         self.sqlite = engine.dialect.name == "sqlite"
 
     @classmethod
-    def open(cls, url: str) -> Database:
-        """The database of a server process: the one place its engine is built."""
+    def open(cls, url: str, *, serving: bool = True) -> Database:
+        """The database of a process: the one place its engine is built. A command
+        (``serving=False``) runs its work on its own thread and leaves checkpoints to
+        SQLite; its writes take the writer turn as the server's do."""
         sqlite_file = _sqlite_file(url)
-        engine = make_engine(url, autocheckpoint_pages=BACKSTOP_PAGES if sqlite_file else None)
-        checkpointer = WalCheckpointer(sqlite_file) if sqlite_file else None
+        checkpoints = sqlite_file if serving else None
+        engine = make_engine(url, autocheckpoint_pages=BACKSTOP_PAGES if checkpoints else None)
+        checkpointer = WalCheckpointer(checkpoints) if checkpoints else None
+        if not serving:
+            return cls(engine, writer_lock=WriterLock(sqlite_file) if sqlite_file else None)
         # Database work never runs on the event loop: a SQLite write waiting for a lock
         # held by a request thread would stall every socket, and that thread may itself
         # wait for the loop to commit. SQLite serialises writers anyway, so one thread;
