@@ -34,6 +34,7 @@ from signage.deps import (
     screen_or_operator,
 )
 from signage.models import Creative, Screen
+from signage.proof_of_play import PlaysRecorded, record_plays
 from store_server import client_json
 from store_server.body_limit import JSON_BODY_LIMIT, MULTIPART_OVERHEAD, allow_body
 from store_server.deps import error_responses as errors
@@ -134,10 +135,10 @@ async def proof_of_play(request: Request, state: StateDep, screen: CurrentScreen
         message=f"the body is larger than {limit} bytes, the limit for a batch of {most} plays",
     )
 
-    def record(session: Session) -> service.PlaysRecorded:
+    def record(session: Session) -> PlaysRecorded:
         # This transaction's own copy of the screen: recording also notes when it called.
         here = session.merge(screen)
-        return service.record_plays(
+        return record_plays(
             session,
             here,
             body,
