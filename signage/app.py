@@ -1,8 +1,8 @@
 """The signage ASGI app: mounted at ``/signage`` by ``caddie serve``, or served alone.
 
 It owns its tables (``signage.models``, migrated with everything else by
-``caddie serve``) and builds its own engine on first use, so mounting it needs one
-line in the store app and nothing shared at runtime but the database.
+``caddie serve``). It serves on the engine of the app it is mounted in (the store
+app, or the standalone app of ``caddie signage serve``), whose lifespan attaches it.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ def create_signage_app(
             yield
         finally:
             holder.stop_signals()
-            holder.close()
 
     app = FastAPI(
         title="Caddie signage",
@@ -110,8 +109,9 @@ def create_standalone_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from store_server.state import ServerState
 
-        state = ServerState.build(settings)  # the login route needs it
+        state = ServerState.build(settings)  # the process's engine; the login route's state
         app.state.caddie = state
+        signage_app.state.signage.attach(state.db)
         # the stores publish their signals on CADDIE_PUBSUB_URL (Redis or PostgreSQL)
         await state.events.start()
         start_signage_signals(signage_app, state.events)
@@ -120,8 +120,8 @@ def create_standalone_app(settings: Settings | None = None) -> FastAPI:
         finally:
             signage_app.state.signage.stop_signals()
             await state.events.stop()
+            signage_app.state.signage.detach()
             state.close()
-            signage_app.state.signage.close()
 
     app = FastAPI(title="Caddie signage (standalone)", version="1", lifespan=lifespan)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from store_server.cli_support import DatabaseUrl, fail, prepared_engine, run_guarded, settings_for
+from store_server.cli_support import DatabaseUrl, fail, prepared_database, run_guarded, settings_for
 
 screen_app = typer.Typer(help="Mall screens.", no_args_is_help=True)
 signage_app = typer.Typer(help="Mall signage: plans, the signage server.", no_args_is_help=True)
@@ -22,13 +22,12 @@ def screen_enroll(
     """Register screens; prints SCREEN_ID<TAB>token per screen (re-enrolling revokes)."""
     from signage.config import SignageSettings
     from signage.service import enroll
-    from store_server.db import session_scope
 
     settings = settings_for(database_url)
-    engine = prepared_engine(settings)
+    db = prepared_database(settings)
 
     def work() -> list[tuple[str, str]]:
-        with session_scope(engine) as session:
+        with db.unit_of_work() as session:
             return enroll(
                 session, screen_ids, settings=SignageSettings(), timezone=settings.timezone
             )
@@ -36,7 +35,7 @@ def screen_enroll(
     try:
         issued = run_guarded(work)
     finally:
-        engine.dispose()
+        db.close()
     for screen_id, token in issued:
         typer.echo(f"{screen_id}\t{token}")
 
@@ -55,18 +54,17 @@ def signage_load(
     """Validate and apply a plan in one transaction; on any problem change nothing."""
     from signage.config import SignageSettings
     from signage.lifecycle import LoadResult, load
-    from store_server.db import session_scope
 
     settings = settings_for(database_url)
     try:
         text = path.read_bytes()
     except OSError as exc:
         raise fail(f"cannot read {path}: {exc.strerror}") from None
-    engine = prepared_engine(settings)
+    db = prepared_database(settings)
     signage = SignageSettings()
 
     def work() -> LoadResult:
-        with session_scope(engine) as session:
+        with db.unit_of_work() as session:
             result = load(
                 session,
                 text,
@@ -83,7 +81,7 @@ def signage_load(
     try:
         result = run_guarded(work)
     finally:
-        engine.dispose()
+        db.close()
     if dry_run or prune:
         for line in result.diff or ["no changes"]:
             typer.echo(line)
@@ -107,14 +105,13 @@ def signage_export(
     """Write the current plan in the load format, its media files in media/ beside it."""
     from signage.config import SignageSettings
     from signage.lifecycle import export_plan
-    from store_server.db import session_scope
 
     settings = settings_for(database_url)
-    engine = prepared_engine(settings)
+    db = prepared_database(settings)
     signage = SignageSettings()
 
     def work() -> int:
-        with session_scope(engine) as session:
+        with db.reading() as session:
             return export_plan(
                 session, path, media_dir=signage.media_dir, timezone=settings.timezone
             )
@@ -124,7 +121,7 @@ def signage_export(
     except OSError as exc:
         raise fail(f"cannot write {path}: {exc.strerror}") from None
     finally:
-        engine.dispose()
+        db.close()
     typer.echo(f"exported the plan to {path} ({copied} media files in {path.parent / 'media'})")
 
 
@@ -141,7 +138,7 @@ def signage_serve(
 
     settings = settings_for(database_url)
     configure_logging(settings.log_format, settings.log_level)
-    prepared_engine(settings).dispose()
+    prepared_database(settings).close()
     os.environ["CADDIE_DATABASE_URL"] = settings.database_url
     uvicorn.run(
         "signage.app:create_standalone_app",

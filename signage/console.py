@@ -101,11 +101,12 @@ def login_page(request: Request, bye: int = 0) -> Response:
 
 
 @router.post("/logout")
-def logout(request: Request, session: SessionDep) -> Response:
+def logout(request: Request, state: StateDep) -> Response:
     """End this browser's session (the header's Log out button) and forget its cookie."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        auth.logout(session, token)
+        with state.db.unit_of_work() as session:
+            auth.logout(session, token)
     response = RedirectResponse(f"{_root(request)}/console/login?bye=1", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -127,7 +128,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
 
         token, user = await run_in_threadpool(
             auth.log_in,
-            state.engine,
+            state.db,
             username=username,
             password=password[:256],
             hours=settings.session_hours,

@@ -1,8 +1,8 @@
-"""Signage request dependencies: its own state, the session scope, and who is calling.
+"""Signage request dependencies: its state, the reading session, and who is calling.
 
-The signage app is a separate ASGI app (mounted at ``/signage`` by ``caddie serve``
-or served alone by ``caddie signage serve``). A mounted app gets no lifespan of
-its own, so its engine is built on first use, once (its settings when it is created).
+The signage app is a separate ASGI app, mounted at ``/signage`` by ``caddie serve``
+and by ``caddie signage serve``. A mounted app gets no lifespan of its own: the app it
+is mounted in hands it the process's one engine (``ServerState.build``) when it starts.
 
 Callers: a *screen* presents its enrolment token (``Authorization: Bearer`` or the
 ``caddie_screen`` cookie the player page sets); an *operator* (or admin) presents a
@@ -13,15 +13,12 @@ login session token (``Authorization: Bearer`` or the ``caddie_session`` cookie 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from signage import service
 from signage.config import SignageSettings, signage_settings
@@ -32,11 +29,10 @@ from signage.signals.subscriber import DEFAULT_BOARD, start_signal_subscriber
 from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.config import Settings, get_settings
-from store_server.db import make_engine, run_in_transaction, session_scope
 from store_server.deps import SESSION_COOKIE
 from store_server.shared.errors import Forbidden, Unauthorized
+from store_server.unit_of_work import Database
 
-T = TypeVar("T")
 SCREEN_COOKIE = "caddie_screen"
 OPERATOR_ROLES = ("operator", "admin")
 
@@ -45,16 +41,13 @@ OPERATOR_ROLES = ("operator", "admin")
 class SignageState:
     settings: Settings
     signage: SignageSettings
-    engine: Engine
+    db: Database  # the process's one engine and unit of work
     board: SignalBoard = DEFAULT_BOARD
     plans: PlanCache = field(default_factory=PlanCache)  # the plan the loops are built from
 
-    def close(self) -> None:
-        self.engine.dispose()
-
 
 class StateHolder:
-    """Builds the state on first request (thread-safe) and closes it on shutdown.
+    """Holds the state while the app it is mounted in runs (:meth:`attach`, :meth:`detach`).
 
     It also owns the store-signal subscriber: whoever runs the event loop (the store
     app's lifespan when mounted, the standalone app's otherwise) hands it the event
@@ -66,12 +59,11 @@ class StateHolder:
         signage: SignageSettings | None,
         board: SignalBoard | None = None,
     ) -> None:
-        # Settings now, the engine on first use: a bad setting stops the app from being
-        # created, rather than failing every signage request once it serves.
+        # Settings now: a bad setting stops the app from being created, rather than
+        # failing every signage request once it serves.
         self._settings = settings or get_settings()
         self._signage = signage or signage_settings()
         self._state: SignageState | None = None
-        self._lock = threading.Lock()
         self.board = board or DEFAULT_BOARD
         self._signals: asyncio.Task[None] | None = None
 
@@ -90,25 +82,22 @@ class StateHolder:
             self._signals.cancel()
             self._signals = None
 
-    def get(self) -> SignageState:
-        state = self._state
-        if state is None:
-            with self._lock:
-                if self._state is None:
-                    self._state = SignageState(
-                        settings=self._settings,
-                        signage=self._signage,
-                        engine=make_engine(self._settings.database_url),
-                        board=self.board,
-                    )
-                state = self._state
-        return state
+    def attach(self, db: Database) -> None:
+        """Serve on ``db``, the database of the app this one is mounted in; that app
+        opens and closes it."""
+        self._state = SignageState(
+            settings=self._settings, signage=self._signage, db=db, board=self.board
+        )
 
-    def close(self) -> None:
-        with self._lock:
-            if self._state is not None:
-                self._state.close()
-                self._state = None
+    def detach(self) -> None:
+        self._state = None
+
+    def get(self) -> SignageState:
+        if self._state is None:
+            raise RuntimeError(
+                "the signage app serves mounted in the store app or the standalone app"
+            )
+        return self._state
 
 
 def get_state(request: Request) -> SignageState:
@@ -120,22 +109,15 @@ StateDep = Annotated[SignageState, Depends(get_state)]
 
 
 def get_session(state: StateDep) -> Iterator[Session]:
-    with session_scope(state.engine) as session:
+    with state.db.reading() as session:
         yield session
 
 
-# scope="function": the commit happens before the response is sent, so a client never
-# sees a success whose commit later fails, and its next request sees what it wrote.
+# The request's reads, as the store's ``SessionDep``: it refuses writes. A route writes
+# in a unit of work: ``await state.db.run(work)`` in an ``async`` route (never on the
+# event loop: a SQLite write waiting there for the lock would stall every request of
+# the process), ``with state.db.unit_of_work() as session`` in a plain ``def`` one.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-
-
-async def in_transaction(state: SignageState, work: Callable[[Session], T]) -> T:
-    """``work`` in a transaction of its own, run and committed on a worker thread.
-
-    An ``async`` route never touches the database on the event loop: a SQLite write
-    waiting there for the lock stalls every request of the process until the busy
-    timeout, including the one that holds the lock, whose commit waits for the loop."""
-    return await run_in_threadpool(run_in_transaction, state.engine, work)
 
 
 def bearer(request: Request) -> str | None:

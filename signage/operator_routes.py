@@ -16,12 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
 from signage import calendar, health, lifecycle, service
-from signage.deps import CurrentOperator, CurrentScreen, SessionDep, StateDep, in_transaction
+from signage.deps import CurrentOperator, CurrentScreen, SessionDep, StateDep
 from signage.routes import _day
 from store_server.auth import service as auth
 from store_server.auth.models import ROLES, User
 from store_server.body_limit import allow_body
 from store_server.deps import error_responses as errors
+from store_server.security import hash_password
 from store_server.shared.errors import Conflict, Forbidden, InvalidInput
 from store_server.timeutil import as_utc
 
@@ -135,35 +136,35 @@ def campaign_history(
 
 @router.post("/api/campaigns/{campaign_id:path}/flight", responses=CHANGE_ERRORS)
 def campaign_flight(
-    campaign_id: str, body: Flight, state: StateDep, session: SessionDep, user: CurrentOperator
+    campaign_id: str, body: Flight, state: StateDep, user: CurrentOperator
 ) -> CampaignChanged:
     """Shorten, extend or move the flight, re-checked against guaranteed availability."""
     if body.start is None and body.end is None:
         raise InvalidInput("give a new start or end", problems=["start/end: both missing"])
     days = [(n, d) for n, d in (("start", body.start), ("end", body.end)) if d is not None]
     service.check_days(*days)
-    row, changes = lifecycle.move_flight(
-        session,
-        campaign_id,
-        start=body.start,
-        end=body.end,
-        actor=user.username,
-        timezone=state.settings.timezone,
-    )
-    events = lifecycle.history(session, campaign_id)
-    action = events[0].action if changes and events else "unchanged"
-    return _changed(row, action, changes)
+    with state.db.unit_of_work() as session:
+        row, changes = lifecycle.move_flight(
+            session,
+            campaign_id,
+            start=body.start,
+            end=body.end,
+            actor=user.username,
+            timezone=state.settings.timezone,
+        )
+        events = lifecycle.history(session, campaign_id)
+        action = events[0].action if changes and events else "unchanged"
+        return _changed(row, action, changes)
 
 
 def _state_route(action: Literal["pause", "resume", "cancel"]) -> Any:
-    def change(
-        campaign_id: str, state: StateDep, session: SessionDep, user: CurrentOperator
-    ) -> CampaignChanged:
-        row = lifecycle.set_state(
-            session, campaign_id, action, actor=user.username, timezone=state.settings.timezone
-        )
-        events = lifecycle.history(session, campaign_id)
-        return _changed(row, action, events[0].changes if events else {})
+    def change(campaign_id: str, state: StateDep, user: CurrentOperator) -> CampaignChanged:
+        with state.db.unit_of_work() as session:
+            row = lifecycle.set_state(
+                session, campaign_id, action, actor=user.username, timezone=state.settings.timezone
+            )
+            events = lifecycle.history(session, campaign_id)
+            return _changed(row, action, events[0].changes if events else {})
 
     change.__name__ = f"campaign_{action}"
     change.__doc__ = {
@@ -198,18 +199,18 @@ def campaign_edit(
     campaign_id: str,
     body: CampaignEdit,
     state: StateDep,
-    session: SessionDep,
     user: CurrentOperator,
 ) -> CampaignChanged:
     """Change a booking's fields; refused with every problem (overbooking included)."""
-    row, changes = lifecycle.edit(
-        session,
-        campaign_id,
-        body.model_dump(exclude_unset=True),
-        actor=user.username,
-        timezone=state.settings.timezone,
-    )
-    return _changed(row, "edit", changes)
+    with state.db.unit_of_work() as session:
+        row, changes = lifecycle.edit(
+            session,
+            campaign_id,
+            body.model_dump(exclude_unset=True),
+            actor=user.username,
+            timezone=state.settings.timezone,
+        )
+        return _changed(row, "edit", changes)
 
 
 # --------------------------------------------------------------------------- approval
@@ -226,25 +227,25 @@ def _review(row: Any) -> CreativeReview:
 
 
 @router.post("/api/creatives/{creative_id:path}/approve", responses=errors(401, 403, 404, 422, 503))
-def approve_creative(
-    creative_id: str, session: SessionDep, user: CurrentOperator
-) -> CreativeReview:
+def approve_creative(creative_id: str, state: StateDep, user: CurrentOperator) -> CreativeReview:
     """Let the creative play."""
-    row = service.review_creative(
-        session, creative_id, approved=True, reason=None, actor=user.username
-    )
-    return _review(row)
+    with state.db.unit_of_work() as session:
+        row = service.review_creative(
+            session, creative_id, approved=True, reason=None, actor=user.username
+        )
+        return _review(row)
 
 
 @router.post("/api/creatives/{creative_id:path}/refuse", responses=CHANGE_ERRORS)
 def refuse_creative(
-    creative_id: str, body: Refusal, session: SessionDep, user: CurrentOperator
+    creative_id: str, body: Refusal, state: StateDep, user: CurrentOperator
 ) -> CreativeReview:
     """Keep the creative off the screens, saying why (the advertiser reads it)."""
-    row = service.review_creative(
-        session, creative_id, approved=False, reason=body.reason, actor=user.username
-    )
-    return _review(row)
+    with state.db.unit_of_work() as session:
+        row = service.review_creative(
+            session, creative_id, approved=False, reason=body.reason, actor=user.username
+        )
+        return _review(row)
 
 
 # --------------------------------------------------------------------------- screen health
@@ -252,12 +253,13 @@ def refuse_creative(
 
 @router.post("/screens/{screen_id}/status", responses=errors(401, 403, 422, 503))
 def player_status(
-    screen_id: str, body: health.PlayerStatus, session: SessionDep, screen: CurrentScreen
+    screen_id: str, body: health.PlayerStatus, state: StateDep, screen: CurrentScreen
 ) -> Accepted:
     """A player's report on itself (screen token): version, loop in step, cache."""
     if screen.id != screen_id:
         raise Forbidden("this token belongs to another screen")
-    health.record_status(session, session.merge(screen), body)
+    with state.db.unit_of_work() as session:
+        health.record_status(session, session.merge(screen), body)
     return Accepted()
 
 
@@ -279,7 +281,7 @@ async def player_screenshot(
     def save(session: Session) -> None:
         health.save_screenshot(session, session.merge(screen), data, settings=state.signage)
 
-    await in_transaction(state, save)
+    await state.db.run(save)
     return Accepted()
 
 
@@ -342,29 +344,33 @@ def list_users(session: SessionDep, admin: CurrentAdmin) -> list[UserOut]:
 
 
 @router.post("/api/users", status_code=201, responses=errors(401, 403, 409, 422, 503))
-def create_user(body: NewUser, session: SessionDep, admin: CurrentAdmin) -> UserOut:
+def create_user(body: NewUser, state: StateDep, admin: CurrentAdmin) -> UserOut:
     """A new account with a role (``ROLES``); its first password from the admin."""
-    user = auth.create_user(
-        session,
-        username=body.username.strip(),
-        password=body.password,
-        role=body.role,
-        store_id=body.store_id or None,
-    )
-    return _user_out(user)
+    password_hash = hash_password(body.password)
+    with state.db.unit_of_work() as session:
+        user = auth.create_user(
+            session,
+            username=body.username.strip(),
+            password=body.password,
+            role=body.role,
+            store_id=body.store_id or None,
+            password_hash=password_hash,
+        )
+        return _user_out(user)
 
 
 @router.post("/api/users/{username}/{action}", responses=errors(401, 403, 404, 409, 422, 503))
 def enable_user(
     username: str,
     action: Literal["disable", "enable"],
-    session: SessionDep,
+    state: StateDep,
     admin: CurrentAdmin,
 ) -> UserOut:
     """Disable (every session ends) or enable an account; not one's own."""
     if username == admin.username:
         raise Conflict("you cannot disable or enable your own account")
-    return _user_out(auth.set_disabled(session, username, disabled=action == "disable"))
+    with state.db.unit_of_work() as session:
+        return _user_out(auth.set_disabled(session, username, disabled=action == "disable"))
 
 
 ROLE_NAMES = ROLES

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from signage import media, service
-from signage.deps import SCREEN_COOKIE, SessionDep, StateDep, in_transaction
+from signage.deps import SCREEN_COOKIE, SessionDep, StateDep
 from signage.routes import _json_body
 from store_server.deps import cookies_secure
 from store_server.deps import error_responses as errors
@@ -110,9 +110,7 @@ async def pair(screen_id: str, request: Request, state: StateDep) -> Response:
     if not isinstance(token, str) or not 1 <= len(token) <= 256:
         problem = "token: the screen's token, 1-256 characters"
         raise InvalidInput(problem, problems=[problem])
-    await in_transaction(
-        state, lambda session: service.authenticate_screen(session, token, screen_id)
-    )
+    await state.db.run(lambda session: service.authenticate_screen(session, token, screen_id))
     response = Response(status_code=204)
     _set_screen_cookie(response, request, state, token)
     return response

@@ -31,10 +31,10 @@ from signage.deps import (
     SessionDep,
     SignageState,
     StateDep,
-    in_transaction,
     screen_or_operator,
 )
 from signage.models import Creative, Screen
+from signage.proof_of_play import PlaysRecorded, record_plays
 from store_server import client_json
 from store_server.body_limit import JSON_BODY_LIMIT, MULTIPART_OVERHEAD, allow_body
 from store_server.deps import error_responses as errors
@@ -114,8 +114,11 @@ def screen_loop(
         default_store=state.settings.store_id,
         plans=state.plans,
     )
-    if isinstance(caller, Screen):
-        service.touch(session, caller)
+    if isinstance(caller, Screen) and service.due_for_touch(caller):
+        with state.db.unit_of_work() as writing:
+            screen = writing.get(Screen, caller.id)
+            if screen is not None:
+                service.touch(writing, screen)
     return view
 
 
@@ -132,10 +135,10 @@ async def proof_of_play(request: Request, state: StateDep, screen: CurrentScreen
         message=f"the body is larger than {limit} bytes, the limit for a batch of {most} plays",
     )
 
-    def record(session: Session) -> service.PlaysRecorded:
+    def record(session: Session) -> PlaysRecorded:
         # This transaction's own copy of the screen: recording also notes when it called.
         here = session.merge(screen)
-        return service.record_plays(
+        return record_plays(
             session,
             here,
             body,
@@ -144,7 +147,7 @@ async def proof_of_play(request: Request, state: StateDep, screen: CurrentScreen
             plans=state.plans,
         )
 
-    done = await in_transaction(state, record)
+    done = await state.db.run(record)
     count_plays(done.accepted)
     return {"accepted": done.accepted, "duplicates": done.duplicates, "rejected": done.rejected}
 
@@ -219,7 +222,7 @@ async def upload_creative(
         )
         return creative_public(row)
 
-    return await in_transaction(state, save)
+    return await state.db.run(save)
 
 
 @router.get("/api/availability", responses=errors(401, 403, 422, 503))
@@ -257,7 +260,7 @@ async def book_campaign(request: Request, state: StateDep, user: CurrentOperator
         row = lifecycle.book(session, body, actor=user.username, timezone=state.settings.timezone)
         return {"id": row.id, "state": row.state, "priority": row.priority}
 
-    return await in_transaction(state, book)
+    return await state.db.run(book)
 
 
 @router.get("/api/campaigns", responses=OPERATOR_ERRORS)

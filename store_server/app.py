@@ -172,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ServerState.build(settings)
         app.state.caddie = state
+        signage_app.state.signage.attach(state.db)  # one engine per process
         await state.events.start()
         from store_server.checkout.expiry import start_expiry
 
@@ -196,8 +197,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if manager_rollup is not None:
                 manager_rollup.cancel()
             await state.events.stop()
+            signage_app.state.signage.detach()  # a mounted app has no lifespan of its own
             state.close()
-            signage_app.state.signage.close()  # a mounted app has no lifespan of its own
             metrics.mark_process_dead()
 
     app = FastAPI(
@@ -250,7 +251,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         checks: dict[str, str] = {}
         try:
-            await asyncio.wait_for(state.run_db(ping), 5)
+            await asyncio.wait_for(state.db.run(ping, read_only=True), 5)
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = _unavailable(exc)
@@ -277,7 +278,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state: ServerState = request.app.state.caddie
         facts: dict[str, dict[str, int]] = {}
         try:
-            facts["caddie_baskets"] = await asyncio.wait_for(state.run_db(_basket_counts), 5)
+            facts["caddie_baskets"] = await asyncio.wait_for(
+                state.db.run(_basket_counts, read_only=True), 5
+            )
         except Exception as exc:
             log.warning("metrics: basket counts unavailable: %s", _unavailable(exc))
         manager: dict[str, dict[str, float]] = {}
@@ -285,7 +288,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             from store_server.manager.service import today_figures
 
             manager = await asyncio.wait_for(
-                state.run_db(lambda s: today_figures(s, timezone=state.settings.timezone)), 5
+                state.db.run(lambda s: today_figures(s, timezone=state.settings.timezone)), 5
             )
         except Exception as exc:
             log.warning("metrics: manager figures unavailable: %s", _unavailable(exc))

@@ -19,7 +19,7 @@ from store_server.cli_support import (
     describe_database,
     err,
     fail,
-    prepared_engine,
+    prepared_database,
     run_guarded,
     settings_for,
 )
@@ -74,7 +74,7 @@ def serve(
         logging.getLogger(__name__).warning(
             "workers on SQLite take turns writing to one file; use PostgreSQL to scale out"
         )
-    prepared_engine(settings).dispose()
+    prepared_database(settings).close()
     os.environ["CADDIE_DATABASE_URL"] = settings.database_url
     metrics_dir = _prometheus_dir(workers)
     try:
@@ -143,7 +143,6 @@ def catalog_import(path: Path, database_url: DatabaseUrl = None) -> None:
     """Upsert products from a catalog CSV: every row valid, or nothing imported."""
     from store_server.catalog.csv_import import parse_catalog_csv
     from store_server.catalog.service import upsert_products
-    from store_server.db import session_scope
 
     settings = settings_for(database_url)
     try:
@@ -151,10 +150,10 @@ def catalog_import(path: Path, database_url: DatabaseUrl = None) -> None:
     except OSError as exc:
         raise fail(f"cannot read {path}: {exc.strerror}") from None
     records = run_guarded(lambda: parse_catalog_csv(data))
-    engine = prepared_engine(settings)
+    db = prepared_database(settings)
 
     def work():  # type: ignore[no-untyped-def]
-        with session_scope(engine) as session:
+        with db.unit_of_work() as session:
             return upsert_products(session, records, currency=settings.currency)
 
     counts = run_guarded(work)
@@ -169,15 +168,14 @@ def catalog_import(path: Path, database_url: DatabaseUrl = None) -> None:
 def promotions_import(path: Path, database_url: DatabaseUrl = None) -> None:
     """Upsert promotions from a CSV or JSON file: all valid, or none imported."""
     from store_server.catalog.service import replace_promotions
-    from store_server.db import session_scope
     from store_server.pricing.promotion_files import load_promotions
 
     settings = settings_for(database_url)
     promotions = run_guarded(lambda: load_promotions(path))
-    engine = prepared_engine(settings)
+    db = prepared_database(settings)
 
     def work() -> int:
-        with session_scope(engine) as session:
+        with db.unit_of_work() as session:
             return replace_promotions(session, promotions)
 
     typer.echo(f"imported {run_guarded(work)} promotions")
@@ -206,7 +204,6 @@ def device_enroll(
 
     With --pair: DEVICE_ID<TAB>pairing URL per device, each followed by its QR code on
     stderr; opening the link in the shopper app pairs the handheld (once, within 24 h)."""
-    from store_server.db import session_scope
     from store_server.devices.service import enroll
 
     settings = settings_for(database_url)
@@ -215,10 +212,10 @@ def device_enroll(
             raise fail("--pair is for shopper handhelds; staff-mode handhelds use tokens")
         _enroll_paired(settings, device_ids, store or settings.store_id, base_url)
         return
-    engine = prepared_engine(settings)
+    db = prepared_database(settings)
 
     def work() -> list[tuple[str, str]]:
-        with session_scope(engine) as session:
+        with db.unit_of_work() as session:
             return enroll(
                 session, device_ids, store_id=store or settings.store_id, staff_mode=staff
             )
@@ -230,7 +227,6 @@ def device_enroll(
 def _enroll_paired(
     settings: Settings, device_ids: list[str], store_id: str, base_url: str | None
 ) -> None:
-    from store_server.db import session_scope
     from store_server.shopper.cli import base_url_of, pairing_url, print_qr
     from store_server.shopper.service import issue_pairing_codes
     from store_server.timeutil import utcnow
@@ -239,10 +235,10 @@ def _enroll_paired(
         base = base_url_of(settings, base_url)
     except ValueError as exc:
         raise fail(f"--base-url {exc}") from None
-    engine = prepared_engine(settings)
+    db = prepared_database(settings)
 
     def work() -> list[tuple[str, str]]:
-        with session_scope(engine) as session:
+        with db.unit_of_work() as session:
             return issue_pairing_codes(session, device_ids, store_id=store_id, now=utcnow())
 
     for device_id, code in run_guarded(work):
@@ -254,13 +250,12 @@ def _enroll_paired(
 @device_app.command("revoke")
 def device_revoke(device_ids: list[str], database_url: DatabaseUrl = None) -> None:
     """Revoke handhelds' tokens at once."""
-    from store_server.db import session_scope
     from store_server.devices.service import revoke
 
-    engine = prepared_engine(settings_for(database_url))
+    db = prepared_database(settings_for(database_url))
 
     def work() -> None:
-        with session_scope(engine) as session:
+        with db.unit_of_work() as session:
             for device_id in device_ids:
                 revoke(session, device_id)
 
@@ -284,13 +279,14 @@ def user_create(
     """Create an account, or reset one (new password, role and store; every session it
     had ends). A disabled account stays disabled: see ``caddie user enable``."""
     from store_server.auth.service import create_user
-    from store_server.db import session_scope
+    from store_server.security import hash_password
 
     settings = settings_for(database_url)
-    engine = prepared_engine(settings)
+    db = prepared_database(settings)
+    password_hash = hash_password(password)  # half a second: not in the writer turn
 
     def work() -> bool:
-        with session_scope(engine) as session:
+        with db.unit_of_work() as session:
             user = create_user(
                 session,
                 username=username,
@@ -299,6 +295,7 @@ def user_create(
                 store_id=store or (settings.store_id if role in ("staff", "manager") else None),
                 replace=True,
                 display_name=display_name,
+                password_hash=password_hash,
             )
             return user.disabled
 
@@ -313,12 +310,11 @@ def user_create(
 
 def _set_disabled(username: str, database_url: str | None, *, disabled: bool) -> None:
     from store_server.auth.service import set_disabled
-    from store_server.db import session_scope
 
-    engine = prepared_engine(settings_for(database_url))
+    db = prepared_database(settings_for(database_url))
 
     def work() -> None:
-        with session_scope(engine) as session:
+        with db.unit_of_work() as session:
             set_disabled(session, username, disabled=disabled)
 
     run_guarded(work)

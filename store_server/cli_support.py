@@ -90,10 +90,12 @@ def describe_database(url: str) -> str:
     return f"the database {parsed.render_as_string(hide_password=True)}"
 
 
-def prepared_engine(settings: Settings):  # type: ignore[no-untyped-def]
-    """Migrate the schema, then hand back an engine (every command starts this way)."""
-    from store_server.db import make_engine, migrate
+def prepared_database(settings: Settings):  # type: ignore[no-untyped-def]
+    """Migrate the schema, then open the database (every command starts this way); its
+    writes run in units of work, taking the writer turn as a running server's do."""
+    from store_server.db import migrate
+    from store_server.unit_of_work import Database
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
     run_guarded(lambda: migrate(settings.database_url))
-    return make_engine(settings.database_url)
+    return Database.open(settings.database_url, serving=False)

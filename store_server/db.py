@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,12 +68,6 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
-
-
-def run_in_transaction(engine: Engine, work: Callable[[Session], T]) -> T:
-    """``work`` in a transaction of its own, committed when it returns."""
-    with session_scope(engine) as session:
-        return work(session)
 
 
 class ChangeCounter:

@@ -1,4 +1,4 @@
-"""Request dependencies: the session scope and the role of the caller."""
+"""Request dependencies: the request's reading session and the role of the caller."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from store_server.auth import known_devices
 from store_server.auth import service as auth
 from store_server.auth.models import User
 from store_server.config import Settings
-from store_server.db import session_scope
 from store_server.ratelimit import RateLimiter
 from store_server.security import SESSION_COOKIE, hash_token
 from store_server.shared.errors import Forbidden, RateLimited, Unauthorized
@@ -149,13 +148,14 @@ def get_state(request: Request) -> ServerState:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with session_scope(get_state(request).engine) as session:
+    with get_state(request).db.reading() as session:
         yield session
 
 
 StateDep = Annotated[ServerState, Depends(get_state)]
-# scope="function": the commit happens before the response is sent, so a client never
-# sees a success whose commit later fails, and its next request sees what it wrote.
+# The request's reads (who is calling, what to show). It refuses writes: a route writes
+# in a unit of work, ``await state.db.run(work)`` (or, in a plain ``def`` route, ``with
+# state.db.unit_of_work() as session``), committed before the reply is sent.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
@@ -209,7 +209,7 @@ async def metrics_reader(request: Request) -> None:
         hash_token(token), hash_token(expected.get_secret_value())
     ):
         return
-    user = await state.run_db(lambda session: auth.user_for_token(session, token))
+    user = await state.db.run(lambda session: auth.user_for_token(session, token))
     if user.role != "admin":
         raise Forbidden("metrics need the metrics token or the admin role")
 

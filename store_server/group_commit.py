@@ -16,25 +16,24 @@ Two kinds of job share a batch:
 A batch that fails as a whole (a lost connection, a deadlock with another process, a
 plain job breaking its promise) is rolled back and its jobs are run again one
 transaction each, so one bad request cannot fail its neighbours.
+
+Batches are units of work like any other (``store_server.unit_of_work``): each runs in
+the database's writer turn; only what a prepared job reads comes before it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import logging
-import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from store_server.db import session_scope
 from store_server.shared.errors import CaddieError
+from store_server.unit_of_work import Database
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -58,58 +57,15 @@ class _Job:
 _Result = tuple[bool, Any]  # (ok, value or exception)
 
 
-class WriterLock:
-    """A file lock (``<database>-writer``) that server processes sharing one SQLite file
-    take around each group commit, so they write in turns.
-
-    SQLite lets one writer in at a time and makes the others wait by polling: its busy
-    handler sleeps 1, 2, 5, 10 … up to 100 ms between tries, so with two processes
-    writing all the time a transaction can wait hundreds of milliseconds for a lock
-    that was free after one. A process waiting here sleeps in the kernel and wakes the
-    moment the lock is released. Only the group commits take it (the scan path); other
-    writers still wait on SQLite's own lock."""
-
-    def __init__(self, database: str) -> None:
-        self.path = f"{database}-writer"
-        self._fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o644)
-        if os.geteuid() == 0 and os.path.exists(database):
-            # As SQLite does for its -wal and -shm files: a server started once as root
-            # must not leave a file the store's own service user cannot open. (A
-            # database not created yet will be root's too.)
-            owner = os.stat(database)
-            os.fchown(self._fd, owner.st_uid, owner.st_gid)
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
 class GroupCommitter:
-    """Runs submitted database work in shared transactions on ``executor``.
+    """Runs submitted database work in shared transactions on the database's threads.
 
     ``max_in_flight`` transactions run at once (1 for SQLite, which has one writer;
-    more for PostgreSQL, whose transactions wait on the network). With ``writer_lock``
-    each transaction runs holding it (processes sharing one SQLite file)."""
+    more for PostgreSQL, whose transactions wait on the network)."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        executor: Executor | None,
-        *,
-        max_batch: int = 64,
-        max_in_flight: int = 1,
-        writer_lock: WriterLock | None = None,
-    ) -> None:
-        self.engine = engine
-        self.writer_lock = writer_lock
-        self.executor = executor
+    def __init__(self, db: Database, *, max_batch: int = 64, max_in_flight: int = 1) -> None:
+        self.db = db
+        self.executor = db.executor
         self.max_batch = max_batch
         self.max_in_flight = max_in_flight
         self._pending: list[_Job] = []
@@ -182,9 +138,6 @@ class GroupCommitter:
 
     # On the database thread.
 
-    def _turn(self) -> contextlib.AbstractContextManager[None]:
-        return self.writer_lock.held() if self.writer_lock else contextlib.nullcontext()
-
     def _run_batch(self, jobs: list[_Job]) -> list[_Result]:
         try:
             results = self._together(jobs)
@@ -203,25 +156,13 @@ class GroupCommitter:
 
     def _together(self, jobs: list[_Job]) -> list[_Result]:
         results: list[_Result] = []
-        with session_scope(self.engine) as session:
+        with session_scope(self.db.engine) as session:
             # Prepared jobs read first: on SQLite outside any transaction (the driver
-            # begins one only at a write), so before the writer lock.
+            # begins one only at a write), so before the writer turn.
             steps = [self._prepare(job, session) for job in jobs]
-            with self._turn():
-                if self.engine.dialect.name == "sqlite":
-                    # The SQLite driver begins a transaction only at the first write,
-                    # and a savepoint opened before that would commit when released.
-                    # Begin the batch's transaction explicitly, taking the write lock
-                    # now (waiting for it like any writer) rather than failing to
-                    # upgrade a read later.
-                    session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-                try:
-                    for job, step in zip(jobs, steps, strict=True):
-                        results.append(self._step(job, step, session))
-                    session.commit()  # within the turn: the next writer sees it all
-                except BaseException:
-                    session.rollback()  # and a failed batch is undone within it too
-                    raise
+            with self.db.writer_turn(session):
+                for job, step in zip(jobs, steps, strict=True):
+                    results.append(self._step(job, step, session))
         return results
 
     @staticmethod
@@ -253,8 +194,7 @@ class GroupCommitter:
 
     def _alone(self, job: _Job) -> _Result:
         try:
-            with self._turn(), session_scope(self.engine) as session:
-                value = job.work(session)
+            value = self.db.run_here(job.work)
         except Exception as exc:
             return (False, exc)
         self.batches += 1

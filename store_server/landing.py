@@ -83,7 +83,7 @@ async def _visitor(request: Request, state: StateDep) -> User | None:
         return user
 
     try:
-        return await state.run_db(job)
+        return await state.db.run(job)
     except CaddieError:
         return None
 

@@ -29,6 +29,7 @@ STRICT_PATHS = [
     "store_server/group_commit.py",
     "handheld_client/core.py",
     "handheld_client/trip.py",
+    "store_server/unit_of_work.py",
 ]
 
 

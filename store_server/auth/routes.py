@@ -44,7 +44,7 @@ class Me(BaseModel):
 @router.post("/login", response_model=LoginReply)
 def login(body: LoginBody, request: Request, state: StateDep, response: Response) -> LoginReply:
     token, user = service.log_in(
-        state.engine,
+        state.db,
         username=body.username,
         password=body.password,
         hours=state.settings.session_hours,
@@ -65,7 +65,7 @@ async def logout(request: Request, user: CurrentUser, state: StateDep, response:
 async def end_session(state: ServerState, token: str) -> None:
     """Revoke the session of ``token``, then announce it on the event bus (once committed)
     so that every server process closes the live sockets opened with it at once."""
-    user_id = await state.run_db(lambda s: service.logout(s, token))
+    user_id = await state.db.run(lambda s: service.logout(s, token))
     if user_id is not None:
         await state.events.publish(
             SESSIONS_CHANNEL, {"event": "session.revoked", "user_id": user_id}

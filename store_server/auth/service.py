@@ -9,18 +9,20 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, text, update
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from store_server.auth.known_devices import attempt_key
 from store_server.auth.models import ROLES, AuthSession, LoginAttempt, User, initials
-from store_server.db import run_in_transaction, session_scope
 from store_server.ratelimit import RateLimiter
 from store_server.security import hash_password, hash_token, new_token, verify_password
 from store_server.shared.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
 from store_server.timeutil import as_utc, utcnow
+
+if TYPE_CHECKING:
+    from store_server.unit_of_work import Database
 
 USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,80}$")
 DISPLAY_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,80}$")
@@ -37,11 +39,14 @@ def create_user(
     store_id: str | None = None,
     replace: bool = False,
     display_name: str | None = None,
+    password_hash: str | None = None,
 ) -> User:
     """A new account, or with ``replace`` a new password (and role and store) for an
     existing one. A reset ends every session the account had: whoever knew the old
     password must not stay logged in with it. A disabled account stays disabled
-    (:func:`set_disabled` is the one way back)."""
+    (:func:`set_disabled` is the one way back). ``password_hash`` is ``password``'s,
+    worked out before the transaction: hashing takes half a second of CPU, too long to
+    hold the writer turn."""
     problems = []
     if not USERNAME.match(username):
         problems.append("username must be 1-80 letters, digits or . _ @ -")
@@ -61,7 +66,7 @@ def create_user(
         session.add(user)
     else:
         revoke_sessions(session, user)
-    user.password_hash = hash_password(password)
+    user.password_hash = password_hash or hash_password(password)
     user.role = role
     user.store_id = store_id
     if display_name is not None or user.display_name is None:
@@ -210,7 +215,7 @@ def open_session(
 
 
 def log_in(
-    engine: Engine,
+    db: Database,
     *,
     username: str,
     password: str,
@@ -233,17 +238,16 @@ def log_in(
     The password check costs about half a second of CPU: call this on a worker thread,
     never on the event loop or the store's database thread."""
     key = attempt_key(username, known_device)
-    attempt_id = run_in_transaction(
-        engine,
+    attempt_id = db.run_here(
         lambda session: reserve_login_attempt(
             session, username=key, attempts_per_minute=attempts_per_minute
-        ),
+        )
     )
     try:
-        found = run_in_transaction(engine, lambda session: _credentials(session, username))
+        found = db.run_here(lambda session: _credentials(session, username), read_only=True)
         user_id = check_password(found, password)
         keys = [username] + ([key] if known_device else [])
-        with session_scope(engine) as session:
+        with db.unit_of_work() as session:
             token, user = open_session(session, user_id=user_id, hours=hours, attempt_keys=keys)
             admit(user)
             return token, user
@@ -252,7 +256,7 @@ def log_in(
     except BaseException:
         # The database may be what failed: then the attempt stays counted, which is safe.
         with suppress(Exception):
-            run_in_transaction(engine, lambda session: release_login_attempt(session, attempt_id))
+            db.run_here(lambda session: release_login_attempt(session, attempt_id))
         raise
 
 

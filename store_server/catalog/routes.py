@@ -84,13 +84,13 @@ def get_product(gtin: str, session: SessionDep, user: CurrentStaff) -> ProductPu
 
 
 @router.put("/catalog/products/{gtin}", response_model=ProductPublic)
-def put_product(
-    gtin: str, body: ProductBody, session: SessionDep, user: CurrentAdmin, state: StateDep
-) -> ProductPublic:
+def put_product(gtin: str, body: ProductBody, user: CurrentAdmin, state: StateDep) -> ProductPublic:
     record = service.ProductRecord(gtin=normalize_gtin(gtin), **body.model_dump())
-    service.upsert_products(session, [record], currency=state.settings.currency)
+    with state.db.unit_of_work() as session:
+        service.upsert_products(session, [record], currency=state.settings.currency)
+        product = _public(session, record.gtin)
     state.products.invalidate()
-    return _public(session, record.gtin)
+    return product
 
 
 @router.post(
@@ -108,7 +108,7 @@ async def import_catalog(request: Request, user: CurrentAdmin, state: StateDep) 
     def work(session: Any) -> service.UpsertCounts:
         return service.upsert_products(session, records, currency=state.settings.currency)
 
-    counts = await state.run_db(work)
+    counts = await state.db.run(work)
     state.products.invalidate()
     return ImportReply(**counts.__dict__)
 
@@ -125,7 +125,6 @@ def list_promotions(session: SessionDep, user: CurrentStaff) -> PromotionsReply:
 @router.put("/promotions/{promotion_id}", response_model=dict[str, Any])
 def put_promotion(
     promotion_id: str,
-    session: SessionDep,
     user: CurrentAdmin,
     state: StateDep,
     body: Annotated[dict[str, Any], Body()],
@@ -136,16 +135,16 @@ def put_promotion(
         raise InvalidInput(message, problems=[message])
     data = {**body, "id": promotion_id}
     promotion = Promotion.from_dict(data)
-    service.replace_promotions(session, [promotion])
+    with state.db.unit_of_work() as session:
+        service.replace_promotions(session, [promotion])
     state.promotions.invalidate()
     return promotion.to_dict()
 
 
 @router.delete("/promotions/{promotion_id}", status_code=204)
-def delete_promotion(
-    promotion_id: str, session: SessionDep, user: CurrentAdmin, state: StateDep
-) -> None:
-    service.delete_promotion(session, promotion_id)
+def delete_promotion(promotion_id: str, user: CurrentAdmin, state: StateDep) -> None:
+    with state.db.unit_of_work() as session:
+        service.delete_promotion(session, promotion_id)
     state.promotions.invalidate()
 
 
@@ -177,6 +176,6 @@ async def import_promotions(
     def work(session: Any) -> int:
         return service.replace_promotions(session, promotions)
 
-    count = await state.run_db(work)
+    count = await state.db.run(work)
     state.promotions.invalidate()
     return {"imported": count}

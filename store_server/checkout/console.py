@@ -69,7 +69,7 @@ async def _page_actor(request: Request, state: ServerState) -> tuple[Actor, str]
         return staff_actor(user), user.username
 
     try:
-        return await state.run_db(job)
+        return await state.db.run(job)
     except (Unauthorized, Forbidden):
         return None
 
@@ -114,7 +114,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
             raise Unauthorized("enter your username and password")
         token, user = await run_in_threadpool(
             auth.log_in,
-            state.engine,
+            state.db,
             username=username[:80],
             password=password[:256],
             hours=settings.session_hours,
@@ -159,7 +159,7 @@ async def queue_page(request: Request, state: StateDep) -> Response:
             history.figures(session, actor.store_id, timezone=timezone),
         )
 
-    rows, figures = await state.run_db(job)
+    rows, figures = await state.db.run(job)
     return templates.TemplateResponse(
         request,
         "checkout/queue.html",
@@ -196,7 +196,7 @@ async def _history_page(request: Request, state: StateDep, values: Any) -> Respo
     error, rows, searched = None, [], any(str(v).strip() for v in values.values())
     try:
         query = _history_query(values, timezone)
-        rows = await state.run_db(lambda s: history.search(s, actor, query))
+        rows = await state.db.run(lambda s: history.search(s, actor, query))
     except CaddieError as exc:
         error = exc.message
     for row in rows:
@@ -264,7 +264,7 @@ async def basket_page(basket_id: str, request: Request, state: StateDep) -> Resp
         return _to_login(request)
     actor, username = who
     try:
-        view = await state.run_db(_panel_context(state, basket_id, actor))
+        view = await state.db.run(_panel_context(state, basket_id, actor))
     except CaddieError as exc:
         return templates.TemplateResponse(
             request,
@@ -285,7 +285,7 @@ async def basket_panel(basket_id: str, request: Request, state: StateDep) -> Res
     who = await _page_actor(request, state)
     if who is None:
         raise Unauthorized("log in again")
-    view = await state.run_db(_panel_context(state, basket_id, who[0]))
+    view = await state.db.run(_panel_context(state, basket_id, who[0]))
     return templates.TemplateResponse(request, "checkout/_panel.html", {"b": view})
 
 
@@ -294,7 +294,7 @@ async def receipt_page(basket_id: str, request: Request, state: StateDep) -> Res
     who = await _page_actor(request, state)
     if who is None:
         return _to_login(request)
-    record = await state.run_db(lambda s: views.handoff_record(s, basket_id, who[0]))
+    record = await state.db.run(lambda s: views.handoff_record(s, basket_id, who[0]))
     return templates.TemplateResponse(
         request,
         "checkout/receipt.html",

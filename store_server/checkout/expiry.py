@@ -57,7 +57,7 @@ async def expire_once(state: ServerState) -> list[tuple[str, str]]:
     def work(session: Session) -> list[tuple[str, str]]:
         return expire_baskets(session, minutes=minutes)
 
-    expired = await state.run_db(work)
+    expired = await state.db.run(work)
     for basket_id, store_id in expired:
         await state.events.publish(
             "baskets",

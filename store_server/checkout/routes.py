@@ -21,7 +21,7 @@ Every HTTP endpoint here spends the caller's request budget first (``RATE_LIMITE
 token bucket per session, device or till token; 429 ``rate_limited`` with
 ``Retry-After`` once it is spent).
 
-Writes run in one transaction (``state.run_db``) and publish a ``baskets`` event only
+Writes run in one unit of work (``state.db.run``) and publish a ``baskets`` event only
 after it committed, so a console never shows a change that was rolled back.
 """
 
@@ -137,7 +137,7 @@ async def _change(
         basket = records.get_basket(session, basket_id, actor)
         return views.detail(session, basket, _promotions(state, session, basket_id))
 
-    view = await state.run_db(job)
+    view = await state.db.run(job)
     await _publish(state, event, view)
     return view
 
@@ -148,7 +148,7 @@ async def _change(
 @router.get("/api/checkout/baskets", dependencies=[RATE_LIMITED], response_model=QueueReply)
 async def list_queue(user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     actor = staff_actor(user)
-    rows = await state.run_db(lambda s: views.queue(s, actor.store_id))
+    rows = await state.db.run(lambda s: views.queue(s, actor.store_id))
     return {"baskets": rows}
 
 
@@ -158,7 +158,7 @@ async def shift_figures(user: CurrentStaff, state: StateDep) -> dict[str, Any]:
     average wait from finishing to release, baskets paid."""
     actor = staff_actor(user)
     timezone = state.settings.timezone
-    return await state.run_db(lambda s: history.figures(s, actor.store_id, timezone=timezone))
+    return await state.db.run(lambda s: history.figures(s, actor.store_id, timezone=timezone))
 
 
 _INSTANT = Query(
@@ -187,7 +187,7 @@ async def paid_history(
         since=history.parse_local(since, timezone, what="since"),
         until=history.parse_local(until, timezone, what="until"),
     )
-    return {"baskets": await state.run_db(lambda s: history.search(s, actor, query))}
+    return {"baskets": await state.db.run(lambda s: history.search(s, actor, query))}
 
 
 @router.post(
@@ -204,7 +204,7 @@ async def paid_history_by_card(
     actor = staff_actor(user)
     body = await parse_body(request, CardSearchBody)
     query = history.HistoryQuery(loyalty_card=body.loyalty_card, reason=body.reason)
-    return {"baskets": await state.run_db(lambda s: history.search(s, actor, query))}
+    return {"baskets": await state.db.run(lambda s: history.search(s, actor, query))}
 
 
 @router.get(
@@ -217,7 +217,7 @@ async def get_basket(basket_id: str, user: CurrentStaff, state: StateDep) -> dic
         basket = records.get_basket(session, basket_id, actor)
         return views.detail(session, basket, _promotions(state, session, basket_id))
 
-    return await state.run_db(job)
+    return await state.db.run(job)
 
 
 @router.post(
@@ -369,7 +369,7 @@ async def release(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[s
             "basket": views.summary(session, basket),
         }
 
-    out = await state.run_db(work)
+    out = await state.db.run(work)
     await _publish(state, "checkout.released", out["basket"])
     payload = out["handoff"]["pos_payload"]
     out["handoff"]["qr_svg"] = receipts.qr_svg(payload)
@@ -385,7 +385,7 @@ async def release(basket_id: str, user: CurrentStaff, state: StateDep) -> dict[s
 )
 async def receipt_text(basket_id: str, user: CurrentStaff, state: StateDep) -> PlainTextResponse:
     actor = staff_actor(user)
-    record = await state.run_db(lambda s: views.handoff_record(s, basket_id, actor))
+    record = await state.db.run(lambda s: views.handoff_record(s, basket_id, actor))
     return PlainTextResponse(receipts.receipt_text(record, timezone=state.settings.timezone))
 
 
@@ -415,7 +415,7 @@ async def manual_payment(
         )
         return views.handoff_view(handoff), replayed
 
-    view, replayed = await state.run_db(job)
+    view, replayed = await state.db.run(job)
     return await _paid_reply(state, view, replayed)
 
 
@@ -441,7 +441,7 @@ async def handheld_rescan(request: Request, state: StateDep) -> dict[str, Any]:
             raise Forbidden("this handheld is not in staff mode")
         return Actor(f"device:{device.id}", device.store_id)
 
-    actor = await state.run_db(who)
+    actor = await state.db.run(who)
     body = await parse_body(request, DeviceRescanBody)
     return await _rescan(state, body.basket_id, body.code, actor, f"handheld:{device_id}")
 
@@ -471,7 +471,7 @@ async def pos_handoff(code: str, request: Request, state: StateDep) -> dict[str,
         terminal = payment.pos_terminal(session, token)
         return views.handoff_view(payment.handoff_for_pos(session, code, terminal))
 
-    return await state.run_db(job)
+    return await state.db.run(job)
 
 
 @router.post(
@@ -486,7 +486,7 @@ async def pos_paid(code: str, request: Request, state: StateDep) -> dict[str, An
     same ``payment_reference`` again is answered as before (``replayed``)."""
     token = _pos_token(request)
     # The till first: a stranger is refused before its body is read.
-    await state.run_db(lambda session: payment.pos_terminal(session, token))
+    await state.db.run(lambda session: payment.pos_terminal(session, token))
     body = await parse_body(request, PaidBody)
 
     def job(session: Session) -> tuple[dict[str, Any], bool, str]:
@@ -500,7 +500,7 @@ async def pos_paid(code: str, request: Request, state: StateDep) -> dict[str, An
         )
         return views.handoff_view(handoff), replayed, terminal.store_id
 
-    view, replayed, _store = await state.run_db(job)
+    view, replayed, _store = await state.db.run(job)
     return await _paid_reply(state, view, replayed)
 
 
@@ -533,7 +533,7 @@ async def enroll_pos(request: Request, user: CurrentAdmin, state: StateDep) -> d
     def job(session: Session) -> str:
         return payment.enroll_pos_terminal(session, body.terminal_id, store_id=store_id)
 
-    token = await state.run_db(job)
+    token = await state.db.run(job)
     return {"terminal_id": body.terminal_id, "store_id": store_id, "token": token}
 
 
@@ -551,7 +551,7 @@ async def put_policy(
     if not 1 <= len(store_id) <= 64:
         raise NotFound("no such store")
     actor = Actor(f"admin:{user.username}", None, user.id)
-    policy = await state.run_db(
+    policy = await state.db.run(
         lambda s: audit.set_store_policy(s, store_id, body.policy, actor=actor)
     )
     return {"store_id": store_id, "policy": policy.to_dict()}
@@ -564,7 +564,7 @@ async def put_policy(
     response_model=PolicyReply,
 )
 async def get_policy(store_id: str, user: CurrentAdmin, state: StateDep) -> dict[str, Any]:
-    policy = await state.run_db(lambda s: audit.policy_for_store(s, store_id, state.audit_policy))
+    policy = await state.db.run(lambda s: audit.policy_for_store(s, store_id, state.audit_policy))
     return {"store_id": store_id, "policy": policy.to_dict()}
 
 
@@ -599,7 +599,7 @@ async def staff_socket(websocket: WebSocket) -> None:
     try:
         if not _same_origin(websocket):
             raise Forbidden("cross-origin connection refused")
-        actor = await state.run_db(lambda s: staff_actor(auth.user_for_token(s, token)))
+        actor = await state.db.run(lambda s: staff_actor(auth.user_for_token(s, token)))
     except CaddieError as exc:
         await _refuse(websocket, exc)
         return
@@ -645,7 +645,7 @@ async def _serve_queue(websocket: WebSocket, state: ServerState, actor: Actor, t
 
     async def still_allowed() -> bool:
         try:
-            await state.run_db(lambda s: staff_actor(auth.user_for_token(s, token)))
+            await state.db.run(lambda s: staff_actor(auth.user_for_token(s, token)))
         except OperationalError as exc:
             # Nothing says the session ended; the next check tries again.
             log.warning("staff socket: session not re-checked, database unavailable: %s", exc.orig)
@@ -661,7 +661,7 @@ async def _serve_queue(websocket: WebSocket, state: ServerState, actor: Actor, t
         state.events.subscribe(SESSIONS_CHANNEL) as sessions,
     ):
         # Subscribed before reading the queue, so no change falls between the two.
-        rows = await state.run_db(lambda s: views.queue(s, actor.store_id))
+        rows = await state.db.run(lambda s: views.queue(s, actor.store_id))
         await websocket.send_json({"type": "queue", "baskets": rows})
         tasks = [
             asyncio.create_task(forward("basket", events)),
@@ -713,7 +713,7 @@ async def _push_basket(
             return None
         return views.summary(session, basket)
 
-    row = await state.run_db(load)
+    row = await state.db.run(load)
     if row is None:
         return
     await websocket.send_json(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from store_server.deps import ERROR_RESPONSES, CurrentAdmin, SessionDep, StateDep
+from store_server.deps import ERROR_RESPONSES, CurrentAdmin, StateDep
 from store_server.devices import service
 from store_server.devices.models import Device
 from store_server.shared.errors import NotFound
@@ -25,20 +25,20 @@ class EnrolledDevice(BaseModel):
 
 
 @router.post("", response_model=list[EnrolledDevice])
-def enroll(
-    body: EnrollBody, session: SessionDep, user: CurrentAdmin, state: StateDep
-) -> list[EnrolledDevice]:
-    issued = service.enroll(
-        session,
-        body.device_ids,
-        store_id=body.store_id or state.settings.store_id,
-        staff_mode=body.staff_mode,
-    )
+def enroll(body: EnrollBody, user: CurrentAdmin, state: StateDep) -> list[EnrolledDevice]:
+    with state.db.unit_of_work() as session:
+        issued = service.enroll(
+            session,
+            body.device_ids,
+            store_id=body.store_id or state.settings.store_id,
+            staff_mode=body.staff_mode,
+        )
     return [EnrolledDevice(device_id=d, token=t) for d, t in issued]
 
 
 @router.delete("/{device_id}", status_code=204)
-def revoke(device_id: str, session: SessionDep, user: CurrentAdmin) -> None:
-    if session.get(Device, device_id) is None:
-        raise NotFound(f"no device {device_id!r}")
-    service.revoke(session, device_id)
+def revoke(device_id: str, user: CurrentAdmin, state: StateDep) -> None:
+    with state.db.unit_of_work() as session:
+        if session.get(Device, device_id) is None:
+            raise NotFound(f"no device {device_id!r}")
+        service.revoke(session, device_id)

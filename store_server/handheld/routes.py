@@ -198,7 +198,7 @@ class HandheldConnection:
             )
         assert self.device is not None
         device_id, grace = self.device.id, self.phone_grace
-        state = await self.state.run_db(
+        state = await self.state.db.run(
             lambda session: phone_trip_state(session, device_id, now=utcnow(), grace=grace)
         )
         if state == "expired":
@@ -298,7 +298,7 @@ class HandheldConnection:
             return device, service.open_basket_view(session, device, self.ctx)
 
         try:
-            device, basket = await self.state.run_db(work)
+            device, basket = await self.state.db.run(work)
         except Unauthorized as exc:
             await self.error(exc, rid)
             await self.ws.close(CLOSE_UNAUTHORIZED, "unauthorized")

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from store_server.shared.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from store_server.unit_of_work import Database
 
 report_app = typer.Typer(help="Printable reports of the manager console.", no_args_is_help=True)
 manager_app = typer.Typer(
@@ -30,17 +33,16 @@ def _manager() -> None:
 
 
 def render_daily(
-    engine: object, *, day: date, store_id: str, timezone: str, currency: str, min_count: int
+    db: Database, *, day: date, store_id: str, timezone: str, currency: str, min_count: int
 ) -> str:
     """The daily report as one self-contained HTML page (its CSS inline: it is printed or
     mailed, never served with the console's policy)."""
-    from store_server.db import session_scope
     from store_server.manager import rollup
     from store_server.manager.figures import Period
     from store_server.manager.routes import STATIC_DIR, templates
     from store_server.manager.service import build_report
 
-    with session_scope(engine) as session:  # type: ignore[arg-type]
+    with db.unit_of_work() as session:
         rollup.refresh(session)
         report = build_report(
             session,
@@ -68,7 +70,7 @@ def daily(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write the day's figures, compared with the day before, as a printable HTML page."""
-    from store_server.cli_support import prepared_engine, run_guarded, settings_for
+    from store_server.cli_support import prepared_database, run_guarded, settings_for
 
     try:
         when = date.fromisoformat(day.strip())
@@ -78,10 +80,10 @@ def daily(
         ) from None
     settings = settings_for(database_url)
     store_id = store or settings.store_id
-    engine = prepared_engine(settings)
+    db = prepared_database(settings)
     html = run_guarded(
         lambda: render_daily(
-            engine,
+            db,
             day=when,
             store_id=store_id,
             timezone=settings.timezone,
@@ -102,14 +104,13 @@ def daily(
 @manager_app.command("rebuild")
 def rebuild_command(database_url: DatabaseUrl = None) -> None:
     """Recompute the hourly rollup from the raw trip rows."""
-    from store_server.cli_support import prepared_engine, run_guarded, settings_for
-    from store_server.db import session_scope
+    from store_server.cli_support import prepared_database, run_guarded, settings_for
     from store_server.manager import rollup
 
-    engine = prepared_engine(settings_for(database_url))
+    db = prepared_database(settings_for(database_url))
 
     def work() -> int:
-        with session_scope(engine) as session:
+        with db.unit_of_work() as session:
             return rollup.rebuild(session)
 
     typer.echo(f"{run_guarded(work)} rollup rows")
@@ -127,11 +128,11 @@ def history_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write synthetic trips (for a trial store or a benchmark), then refresh the rollup."""
-    from store_server.cli_support import prepared_engine, run_guarded, settings_for
+    from store_server.cli_support import prepared_database, run_guarded, settings_for
     from store_server.manager.history import HistorySpec, write_history
 
     settings = settings_for(database_url)
-    engine = prepared_engine(settings)
+    db = prepared_database(settings)
     start = datetime.combine(date.today() - timedelta(days=days), datetime.min.time(), UTC)
     spec = HistorySpec(
         store_id=store or settings.store_id,
@@ -142,7 +143,7 @@ def history_command(
         seed=seed,
     )
     try:
-        counts = run_guarded(lambda: write_history(engine, spec))
+        counts = run_guarded(lambda: write_history(db.engine, spec))
     except InvalidInput as exc:  # pragma: no cover - the option ranges prevent it
         raise typer.BadParameter(exc.message) from exc
     typer.echo(f"{counts.trips} trips, {counts.lines} lines, {counts.audits} audits")

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 async def refresh_once(state: ServerState) -> None:
     try:
-        await state.run_db(lambda s: rollup.refresh(s))
+        await state.db.run(lambda s: rollup.refresh(s))
     except IntegrityError:  # another process rewrote the same hours first: they are current
         log.info("rollup refreshed by another process meanwhile")
 

@@ -71,7 +71,7 @@ async def _viewer(request: Request, state: ServerState) -> Viewer | None:
     if not token:
         return None
     try:
-        user = await state.run_db(lambda s: auth.user_for_token(s, token))
+        user = await state.db.run(lambda s: auth.user_for_token(s, token))
     except (Unauthorized, Forbidden):
         return None
     if user.role not in ROLES:
@@ -139,7 +139,7 @@ async def login_submit(request: Request, state: StateDep) -> Response:
             raise Unauthorized("enter your username and password")
         token, user = await run_in_threadpool(
             auth.log_in,
-            state.engine,
+            state.db,
             username=username[:80],
             password=password[:256],
             hours=state.settings.session_hours,
@@ -185,7 +185,7 @@ def _tz(state: ServerState) -> Any:
 async def _report(state: ServerState, viewer: Viewer, period: Period) -> service.Report:
     await refresh_once(state)
     settings = state.settings
-    return await state.run_db(
+    return await state.db.run(
         lambda s: service.build_report(
             s,
             viewer.store_id,
@@ -214,7 +214,7 @@ async def _page(request: Request, state: ServerState, page: str, extra: Any = No
         "page": page,
         "pages": PAGES,
         "query": _query(request, period),
-        "stores": await state.run_db(service.store_ids) if viewer.role == "admin" else [],
+        "stores": await state.db.run(service.store_ids) if viewer.role == "admin" else [],
     }
     if extra is not None:
         context.update(await extra(viewer))
@@ -271,7 +271,7 @@ def _policy_context(state: ServerState, viewer: Viewer) -> Any:
 @router.get("/policy", response_class=HTMLResponse)
 async def policy_page(request: Request, state: StateDep) -> Response:
     async def extra(viewer: Viewer) -> dict[str, Any]:
-        return await state.run_db(_policy_context(state, viewer))
+        return await state.db.run(_policy_context(state, viewer))
 
     return await _page(request, state, "policy", extra)
 
@@ -282,7 +282,7 @@ async def _form_action(request: Request, state: ServerState, work: Any) -> Respo
         return viewer
     form = await request.form()
     try:
-        await state.run_db(lambda s: work(s, viewer, form))
+        await state.db.run(lambda s: work(s, viewer, form))
     except CaddieError as exc:
         return _message(
             request, "Not done", exc.message, viewer, back="/manager/policy", status=exc.http_status
@@ -370,7 +370,7 @@ async def pos_import(request: Request, state: StateDep) -> Response:
                     source=f"csv:{viewer.username}",
                 )
 
-        await state.run_db(work)
+        await state.db.run(work)
     except CaddieError as exc:
         return _message(
             request,
@@ -438,7 +438,7 @@ async def pos_totals(
         )
         return store
 
-    store = await state.run_db(work)
+    store = await state.db.run(work)
     return PosDailyTotalReply(
         store_id=store, day=body.day, sales_cents=body.sales_cents, currency=body.currency
     )

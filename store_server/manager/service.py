@@ -797,7 +797,7 @@ async def note_scan_outcome(
             )
 
     try:
-        await state.run_db(work)
+        await state.db.run(work)
     except Exception:  # the figures may miss one; the shopper's scan must not
         import logging
 

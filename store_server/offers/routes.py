@@ -60,7 +60,7 @@ async def push_offer(
         return make_offer(session, basket_id, policy=policy)
 
     try:
-        message = await state.run_db(work)
+        message = await state.db.run(work)
     except Exception:
         log.exception("offers: could not make an offer for basket %s", basket_id)
         return

@@ -104,7 +104,7 @@ async def pair(body: PairBody, request: Request, state: StateDep) -> DeviceCrede
     handheld gets its token. A code works once and for 24 hours."""
     _spend_join_budget(request)
     now = utcnow()
-    device_id, token = await state.run_db(lambda s: service.pair(s, body.code, now=now))
+    device_id, token = await state.db.run(lambda s: service.pair(s, body.code, now=now))
     return DeviceCredentials(device_id=device_id, token=token, kind="kiosk", expires_at=None)
 
 
@@ -115,7 +115,7 @@ async def join(body: JoinBody, request: Request, state: StateDep) -> JoinReply:
     _spend_join_budget(request)
     now = utcnow()
     settings = state.settings
-    joined = await state.run_db(
+    joined = await state.db.run(
         lambda s: service.join(
             s,
             body.ticket,
@@ -150,7 +150,7 @@ async def trip(request: Request, state: StateDep) -> dict[str, Any]:
         device = service.device_for_bearer(session, token, now=now, grace=_grace(state))
         return service.trip_status(session, device, secret=state.settings.secret_key, view=view)
 
-    return await state.run_db(job)
+    return await state.db.run(job)
 
 
 def _device_token(request: Request) -> str:
@@ -249,7 +249,7 @@ def _entrance_access(request: Request, state: ServerState) -> Any:
 async def entrance_page(request: Request, state: StateDep) -> Response:
     """The entrance QR code, full screen, renewed before it expires (the page reloads
     itself: no script, so it also works in a signage player's sandboxed frame)."""
-    access = await state.run_db(_entrance_access(request, state))
+    access = await state.db.run(_entrance_access(request, state))
     if access == "login":
         return _message(
             request,
@@ -305,7 +305,7 @@ def _no_receipt(request: Request) -> HTMLResponse:
 async def receipt_page(token: str, request: Request, state: StateDep) -> Response:
     """A shopper's receipt, by the signed link the trip status gives: no login, and the
     link names exactly one basket."""
-    record = await state.run_db(_receipt(request, state, token))
+    record = await state.db.run(_receipt(request, state, token))
     if record is None:
         return _no_receipt(request)
     timezone = state.settings.timezone
@@ -328,7 +328,7 @@ async def receipt_page(token: str, request: Request, state: StateDep) -> Respons
 )
 async def receipt_download(token: str, request: Request, state: StateDep) -> Response:
     """The same receipt as plain text, to keep."""
-    record = await state.run_db(_receipt(request, state, token))
+    record = await state.db.run(_receipt(request, state, token))
     if record is None:
         return _no_receipt(request)
     text = receipts.receipt_text(record, timezone=state.settings.timezone)

@@ -136,7 +136,7 @@ class SignalPublisher:
                 secret=self.state.settings.secret_key,
             )
 
-        for fact in sorted(await self.state.run_db(work), key=lambda f: f.at):
+        for fact in sorted(await self.state.db.run(work), key=lambda f: f.at):
             self.window.add(fact)
 
     async def tick(self, *, force: bool = False) -> list[dict[str, object]]:
@@ -153,7 +153,7 @@ class SignalPublisher:
                 service.store_scopes(session, device_zones=zones),
             )
 
-        active, scopes = await self.state.run_db(work)
+        active, scopes = await self.state.db.run(work)
         # The window keeps its momentum counts as facts come and go: a round costs the
         # scopes and categories, not the (possibly hundreds of thousands of) scans.
         messages = aggregate(

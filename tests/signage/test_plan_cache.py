@@ -86,7 +86,7 @@ def _touch(session: Session) -> None:
 
 
 def _report_play(session: Session) -> None:
-    from signage.service import record_plays
+    from signage.proof_of_play import record_plays
 
     screen = session.get(Screen, "S-01")  # K-1's zone: the play is accepted
     assert screen is not None

@@ -331,6 +331,27 @@ def test_a_cancelled_campaign_does_not_hold_back_its_creative(client: Any, loade
     assert back.status_code == 409, back.text
 
 
+def test_the_mounted_signage_app_serves_on_the_store_apps_engine(client: Any) -> None:
+    """One engine per process: the signage app builds none of its own."""
+    holder = client.app.routes[-1].app.state.signage
+    assert holder.get().db is client.app.state.caddie.db
+
+
+def test_the_standalone_signage_app_serves_on_its_one_engine(db_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from signage.app import create_standalone_app
+    from store_server.config import load_settings
+
+    app = create_standalone_app(load_settings(database_url=db_url, environment="test"))
+    with TestClient(app) as standalone:
+        holder = standalone.app.routes[-1].app.state.signage  # type: ignore[attr-defined]
+        assert holder.get().db is standalone.app.state.caddie.db  # type: ignore[attr-defined]
+        assert standalone.get("/signage/api/screens").status_code == 401
+    with pytest.raises(RuntimeError, match="mounted"):
+        holder.get()  # the engine went with the app that owned it
+
+
 def test_upload_size_limit(client: Any, loaded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     holder = client.app.routes[-1].app.state.signage  # the mounted signage app's state
     monkeypatch.setattr(holder.get().signage, "max_upload_bytes", 100)

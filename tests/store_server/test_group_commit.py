@@ -22,9 +22,10 @@ from sqlmodel import Session, col, select
 from store_server.app import create_app
 from store_server.baskets.models import Basket, BasketLine, Shopper
 from store_server.config import Settings
-from store_server.group_commit import GroupCommitter, WriterLock
+from store_server.group_commit import GroupCommitter
 from store_server.handheld import service
 from store_server.shared.errors import NotFound
+from store_server.unit_of_work import Database, WriterLock
 from tests.store_server.factories import COFFEE_ITEM, MILK_ITEM, add_products, enroll_devices
 from tests.store_server.wsclient import Handheld
 
@@ -32,7 +33,7 @@ from tests.store_server.wsclient import Handheld
 @pytest.fixture
 def committer(engine: Engine) -> Iterator[GroupCommitter]:
     with ThreadPoolExecutor(max_workers=1) as executor:
-        yield GroupCommitter(engine, executor, max_batch=64)
+        yield GroupCommitter(Database(engine, executor=executor), max_batch=64)
 
 
 def add_shopper(card: str, then: Callable[[], Any] | None = None) -> Callable[[Session], str]:
@@ -192,7 +193,7 @@ def locked_committer(sqlite_engine: Engine) -> Iterator[tuple[GroupCommitter, Pa
     lock = WriterLock(str(make_url(str(sqlite_engine.url)).database))
     path = Path(lock.path)
     with ThreadPoolExecutor(max_workers=1) as executor:
-        yield GroupCommitter(sqlite_engine, executor, writer_lock=lock), path
+        yield GroupCommitter(Database(sqlite_engine, executor=executor, writer_lock=lock)), path
     lock.close()
 
 

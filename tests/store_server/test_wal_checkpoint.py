@@ -71,14 +71,14 @@ def test_without_the_raised_threshold_commits_checkpoint_themselves(tmp_path: Pa
 def test_the_server_checkpoints_its_sqlite_file_on_its_own_thread(sqlite_url: str) -> None:
     state = ServerState.build(Settings(database_url=sqlite_url, environment="test"))
     try:
-        assert state.checkpointer is not None
-        with state.engine.connect() as conn:
+        assert state.db.checkpointer is not None
+        with state.db.engine.connect() as conn:
             assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == BACKSTOP_PAGES
         with _written(sqlite_url, 20, autocheckpoint_pages=BACKSTOP_PAGES):
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and state.checkpointer.frames_copied == 0:
+            while time.monotonic() < deadline and state.db.checkpointer.frames_copied == 0:
                 time.sleep(0.1)
-        assert state.checkpointer.frames_copied > 0
+        assert state.db.checkpointer.frames_copied > 0
     finally:
         state.close()
     assert not any(t.name == "caddie-wal" for t in threading.enumerate())
@@ -103,6 +103,6 @@ def test_a_checkpointer_that_cannot_open_its_file_warns_once_and_keeps_trying(
 def test_postgresql_has_no_checkpointer(postgres_database: str) -> None:
     state = ServerState.build(Settings(database_url=postgres_database, environment="test"))
     try:
-        assert state.checkpointer is None
+        assert state.db.checkpointer is None
     finally:
         state.close()

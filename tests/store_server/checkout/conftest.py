@@ -126,7 +126,7 @@ class Checkout:
 
         from store_server.baskets.models import Shopper
 
-        with session_scope(self.client.app.state.caddie.engine) as session:  # type: ignore[attr-defined]
+        with session_scope(self.client.app.state.caddie.db.engine) as session:  # type: ignore[attr-defined]
             shopper = session.exec(select(Shopper).where(Shopper.loyalty_card == card)).one()
             session.expunge(shopper)
             return shopper

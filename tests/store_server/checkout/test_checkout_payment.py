@@ -133,7 +133,7 @@ def test_abandoned_baskets_expire_and_free_their_devices(checkout: Checkout) -> 
         idle_id = hh.start("CARD-9")["basket"]["basket_id"]
     unpaid_id = _ready(checkout, [C13])
     code = checkout.release(unpaid_id).json()["handoff"]["code"]
-    engine = checkout.client.app.state.caddie.engine  # type: ignore[attr-defined]
+    engine = checkout.client.app.state.caddie.db.engine  # type: ignore[attr-defined]
     with session_scope(engine) as session:
         assert expire_baskets(session, minutes=240) == []  # nothing is stale yet
     with checkout.handheld("H-3") as hh:  # active now: must survive
