@@ -35,13 +35,13 @@ import json
 import threading
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
@@ -242,11 +242,13 @@ def _wanted_runs(
     active: dict[str, CampaignSpec] = {}
     changes: dict[date, list[tuple[bool, CampaignSpec]]] = {}
     for campaign in targeting:
-        gone = campaign.end + 2 * ONE_DAY  # the day after the day after its last
-        if campaign.start <= start < gone:
+        # the day after the day after its last (None: after the last day plans cover,
+        # as a row stored before flights were checked may say)
+        gone = campaign.end + 2 * ONE_DAY if campaign.end < LAST_DAY else None
+        if campaign.start <= start and (gone is None or start < gone):
             active[campaign.id] = campaign
         for day, coming in ((campaign.start, True), (gone, False)):
-            if start < day <= LAST_DAY:
+            if day is not None and start < day <= LAST_DAY:
                 changes.setdefault(day, []).append((coming, campaign))
     runs = [(start, LAST_DAY, loops.key(screen, active.values()))]
     for day in sorted(changes):
@@ -451,6 +453,96 @@ def counts(session: Session, wanted: Iterable[Run]) -> dict[str, LoopDays]:
     _insert(connection, _DAYS, new_days)
     _insert(connection, _PLAYS, new_plays)
     return out
+
+
+def complete(session: Session, wanted: Sequence[Run]) -> None:
+    """Count and store the days of the runs not counted yet (see :func:`counts`).
+
+    Only which days are counted is read (the key index), not what they count."""
+    needed: dict[str, list[tuple[int, int]]] = {}
+    for run in wanted:
+        needed.setdefault(run.loop_key, []).append((run.first.toordinal(), run.last.toordinal()))
+    if not needed:
+        return
+    first = min(r.first for r in wanted)
+    last = max(r.last for r in wanted)
+    connection = session.connection()
+    counted: dict[str, list[int]] = {}
+    keys = sorted(needed)
+    for i in range(0, len(keys), _CHUNK):
+        for key, day in connection.execute(
+            select(_DAYS.c.loop_key, _DAYS.c.day).where(
+                _DAYS.c.loop_key.in_(keys[i : i + _CHUNK]),
+                _DAYS.c.day >= first,
+                _DAYS.c.day <= last,
+            )
+        ):
+            counted.setdefault(key, []).append(day.toordinal())
+    lacking = set()
+    for key, spans in needed.items():
+        days = sorted(counted.get(key, ()))
+        for a, b in spans:
+            if bisect_right(days, b) - bisect_left(days, a) != b - a + 1:
+                lacking.add(key)
+                break
+    if lacking:
+        counts(session, [run for run in wanted if run.loop_key in lacking])
+
+
+def sums(
+    session: Session,
+    *,
+    first: date,
+    last: date,
+    screen_id: str | None,
+    by_screen: bool,
+    past_last: date,
+) -> tuple[dict[str, Counter[str]], dict[str, Counter[str]], Counter[str]]:
+    """Booked plays per screen (``""``: all together) and campaign over the period, the
+    same over its days up to ``past_last``, and the slots: summed by the database
+    (every day of the period counted, see :func:`complete`)."""
+
+    def joined(table: Table) -> Any:
+        return _RUNS.join(
+            table,
+            and_(
+                table.c.loop_key == _RUNS.c.loop_key,
+                table.c.day >= _RUNS.c.first_day,
+                table.c.day <= _RUNS.c.last_day,
+                table.c.day >= first,
+                table.c.day <= last,
+            ),
+        )
+
+    where = [_RUNS.c.first_day <= last, _RUNS.c.last_day >= first]
+    if screen_id is not None:
+        where.append(_RUNS.c.screen_id == screen_id)
+    place: list[Any] = [_RUNS.c.screen_id] if by_screen else []
+    past = func.sum(case((_PLAYS.c.day <= past_last, _PLAYS.c.plays), else_=0))
+    plays = (
+        select(*place, _PLAYS.c.campaign_id, func.sum(_PLAYS.c.plays), past)
+        .select_from(joined(_PLAYS))
+        .where(*where)
+        .group_by(*place, _PLAYS.c.campaign_id)
+    )
+    slots_query = select(*place, func.sum(_DAYS.c.slots)).select_from(joined(_DAYS)).where(*where)
+    if by_screen:
+        slots_query = slots_query.group_by(*place)
+    connection = session.connection()
+    whole: dict[str, Counter[str]] = {}
+    before: dict[str, Counter[str]] = {}
+    for row in connection.execute(plays):
+        values = tuple(row)
+        sid = str(values[0]) if by_screen else ""
+        cid, n, m = values[-3], values[-2], values[-1]
+        whole.setdefault(sid, Counter())[cid] = int(n)
+        if m:
+            before.setdefault(sid, Counter())[cid] = int(m)
+    slots: Counter[str] = Counter()
+    for row in connection.execute(slots_query):
+        sid, n = (row[0], row[1]) if by_screen else ("", row[0])
+        slots[sid] += int(n or 0)
+    return whole, before, slots
 
 
 _LOCK = threading.Lock()

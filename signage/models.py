@@ -205,6 +205,8 @@ class BookedDay(SQLModel, table=True):
     """The slots of a loop's local day (the loops starting on it), once counted."""
 
     __tablename__ = "signage_booked_day"
+    # SQLite: the rows are the key's index, so sums over a year read that index alone
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     loop_key: str = Field(foreign_key="signage_booked_loop.key", primary_key=True, max_length=64)
     day: date = Field(primary_key=True)
@@ -215,6 +217,7 @@ class BookedPlay(SQLModel, table=True):
     """Booked plays of a campaign in a loop's local day (no row: none)."""
 
     __tablename__ = "signage_booked_play"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     loop_key: str = Field(foreign_key="signage_booked_loop.key", primary_key=True, max_length=64)
     day: date = Field(primary_key=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import func
@@ -127,11 +127,11 @@ def report(
     so_far: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     slots: Counter[tuple[str, str]] = Counter()
     runs = stored.runs(session, first=first, last=last, screen_id=screen_id or None)
-    loops = stored.counts(session, runs)
-    for run in runs:
-        days = loops[run.loop_key]
-        today = stored.today_of(days, now)
-        if group == "day":
+    if group == "day":  # a month at most: each screen's days
+        loops = stored.counts(session, runs)
+        for run in runs:
+            days = loops[run.loop_key]
+            today = stored.today_of(days, now)
             day = run.first
             while day <= run.last:
                 place = (run.screen_id, day.isoformat())
@@ -143,15 +143,45 @@ def report(
                 elif day == today:
                     so_far[place] += stored.so_far(days, day, now)
                 day += stored.ONE_DAY
-            continue
-        place = (run.screen_id, "")
-        whole, total = days.over(run.first, run.last)
-        booked[place] += whole
-        slots[place] += total
-        if run.first < today:
-            so_far[place] += days.over(run.first, min(run.last, today - stored.ONE_DAY))[0]
-        if run.first <= today <= run.last:
-            so_far[place] += stored.so_far(days, today, now)
+        return _rows(group, specs, booked, so_far, slots, delivered, wanted)
+    # Up to a year: summed by the database. Days up to the day before yesterday (UTC)
+    # are gone by on every screen; the few days around today depend on its time zone.
+    stored.complete(session, runs)
+    utc_today = now.astimezone(UTC).date()
+    by_screen = group == "screen" or bool(screen_id)
+    summed, gone_by, day_slots = stored.sums(
+        session,
+        first=first,
+        last=last,
+        screen_id=screen_id or None,
+        by_screen=by_screen,
+        past_last=utc_today - 2 * stored.ONE_DAY,
+    )
+    for sid, counted in summed.items():
+        booked[(sid, "")] += counted
+    for sid, counted in gone_by.items():
+        so_far[(sid, "")] += counted
+    for sid, n in day_slots.items():
+        slots[(sid, "")] += n
+    near_first = max(first, utc_today - stored.ONE_DAY)
+    near_last = min(last, utc_today + stored.ONE_DAY)
+    near = [
+        stored.Run(r.screen_id, max(r.first, near_first), min(r.last, near_last), r.loop_key)
+        for r in runs
+        if r.first <= near_last and r.last >= near_first
+    ]
+    loops = stored.counts(session, near)
+    for run in near:
+        days = loops[run.loop_key]
+        today = stored.today_of(days, now)
+        place = (run.screen_id if by_screen else "", "")
+        day = run.first
+        while day <= run.last:
+            if day < today:
+                so_far[place] += days.on(day)[0]
+            elif day == today:
+                so_far[place] += stored.so_far(days, day, now)
+            day += stored.ONE_DAY
     return _rows(group, specs, booked, so_far, slots, delivered, wanted)
 
 

@@ -365,3 +365,58 @@ def test_a_plan_change_rolled_back_leaves_the_booked_plays(db_url: str) -> None:
             assert booked.runs(session, first=today, last=today + 30 * ONE_DAY) == kept
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("group", ["screen", "campaign", "day"])
+def test_reports_sum_what_the_scheduler_books(db_url: str, group: str) -> None:
+    """Per screen, per campaign or per day: booked plays are the scheduler's over the
+    period, and booked so far its plays of the days gone by and of today's loops
+    started (time zones apart: an enrolled screen keeps UTC)."""
+    from signage import reports
+
+    engine = make_engine(db_url)
+    now = utcnow()
+    today = now.astimezone(ZoneInfo(TZ)).date()
+    try:
+        with session_scope(engine) as session:
+            service.load_plan(
+                session,
+                json.dumps(_plan(today)),
+                base_dir=Path("."),
+                settings=SignageSettings(media_dir=Path("media-unused")),
+            )
+        first, last = today - 4 * ONE_DAY, today + 4 * ONE_DAY
+        with session_scope(engine) as session:
+            rows = reports.report(session, first=first, last=last, group=group, now=now)  # type: ignore[arg-type]
+            specs = service.load_specs(session)
+        booked_by: Counter[tuple[str, str]] = Counter()
+        so_far_by: Counter[tuple[str, str]] = Counter()
+        for screen in specs.screens.values():
+            local = now.astimezone(ZoneInfo(screen.timezone)).date()
+            day = first
+            while day <= last:
+                whole = _scheduled(specs, screen.id, day)
+                started = (
+                    whole
+                    if day < local
+                    else plays_for_day(screen, specs.campaigns, specs.creatives, day, before=now)[0]
+                    if day == local
+                    else Counter[str]()
+                )
+                place = {"screen": screen.id, "campaign": "", "day": f"{screen.id} {day}"}[group]
+                for cid, n in whole.items():
+                    booked_by[(place, cid)] += n
+                for cid, n in started.items():
+                    so_far_by[(place, cid)] += n
+                day += ONE_DAY
+        place_of = {
+            "screen": lambda r: r["screen_id"],
+            "campaign": lambda r: "",
+            "day": lambda r: f"{r['screen_id']} {r['day']}",
+        }[group]
+        assert {(place_of(r), r["campaign_id"]): r["booked_plays"] for r in rows} == dict(booked_by)
+        assert {
+            (place_of(r), r["campaign_id"]): r["booked_so_far"] for r in rows if r["booked_so_far"]
+        } == dict(so_far_by)
+    finally:
+        engine.dispose()

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("slots", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["loop_key"], ["signage_booked_loop.key"]),
         sa.PrimaryKeyConstraint("loop_key", "day"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "signage_booked_play",
@@ -59,6 +60,7 @@ def upgrade() -> None:
         sa.Column("plays", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["loop_key"], ["signage_booked_loop.key"]),
         sa.PrimaryKeyConstraint("loop_key", "day", "campaign_id"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "signage_booked_sync",
