@@ -175,3 +175,60 @@ class PlanRevision(SQLModel, table=True):
 
     id: int = Field(primary_key=True)
     revision: int = 0
+
+
+class BookedLoop(SQLModel, table=True):
+    """What a screen's loop books, whatever the screen: its cut, time zone and the
+    campaigns that may play on it (targets resolved), keyed by a hash of it (see
+    :mod:`signage.booked`). Kept so that its days can still be counted once the plan
+    has changed."""
+
+    __tablename__ = "signage_booked_loop"
+
+    key: str = Field(primary_key=True, max_length=64)
+    spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class ScreenLoop(SQLModel, table=True):
+    """The loop a screen had from ``first_day`` to ``last_day`` (local days, both in)."""
+
+    __tablename__ = "signage_screen_loop"
+    __table_args__ = (Index("ix_signage_screen_loop_last_day", "last_day"),)
+
+    screen_id: str = Field(primary_key=True, max_length=200)
+    first_day: date = Field(primary_key=True)
+    last_day: date
+    loop_key: str = Field(foreign_key="signage_booked_loop.key", max_length=64, index=True)
+
+
+class BookedDay(SQLModel, table=True):
+    """The slots of a loop's local day (the loops starting on it), once counted."""
+
+    __tablename__ = "signage_booked_day"
+    # SQLite: the rows are the key's index, so sums over a year read that index alone
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    loop_key: str = Field(foreign_key="signage_booked_loop.key", primary_key=True, max_length=64)
+    day: date = Field(primary_key=True)
+    slots: int
+
+
+class BookedPlay(SQLModel, table=True):
+    """Booked plays of a campaign in a loop's local day (no row: none)."""
+
+    __tablename__ = "signage_booked_play"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    loop_key: str = Field(foreign_key="signage_booked_loop.key", primary_key=True, max_length=64)
+    day: date = Field(primary_key=True)
+    campaign_id: str = Field(primary_key=True, max_length=200)
+    plays: int
+
+
+class BookedSync(SQLModel, table=True):
+    """One row (``id`` 1): the plan revision the screens' loops were last brought to."""
+
+    __tablename__ = "signage_booked_sync"
+
+    id: int = Field(primary_key=True)
+    revision: int = 0
