@@ -14,7 +14,13 @@ from tests.import_graph import Import, import_graph, runtime, shortest_cycle, st
 SHARED = "store_server.shared"
 
 # Cycles left, as the sets of modules in them, each with why and the way out.
-KNOWN_CYCLES: dict[frozenset[str], str] = {}
+KNOWN_CYCLES: dict[frozenset[str], str] = {
+    frozenset({"signage.booked", "signage.plan_cache", "signage.service"}): (
+        "the plan cache's commit hook calls booked.follow_plan, which reads the plan through "
+        "service.load_specs, and service holds the plan cache; moving the spec builders out "
+        "of service.py and the hook into booked (imported by service) ends it"
+    ),
+}
 
 # The store_server modules signage imports, besides store_server.shared, and why.
 SIGNAGE_MAY_IMPORT: dict[str, str] = {
