@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from store_server.baskets.models import LOCKED_STATUSES, Basket
 from store_server.checkout.records import Actor, handoff_of, log_action
+from store_server.periodic import start_repeating
 from store_server.state import ServerState
 from store_server.timeutil import utcnow
 
@@ -73,18 +74,9 @@ async def expire_once(state: ServerState) -> list[tuple[str, str]]:
     return expired
 
 
-async def expiry_loop(state: ServerState, interval_s: float | None = None) -> None:
-    """Check every minute (or a quarter of the expiry time, if shorter); survive a DB outage."""
-    interval = interval_s or min(60.0, state.settings.basket_expiry_minutes * 15.0)
-    while True:
-        try:
-            await expire_once(state)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("basket expiry failed (%s); retrying", exc)
-        await asyncio.sleep(interval)
-
-
 def start_expiry(state: ServerState) -> asyncio.Task[None]:
-    return asyncio.create_task(expiry_loop(state), name="caddie-basket-expiry")
+    """Check every minute (or a quarter of the expiry time, if shorter); survive a DB outage."""
+    interval = min(60.0, state.settings.basket_expiry_minutes * 15.0)
+    return start_repeating(
+        lambda: expire_once(state), interval, "basket expiry", "caddie-basket-expiry"
+    )

@@ -14,6 +14,7 @@ import logging
 from sqlalchemy.exc import IntegrityError
 
 from store_server.manager import rollup
+from store_server.periodic import start_repeating
 from store_server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -26,20 +27,10 @@ async def refresh_once(state: ServerState) -> None:
         log.info("rollup refreshed by another process meanwhile")
 
 
-async def refresh_loop(state: ServerState, interval_s: float) -> None:
-    """Refresh, then wait ``interval_s``; a database outage is logged and retried."""
-    while True:
-        try:
-            await refresh_once(state)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("manager rollup refresh failed (%s); retrying", exc)
-        await asyncio.sleep(interval_s)
-
-
 def start_rollup_refresher(state: ServerState) -> asyncio.Task[None] | None:
     interval = state.settings.manager_rollup_interval_s
     if interval <= 0:
         return None
-    return asyncio.create_task(refresh_loop(state, interval), name="caddie-manager-rollup")
+    return start_repeating(
+        lambda: refresh_once(state), interval, "manager rollup refresh", "caddie-manager-rollup"
+    )
