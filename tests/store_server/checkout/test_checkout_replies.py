@@ -9,7 +9,6 @@ from typing import Any
 from store_server.checkout import views
 from store_server.checkout.records import Actor, get_basket
 from store_server.checkout.routes import router
-from store_server.db import session_scope
 from store_server.offers.service import promotions_for_basket
 from tests.store_server.checkout.conftest import COFFEE, MILK, WINE, Checkout
 
@@ -53,7 +52,7 @@ def test_declared_replies_send_what_the_checkout_builds(checkout: Checkout) -> N
     state = checkout.client.app.state.caddie  # type: ignore[attr-defined]
 
     def built_detail() -> Any:
-        with session_scope(state.engine) as session:
+        with state.db.reading() as session:
             basket = get_basket(session, basket_id, _actor())
             promotions = promotions_for_basket(session, basket_id, state.promotions.get(session))
             return views.detail(session, basket, promotions)
@@ -74,14 +73,14 @@ def test_declared_replies_send_what_the_checkout_builds(checkout: Checkout) -> N
     )
     checkout.post(f"/api/checkout/baskets/{basket_id}/age-approval", {})
     checkout.rescan_all(basket_id)
-    with session_scope(state.engine) as session:
+    with state.db.reading() as session:
         queue = views.queue(session, "store-1")
     _same(checkout.get("/api/checkout/baskets").json(), {"baskets": queue})
 
     released = checkout.release(basket_id)
     assert released.status_code == 200, released.text
     reply = released.json()
-    with session_scope(state.engine) as session:
+    with state.db.reading() as session:
         basket = get_basket(session, basket_id, _actor())
         summary = views.summary(session, basket)
         handoff = views.handoff_record(session, basket_id, _actor())
