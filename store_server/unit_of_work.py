@@ -52,27 +52,40 @@ class WriterLock:
     thread, so the threads of one process first take turns on a thread lock."""
 
     def __init__(self, database: str) -> None:
+        self.database = database
         self.path = f"{database}-writer"
         self._threads = threading.Lock()
-        self._fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o644)
-        if os.geteuid() == 0 and os.path.exists(database):
+        self._fd: int | None = None
+        self._open()
+
+    def _open(self) -> int:
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o644)
+        if os.geteuid() == 0 and os.path.exists(self.database):
             # As SQLite does for its -wal and -shm files: a server started once as root
             # must not leave a file the store's own service user cannot open. (A
             # database not created yet will be root's too.)
-            owner = os.stat(database)
-            os.fchown(self._fd, owner.st_uid, owner.st_gid)
+            owner = os.stat(self.database)
+            os.fchown(fd, owner.st_uid, owner.st_gid)
+        self._fd = fd
+        return fd
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         with self._threads:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            # Closed (its server stopped) and used again, as an engine can be after
+            # dispose: open the lock file again.
+            fd = self._fd if self._fd is not None else self._open()
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        os.close(self._fd)
+        with self._threads:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 class ReadingSession(Session):

@@ -119,3 +119,28 @@ def test_a_unit_of_work_that_fails_writes_nothing(db: Database) -> None:
         asyncio.run(db.run(fails))
     assert asyncio.run(db.run(add_shopper("WHOLE"))) == "WHOLE"
     assert cards(db) == ["WHOLE"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_closed_database_writes_again_in_turn(db: Database) -> None:
+    """A server that stopped and started on the same app (tests, a reloaded worker)
+    writes with the database it held: closed, it opens its lock file again."""
+    assert db.writer_lock is not None
+    path = Path(db.writer_lock.path)
+    db.close()
+    with db.unit_of_work() as session:
+        session.add(Shopper(loyalty_card="AFTER"))
+    assert cards(db) == ["AFTER"]
+    assert lock_is_free(path)
+
+    def plain_route() -> None:
+        with db.unit_of_work() as session:
+            session.add(Shopper(loyalty_card="WAITED"))
+
+    with other_process_holding(path):
+        route = threading.Thread(target=plain_route)
+        route.start()
+        route.join(0.5)
+        assert route.is_alive(), "a write ran while another process wrote"
+    route.join(30)
+    assert cards(db) == ["AFTER", "WAITED"]
