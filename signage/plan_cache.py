@@ -55,7 +55,6 @@ _NOT_PLAN: dict[type[Any], frozenset[str]] = {
 
 _REVISION = ChangeCounter(PlanRevision.__table__, "revision")  # type: ignore[attr-defined]
 _BUMPED = "signage_plan_bumped"  # in session.info: moved once per transaction is enough
-_CHANGED = "signage_plan_changed"  # in session.info until the transaction ends
 
 
 def plan_revision(session: Session) -> int:
@@ -63,7 +62,6 @@ def plan_revision(session: Session) -> int:
 
 
 def _bump(session: Any) -> None:
-    session.info[_CHANGED] = True
     if session.info.get(_BUMPED):
         return
     _REVISION.move(session.connection())
@@ -95,25 +93,10 @@ def _plan_statement(state: ORMExecuteState) -> None:
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _transaction_ended(session: Session, transaction: Any) -> None:
+def _transaction_ended(session: Session, _transaction: Any) -> None:
     # Any end, a savepoint's too: a savepoint rolled back takes its move with it, so
     # the next change moves the revision again (one move too many costs one re-read).
     session.info.pop(_BUMPED, None)
-    if transaction.parent is None:
-        session.info.pop(_CHANGED, None)
-
-
-@event.listens_for(Session, "before_commit")
-def _plan_committing(session: Session) -> None:
-    # The booked plays follow the plan in the transaction that changes it, whatever
-    # path changed it (:mod:`signage.booked`).
-    if session.in_nested_transaction():
-        return
-    session.flush()  # a change still pending marks the session now
-    if session.info.pop(_CHANGED, False):
-        from signage.booked import follow_plan  # it reads the plan through the services
-
-        follow_plan(session)
 
 
 class PlanCache:

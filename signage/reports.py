@@ -2,9 +2,9 @@
 
 *Delivered* plays come from the daily rollup (:mod:`signage.rollup`), one row per
 screen, local day and campaign, never from the raw plays. *Booked* plays come from
-the booked plays kept with the plan (:mod:`signage.booked`): which loop each screen
-had on each day, and what each loop books per day, counted once however many
-screens share it; past days keep what was booked on them.
+the scheduler (``plays_for_day``: the slots of every loop of the day). Screens whose
+loops cannot differ — same cut, time zone and campaigns targeting them — are
+counted once per day, and the counts are kept while the plan stays the same.
 
 For today, ``booked_so_far`` counts only the loops that have started, so that the
 chart and the delivery percentage compare like with like; future days have none.
@@ -13,20 +13,23 @@ Every share is a percentage (``*_pct``, 0–100, one decimal).
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from signage import booked as stored
 from signage import service
 from signage.models import PlayRollup
 from signage.plan_cache import PlanCache
 from signage.rollup import HOUSE
+from signage.scheduling import ScreenSpec, plays_for_day
 from store_server.shared.errors import InvalidInput
 from store_server.timeutil import utcnow
 
@@ -73,6 +76,83 @@ def check_period(first: date, last: date, group: Group) -> None:
         raise InvalidInput(problems[0], problems=problems)
 
 
+# --------------------------------------------------------------------------- booked
+
+
+@dataclass
+class _Booked:
+    """Booked counts of one plan: per screen class and day (whole days only)."""
+
+    specs: service.Specs
+    classes: dict[str, tuple[Any, ...]]
+    days: dict[tuple[tuple[Any, ...], int], tuple[Counter[str], int]]
+    # today so far, per class, day and loops started (see ``booked_on``)
+    today: dict[tuple[tuple[Any, ...], int, int], Counter[str]] = field(default_factory=dict)
+
+
+_LOCK = threading.Lock()
+_KEPT: list[_Booked] = []  # the newest plans' counts (a plan object is kept while current)
+
+
+def _booked_of(specs: service.Specs) -> _Booked:
+    with _LOCK:
+        for kept in _KEPT:
+            if kept.specs is specs:
+                return kept
+        classes = {}
+        for screen in specs.screens.values():
+            targeting = tuple(c.id for c in specs.campaigns if c.targets.matches(screen))
+            classes[screen.id] = (
+                screen.slot_seconds,
+                screen.slots_per_loop,
+                screen.timezone,
+                targeting,
+            )
+        kept = _Booked(specs, classes, {})
+        _KEPT.insert(0, kept)
+        del _KEPT[2:]
+        return kept
+
+
+def booked_on(
+    specs: service.Specs,
+    screen: ScreenSpec,
+    day: date,
+    now: datetime,
+) -> tuple[Counter[str], Counter[str], int]:
+    """``(booked, booked_so_far, slots)`` of ``screen`` on its local ``day``."""
+    tz = ZoneInfo(screen.timezone)
+    today = now.astimezone(tz).date()
+    if day > today:
+        whole, slots = _whole_day(specs, screen, day)
+        return whole, Counter(), slots
+    whole, slots = _whole_day(specs, screen, day)
+    if day < today:
+        return whole, whole, slots
+    # what has started so far changes only when a loop starts: counted once per class
+    # and loop (loops start at multiples of their length since the epoch)
+    kept = _booked_of(specs)
+    length = screen.slot_seconds * screen.slots_per_loop
+    key = (kept.classes[screen.id], day.toordinal(), -(-int(now.timestamp()) // length))
+    so_far = kept.today.get(key)
+    if so_far is None:
+        so_far, _ = plays_for_day(screen, specs.campaigns, specs.creatives, day, before=now)
+        if len(kept.today) > 10_000:
+            kept.today.clear()
+        kept.today[key] = so_far
+    return whole, so_far, slots
+
+
+def _whole_day(specs: service.Specs, screen: ScreenSpec, day: date) -> tuple[Counter[str], int]:
+    kept = _booked_of(specs)
+    key = (kept.classes[screen.id], day.toordinal())
+    found = kept.days.get(key)
+    if found is None:
+        found = plays_for_day(screen, specs.campaigns, specs.creatives, day)
+        kept.days[key] = found
+    return found
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -97,6 +177,11 @@ def report(
     check_period(first, last, group)
     now = now or utcnow()
     specs = service.plan_specs(session, plans)
+    screens = [
+        s
+        for s in sorted(specs.screens.values(), key=lambda s: s.id)
+        if not screen_id or s.id == screen_id
+    ]
 
     def wanted(cid: str) -> bool:
         if campaign_id and cid != campaign_id:
@@ -126,62 +211,14 @@ def report(
     booked: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     so_far: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     slots: Counter[tuple[str, str]] = Counter()
-    runs = stored.runs(session, first=first, last=last, screen_id=screen_id or None)
-    if group == "day":  # a month at most: each screen's days
-        loops = stored.counts(session, runs)
-        for run in runs:
-            days = loops[run.loop_key]
-            today = stored.today_of(days, now)
-            day = run.first
-            while day <= run.last:
-                place = (run.screen_id, day.isoformat())
-                whole, total = days.on(day)
-                booked[place] += whole
-                slots[place] += total
-                if day < today:
-                    so_far[place] += whole
-                elif day == today:
-                    so_far[place] += stored.so_far(days, day, now)
-                day += stored.ONE_DAY
-        return _rows(group, specs, booked, so_far, slots, delivered, wanted)
-    # Up to a year: summed by the database. Days up to the day before yesterday (UTC)
-    # are gone by on every screen; the few days around today depend on its time zone.
-    stored.complete(session, runs)
-    utc_today = now.astimezone(UTC).date()
-    by_screen = group == "screen" or bool(screen_id)
-    summed, gone_by, day_slots = stored.sums(
-        session,
-        first=first,
-        last=last,
-        screen_id=screen_id or None,
-        by_screen=by_screen,
-        past_last=utc_today - 2 * stored.ONE_DAY,
-    )
-    for sid, counted in summed.items():
-        booked[(sid, "")] += counted
-    for sid, counted in gone_by.items():
-        so_far[(sid, "")] += counted
-    for sid, n in day_slots.items():
-        slots[(sid, "")] += n
-    near_first = max(first, utc_today - stored.ONE_DAY)
-    near_last = min(last, utc_today + stored.ONE_DAY)
-    near = [
-        stored.Run(r.screen_id, max(r.first, near_first), min(r.last, near_last), r.loop_key)
-        for r in runs
-        if r.first <= near_last and r.last >= near_first
-    ]
-    loops = stored.counts(session, near)
-    for run in near:
-        days = loops[run.loop_key]
-        today = stored.today_of(days, now)
-        place = (run.screen_id if by_screen else "", "")
-        day = run.first
-        while day <= run.last:
-            if day < today:
-                so_far[place] += days.on(day)[0]
-            elif day == today:
-                so_far[place] += stored.so_far(days, day, now)
-            day += stored.ONE_DAY
+    span = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    for screen in screens:
+        for day in span:
+            whole, started, total = booked_on(specs, screen, day, now)
+            place = (screen.id, day.isoformat() if group == "day" else "")
+            booked[place] += whole
+            so_far[place] += started
+            slots[place] += total
     return _rows(group, specs, booked, so_far, slots, delivered, wanted)
 
 

@@ -24,7 +24,7 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
 
 # The store_server modules signage imports, besides store_server.shared, and why.
 SIGNAGE_MAY_IMPORT: dict[str, str] = {
-    "store_server.unit_of_work": "one database per process: signage writes in the store's units",
+    "store_server.unit_of_work": "one database per process: signage writes in the store's units of work",
     "store_server.auth.models": "operators are the store's users (User, ROLES)",
     "store_server.auth.service": "operator log-in and sessions are the store's",
     "store_server.auth.routes": "the signage app served alone offers the same log-in API",

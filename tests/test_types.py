@@ -20,7 +20,6 @@ STRICT_PATHS = [
     "signage/calendar.py",
     "signage/health.py",
     "signage/reports.py",
-    "signage/booked.py",
     "signage/rollup.py",
     "store_server/checkout/audit_policy.py",
     "store_server/checkout/wording.py",

@@ -219,18 +219,15 @@ def test_loops_follow_a_plan_loaded_by_another_process(loaded: Loaded, tmp_path:
         )
 
 
-# Reports read a Saturday to come: a change to the plan leaves the days gone by as they
-# were booked (signage.booked), so only days from today on can show it.
-COMING_SATURDAY = "2099-12-05"
 OPERATOR_VIEWS = {
     "campaign list": ("/signage/api/campaigns", {}),
     "availability": ("/signage/api/availability", {"day": "sat", "start": "10:00", "end": "12:00"}),
     "timeline": ("/signage/api/screens/S-01/timeline", {"day": "2026-11-07"}),
-    "report": ("/signage/api/reports", {"from": COMING_SATURDAY}),
-    "report CSV": ("/signage/api/reports.csv", {"from": COMING_SATURDAY}),
+    "report": ("/signage/api/reports", {"from": "2026-11-07"}),
+    "report CSV": ("/signage/api/reports.csv", {"from": "2026-11-07"}),
     "campaigns page": ("/signage/console/campaigns", {}),
     "timeline page": ("/signage/console/screens/S-01/timeline", {"day": "2026-11-07"}),
-    "reports page": ("/signage/console/reports", {"from": COMING_SATURDAY}),
+    "reports page": ("/signage/console/reports", {"from": "2026-11-07"}),
 }
 
 
