@@ -14,17 +14,11 @@ from tests.import_graph import Import, import_graph, runtime, shortest_cycle, st
 SHARED = "store_server.shared"
 
 # Cycles left, as the sets of modules in them, each with why and the way out.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"signage.booked", "signage.plan_cache", "signage.service"}): (
-        "the plan cache's commit hook calls booked.follow_plan, which reads the plan through "
-        "service.load_specs, and service holds the plan cache; moving the spec builders out "
-        "of service.py and the hook into booked (imported by service) ends it"
-    ),
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 # The store_server modules signage imports, besides store_server.shared, and why.
 SIGNAGE_MAY_IMPORT: dict[str, str] = {
-    "store_server.unit_of_work": "one database per process: signage writes in the store's units of work",
+    "store_server.unit_of_work": "one database per process: signage writes in the store's units",
     "store_server.auth.models": "operators are the store's users (User, ROLES)",
     "store_server.auth.service": "operator log-in and sessions are the store's",
     "store_server.auth.routes": "the signage app served alone offers the same log-in API",
